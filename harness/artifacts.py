@@ -1,0 +1,177 @@
+"""Crash-safe files of a run folder.
+
+Two ways to write, both safe against a kill at any moment:
+
+- ``JsonlAppender``: append-only JSON Lines. Each record is one ``os.write`` of a whole
+  line to a file opened with ``O_APPEND``, so a line is either there or torn at the very
+  end. Opening a file whose last line is torn cuts that tail off first, so later
+  appends never glue onto it.
+- ``write_json_atomic`` / ``write_text_atomic``: write a temporary file, fsync, rename.
+
+``read_jsonl`` tolerates a torn last line (it is reported in ``JsonlRead.torn``) and
+rejects any other malformed line with an ``InputError`` naming file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from harness.errors import InputError
+
+
+@attrs.frozen
+class JsonlRead:
+    """Rows of a JSON Lines file and whether its last line was torn by a crash."""
+
+    rows: list[dict[str, Any]]
+    torn: bool = False
+    line_numbers: list[int] = attrs.field(factory=list)
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a JSON Lines file")
+
+
+def iter_jsonl(path: str | os.PathLike[str], *, tolerate_torn: bool = True) -> Iterator[dict[str, Any]]:
+    """Yield each JSON object of ``path``; a torn final line is skipped when tolerated."""
+    yield from read_jsonl(path, tolerate_torn=tolerate_torn).rows
+
+
+def read_jsonl(path: str | os.PathLike[str], *, tolerate_torn: bool = True) -> JsonlRead:
+    """Read a JSON Lines file: every line one JSON object; blank lines are ignored."""
+    path = Path(path)
+    _check_readable(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    torn_tail = bool(data) and not data.endswith(b"\n")
+    lines = data.split(b"\n")
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    torn = False
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        is_last = number == len(lines)
+        try:
+            value = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if is_last and torn_tail and tolerate_torn:
+                torn = True
+                break
+            raise InputError(f"{path}:{number}: not valid JSON ({_short(exc)})") from None
+        if not isinstance(value, dict):
+            raise InputError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
+        rows.append(value)
+        numbers.append(number)
+    return JsonlRead(rows=rows, torn=torn, line_numbers=numbers)
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).split(":")[0] if isinstance(exc, json.JSONDecodeError) else str(exc)
+
+
+def _repair_torn_tail(path: Path) -> None:
+    """Cut a partial last line (no trailing newline) left by a crash."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        # Walk back to the last newline.
+        block = 4096
+        pos = size
+        keep = 0
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            handle.seek(pos)
+            chunk = handle.read(step)
+            idx = chunk.rfind(b"\n")
+            if idx >= 0:
+                keep = pos + idx + 1
+                break
+        handle.truncate(keep)
+
+
+class JsonlAppender:
+    """Append records to a JSON Lines file, one atomic ``write`` per line."""
+
+    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _repair_torn_tail(self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fsync = fsync
+
+    def write(self, record: Any) -> None:
+        data = record.to_dict() if hasattr(record, "to_dict") else record
+        line = (json.dumps(data, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        written = os.write(self._fd, line)
+        if written != len(line):  # pragma: no cover - regular files write whole buffers
+            raise OSError(f"short write to {self.path}")
+        if self._fsync:
+            os.fsync(self._fd)
+
+    def write_all(self, records: Iterable[Any]) -> None:
+        for record in records:
+            self.write(record)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def write_jsonl_atomic(path: str | os.PathLike[str], records: Iterable[Any]) -> None:
+    """Write a whole JSON Lines file at once (write-then-rename)."""
+    lines = []
+    for record in records:
+        data = record.to_dict() if hasattr(record, "to_dict") else record
+        lines.append(json.dumps(data, ensure_ascii=False, allow_nan=False))
+    write_text_atomic(path, "".join(line + "\n" for line in lines))

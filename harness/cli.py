@@ -1,0 +1,193 @@
+"""The ``harness`` command line: thin click commands that parse options and call the library.
+
+Every user error (``HarnessError``, or a click usage error) becomes one line on stderr and
+exit status 2; no traceback reaches a user.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness import __version__
+from harness.errors import HarnessError
+
+KIND_CHOICES = ("task", "backend", "extractor", "judge", "metric", "trainer")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harness")
+def cli() -> None:
+    """Measure and train the calibration of language models."""
+
+
+@cli.command("list")
+@click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only strategies of this kind.")
+@click.option("-v", "--verbose", is_flag=True, help="Show effective default parameters.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="User TOML config.")
+def list_command(kind: str | None, verbose: bool, config_file: Path | None) -> None:
+    """List every registered strategy with the distribution that provides it."""
+    from harness import plugin_manager, registry
+    from harness.config import Config
+
+    config = Config.load(config_file)
+    current = None
+    for strategy in registry.strategies(kind):
+        if strategy.kind != current:
+            current = strategy.kind
+            click.echo(f"{current}:")
+        click.echo(f"  {strategy.name:<20} {strategy.source}")
+        if verbose:
+            params = strategy.effective_parameters(config)
+            sources = strategy.parameter_sources(config)
+            for key in sorted(params):
+                click.echo(f"      {key} = {params[key]!r}  [{sources.get(key, 'default')}]")
+    broken = plugin_manager.broken_plugins()
+    if broken:
+        click.echo("broken plugins:")
+        for b in broken:
+            click.echo(f"  {b.name:<20} {b.distribution}: {b.error}")
+
+
+@cli.command("metrics")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--metric", "metric_names", multiple=True, help="Only these metrics (repeatable).")
+@click.option("--percent", is_flag=True, help="Confidences are percentages in [0, 100].")
+@click.option("--ci/--no-ci", default=True, help="Bootstrap 95% confidence intervals.")
+@click.option("--resamples", default=1000, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="User TOML config.")
+@click.option("-p", "overrides", multiple=True, metavar="metric.KEY=VALUE", help="Override.")
+def metrics_command(
+    file: Path,
+    as_json: bool,
+    metric_names: tuple[str, ...],
+    percent: bool,
+    ci: bool,
+    resamples: int,
+    seed: int,
+    config_file: Path | None,
+    overrides: tuple[str, ...],
+) -> None:
+    """Calibration metrics of a JSON Lines FILE with `confidence` and `correct` per line."""
+    from harness.config import Config
+    from harness.metric_input import read_confidence_file
+    from harness.scoring import score
+
+    config = Config.load(config_file, overrides)
+    confidence, correct = read_confidence_file(file, percent=percent)
+    result = score(
+        confidence, correct, metric_names or None, config,
+        resamples=resamples if ci else 0, seed=seed,
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2, allow_nan=False))
+        return
+    click.echo(f"{file}: n={len(confidence)}")
+    for name, entry in result["metrics"].items():
+        click.echo("  " + _format_metric(name, entry))
+
+
+def _format_metric(name: str, entry: dict[str, Any]) -> str:
+    value = entry.get("value")
+    if value is None:
+        return f"{name:<22} n/a ({entry.get('error')})"
+    text = f"{name:<22} {value:.4f}"
+    if entry.get("ci") is not None:
+        low, high = entry["ci"]
+        text += f"  [{low:.4f}, {high:.4f}]"
+    return text
+
+
+@cli.command("run")
+@click.option("--task", default="facts", show_default=True, help="Task name.")
+@click.option("--model", default="tiny", show_default=True, help="Hub id, local folder, or `tiny`.")
+@click.option("--backend", default="hf", show_default=True, help="Generation backend.")
+@click.option("--extractor", default="logprob", show_default=True, help="Confidence extractor.")
+@click.option("--judge", default="mock", show_default=True, help="Judge.")
+@click.option("--trainer", "trainers", multiple=True, help="Trainer (repeatable); none: evaluate only.")
+@click.option("--metric", "metrics", multiple=True, help="Metric (repeatable); default: all.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use N examples (seeded).")
+@click.option("--seed", default=0, show_default=True, help="Seed of selection, split and training.")
+@click.option("--test-size", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+              default=0.5, show_default=True, help="Held-out fraction when training.")
+@click.option("--eval-on-train", is_flag=True, help="Re-evaluate on the training questions (not held-out).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="User TOML config.")
+@click.option("-p", "overrides", multiple=True, metavar="KIND.KEY=VALUE", help="Override a parameter.")
+@click.option("--force", is_flag=True, help="Redo every stage.")
+@click.option("--no-cache", is_flag=True, help="Bypass the persistent judge cache.")
+def run_command(**options: Any) -> None:
+    """Run the experiment: baseline, optional training, held-out evaluation, report."""
+    from harness.experiment import ExperimentSpec, run_experiment
+
+    spec = ExperimentSpec.from_cli(**options)
+    run_experiment(spec)
+
+
+@cli.command("compare")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def compare_command(runs: tuple[Path, ...], as_json: bool) -> None:
+    """Comparison table of the metrics of one or more run folders."""
+    from harness.report import compare_runs
+
+    click.echo(compare_runs(list(runs), as_json=as_json))
+
+
+@cli.command("check")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--min-reduction", type=float, default=None, help="Min relative calibration-error drop.")
+@click.option("--max-accuracy-drop", type=float, default=None, help="Max accuracy drop (fraction).")
+@click.option("--min-confidence-std", type=float, default=None, help="Min std of confidences.")
+def check_command(
+    run: Path,
+    min_reduction: float | None,
+    max_accuracy_drop: float | None,
+    min_confidence_std: float | None,
+) -> None:
+    """Exit 0 when every trained strategy of RUN meets the success criteria, else 1."""
+    from harness.report import check_run
+
+    ok, text = check_run(
+        run,
+        min_reduction=min_reduction,
+        max_accuracy_drop=max_accuracy_drop,
+        min_confidence_std=min_confidence_std,
+    )
+    click.echo(text)
+    sys.exit(0 if ok else 1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the command and turn user errors into one line and exit 2."""
+    try:
+        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("harness: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        click.echo(f"harness: error: {exc.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except HarnessError as exc:
+        click.echo(f"harness: error: {_one_line(str(exc))}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("harness: interrupted", err=True)
+        sys.exit(130)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,204 @@
+"""Effective parameters of every strategy, from four layers.
+
+Precedence, lowest first: the factory's own keyword defaults, the shipped
+``registry.toml``, optional extra layers (a model's profile), the user's ``--config``
+file, and ``-p kind.key=value`` / ``-p kind.name.key=value`` overrides. A parameter the
+factory does not accept is a ``ParameterError`` naming the valid ones.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from harness.errors import InputError, ParameterError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+STRATEGY_KINDS = ("task", "backend", "extractor", "judge", "metric", "trainer")
+OTHER_SECTIONS = ("criteria",)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a TOML file")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 text file") from None
+
+
+def shipped_registry() -> dict[str, Any]:
+    """The ``registry.toml`` that ships inside the package."""
+    text = resources.files("harness").joinpath("registry.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p`` value: any TOML value (``0.5``, ``true``, ``[1, 2]``), else a plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+@attrs.frozen
+class Override:
+    """One ``-p`` override: ``kind[.name].key = value``."""
+
+    kind: str
+    name: str | None
+    key: str
+    value: Any
+
+    @classmethod
+    def parse(cls, text: str) -> Override:
+        target, sep, value = text.partition("=")
+        parts = target.strip().split(".")
+        if not sep or len(parts) not in (2, 3) or not all(parts):
+            raise ParameterError(
+                f"-p {text!r}: expected kind.key=value or kind.name.key=value"
+            )
+        kind = parts[0]
+        if kind not in STRATEGY_KINDS:
+            raise ParameterError(
+                f"-p {text!r}: unknown kind {kind!r}; kinds: {', '.join(STRATEGY_KINDS)}"
+            )
+        name = parts[1] if len(parts) == 3 else None
+        return cls(kind=kind, name=name, key=parts[-1], value=parse_value(value.strip()))
+
+    def __str__(self) -> str:
+        middle = f"{self.name}." if self.name else ""
+        return f"-p {self.kind}.{middle}{self.key}"
+
+
+@attrs.frozen
+class Layer:
+    """A named source of parameters, shaped like ``registry.toml``."""
+
+    source: str
+    data: Mapping[str, Any]
+
+    def params(self, kind: str, name: str) -> dict[str, Any]:
+        section = self.data.get(kind, {})
+        table = section.get(name, {}) if isinstance(section, Mapping) else {}
+        return dict(table) if isinstance(table, Mapping) else {}
+
+
+@attrs.frozen
+class Config:
+    """Every parameter layer of a run, lowest precedence first."""
+
+    layers: tuple[Layer, ...] = ()
+    overrides: tuple[Override, ...] = ()
+
+    @classmethod
+    def load(
+        cls,
+        user_file: str | Path | None = None,
+        overrides: Iterable[str] = (),
+        *,
+        include_registry: bool = True,
+    ) -> Config:
+        layers = []
+        if include_registry:
+            layers.append(Layer("registry.toml", shipped_registry()))
+        if user_file is not None:
+            data = load_toml(user_file)
+            _check_sections(data, str(user_file))
+            layers.append(Layer(str(user_file), data))
+        return cls(tuple(layers), tuple(Override.parse(o) for o in overrides))
+
+    def with_layer(self, layer: Layer) -> Config:
+        """Insert a layer above the shipped registry but below the user's own file."""
+        base = [x for x in self.layers if x.source == "registry.toml"]
+        rest = [x for x in self.layers if x.source != "registry.toml"]
+        return Config(tuple(base + [layer] + rest), self.overrides)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A non-strategy table (e.g. ``criteria``), merged over the layers."""
+        merged: dict[str, Any] = {}
+        for layer in self.layers:
+            table = layer.data.get(name, {})
+            if isinstance(table, Mapping):
+                merged.update(table)
+        return merged
+
+    def layered_params(
+        self, kind: str, name: str, accepted: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Parameters set by the layers and overrides, and which source set each one.
+
+        ``accepted`` is the factory's parameter names (``None``: accepts any keyword).
+        A name-specific key the factory does not accept is an error; a kind-wide ``-p``
+        override that it does not accept is skipped (another strategy of the kind may).
+        """
+        params: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for layer in self.layers:
+            for key, value in layer.params(kind, name).items():
+                _check_accepted(kind, name, key, accepted, f"{layer.source} [{kind}.{name}]")
+                params[key] = value
+                sources[key] = layer.source
+        for override in self.overrides:
+            if override.kind != kind or override.name not in (None, name):
+                continue
+            if override.name is None and accepted is not None and override.key not in accepted:
+                continue
+            _check_accepted(kind, name, override.key, accepted, str(override))
+            params[override.key] = override.value
+            sources[override.key] = "-p"
+        return params, sources
+
+    def check_overrides(self, selected: Mapping[str, Iterable[tuple[str, Mapping[str, Any] | None]]]) -> None:
+        """Every kind-wide ``-p kind.key`` must be accepted by a selected strategy of that kind."""
+        for override in self.overrides:
+            if override.name is not None:
+                continue
+            chosen = list(selected.get(override.kind, ()))
+            if not chosen:
+                raise ParameterError(f"{override}: no {override.kind} is selected in this run")
+            if any(acc is None or override.key in acc for _, acc in chosen):
+                continue
+            valid = sorted({k for _, acc in chosen for k in (acc or {})})
+            names = ", ".join(n for n, _ in chosen)
+            raise ParameterError(
+                f"{override}: {override.kind} {names} has no parameter {override.key!r}; "
+                f"valid: {', '.join(valid) or '(none)'}"
+            )
+
+    def describe(self) -> list[str]:
+        return [layer.source for layer in self.layers] + [str(o) for o in self.overrides]
+
+
+def _check_accepted(
+    kind: str, name: str, key: str, accepted: Mapping[str, Any] | None, where: str
+) -> None:
+    if accepted is None or key in accepted:
+        return
+    valid = ", ".join(sorted(accepted)) or "(none)"
+    raise ParameterError(f"{where}: {kind} {name!r} has no parameter {key!r}; valid: {valid}")
+
+
+def _check_sections(data: Mapping[str, Any], source: str) -> None:
+    for key, value in data.items():
+        if key in OTHER_SECTIONS:
+            continue
+        if key not in STRATEGY_KINDS:
+            allowed = ", ".join(STRATEGY_KINDS + OTHER_SECTIONS)
+            raise ParameterError(f"{source}: unknown table [{key}]; expected one of: {allowed}")
+        if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+            raise ParameterError(f"{source}: [{key}] must hold one table per name, like [{key}.NAME]")

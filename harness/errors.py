@@ -1,0 +1,41 @@
+"""Typed errors of the harness.
+
+Every error a *user* can cause (a bad name, a bad parameter, a malformed file) is a
+``HarnessError``: the command line prints its message as one line on stderr and exits
+with status 2. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """A user error: one clear line, exit status 2."""
+
+    exit_code = 2
+
+
+class UnknownStrategyError(HarnessError, KeyError):
+    """A strategy name that no plugin registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateStrategyError(HarnessError):
+    """Two plugins registered one name for one kind."""
+
+
+class ParameterError(HarnessError):
+    """A parameter that a strategy does not accept, or a malformed override."""
+
+
+class PluginLoadError(HarnessError):
+    """A strategy whose plugin failed to import is being used."""
+
+
+class InputError(HarnessError):
+    """A malformed input file: missing, not JSON, a field of the wrong type."""
+
+
+class InsufficientDataError(HarnessError, ValueError):
+    """A metric asked for more examples than it was given (e.g. HLE's beta)."""

@@ -1,0 +1,1 @@
+"""The experiment (filled in by the experiment issue)."""

@@ -1,0 +1,18 @@
+"""Where the harness keeps files outside a run folder (the user cache folder)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """``$HARNESS_CACHE_DIR``, else ``$XDG_CACHE_HOME/calibration-harness``, else ``~/.cache/...``."""
+    explicit = os.environ.get("HARNESS_CACHE_DIR")
+    if explicit:
+        path = Path(explicit)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = Path(base) / "calibration-harness"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

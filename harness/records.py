@@ -1,0 +1,171 @@
+"""Records that flow between the stages of an experiment.
+
+Each stage reads and writes streams of these small frozen records as JSON Lines
+(``Task -> Example -> Generation -> Prediction -> Judgment``). Every record has one
+explicit ``to_dict`` / ``from_dict`` pair; fields are JSON-native, and a missing value
+is ``None`` (never NaN) so the files round-trip exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+GRADES = ("correct", "incorrect", "not_attempted")
+
+
+def _plain(record: Any) -> dict[str, Any]:
+    return attrs.asdict(record, recurse=False)
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    names = {f.name for f in attrs.fields(cls)}
+    missing = [
+        f.name
+        for f in attrs.fields(cls)
+        if f.default is attrs.NOTHING and f.name not in data
+    ]
+    if missing:
+        raise KeyError(f"{cls.__name__} is missing field(s): {', '.join(missing)}")
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@attrs.frozen(kw_only=True)
+class Example:
+    """One question of a task, with its gold answer.
+
+    ``group`` keys examples that share what they ask about (for ``facts``, the entity):
+    a train/test split keeps a group on one side.
+    """
+
+    id: str
+    question: str
+    answer: str
+    metadata: dict[str, Any] = attrs.field(factory=dict)
+    group: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Example:
+        return _build(cls, data)
+
+
+@attrs.frozen(kw_only=True)
+class Generation:
+    """What a backend produced for one prompt.
+
+    ``logprobs[i]`` is the log-probability of ``tokens[i]``; ``logprob_kind`` says which
+    kind (``raw``: log-softmax of the unprocessed logits; ``processed``: after
+    temperature and other logits processors).
+    """
+
+    example_id: str
+    prompt: str
+    text: str
+    tokens: list[str] = attrs.field(factory=list)
+    logprobs: list[float] = attrs.field(factory=list)
+    logprob_kind: str = "raw"
+    finish_reason: str | None = None
+    model: str = ""
+    backend: str = ""
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Generation:
+        return _build(cls, data)
+
+
+@attrs.frozen(kw_only=True)
+class Prediction:
+    """An answer and a confidence in [0, 1] taken from a generation by an extractor.
+
+    ``confidence`` is ``None`` when the extractor could not take one; ``error`` says why.
+    """
+
+    example_id: str
+    answer: str
+    confidence: float | None
+    extractor: str = ""
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Prediction:
+        return _build(cls, data)
+
+
+@attrs.frozen(kw_only=True)
+class Judgment:
+    """A judge's grade of one prediction.
+
+    ``grade`` is one of ``GRADES``, or ``None`` when grading failed (``error`` says why;
+    such a judgment is counted, never treated as incorrect).
+    """
+
+    example_id: str
+    grade: str | None
+    judge: str = ""
+    model: str = ""
+    answer: str = ""
+    raw: str | None = None
+    error: str | None = None
+    cached: bool = False
+    usage: dict[str, int] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Judgment:
+        return _build(cls, data)
+
+
+@attrs.frozen(kw_only=True)
+class ModelRef:
+    """A model to generate with: a hub id or local folder, plus an optional adapter."""
+
+    base: str
+    adapter: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelRef:
+        return _build(cls, data)
+
+
+@attrs.frozen(kw_only=True)
+class TrainingRecord:
+    """One judged answer of the training split, as a trainer receives it.
+
+    ``prompt`` is the exact prompt text the model was given (before any chat template),
+    ``completion`` the raw generated text, ``answer`` and ``confidence`` what the
+    extractor took from it, ``correct`` the judge's verdict.
+    """
+
+    example: Example
+    prompt: str
+    completion: str
+    answer: str
+    confidence: float | None
+    correct: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        data = _plain(self)
+        data["example"] = self.example.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingRecord:
+        data = dict(data)
+        data["example"] = Example.from_dict(data["example"])
+        return _build(cls, data)

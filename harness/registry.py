@@ -1,0 +1,174 @@
+"""The strategy registry: every task, backend, extractor, judge, metric and trainer.
+
+Plugins fill it through the hooks of ``harness.hookspecs``; each entry records its kind,
+name, factory, the distribution that provided it, and its default parameters. Lookups
+load the plugins first, so the registry is never empty by accident.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from harness import plugin_manager as plugins
+from harness.config import Config
+from harness.errors import DuplicateStrategyError, ParameterError, UnknownStrategyError
+from harness.hookspecs import KINDS
+
+REQUIRED = "<required>"
+# Keyword arguments the core passes at run time; they are not registry parameters.
+RUNTIME_ARGUMENTS = {"backend": ("model", "adapter")}
+
+
+@attrs.frozen
+class Strategy:
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    source: str  # the distribution that registered it
+    plugin: str  # the plugin (entry point) that registered it
+
+    def parameters(self) -> dict[str, Any] | None:
+        """The factory's own keyword parameters and defaults (``None``: takes ``**kwargs``)."""
+        return factory_parameters(self.kind, self.factory)
+
+    def effective_parameters(self, config: Config | None = None) -> dict[str, Any]:
+        config = config or Config.load()
+        own = self.parameters()
+        layered, _ = config.layered_params(self.kind, self.name, own)
+        return {**(own or {}), **layered}
+
+    def parameter_sources(self, config: Config) -> dict[str, str]:
+        own = self.parameters() or {}
+        _, sources = config.layered_params(self.kind, self.name, self.parameters())
+        return {key: sources.get(key, "default") for key in {**own, **sources}}
+
+
+def factory_parameters(kind: str, factory: Callable[..., Any]) -> dict[str, Any] | None:
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    params = list(signature.parameters.values())
+    if kind == "metric":
+        params = params[2:]  # (confidence, correct, **params)
+    skip = set(RUNTIME_ARGUMENTS.get(kind, ()))
+    result: dict[str, Any] = {}
+    for p in params:
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            return None
+        if p.kind is inspect.Parameter.VAR_POSITIONAL or p.name in skip or p.name == "self":
+            continue
+        result[p.name] = REQUIRED if p.default is inspect.Parameter.empty else p.default
+    return result
+
+
+_cache: dict[str, dict[str, Strategy]] | None = None
+
+
+def reset_cache() -> None:
+    global _cache
+    _cache = None
+
+
+def _collect() -> dict[str, dict[str, Strategy]]:
+    global _cache
+    if _cache is not None:
+        return _cache
+    pm = plugins.load_plugins()
+    table: dict[str, dict[str, Strategy]] = {kind: {} for kind in KINDS}
+    for kind, hook_name in KINDS.items():
+        hook = getattr(pm.hook, hook_name)
+        for impl in reversed(hook.get_hookimpls()):  # registration order
+            source = plugins.distribution_of(impl.plugin_name)
+
+            def register(
+                name: str,
+                factory: Callable[..., Any],
+                *,
+                _kind: str = kind,
+                _source: str = source,
+                _plugin: str = impl.plugin_name,
+            ) -> None:
+                if not isinstance(name, str) or not name:
+                    raise ParameterError(f"{_plugin}: a {_kind} name must be a non-empty string")
+                existing = table[_kind].get(name)
+                if existing is not None:
+                    raise DuplicateStrategyError(
+                        f"{_kind} {name!r} is registered twice: by {existing.source} "
+                        f"({existing.plugin}) and by {_source} ({_plugin})"
+                    )
+                table[_kind][name] = Strategy(_kind, name, factory, _source, _plugin)
+
+            impl.function(register=register)
+    _cache = table
+    return table
+
+
+def strategies(kind: str | None = None) -> list[Strategy]:
+    table = _collect()
+    kinds = [kind] if kind else list(KINDS)
+    for k in kinds:
+        _check_kind(k)
+    return [s for k in kinds for s in sorted(table[k].values(), key=lambda s: s.name)]
+
+
+def names(kind: str) -> list[str]:
+    return [s.name for s in strategies(kind)]
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise UnknownStrategyError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+
+
+def get(kind: str, name: str) -> Strategy:
+    """The strategy ``name`` of ``kind``, or an error listing the known names."""
+    _check_kind(kind)
+    table = _collect()
+    if name in table[kind]:
+        return table[kind][name]
+    known = sorted(table[kind])
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    broken = plugins.broken_plugins()
+    note = ""
+    if broken:
+        note = "; plugins that failed to load: " + "; ".join(
+            f"{b.distribution} ({b.name}): {b.error}" for b in broken
+        )
+    raise UnknownStrategyError(
+        f"unknown {kind} {name!r}; known: {', '.join(known) or '(none)'}{hint}{note}"
+    )
+
+
+def resolve_params(kind: str, name: str, config: Config | None = None) -> dict[str, Any]:
+    """Effective parameters of a strategy; a required parameter left unset is an error."""
+    strategy = get(kind, name)
+    params = strategy.effective_parameters(config)
+    missing = [k for k, v in params.items() if v is REQUIRED or v == REQUIRED]
+    if missing:
+        raise ParameterError(
+            f"{kind} {name!r} needs parameter(s) {', '.join(missing)} "
+            f"(set them with -p {kind}.{missing[0]}=...)"
+        )
+    return params
+
+
+def create(kind: str, name: str, config: Config | None = None, **runtime: Any) -> Any:
+    """Build a strategy with its effective parameters (metrics: a bound function)."""
+    strategy = get(kind, name)
+    params = resolve_params(kind, name, config)
+    if kind == "metric":
+        return functools.partial(strategy.factory, **params)
+    try:
+        return strategy.factory(**params, **runtime)
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc) or "required" in str(exc):
+            raise ParameterError(f"{kind} {name!r}: {exc}") from None
+        raise

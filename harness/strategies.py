@@ -1,0 +1,79 @@
+"""The shapes of strategies, as typing Protocols (the plugin contract in code).
+
+The core talks to strategies only through these methods; a third-party strategy needs
+no base class, only these attributes. See CONTRIBUTING.md for each kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from harness.records import Example, Generation, Judgment, ModelRef, Prediction, TrainingRecord
+
+
+@attrs.frozen(kw_only=True)
+class GenerationRequest:
+    """One prompt to generate from: the extractor's prompt text (before any chat
+    template) and the strings that end the answer (end-of-sequence always does)."""
+
+    example_id: str
+    prompt: str
+    stop: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Task(Protocol):
+    def examples(self) -> list[Example]: ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Built as ``factory(model=..., adapter=..., **params)``."""
+
+    name: str
+    #: where the model really lives once resolved (a local folder or a hub id)
+    model_path: str
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], *, progress: bool = True
+    ) -> Iterator[Generation]:
+        """Yield one ``Generation`` per request, in any order, as soon as each is ready."""
+        ...
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    name: str
+    stop: tuple[str, ...]
+
+    def prompt(self, example: Example) -> str: ...
+
+    def extract(self, generation: Generation) -> Prediction: ...
+
+
+@runtime_checkable
+class Judge(Protocol):
+    name: str
+    model: str
+    prompt_version: str
+
+    async def grade(self, example: Example, prediction: Prediction) -> Judgment: ...
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    name: str
+    #: the extractor the trained model is evaluated with (e.g. ``logprob``)
+    extractor: str
+
+    def train(
+        self,
+        model: ModelRef,
+        records: Sequence[TrainingRecord],
+        out_dir: Path,
+        extractor: Extractor,
+    ) -> ModelRef: ...

@@ -1,0 +1,2 @@
+"""Built-in strategies. Each subpackage is a plugin registered through the ``harness``
+entry points, exactly like a third-party plugin."""

@@ -1,0 +1,35 @@
+"""The one definition of the prompt and answer formats.
+
+The ``logprob`` and ``verbalized`` extractors prompt with these; the trainers build
+their training text with the very same functions, and the embedded ``tiny`` model is
+pretrained on them, so training and evaluation can never drift apart.
+"""
+
+from __future__ import annotations
+
+PLAIN_TEMPLATE = "Question: {question}\nAnswer:"
+VERBALIZED_TEMPLATE = (
+    "Question: {question}\n"
+    "Reply with 'Answer: <short answer>' and then 'Confidence: <probability from 0 to 1 "
+    "that your answer is correct>'.\n"
+)
+
+
+def plain_prompt(question: str, template: str = PLAIN_TEMPLATE) -> str:
+    """Prompt for a bare short answer (the ``logprob`` extractor)."""
+    return template.format(question=question)
+
+
+def plain_completion(answer: str) -> str:
+    """The completion a plain prompt expects: a space, the answer, a newline."""
+    return f" {answer}\n"
+
+
+def verbalized_prompt(question: str, template: str = VERBALIZED_TEMPLATE) -> str:
+    """Prompt for an answer and a stated confidence (the ``verbalized`` extractor)."""
+    return template.format(question=question)
+
+
+def verbalized_completion(answer: str, confidence: float) -> str:
+    """The completion a verbalized prompt expects: ``Answer: X`` then ``Confidence: 0.NN``."""
+    return f"Answer: {answer}\nConfidence: {confidence:.2f}"

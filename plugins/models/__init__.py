@@ -1,0 +1,1 @@
+"""Embedded models (the offline ``tiny`` model) and model-name resolution."""
