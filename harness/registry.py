@@ -50,6 +50,15 @@ class Strategy:
 
 
 def factory_parameters(kind: str, factory: Callable[..., Any]) -> dict[str, Any] | None:
+    own = _own_parameters(kind, factory)
+    if kind == "judge":  # the core's judge-runner settings are parameters of every judge
+        from harness.judge_settings import DEFAULTS
+
+        return None if own is None else {**DEFAULTS, **own}
+    return own
+
+
+def _own_parameters(kind: str, factory: Callable[..., Any]) -> dict[str, Any] | None:
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):
@@ -166,8 +175,23 @@ def create(kind: str, name: str, config: Config | None = None, **runtime: Any) -
     params = resolve_params(kind, name, config)
     if kind == "metric":
         return functools.partial(strategy.factory, **params)
+    if kind == "judge":
+        raise ParameterError("use registry.create_judge() for judges")
+    return _call(kind, name, strategy.factory, params, runtime)
+
+
+def create_judge(name: str, config: Config | None = None) -> tuple[Any, Any]:
+    """Build a judge and the core runner's settings (concurrency, retries, ...) for it."""
+    from harness.judge_settings import split
+
+    strategy = get("judge", name)
+    settings, own = split(resolve_params("judge", name, config))
+    return _call("judge", name, strategy.factory, own, {}), settings
+
+
+def _call(kind: str, name: str, factory: Callable[..., Any], params: dict, runtime: dict) -> Any:
     try:
-        return strategy.factory(**params, **runtime)
+        return factory(**params, **runtime)
     except TypeError as exc:
         if "unexpected keyword" in str(exc) or "required" in str(exc):
             raise ParameterError(f"{kind} {name!r}: {exc}") from None

@@ -1,0 +1,48 @@
+"""Settings of the core's judge runner, which every judge gets for free.
+
+They are parameters of every judge (``[judge.NAME] concurrency = 32`` in a config, or
+``-p judge.concurrency=32``) that the core keeps for itself: the judge's factory never
+sees them, so a third-party judge implements only ``grade``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from harness.errors import ParameterError
+
+NOT_ATTEMPTED_POLICIES = ("incorrect", "exclude")
+
+
+@attrs.frozen(kw_only=True)
+class JudgeSettings:
+    concurrency: int = 16  # requests in flight at once
+    max_attempts: int = 6  # per item, retries included
+    timeout: float = 60.0  # seconds per request
+    max_error_rate: float = 0.05  # fail the run when more items than this still fail
+    backoff_base: float = 1.0  # seconds; doubled each attempt, with jitter
+    backoff_max: float = 60.0
+    not_attempted: str = "incorrect"  # how `not_attempted` counts for calibration
+
+    def __attrs_post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ParameterError(f"judge concurrency must be >= 1, got {self.concurrency}")
+        if self.max_attempts < 1:
+            raise ParameterError(f"judge max_attempts must be >= 1, got {self.max_attempts}")
+        if self.not_attempted not in NOT_ATTEMPTED_POLICIES:
+            raise ParameterError(
+                f"judge not_attempted must be one of {', '.join(NOT_ATTEMPTED_POLICIES)}, "
+                f"got {self.not_attempted!r}"
+            )
+
+
+DEFAULTS: dict[str, Any] = {a.name: a.default for a in attrs.fields(JudgeSettings)}
+
+
+def split(params: dict[str, Any]) -> tuple[JudgeSettings, dict[str, Any]]:
+    """Separate the runner's settings from the judge factory's own parameters."""
+    own = {k: v for k, v in params.items() if k not in DEFAULTS}
+    settings = JudgeSettings(**{k: v for k, v in params.items() if k in DEFAULTS})
+    return settings, own
