@@ -66,7 +66,7 @@ def read_jsonl(path: str | os.PathLike[str], *, tolerate_torn: bool = True) -> J
         is_last = number == len(lines)
         try:
             value = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an int over 4300 digits
             if is_last and torn_tail and tolerate_torn:
                 torn = True
                 break
@@ -148,11 +148,27 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import (os.umask can only be read by setting it).
+_UMASK = _umask()
+
+
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, fsync and a rename.
+
+    The file gets the mode an ordinary ``open(path, "w")`` would give it (``mkstemp``
+    alone would leave it readable by its owner only).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -59,7 +59,8 @@ def list_command(kind: str | None, verbose: bool, config_file: Path | None) -> N
 @click.option("--metric", "metric_names", multiple=True, help="Only these metrics (repeatable).")
 @click.option("--percent", is_flag=True, help="Confidences are percentages in [0, 100].")
 @click.option("--ci/--no-ci", default=True, help="Bootstrap 95% confidence intervals.")
-@click.option("--resamples", default=1000, show_default=True, help="Bootstrap resamples.")
+@click.option("--resamples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Bootstrap resamples.")
 @click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="User TOML config.")
 @click.option("-p", "overrides", multiple=True, metavar="metric.KEY=VALUE", help="Override.")
@@ -74,12 +75,19 @@ def metrics_command(
     config_file: Path | None,
     overrides: tuple[str, ...],
 ) -> None:
-    """Calibration metrics of a JSON Lines FILE with `confidence` and `correct` per line."""
+    """Calibration metrics of a JSON Lines FILE with `confidence` and `correct` per line.
+
+    Every registered metric (or those named with --metric), each with a seeded 95%
+    percentile-bootstrap interval; hle_calib_err also in HLE's printed form (hle_percent).
+    """
+    from harness import registry
     from harness.config import Config
     from harness.metric_input import read_confidence_file
     from harness.scoring import score
 
     config = Config.load(config_file, overrides)
+    selected = metric_names or tuple(registry.names("metric"))
+    config.check_overrides({"metric": [(n, registry.get("metric", n).parameters()) for n in selected]})
     confidence, correct = read_confidence_file(file, percent=percent)
     result = score(
         confidence, correct, metric_names or None, config,
@@ -88,7 +96,8 @@ def metrics_command(
     if as_json:
         click.echo(json.dumps(result, indent=2, allow_nan=False))
         return
-    click.echo(f"{file}: n={len(confidence)}")
+    where = f", 95% CI from {resamples} bootstrap resamples (seed {seed})" if result.get("bootstrap") else ""
+    click.echo(f"{file}: n={len(confidence)}{where}")
     for name, entry in result["metrics"].items():
         click.echo("  " + _format_metric(name, entry))
 
@@ -101,6 +110,9 @@ def _format_metric(name: str, entry: dict[str, Any]) -> str:
     if entry.get("ci") is not None:
         low, high = entry["ci"]
         text += f"  [{low:.4f}, {high:.4f}]"
+    extras = {k: v for k, v in entry.items() if k not in ("value", "ci", "error")}
+    if extras:
+        text += "  (" + ", ".join(f"{k} {v:g}" for k, v in extras.items()) + ")"
     return text
 
 
@@ -164,6 +176,10 @@ def check_command(
     sys.exit(0 if ok else 1)
 
 
+# click >= 8.2 raises this for a group called without a command; older versions exit 0.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command and turn user errors into one line and exit 2."""
     try:
@@ -173,9 +189,15 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("harness: aborted", err=True)
         sys.exit(130)
+    except _NO_ARGS_IS_HELP as exc:  # bare `harness`: the help, as click shows it
+        exc.show()
+        sys.exit(2)
     except click.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        click.echo(f"harness: error: {exc.format_message()}{hint}", err=True)
+        click.echo(f"harness: error: {_one_line(exc.format_message())}{hint}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:  # e.g. click.FileError
+        click.echo(f"harness: error: {_one_line(exc.format_message())}", err=True)
         sys.exit(2)
     except HarnessError as exc:
         click.echo(f"harness: error: {_one_line(str(exc))}", err=True)

@@ -3,7 +3,8 @@
 Precedence, lowest first: the factory's own keyword defaults, the shipped
 ``registry.toml``, optional extra layers (a model's profile), the user's ``--config``
 file, and ``-p kind.key=value`` / ``-p kind.name.key=value`` overrides. A parameter the
-factory does not accept is a ``ParameterError`` naming the valid ones.
+factory does not accept is a ``ParameterError`` naming the valid ones. Among ``-p``
+overrides, ``kind.name.key`` beats ``kind.key``; otherwise the last one given wins.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def shipped_registry() -> dict[str, Any]:
@@ -153,7 +156,9 @@ class Config:
                 _check_accepted(kind, name, key, accepted, f"{layer.source} [{kind}.{name}]")
                 params[key] = value
                 sources[key] = layer.source
-        for override in self.overrides:
+        # A name-specific override beats a kind-wide one whatever their order on the line.
+        ordered = sorted(self.overrides, key=lambda o: o.name is not None)
+        for override in ordered:
             if override.kind != kind or override.name not in (None, name):
                 continue
             if override.name is None and accepted is not None and override.key not in accepted:
@@ -164,9 +169,13 @@ class Config:
         return params, sources
 
     def check_overrides(self, selected: Mapping[str, Iterable[tuple[str, Mapping[str, Any] | None]]]) -> None:
-        """Every kind-wide ``-p kind.key`` must be accepted by a selected strategy of that kind."""
+        """Every kind-wide ``-p kind.key`` must be accepted by a selected strategy of that kind,
+        and every ``-p kind.name.key`` must name a registered strategy (a typo is an error)."""
+        from harness import registry  # registry imports this module
+
         for override in self.overrides:
             if override.name is not None:
+                registry.get(override.kind, override.name)
                 continue
             chosen = list(selected.get(override.kind, ()))
             if not chosen:
@@ -175,8 +184,9 @@ class Config:
                 continue
             valid = sorted({k for _, acc in chosen for k in (acc or {})})
             names = ", ".join(n for n, _ in chosen)
+            which = f"{override.kind} {names} has no" if len(chosen) == 1 else f"none of {names} has a"
             raise ParameterError(
-                f"{override}: {override.kind} {names} has no parameter {override.key!r}; "
+                f"{override}: {which} parameter {override.key!r}; "
                 f"valid: {', '.join(valid) or '(none)'}"
             )
 

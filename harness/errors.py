@@ -37,5 +37,12 @@ class InputError(HarnessError):
     """A malformed input file: missing, not JSON, a field of the wrong type."""
 
 
+class RecordError(InputError, KeyError):
+    """A record (``Example``, ``Generation``, ...) read from a dict that lacks a field."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class InsufficientDataError(HarnessError, ValueError):
     """A metric asked for more examples than it was given (e.g. HLE's beta)."""

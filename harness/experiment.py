@@ -1,1 +1,334 @@
-"""The experiment (filled in by the experiment issue)."""
+"""The experiment behind ``harness run``: baseline, training, held-out evaluation, report.
+
+1. load the task and select ``limit`` examples (seeded);
+2. with trainers, split them into train and held-out test by group (seeded);
+3. baseline: generate, extract, judge and score on the test split for every reported
+   extractor, and on the train split for what each trainer trains on;
+4. train each trainer; 5. evaluate each trained model on the test split with its own
+   extractor; 6. metrics with CIs, paired changes and success criteria; 7. the report.
+
+Every stage writes its records into the run folder and resumes on a rerun (see
+``harness.stages``). The core knows no strategy by name: trainers declare the extractor
+they are evaluated with (``extractor``) and the one whose judged records they train on
+(``train_extractor``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from harness import registry, stages
+from harness.artifacts import write_json_atomic
+from harness.config import Config, Layer, load_toml
+from harness.errors import HarnessError
+from harness.manifest import now, write_manifest
+from harness.records import Example, ModelRef, TrainingRecord
+from harness.splits import check_unique_ids, group_split, select
+
+PROFILE_FILE = "harness_profile.toml"
+
+
+@attrs.frozen(kw_only=True)
+class ExperimentSpec:
+    task: str = "facts"
+    model: str = "tiny"
+    backend: str = "hf"
+    extractor: str = "logprob"
+    judge: str = "mock"
+    trainers: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
+    limit: int | None = None
+    seed: int = 0
+    test_size: float = 0.5
+    eval_on_train: bool = False
+    out: Path | None = None
+    config_file: Path | None = None
+    overrides: tuple[str, ...] = ()
+    force: bool = False
+    no_cache: bool = False
+    progress: bool = True
+
+    @classmethod
+    def from_cli(cls, **options: Any) -> ExperimentSpec:
+        return cls(
+            task=options["task"], model=options["model"], backend=options["backend"],
+            extractor=options["extractor"], judge=options["judge"],
+            trainers=tuple(dict.fromkeys(options["trainers"])),
+            metrics=tuple(dict.fromkeys(options["metrics"])), limit=options["limit"],
+            seed=options["seed"], test_size=options["test_size"],
+            eval_on_train=options["eval_on_train"], out=options["out"],
+            config_file=options["config_file"], overrides=tuple(options["overrides"]),
+            force=options["force"], no_cache=options["no_cache"],
+        )
+
+    def default_out(self) -> Path:
+        model = self.model.rstrip("/").replace("/", "_").replace(":", "_")
+        what = "+".join(self.trainers) if self.trainers else "eval"
+        return Path("runs") / f"{self.task}-{model}-{self.extractor}-{what}-seed{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = attrs.asdict(self)
+        data["out"] = str(self.out) if self.out else None
+        data["config_file"] = str(self.config_file) if self.config_file else None
+        return data
+
+
+class Log:
+    """Stage headers on stderr with the time since the run started."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.start = time.monotonic()
+        self.quiet = quiet
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.start:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def timed(self, key: str, began: float) -> None:
+        self.timings[key] = round(self.timings.get(key, 0.0) + time.monotonic() - began, 2)
+
+
+def load_profile(model_path: str) -> dict[str, Any] | None:
+    """The parameter profile a local model folder carries (e.g. the embedded ``tiny``)."""
+    path = Path(model_path) / PROFILE_FILE
+    return load_toml(path) if path.is_file() else None
+
+
+class Experiment:
+    def __init__(self, spec: ExperimentSpec) -> None:
+        self.spec = spec
+        self.log = Log(quiet=not spec.progress)
+        self.out = spec.out or spec.default_out()
+        self.config = Config.load(spec.config_file, spec.overrides)
+        for kind, name in self._selected_names():
+            registry.get(kind, name)  # unknown names fail before any work
+        self.backend = registry.create("backend", spec.backend, self.config, model=spec.model)
+        profile = load_profile(self.backend.model_path)
+        self.profile_source = None
+        if profile:
+            self.profile_source = f"profile of model {spec.model!r}"
+            self.config = self.config.with_layer(Layer(self.profile_source, profile))
+            self.backend = registry.create("backend", spec.backend, self.config, model=spec.model)
+        self.base = ModelRef(base=self.backend.model_path)
+        self.trainers = {n: registry.create("trainer", n, self.config) for n in spec.trainers}
+        self.train_extractor = {
+            n: getattr(t, "train_extractor", t.extractor) for n, t in self.trainers.items()
+        }
+        reported = [spec.extractor] + [t.extractor for t in self.trainers.values()]
+        self.reported = list(dict.fromkeys(reported))
+        needed = list(dict.fromkeys(self.reported + list(self.train_extractor.values())))
+        self.extractors = {n: registry.create("extractor", n, self.config) for n in needed}
+        self.judge, self.judge_settings = registry.create_judge(spec.judge, self.config)
+        self.task = registry.create("task", spec.task, self.config)
+        self.config.check_overrides(self._accepted())
+        # None: every registered metric, where one that cannot be computed is reported as n/a
+        self.metric_names: list[str] | None = list(spec.metrics) or None
+
+    def _selected_names(self) -> list[tuple[str, str]]:
+        s = self.spec
+        names = [("task", s.task), ("backend", s.backend), ("extractor", s.extractor), ("judge", s.judge)]
+        names += [("trainer", t) for t in s.trainers] + [("metric", m) for m in s.metrics]
+        return names
+
+    def _accepted(self) -> dict[str, list[tuple[str, Any]]]:
+        selected: dict[str, list[tuple[str, Any]]] = {}
+        pairs = [("task", self.spec.task), ("backend", self.spec.backend), ("judge", self.spec.judge)]
+        pairs += [("extractor", n) for n in self.extractors] + [("trainer", n) for n in self.trainers]
+        pairs += [("metric", m) for m in (self.spec.metrics or registry.names("metric"))]
+        for kind, name in pairs:
+            selected.setdefault(kind, []).append((name, registry.get(kind, name).parameters()))
+        return selected
+
+    # ----------------------------------------------------------------- configuration
+    def effective_config(self) -> dict[str, Any]:
+        """Every selected strategy's effective parameters (no secrets: keys come from env)."""
+        def entry(kind: str, name: str) -> dict[str, Any]:
+            return {"name": name, "source": registry.get(kind, name).source,
+                    "params": _jsonable(registry.resolve_params(kind, name, self.config))}
+
+        return {
+            "task": entry("task", self.spec.task),
+            "backend": entry("backend", self.spec.backend),
+            "extractors": [entry("extractor", n) for n in self.extractors],
+            "judge": entry("judge", self.spec.judge),
+            "trainers": [entry("trainer", n) for n in self.trainers],
+            "metrics": [entry("metric", m) for m in (self.metric_names or registry.names("metric"))],
+            "criteria": _jsonable(self.config.section("criteria")),
+            "layers": self.config.describe(),
+        }
+
+    def seed_defaults(self) -> dict[str, Any]:
+        """The trainers' parameters without the model's profile (the seed's registry values)."""
+        plain = Config.load(self.spec.config_file, self.spec.overrides)
+        return {n: _jsonable(registry.resolve_params("trainer", n, plain)) for n in self.trainers}
+
+    # ----------------------------------------------------------------- stages
+    def evaluate(self, folder: Path, backend: Any, model: ModelRef, extractor_name: str,
+                 examples: Sequence[Example]) -> dict[str, Any]:
+        extractor = self.extractors[extractor_name]
+        inputs = {
+            "model": model.to_dict(), "backend": self.spec.backend,
+            "backend_params": _jsonable(registry.resolve_params("backend", self.spec.backend, self.config)),
+            "extractor": extractor_name,
+            "extractor_params": _jsonable(registry.resolve_params("extractor", extractor_name, self.config)),
+            "examples": stages.fingerprint([e.id for e in examples]),
+        }
+        stages.prepare(folder, inputs, force=self.spec.force)
+        began = time.monotonic()
+        generations = stages.generate(folder / "generations.jsonl", backend, extractor, examples,
+                                      progress=self.spec.progress)
+        self.log.timed("generate", began)
+        predictions = stages.extract(folder / "predictions.jsonl", extractor, examples, generations)
+        judge_inputs = {"judge": self.spec.judge, "model": getattr(self.judge, "model", ""),
+                        "prompt_version": getattr(self.judge, "prompt_version", "")}
+        if not stages.prepare(folder, judge_inputs, force=self.spec.force, name="judge.json"):
+            (folder / "judgments.jsonl").unlink(missing_ok=True)  # another judge's verdicts
+        began = time.monotonic()
+        summary = self._judge(folder, examples, predictions)
+        self.log.timed("judge", began)
+        judgments = stages.read_judgments(folder / "judgments.jsonl")
+        return {"examples": examples, "generations": generations, "predictions": predictions,
+                "judgments": judgments, "judging": summary}
+
+    def _judge(self, folder: Path, examples: Sequence[Example], predictions: dict) -> dict[str, Any]:
+        from harness.judging import judge_predictions
+
+        items = [(e, predictions[e.id]) for e in examples]
+        summary = judge_predictions(
+            self.judge, self.judge_settings, items, folder / "judgments.jsonl",
+            use_cache=not self.spec.no_cache, progress=self.spec.progress,
+        )
+        return summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
+
+    def training_records(self, result: dict[str, Any]) -> list[TrainingRecord]:
+        records = []
+        for example in result["examples"]:
+            judgment = result["judgments"].get(example.id)
+            prediction = result["predictions"][example.id]
+            generation = result["generations"][example.id]
+            if judgment is None or judgment.grade is None:
+                continue  # a failed judgment is no label
+            if judgment.grade == "not_attempted" and self.judge_settings.not_attempted == "exclude":
+                continue
+            records.append(TrainingRecord(
+                example=example, prompt=generation.prompt, completion=generation.text,
+                answer=prediction.answer, confidence=prediction.confidence,
+                correct=judgment.grade == "correct",
+            ))
+        return records
+
+    def train(self, name: str, records: list[TrainingRecord]) -> ModelRef:
+        trainer = self.trainers[name]
+        folder = self.out / "train" / name
+        inputs = {"trainer": name, "base": self.base.to_dict(),
+                  "params": _jsonable(registry.resolve_params("trainer", name, self.config)),
+                  "records": stages.fingerprint([r.to_dict() for r in records])}
+        done = folder / "model.json"
+        if stages.prepare(folder, inputs, force=self.spec.force) and done.exists():
+            self.log(f"train {name}: reusing {done}")
+            return ModelRef.from_dict(_read_json(done))
+        self.log(f"train {name} on {len(records)} judged answers")
+        began = time.monotonic()
+        extractor = self.extractors[trainer.extractor]
+        ref = trainer.train(self.base, records, folder, extractor)
+        self.log.timed(f"train {name}", began)
+        write_json_atomic(done, ref.to_dict())
+        return ref
+
+    # ----------------------------------------------------------------- the whole run
+    def run(self) -> dict[str, Any]:
+        spec, log = self.spec, self.log
+        self.out.mkdir(parents=True, exist_ok=True)
+        started = now()
+        manifest = {"status": "running", "started": started, "spec": spec.to_dict(),
+                    "seeds": {"selection": spec.seed, "split": spec.seed, "training": spec.seed},
+                    "config": self.effective_config(), "seed_defaults": self.seed_defaults()}
+        write_manifest(self.out / "manifest.json", manifest)
+
+        began = time.monotonic()
+        examples = self.task.examples()
+        check_unique_ids(examples, f"task {spec.task}")
+        if not examples:
+            raise HarnessError(f"task {spec.task!r} has no examples")
+        examples = select(examples, spec.limit, spec.seed)
+        if self.trainers and not spec.eval_on_train:
+            train, test = group_split(examples, spec.test_size, spec.seed)
+            test_name = "test"
+        elif self.trainers:
+            train, test, test_name = examples, examples, "train"
+        else:
+            train, test, test_name = [], examples, "all"
+        write_json_atomic(self.out / "split.json", {
+            "held_out": bool(self.trainers) and not spec.eval_on_train,
+            "train": [e.id for e in train], "test": [e.id for e in test]})
+        self.log.timed("task", began)
+        log(f"{spec.task}: {len(examples)} examples; train {len(train)}, {test_name} {len(test)}; "
+            f"run folder {self.out}")
+
+        results: dict[tuple[str, str], dict[str, Any]] = {}  # (label, extractor) -> eval
+        for name in self.reported:
+            log(f"baseline, {name} extractor, on {test_name} ({len(test)})")
+            results[("baseline", name)] = self.evaluate(
+                self.out / "baseline" / name / test_name, self.backend, self.base, name, test)
+        models: dict[str, ModelRef] = {}
+        for trainer_name in self.trainers:
+            train_ext = self.train_extractor[trainer_name]
+            if test_name == "train" and ("baseline", train_ext) in results:
+                train_result = results[("baseline", train_ext)]
+            else:
+                log(f"baseline, {train_ext} extractor, on train ({len(train)}) for {trainer_name}")
+                train_result = self.evaluate(
+                    self.out / "baseline" / train_ext / "train", self.backend, self.base, train_ext, train)
+            models[trainer_name] = self.train(trainer_name, self.training_records(train_result))
+        for trainer_name, ref in models.items():
+            ext = self.trainers[trainer_name].extractor
+            log(f"{trainer_name}: evaluate the trained model, {ext} extractor, on {test_name}")
+            backend = registry.create("backend", spec.backend, self.config,
+                                      model=ref.base, adapter=ref.adapter)
+            results[(trainer_name, ext)] = self.evaluate(
+                self.out / "trained" / trainer_name / test_name, backend, ref, ext, test)
+            del backend
+
+        began = time.monotonic()
+        from harness.report import build_report, summary_table, write_report
+
+        report = build_report(self, results, models, train=train, test=test, test_name=test_name)
+        write_report(self.out, report)
+        self.log.timed("report", began)
+        manifest.update(status="complete", finished=now(), timings=self.log.timings,
+                        wall_seconds=round(time.monotonic() - self.log.start, 1))
+        write_manifest(self.out / "manifest.json", manifest)
+        print(summary_table(report))
+        log(f"report: {self.out / 'report.md'}")
+        return report
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def run_experiment(spec: ExperimentSpec) -> dict[str, Any]:
+    """Run the whole experiment and return the report (also written to the run folder)."""
+    return Experiment(spec).run()
+
+
+__all__ = ["ExperimentSpec", "Experiment", "run_experiment"]

@@ -41,7 +41,10 @@ def _confidence(row: dict, where: str, percent: bool) -> float:
         raise InputError(
             f"{where}: 'confidence' must be a number in [0, 1], got {type(value).__name__} {value!r}"
         )
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer too large for a float
+        raise InputError(f"{where}: 'confidence' is a huge integer, outside [0, 1]") from None
     if math.isnan(value) or math.isinf(value):
         raise InputError(f"{where}: 'confidence' is {value}, not a number in [0, 1]")
     if percent:

@@ -2,7 +2,8 @@
 
 ``load_plugins()`` is idempotent and every registry lookup calls it, so nothing depends
 on import order. Each entry point is loaded on its own, so that a plugin that fails to
-import is recorded (``broken_plugins()``) instead of breaking the harness, and two
+import, implements a misspelled hook (pluggy's ``check_pending()``, per plugin) or whose
+hook raises is recorded (``broken_plugins()``) instead of breaking the harness, and two
 distributions that use the same entry-point name are both loaded.
 """
 
@@ -70,10 +71,40 @@ def _new_manager() -> pluggy.PluginManager:
 
 
 def _add(pm: pluggy.PluginManager, key: str, module: ModuleType, info: LoadedPlugin) -> None:
+    """Register one plugin module; one that pluggy rejects is recorded as broken."""
     if pm.is_registered(module):
         return
-    pm.register(module, name=key)
+    try:
+        _register_checked(pm, module, key)
+    except PluginLoadError as exc:
+        _broken.append(BrokenPlugin(info.name, info.module, info.distribution, str(exc)))
+        return
     _loaded[key] = info
+
+
+def _register_checked(pm: pluggy.PluginManager, module: object, key: str) -> None:
+    """``pm.register`` plus this plugin's share of ``check_pending()``: a hook with a wrong
+    signature or a misspelled hook name is a ``PluginLoadError`` and leaves nothing registered."""
+    try:
+        pm.register(module, name=key)
+    except pluggy.PluginValidationError as exc:
+        raise PluginLoadError(f"plugin {key}: {_one_line(str(exc))}") from None
+    unknown = sorted(
+        caller.name
+        for caller in pm.get_hookcallers(module) or []
+        if not caller.has_spec()
+        and any(impl.plugin is module and not impl.optionalhook for impl in caller.get_hookimpls())
+    )
+    if unknown:
+        pm.unregister(module)
+        raise PluginLoadError(
+            f"plugin {key} implements unknown hook(s) {', '.join(unknown)} (misspelled?); "
+            f"the hooks are: {', '.join(hookspecs.KINDS.values())}"
+        )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def load_plugins() -> pluggy.PluginManager:
@@ -108,7 +139,7 @@ def load_plugins() -> pluggy.PluginManager:
                     name=short, module=module_name, distribution=f"{OWN_DISTRIBUTION} (source)"
                 )
                 _add(pm, f"{OWN_DISTRIBUTION}:{short}", module, info)
-        try:
+        try:  # every plugin was checked as it was registered; this is a safety net
             pm.check_pending()
         except pluggy.PluginValidationError as exc:
             raise PluginLoadError(f"a plugin implements an unknown hook: {exc}") from None
@@ -122,8 +153,7 @@ def _ep_sort_key(ep: metadata.EntryPoint) -> tuple[int, str, str]:
 
 
 def _describe(exc: BaseException) -> str:
-    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-    return last.replace("\n", " ")
+    return _one_line(traceback.format_exception_only(type(exc), exc)[-1])
 
 
 def loaded_plugins() -> list[LoadedPlugin]:
@@ -132,8 +162,25 @@ def loaded_plugins() -> list[LoadedPlugin]:
 
 
 def broken_plugins() -> list[BrokenPlugin]:
-    load_plugins()
+    """Plugins that failed: at import, at registration, or in their registration hook."""
+    from harness import registry
+
+    registry.strategies()  # runs every hook once, so a hook that raises is recorded
     return list(_broken)
+
+
+def mark_broken(plugin_key: str, error: str) -> None:
+    """Record that a loaded plugin failed later (its registration hook raised)."""
+    info = _loaded.get(plugin_key)
+    entry = BrokenPlugin(
+        name=info.name if info else plugin_key,
+        module=info.module if info else plugin_key,
+        distribution=info.distribution if info else "unknown",
+        error=_one_line(error),
+    )
+    with _lock:
+        if entry not in _broken:
+            _broken.append(entry)
 
 
 def distribution_of(plugin_key: str) -> str:
@@ -142,12 +189,16 @@ def distribution_of(plugin_key: str) -> str:
 
 
 def register_plugin(module: object, *, name: str, distribution: str = "test") -> None:
-    """Register a plugin object at run time (tests, notebooks); clears the registry cache."""
+    """Register a plugin object at run time (tests, notebooks); clears the registry cache.
+
+    A plugin with a misspelled hook or a hook of the wrong signature raises
+    ``PluginLoadError`` and is not registered.
+    """
     from harness import registry
 
     pm = plugin_manager()
     key = f"{distribution}:{name}"
-    pm.register(module, name=key)
+    _register_checked(pm, module, key)
     _loaded[key] = LoadedPlugin(name=name, module=getattr(module, "__name__", name),
                                 distribution=distribution)
     registry.reset_cache()
@@ -161,7 +212,9 @@ def unregister_plugin(name: str, *, distribution: str = "test") -> None:
     plugin = pm.get_plugin(key)
     if plugin is not None:
         pm.unregister(plugin)
-    _loaded.pop(key, None)
+    info = _loaded.pop(key, None)
+    if info is not None:
+        _broken[:] = [b for b in _broken if (b.name, b.distribution) != (info.name, info.distribution)]
     registry.reset_cache()
 
 

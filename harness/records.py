@@ -3,7 +3,9 @@
 Each stage reads and writes streams of these small frozen records as JSON Lines
 (``Task -> Example -> Generation -> Prediction -> Judgment``). Every record has one
 explicit ``to_dict`` / ``from_dict`` pair; fields are JSON-native, and a missing value
-is ``None`` (never NaN) so the files round-trip exactly.
+is ``None`` (never NaN) so the files round-trip exactly. ``from_dict`` ignores keys it
+does not know (files written by a newer version still read) and raises ``RecordError``
+(an ``InputError`` and a ``KeyError``) when a required field is missing.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+
+from harness.errors import RecordError
 
 GRADES = ("correct", "incorrect", "not_attempted")
 
@@ -27,7 +31,7 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
         if f.default is attrs.NOTHING and f.name not in data
     ]
     if missing:
-        raise KeyError(f"{cls.__name__} is missing field(s): {', '.join(missing)}")
+        raise RecordError(f"{cls.__name__} is missing field(s): {', '.join(missing)}")
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -167,5 +171,6 @@ class TrainingRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingRecord:
         data = dict(data)
-        data["example"] = Example.from_dict(data["example"])
+        if "example" in data:
+            data["example"] = Example.from_dict(data["example"])
         return _build(cls, data)

@@ -17,7 +17,7 @@ import attrs
 
 from harness import plugin_manager as plugins
 from harness.config import Config
-from harness.errors import DuplicateStrategyError, ParameterError, UnknownStrategyError
+from harness.errors import DuplicateStrategyError, ParameterError, PluginLoadError, UnknownStrategyError
 from harness.hookspecs import KINDS
 
 REQUIRED = "<required>"
@@ -91,32 +91,52 @@ def _collect() -> dict[str, dict[str, Strategy]]:
         return _cache
     pm = plugins.load_plugins()
     table: dict[str, dict[str, Strategy]] = {kind: {} for kind in KINDS}
+    failed: set[str] = set()
     for kind, hook_name in KINDS.items():
         hook = getattr(pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # registration order
-            source = plugins.distribution_of(impl.plugin_name)
-
-            def register(
-                name: str,
-                factory: Callable[..., Any],
-                *,
-                _kind: str = kind,
-                _source: str = source,
-                _plugin: str = impl.plugin_name,
-            ) -> None:
-                if not isinstance(name, str) or not name:
-                    raise ParameterError(f"{_plugin}: a {_kind} name must be a non-empty string")
-                existing = table[_kind].get(name)
-                if existing is not None:
-                    raise DuplicateStrategyError(
-                        f"{_kind} {name!r} is registered twice: by {existing.source} "
-                        f"({existing.plugin}) and by {_source} ({_plugin})"
-                    )
-                table[_kind][name] = Strategy(_kind, name, factory, _source, _plugin)
-
-            impl.function(register=register)
+        for impl in hook.get_hookimpls():  # registration order (pluggy calls them in reverse)
+            if impl.plugin_name in failed:
+                continue
+            added = _run_hook(impl, kind, table)
+            if added is None:
+                failed.add(impl.plugin_name)
+    for kind in table:  # a plugin whose hook raised contributes nothing at all
+        table[kind] = {n: s for n, s in table[kind].items() if s.plugin not in failed}
     _cache = table
     return table
+
+
+def _run_hook(impl: Any, kind: str, table: dict[str, dict[str, Strategy]]) -> list[str] | None:
+    """Call one plugin's hook; the names it registered, or ``None`` when the hook raised
+    (the plugin is then recorded as broken). Duplicates are always an error."""
+    source = plugins.distribution_of(impl.plugin_name)
+    plugin = impl.plugin_name
+    added: list[str] = []
+
+    def register(name: str, factory: Callable[..., Any]) -> None:
+        if not isinstance(name, str) or not name:
+            raise PluginLoadError(f"plugin {plugin}: a {kind} name must be a non-empty string")
+        if not callable(factory):
+            raise PluginLoadError(f"plugin {plugin}: the factory of {kind} {name!r} is not callable")
+        existing = table[kind].get(name)
+        if existing is not None:
+            raise DuplicateStrategyError(
+                f"{kind} {name!r} is registered twice: by {existing.source} "
+                f"({existing.plugin}) and by {source} ({plugin})"
+            )
+        table[kind][name] = Strategy(kind, name, factory, source, plugin)
+        added.append(name)
+
+    try:
+        impl.function(register=register)
+    except DuplicateStrategyError:
+        raise
+    except Exception as exc:  # a plugin's bug must not break the harness
+        for name in added:
+            table[kind].pop(name, None)
+        plugins.mark_broken(plugin, f"{KINDS[kind]} raised {type(exc).__name__}: {exc}")
+        return None
+    return added
 
 
 def strategies(kind: str | None = None) -> list[Strategy]:
@@ -160,7 +180,7 @@ def resolve_params(kind: str, name: str, config: Config | None = None) -> dict[s
     """Effective parameters of a strategy; a required parameter left unset is an error."""
     strategy = get(kind, name)
     params = strategy.effective_parameters(config)
-    missing = [k for k, v in params.items() if v is REQUIRED or v == REQUIRED]
+    missing = [k for k, v in params.items() if isinstance(v, str) and v == REQUIRED]
     if missing:
         raise ParameterError(
             f"{kind} {name!r} needs parameter(s) {', '.join(missing)} "

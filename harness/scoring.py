@@ -1,7 +1,17 @@
-"""Scoring: every selected metric of one set of (confidence, correct) pairs.
+"""Scoring: every selected metric of one run, or the paired difference of two runs.
 
 Resolves metrics through the registry (so third-party metrics are scored like built-in
-ones) and returns a JSON-ready dict: ``{"n": ..., "metrics": {name: {"value", "ci", "error"}}}``.
+ones) and returns JSON-ready dicts:
+
+- ``score``: ``{"n", "metrics": {name: {"value", "ci", "error", ...}}, "bootstrap"}``; a
+  metric may add report forms of its value (``fn.extras = {key: form}``, e.g. HLE's
+  ``hle_percent``) as extra keys of its entry.
+- ``paired_difference``: ``{name: {"a", "b", "diff" (b - a), "ci", "error"}}`` for two runs
+  on the same examples in the same order, with a paired bootstrap interval of ``diff``.
+
+A metric that cannot be computed (e.g. HLE's on fewer than ``beta`` examples) gets
+``value: None`` and its ``error`` when it was not asked for by name; asked for by name, its
+error propagates. All metrics share one seeded set of resamples.
 """
 
 from __future__ import annotations
@@ -12,8 +22,50 @@ from typing import Any
 import numpy as np
 
 from harness import registry
+from harness.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, draw, percentile_interval, replicate_all
 from harness.config import Config
-from harness.errors import HarnessError
+from harness.errors import HarnessError, InputError
+
+
+def as_inputs(confidence: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Confidences as float64 and correctness as bool, one-dimensional and of one length."""
+    conf = np.asarray(confidence, dtype=np.float64)
+    hit = np.asarray(correct)
+    if conf.ndim != 1 or conf.shape != hit.shape:
+        raise InputError(f"confidence and correct must be 1-D of one length: {conf.shape} and {hit.shape}")
+    if hit.dtype != np.bool_:
+        if hit.size and not np.all((hit == 0) | (hit == 1)):
+            raise InputError("correct must be booleans or 0/1")
+        hit = hit.astype(bool)
+    return conf, hit
+
+
+def _extras(metric: Any, value: float) -> dict[str, Any]:
+    fn = metric
+    while hasattr(fn, "func"):  # functools.partial from registry.create
+        fn = fn.func
+    return {key: form(value) for key, form in getattr(fn, "extras", {}).items()}
+
+
+def _points(
+    names: Sequence[str] | None, config: Config, runs: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> tuple[list[str], dict[str, Any], dict[str, list[float]], dict[str, str]]:
+    """The metric names, their functions and values on every run; errors of metrics not asked for."""
+    explicit = names is not None
+    chosen = list(names) if names is not None else registry.names("metric")
+    fns: dict[str, Any] = {}
+    values: dict[str, list[float]] = {}
+    errors: dict[str, str] = {}
+    for name in chosen:
+        fn = registry.create("metric", name, config)
+        try:
+            values[name] = [float(fn(conf, hit)) for conf, hit in runs]
+            fns[name] = fn
+        except HarnessError as exc:
+            if explicit:
+                raise
+            errors[name] = str(exc)
+    return chosen, fns, values, errors
 
 
 def score(
@@ -24,19 +76,59 @@ def score(
     *,
     resamples: int = 0,
     seed: int = 0,
+    level: float = DEFAULT_LEVEL,
 ) -> dict[str, Any]:
+    """Every metric of one run, with percentile-bootstrap intervals when ``resamples`` > 0."""
     config = config or Config.load()
-    explicit = names is not None
-    names = list(names) if names is not None else registry.names("metric")
+    run = as_inputs(confidence, correct)
+    chosen, fns, values, errors = _points(names, config, [run])
+    intervals: dict[str, list[float] | None] = dict.fromkeys(fns)
+    bootstrap = None
+    if resamples > 0 and len(run[0]) and fns:
+        reps = replicate_all(fns, [run], draw(len(run[0]), resamples, seed))
+        intervals = {name: percentile_interval(reps[name][0], level) for name in fns}
+        bootstrap = {"resamples": resamples, "seed": seed, "level": level}
     metrics: dict[str, Any] = {}
-    for name in names:
-        fn = registry.create("metric", name, config)
-        try:
-            value = float(fn(confidence, correct))
-        except HarnessError as exc:
-            if explicit:
-                raise
-            metrics[name] = {"value": None, "ci": None, "error": str(exc)}
-            continue
-        metrics[name] = {"value": value, "ci": None, "error": None}
-    return {"n": int(len(confidence)), "metrics": metrics}
+    for name in chosen:
+        if name in errors:
+            metrics[name] = {"value": None, "ci": None, "error": errors[name]}
+        else:
+            value = values[name][0]
+            extras = _extras(fns[name], value)
+            metrics[name] = {"value": value, "ci": intervals[name], "error": None, **extras}
+    return {"n": int(len(run[0])), "metrics": metrics, "bootstrap": bootstrap}
+
+
+def paired_difference(
+    conf_a: np.ndarray,
+    correct_a: np.ndarray,
+    conf_b: np.ndarray,
+    correct_b: np.ndarray,
+    names: Sequence[str] | None = None,
+    config: Config | None = None,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+) -> dict[str, dict[str, Any]]:
+    """Each metric on run a and run b of the same examples, ``b - a``, and its paired interval."""
+    config = config or Config.load()
+    run_a, run_b = as_inputs(conf_a, correct_a), as_inputs(conf_b, correct_b)
+    if len(run_a[0]) != len(run_b[0]):
+        raise InputError(
+            f"a paired comparison needs the same examples in the same order: "
+            f"{len(run_a[0])} vs {len(run_b[0])}"
+        )
+    chosen, fns, values, errors = _points(names, config, [run_a, run_b])
+    intervals: dict[str, list[float] | None] = dict.fromkeys(fns)
+    if resamples > 0 and len(run_a[0]) and fns:
+        reps = replicate_all(fns, [run_a, run_b], draw(len(run_a[0]), resamples, seed))
+        intervals = {name: percentile_interval(reps[name][1] - reps[name][0], level) for name in fns}
+    out: dict[str, dict[str, Any]] = {}
+    for name in chosen:
+        if name in errors:
+            out[name] = {"a": None, "b": None, "diff": None, "ci": None, "error": errors[name]}
+        else:
+            a, b = values[name]
+            out[name] = {"a": a, "b": b, "diff": b - a, "ci": intervals[name], "error": None}
+    return out

@@ -69,6 +69,9 @@ class Trainer(Protocol):
     name: str
     #: the extractor the trained model is evaluated with (e.g. ``logprob``)
     extractor: str
+    #: the extractor whose judged answers of the training split it trains on
+    #: (optional; defaults to ``extractor``)
+    train_extractor: str
 
     def train(
         self,

@@ -10,6 +10,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tiny models run fastest on one thread, and the suite shares the machine with itself.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 TINY_TEXTS = [
     f"Question: What is the colour of item {i}?\nAnswer: {c}\n"
@@ -32,3 +34,20 @@ def tiny_lm_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = train_tokenizer(TINY_TEXTS, vocab_size=300)
     model = new_causal_lm(tokenizer, hidden_size=32, num_layers=2, num_heads=4, seed=0)
     return save_model(model, tokenizer, folder)
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` need a CUDA device: skip them where there is none."""
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    if gpu_items and not _has_cuda():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU")
+        for item in gpu_items:
+            item.add_marker(skip)

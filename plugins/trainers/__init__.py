@@ -1,10 +1,17 @@
-"""Built-in trainers plugin."""
+"""Built-in trainers: ``implicit`` (calibration loss) and ``explicit`` (confidence DPO).
+
+Both take the judged training split and return a ``ModelRef`` to the trained model; their
+modules import torch, transformers, peft and trl only when they train.
+"""
 
 from __future__ import annotations
 
 import harness
+from harness.plugins.trainers.explicit import ExplicitTrainer
+from harness.plugins.trainers.implicit import ImplicitTrainer
 
 
 @harness.hookimpl
 def register_trainers(register):  # type: ignore[no-untyped-def]
-    pass
+    register("implicit", ImplicitTrainer)
+    register("explicit", ExplicitTrainer)

@@ -1,0 +1,214 @@
+"""Benchmark of the trainers on a tiny model on CPU: implicit vs plain LoRA step time; DPO steps/s.
+
+1. The implicit step (``CalibrationLossTrainer.compute_loss``: one forward pass giving the
+   masked LM loss and the mean answer-token probability for the MSE) against a plain LoRA
+   LM step (the model's own cross-entropy on the same answer tokens), on the same model,
+   LoRA, batches and AdamW: forward, backward and optimizer step each. The two run
+   interleaved, in rounds, so that a change in the machine's load hits both alike; the
+   figure is the ratio of the median step times (goal <= 1.15x).
+2. DPO: TRL's ``DPOTrainer`` with a LoRA adapter (``ref_model=None``) on the same model,
+   through ``ExplicitTrainer.dpo_trainer``; steps per second once built.
+
+The model has the embedded ``tiny`` model's size (Llama, hidden 160, 2 layers, 4 heads,
+BPE vocabulary 700), random weights: step time does not depend on what it knows.
+
+    python bench/train.py                   # batch 32, 20 rounds of 5 steps; DPO 24 steps of batch 8
+    python bench/train.py --threads 1       # one intra-op thread (a busy shared CPU likes it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+COLOURS = ["red", "blue", "green", "yellow", "black", "white", "amber", "violet"]
+CITIES = ["Velmora", "Ostrand", "Kelbrook", "Tarnwick", "Islemont", "Dunhaven", "Corvale", "Marrowby"]
+
+
+def records(n: int) -> list:
+    from harness.plugins.extractors.formats import plain_prompt
+    from harness.records import Example, TrainingRecord
+
+    out = []
+    for i in range(n):
+        gold = CITIES[i % len(CITIES)]
+        correct = i % 3 != 0
+        answer = gold if correct else CITIES[(i + 3) % len(CITIES)]
+        question = f"Where was the painter Arvid {COLOURS[i % 8]}-{i} born?"
+        example = Example(id=f"e{i}", question=question, answer=gold)
+        out.append(
+            TrainingRecord(
+                example=example,
+                prompt=plain_prompt(example.question),
+                completion=f" {answer}",
+                answer=answer,
+                confidence=0.3 + 0.6 * ((i * 37) % 100) / 100,
+                correct=correct,
+            )
+        )
+    return out
+
+
+def build_model(folder: Path, data: list) -> Path:
+    from harness.plugins.extractors.formats import verbalized_completion, verbalized_prompt
+    from harness.plugins.models.build import new_causal_lm, save_model, train_tokenizer
+
+    texts = [r.prompt + r.completion + "\n" for r in data]
+    texts += [verbalized_prompt(r.example.question) + verbalized_completion(r.answer, 0.5) for r in data]
+    tokenizer = train_tokenizer(texts, vocab_size=700)
+    model = new_causal_lm(tokenizer, hidden_size=160, num_layers=2, num_heads=4, seed=0)
+    return save_model(model, tokenizer, folder)
+
+
+def step_times(path: Path, data: list, out: Path, batch_size: int, rounds: int, per_round: int) -> dict:
+    """Median seconds per optimizer step: implicit loss vs the model's own LM loss."""
+    import torch
+    from peft import get_peft_model
+
+    from harness.plugins.trainers import common
+    from harness.plugins.trainers.encoding import collate
+    from harness.plugins.trainers.implicit import ImplicitTrainer
+    from harness.records import ModelRef
+
+    implicit = ImplicitTrainer(
+        lam=8.0, learning_rate=1e-3, batch_size=batch_size, gradient_accumulation_steps=1,
+        target_modules="all-linear", lora_dropout=0.0,
+    )
+    trainer, _, _ = implicit.build(ModelRef(base=str(path)), data, out, disable_tqdm=True)
+    model_a = trainer.model
+    tokenizer = trainer.processing_class
+    plain = get_peft_model(
+        common.load_model(str(path), common.Precision(use_cpu=True, bf16=False)),
+        common.lora_config(model_a, implicit.settings),
+    )
+    features = list(trainer.train_dataset)
+    batches = [
+        collate(features[i : i + batch_size], tokenizer.pad_token_id)
+        for i in range(0, len(features) - batch_size + 1, batch_size)
+    ]
+    opt_a = torch.optim.AdamW([p for p in model_a.parameters() if p.requires_grad], lr=1e-3)
+    opt_b = torch.optim.AdamW([p for p in plain.parameters() if p.requires_grad], lr=1e-3)
+    model_a.train()
+    plain.train()
+
+    def implicit_step(batch: dict) -> None:
+        loss = trainer.compute_loss(model_a, batch)
+        loss.backward()
+        opt_a.step()
+        opt_a.zero_grad(set_to_none=True)
+
+    def plain_step(batch: dict) -> None:
+        loss = plain(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["lm_labels"]
+        ).loss
+        loss.backward()
+        opt_b.step()
+        opt_b.zero_grad(set_to_none=True)
+
+    def timed(step, n: int, offset: int) -> float:  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        for k in range(n):
+            step(batches[(offset + k) % len(batches)])
+        return (time.perf_counter() - start) / n
+
+    timed(implicit_step, 3, 0)  # warm-up
+    timed(plain_step, 3, 0)
+    a, b = [], []
+    for r in range(rounds):
+        first, second = (implicit_step, plain_step) if r % 2 == 0 else (plain_step, implicit_step)
+        t1, t2 = timed(first, per_round, r), timed(second, per_round, r)
+        (a if first is implicit_step else b).append(t1)
+        (b if first is implicit_step else a).append(t2)
+    return {
+        "implicit_ms": 1000 * statistics.median(a),
+        "plain_ms": 1000 * statistics.median(b),
+        "tokens_per_batch": int(batches[0]["input_ids"].numel()),
+    }
+
+
+def dpo_rate(path: Path, data: list, out: Path, steps: int, batch_size: int) -> dict:
+    from harness.plugins.extractors.verbalized import VerbalizedExtractor
+    from harness.plugins.trainers import common
+    from harness.plugins.trainers.explicit import ExplicitTrainer
+
+    explicit = ExplicitTrainer(
+        learning_rate=2e-3, batch_size=batch_size, gradient_accumulation_steps=1, n_rejected=2,
+        target_modules="all-linear", loss_type=["sigmoid", "sft"],
+    )
+    pairs, _ = explicit.pairs(data, VerbalizedExtractor())
+    tokenizer = common.load_tokenizer(str(path))
+    model = common.load_model(str(path), common.Precision(use_cpu=True, bf16=False))
+    start = time.perf_counter()
+    trainer = explicit.dpo_trainer(
+        model, tokenizer, pairs, out, chat=False, max_steps=steps, disable_tqdm=True
+    )
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    trainer.train()
+    elapsed = time.perf_counter() - start
+    return {
+        "dpo_steps": steps,
+        "dpo_batch": batch_size,
+        "dpo_build_s": built,
+        "dpo_steps_per_s": steps / elapsed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--steps-per-round", type=int, default=5)
+    parser.add_argument("--dpo-steps", type=int, default=24)
+    parser.add_argument("--dpo-batch-size", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+
+    import torch
+    import transformers
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    transformers.logging.set_verbosity_error()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["HARNESS_CACHE_DIR"] = str(Path(tmp) / "cache")
+        data = records(256)
+        path = build_model(Path(tmp) / "model", data)
+        steps = step_times(
+            path, data, Path(tmp) / "implicit", args.batch_size, args.rounds, args.steps_per_round
+        )
+        dpo = dpo_rate(path, data, Path(tmp) / "dpo", args.dpo_steps, args.dpo_batch_size)
+    ratio = steps["implicit_ms"] / steps["plain_ms"]
+    figures = {
+        **{k: round(v, 3) if isinstance(v, float) else v for k, v in {**steps, **dpo}.items()},
+        "batch_size": args.batch_size,
+        "implicit_over_plain": round(ratio, 3),
+        "goal_ratio": 1.15,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    print(f"tiny Llama (hidden 160, 2 layers, vocab 700), LoRA r16 all-linear, batch {args.batch_size}, CPU")
+    print(f"  implicit step   {steps['implicit_ms']:8.1f} ms   (LM loss + MSE, one forward pass)")
+    print(f"  plain LoRA step {steps['plain_ms']:8.1f} ms   (the model's own LM loss)")
+    print(f"  ratio           {ratio:8.3f} x   (goal <= 1.15x)")
+    print(
+        f"  DPO             {dpo['dpo_steps_per_s']:8.2f} steps/s (batch {args.dpo_batch_size} pairs, "
+        f"built in {dpo['dpo_build_s']:.1f} s)"
+    )
+    print(json.dumps(figures))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""A persistent cache of judges' verdicts, shared by every run on this machine.
+
+The judge runner looks each item up before asking a judge, and stores each successful
+verdict after: a second run of the same experiment asks the API nothing. An entry is
+keyed by a SHA-256 of (judge name, judge model, prompt version, question, gold answer,
+predicted answer), so a new grader prompt or model never reuses an old verdict.
+
+Storage is one SQLite file in write-ahead-log mode under
+``harness.paths.cache_dir()/judge-cache/``: safe under several processes writing at once
+(each write is its own short transaction; writers wait on a busy timeout) and under a
+kill at any moment. Only the key's hash, the grade, the grader's raw reply and the
+judge's name and model are stored — never a request, a header or a credential.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from harness.paths import cache_dir
+
+FILE_NAME = "judgments.sqlite3"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verdicts (
+    key TEXT PRIMARY KEY,
+    judge TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt_version TEXT NOT NULL,
+    grade TEXT NOT NULL,
+    raw TEXT,
+    created REAL NOT NULL
+)
+"""
+
+
+_COLUMNS = "key, judge, model, prompt_version, grade, raw"
+
+
+def cache_key(
+    *, judge: str, model: str, prompt_version: str, question: str, gold: str, predicted: str
+) -> str:
+    """The cache key of one verdict: a hash of everything the verdict depends on."""
+    parts = [judge, model, prompt_version, question, gold, predicted]
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def default_path() -> Path:
+    folder = cache_dir() / "judge-cache"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / FILE_NAME
+
+
+class JudgeCache:
+    """Verdicts by key: ``get``/``get_many`` to look up, ``put`` to store (last write wins)."""
+
+    def __init__(self, path: str | Path | None = None, *, timeout: float = 60.0) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")  # durable across process kills
+        self._db.execute(_SCHEMA)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        keys = list(keys)
+        found: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT {_COLUMNS} FROM verdicts WHERE key IN ({marks})"
+                rows = self._db.execute(query, chunk).fetchall()
+                for key, judge, model, version, grade, raw in rows:
+                    found[key] = {
+                        "judge": judge,
+                        "model": model,
+                        "prompt_version": version,
+                        "grade": grade,
+                        "raw": raw,
+                    }
+        return found
+
+    def put(
+        self, key: str, *, judge: str, model: str, prompt_version: str, grade: str, raw: str | None
+    ) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO verdicts (key, judge, model, prompt_version, grade, raw, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, judge, model, prompt_version, grade, raw, time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> JudgeCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

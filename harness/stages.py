@@ -1,0 +1,137 @@
+"""Resumable stages of a run folder: generate, extract, judge.
+
+A stage folder holds ``stage.json`` (a fingerprint of its inputs and configuration).
+When the fingerprint still matches, a rerun keeps every record already written and only
+does what is missing; when it changed (or ``force``), the folder is cleared first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from harness.artifacts import JsonlAppender, read_jsonl, write_json_atomic, write_jsonl_atomic
+from harness.records import Example, Generation, Judgment, Prediction
+from harness.strategies import GenerationRequest
+
+
+def fingerprint(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def prepare(folder: Path, inputs: dict[str, Any], *, force: bool = False, name: str = "stage.json") -> bool:
+    """Make ``folder`` ready for ``inputs``; True when earlier records were kept."""
+    marker = folder / name
+    wanted = fingerprint(inputs)
+    if marker.exists() and not force:
+        try:
+            if json.loads(marker.read_text())["fingerprint"] == wanted:
+                return True
+        except (ValueError, KeyError):
+            pass
+    if folder.exists() and name == "stage.json":
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(marker, {"fingerprint": wanted, "inputs": inputs})
+    return False
+
+
+def generate(
+    path: Path, backend: Any, extractor: Any, examples: Sequence[Example], *, progress: bool = True
+) -> dict[str, Generation]:
+    """Generations for every example, resuming from the records already in ``path``."""
+    done: dict[str, Generation] = {}
+    if path.exists():
+        for row in read_jsonl(path).rows:
+            generation = Generation.from_dict(row)
+            done[generation.example_id] = generation
+    todo = [
+        GenerationRequest(example_id=e.id, prompt=extractor.prompt(e), stop=tuple(extractor.stop))
+        for e in examples
+        if e.id not in done
+    ]
+    if todo:
+        with JsonlAppender(path) as out:
+            for generation in backend.generate(todo, progress=progress):
+                out.write(generation)
+                done[generation.example_id] = generation
+    return done
+
+
+def extract(
+    path: Path, extractor: Any, examples: Sequence[Example], generations: dict[str, Generation]
+) -> dict[str, Prediction]:
+    """Predictions of every example (cheap and deterministic: always recomputed)."""
+    predictions = {}
+    for example in examples:
+        generation = generations[example.id]
+        if generation.error:
+            prediction = Prediction(
+                example_id=example.id, answer="", confidence=None,
+                extractor=extractor.name, error=f"generation failed: {generation.error}",
+            )
+        else:
+            prediction = extractor.extract(generation)
+        predictions[example.id] = prediction
+    write_jsonl_atomic(path, [predictions[e.id] for e in examples])
+    return predictions
+
+
+def read_judgments(path: Path) -> dict[str, Judgment]:
+    judgments: dict[str, Judgment] = {}
+    if path.exists():
+        for row in read_jsonl(path).rows:
+            judgment = Judgment.from_dict(row)
+            judgments[judgment.example_id] = judgment  # the last word on an id wins
+    return judgments
+
+
+@attrs.frozen
+class Scored:
+    """Confidences and correctness of the examples that count, and what was left out."""
+
+    ids: list[str]
+    confidence: Any  # np.ndarray
+    correct: Any  # np.ndarray of bool
+    counts: dict[str, int]
+
+
+def score_inputs(
+    examples: Sequence[Example],
+    predictions: dict[str, Prediction],
+    judgments: dict[str, Judgment],
+    not_attempted: str,
+) -> Scored:
+    """Pairs (confidence, correct) for metrics; every exclusion is counted by reason."""
+    import numpy as np
+
+    ids, conf, corr = [], [], []
+    counts = {"examples": len(examples), "missing_confidence": 0, "judge_errors": 0,
+              "not_attempted": 0, "not_attempted_excluded": 0, "correct": 0}
+    for example in examples:
+        prediction = predictions[example.id]
+        judgment = judgments.get(example.id)
+        if judgment is None or judgment.grade is None:
+            counts["judge_errors"] += 1
+            continue
+        if judgment.grade == "not_attempted":
+            counts["not_attempted"] += 1
+            if not_attempted == "exclude":
+                counts["not_attempted_excluded"] += 1
+                continue
+        if prediction.confidence is None:
+            counts["missing_confidence"] += 1
+            continue
+        ids.append(example.id)
+        conf.append(float(prediction.confidence))
+        corr.append(judgment.grade == "correct")
+        counts["correct"] += judgment.grade == "correct"
+    counts["scored"] = len(ids)
+    return Scored(ids, np.asarray(conf, dtype=np.float64), np.asarray(corr, dtype=bool), counts)

@@ -1,0 +1,148 @@
+"""What every backend shares: rendering a prompt for the model, cutting the output at a
+stop string, and matching the kept text to the generated tokens.
+
+A backend hands back the raw generated text *without* the stop string, and only the
+tokens (and their log-probabilities) that make up that text: a token that lies wholly
+inside or after the stop string, an end-of-sequence token and trailing padding are dropped;
+a token that straddles the stop (``".\\n"``) is kept, since part of it is answer text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from harness.errors import ParameterError
+
+#: the values ``chat_template`` accepts besides a bool
+_AUTO = "auto"
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+FINISH_REASONS = ("stop", "eos", "length")
+
+
+def chat_setting(value: Any) -> bool | None:
+    """``chat_template`` as ``True`` / ``False`` / ``None`` (auto); anything else is an error."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low == _AUTO:
+            return None
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+    raise ParameterError(f"chat_template must be 'auto', true or false, not {value!r}")
+
+
+def use_chat_template(tokenizer: Any, setting: Any) -> bool:
+    """Whether prompts go through the tokenizer's chat template (``auto``: when it has one)."""
+    wanted = chat_setting(setting)
+    has = bool(getattr(tokenizer, "chat_template", None))
+    if wanted is None:
+        return has
+    if wanted and not has:
+        raise ParameterError("chat_template=true, but the model's tokenizer has no chat template")
+    return wanted
+
+
+def prompt_token_ids(tokenizer: Any, prompt: str, chat: bool) -> list[int]:
+    """The token ids a model is given for ``prompt``.
+
+    With the chat template the prompt is one user turn followed by the generation prompt;
+    the template brings its own special tokens, so none are added twice. Without it the
+    tokenizer adds whatever special tokens it is configured to (a BOS, or nothing).
+    """
+    if chat:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the earliest stop string, and whether one was found."""
+    positions = [text.find(s) for s in stop if s]
+    positions = [p for p in positions if p >= 0]
+    if not positions:
+        return text, False
+    return text[: min(positions)], True
+
+
+def covering_prefix(n_tokens: int, covers: Callable[[int], bool]) -> int:
+    """The fewest leading tokens that make up the kept text: the smallest ``k`` with
+    ``covers(k)``, for a ``covers`` that holds for every ``k`` from some point on.
+
+    The scan starts from the end, since the kept text nearly always ends within the last
+    token or two: it costs one or two checks, not one per token.
+    """
+    k = n_tokens
+    while k > 0 and covers(k - 1):
+        k -= 1
+    return k
+
+
+@attrs.frozen
+class Trimmed:
+    """A generated sequence cut to its answer: the text, how many tokens make it, and why
+    generation ended (``stop``: a stop string; ``eos``: end of sequence; ``length``)."""
+
+    text: str
+    n_tokens: int
+    finish_reason: str
+
+
+def trim_output(
+    token_ids: Sequence[int],
+    decode: Callable[[Sequence[int]], str],
+    stop: Sequence[str],
+    eos_ids: Sequence[int] | set[int],
+) -> Trimmed:
+    """Cut raw generated ids at the first end-of-sequence token, then at the first stop string
+    (with the tokens that lie wholly inside or after it).
+
+    ``decode(ids)`` must skip special tokens and keep spaces as they are (no clean-up), so
+    that the text of a prefix of the ids is a prefix of the text of all of them.
+    """
+    eos = set(eos_ids)
+    ids = list(token_ids)
+    ended = False
+    for i, token in enumerate(ids):
+        if token in eos:
+            ids, ended = ids[:i], True
+            break
+    full = decode(ids)
+    text, stopped = cut_at_stop(full, stop)
+    reason = "stop" if stopped else "eos" if ended else "length"
+    n = len(ids)
+    if stopped:
+        # the fewest tokens that make the kept text (a prefix covers it when its own text
+        # starts with it: a token completing a multi-byte character adds no length)
+        n = covering_prefix(n, lambda k: decode(ids[:k]).startswith(text))
+    return Trimmed(text=text, n_tokens=n, finish_reason=reason)
+
+
+def tokens_covering(tokens: Sequence[str], text_length: int) -> int:
+    """How many leading token strings cover ``text_length`` characters (token strings that
+    a server already decoded, e.g. OpenAI's ``logprobs.content[i].token``)."""
+    lengths = [0]
+    for token in tokens:
+        lengths.append(lengths[-1] + len(token))
+    return covering_prefix(len(tokens), lambda k: lengths[k] >= text_length)
+
+
+def model_label(model: str, adapter: str | None) -> str:
+    """How a generation names its model: the name as given, plus the adapter when there is one."""
+    return f"{model}+{adapter}" if adapter else model
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = ok and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = "at least 0" if allow_zero else "positive"
+        raise ParameterError(f"{name} must be {bound}, not {value!r}")

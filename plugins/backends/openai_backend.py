@@ -1,0 +1,249 @@
+"""The ``openai`` backend: any OpenAI-compatible server (vLLM serve, llama.cpp server,
+SGLang, hosted APIs) through the ``openai`` SDK, with ``logprobs`` on every request.
+
+Where it connects: the ``base_url`` parameter, else ``OPENAI_BASE_URL``, else OpenAI. The
+key comes from ``OPENAI_API_KEY`` only — never a parameter, so it never lands in a run's
+manifest; a server of your own that wants no key gets a placeholder.
+
+Requests overlap, ``concurrency`` at a time, in threads (the SDK client is thread-safe).
+The SDK retries 408/409/429/5xx answers, timeouts and dropped connections ``max_retries``
+times with exponential back-off, honouring ``Retry-After``. What is left after that:
+
+- a request the server rejects (400, 422: e.g. a prompt too long) becomes a ``Generation``
+  with ``error`` set, and the run goes on;
+- a bad key, a missing model (401, 403, 404) or a server still failing after the retries
+  stops the run with one line; the generations already yielded are kept, so re-running
+  resumes where it stopped.
+
+``logprob_kind`` is ``processed`` unless set otherwise: the OpenAI schema does not say which
+distribution its log-probabilities come from, and servers differ (vLLM's V1 engine reports
+raw ones, llama.cpp and hosted APIs those of the distribution they sampled from). Set
+``logprob_kind = "raw"`` for a server you know reports raw ones (``vllm serve
+--logprobs-mode raw_logprobs``). With greedy decoding the two coincide on most servers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from harness.errors import HarnessError, ParameterError
+from harness.plugins.backends.common import check_positive, cut_at_stop, model_label, tokens_covering
+from harness.records import Generation
+from harness.strategies import GenerationRequest
+
+APIS = ("chat", "completions")
+_MISSING = object()
+
+
+class OpenAIBackend:
+    """Generation through an OpenAI-compatible HTTP API (chat or legacy completions).
+
+    ``model`` is the model name the server knows; an ``adapter`` is the name under which
+    the server serves a LoRA adapter (``vllm serve --lora-modules NAME=PATH``) and is sent
+    as the request's model instead.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        adapter: str | None = None,
+        *,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        api: str = "chat",
+        base_url: str = "",
+        concurrency: int = 8,
+        max_retries: int = 5,
+        timeout: float = 60.0,
+        logprob_kind: str = "processed",
+    ) -> None:
+        check_positive("max_new_tokens", max_new_tokens)
+        check_positive("concurrency", concurrency)
+        check_positive("max_retries", max_retries, allow_zero=True)
+        check_positive("timeout", timeout)
+        check_positive("temperature", temperature, allow_zero=True)
+        if api not in APIS:
+            raise ParameterError(f"api must be 'chat' or 'completions', not {api!r}")
+        if logprob_kind not in ("raw", "processed"):
+            raise ParameterError(f"logprob_kind must be 'raw' or 'processed', not {logprob_kind!r}")
+        self.model_path = model
+        self.model_name = model
+        self.adapter = adapter
+        self.request_model = adapter or model
+        self.max_new_tokens = int(max_new_tokens)
+        self.temperature = float(temperature)
+        self.api = api
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.concurrency = int(concurrency)
+        self.max_retries = int(max_retries)
+        self.timeout = float(timeout)
+        self.logprob_kind = logprob_kind
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import openai
+
+            key = os.environ.get("OPENAI_API_KEY")
+            if not key:
+                if self.base_url is None:
+                    raise HarnessError(
+                        "the openai backend needs OPENAI_API_KEY (or a base_url of your own server)"
+                    )
+                key = "EMPTY"  # servers of one's own mostly want none; the SDK insists on one
+            self._client = openai.OpenAI(
+                base_url=self.base_url, api_key=key, max_retries=self.max_retries, timeout=self.timeout
+            )
+        return self._client
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], *, progress: bool = True
+    ) -> Iterator[Generation]:
+        """Yield each generation as soon as its request completes (not in request order)."""
+        from tqdm.auto import tqdm
+
+        requests = list(requests)
+        if not requests:
+            return
+        client = self.client
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="openai-backend")
+        pending: set[Future[Generation]] = set()
+        queue = iter(requests)
+        try:
+            bar = tqdm(total=len(requests), desc="generate (openai)", unit="prompt", disable=not progress)
+            with bar:
+                # keep at most 2 x concurrency submitted: a failing server stops the run quickly
+                for request in _take(queue, 2 * self.concurrency):
+                    pending.add(pool.submit(self._one, client, request))
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        generation = future.result()  # a HarnessError ends the run here
+                        for request in _take(queue, 1):
+                            pending.add(pool.submit(self._one, client, request))
+                        bar.update(1)
+                        yield generation
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _one(self, client: Any, request: GenerationRequest) -> Generation:
+        import openai
+
+        stop = [s for s in request.stop if s] or None
+        common: dict[str, Any] = {
+            "model": self.request_model,
+            "max_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+        }
+        if stop:
+            common["stop"] = stop
+        try:
+            if self.api == "chat":
+                reply = client.chat.completions.create(
+                    messages=[{"role": "user", "content": request.prompt}], logprobs=True, **common
+                )
+            else:
+                reply = client.completions.create(prompt=request.prompt, logprobs=1, **common)
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            return self._failed(request, f"{exc.status_code}: {_message(exc)}")
+        except openai.APIStatusError as exc:
+            retried = f" after {self.max_retries} retries" if _retryable(exc.status_code) else ""
+            raise HarnessError(
+                f"openai backend: {self._where()} answered {exc.status_code}{retried}: {_message(exc)}"
+            ) from None
+        except openai.APITimeoutError:
+            raise HarnessError(
+                f"openai backend: {self._where()} did not answer within {self.timeout:g} s "
+                f"({self.max_retries} retries)"
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise HarnessError(f"openai backend: cannot reach {self._where()}: {_message(exc)}") from None
+        if not reply.choices:
+            return self._failed(request, "the server returned no choices")
+        return self._to_generation(request, reply.choices[0])
+
+    def _to_generation(self, request: GenerationRequest, choice: Any) -> Generation:
+        if self.api == "chat":
+            raw_text = choice.message.content or ""
+            content = getattr(choice.logprobs, "content", None) or []
+            tokens = [item.token for item in content]
+            logprobs = [item.logprob for item in content]
+        else:
+            raw_text = choice.text or ""
+            legacy = choice.logprobs
+            tokens = list(getattr(legacy, "tokens", None) or [])
+            logprobs = list(getattr(legacy, "token_logprobs", None) or [])
+        # a server that ignores ``stop`` still gets its answer cut where the extractor wants
+        text, stopped = cut_at_stop(raw_text, request.stop)
+        n = tokens_covering(tokens, len(text)) if tokens else 0
+        return Generation(
+            example_id=request.example_id,
+            prompt=request.prompt,
+            text=text,
+            tokens=tokens[:n],
+            logprobs=[None if x is None else float(x) for x in logprobs[:n]],
+            logprob_kind=self.logprob_kind,
+            finish_reason="stop" if stopped else _finish_reason(choice),
+            model=model_label(self.model_name, self.adapter),
+            backend=self.name,
+        )
+
+    def _failed(self, request: GenerationRequest, error: str) -> Generation:
+        return Generation(
+            example_id=request.example_id,
+            prompt=request.prompt,
+            text="",
+            logprob_kind=self.logprob_kind,
+            model=model_label(self.model_name, self.adapter),
+            backend=self.name,
+            error=error,
+        )
+
+    def _where(self) -> str:
+        return self.base_url or "api.openai.com"
+
+
+def _finish_reason(choice: Any) -> str | None:
+    """``stop`` / ``length`` as the server says; vLLM's extra ``stop_reason`` (``None``
+    for end-of-sequence, the string that matched otherwise) tells ``eos`` apart."""
+    reason = choice.finish_reason
+    if reason == "stop":
+        extra = getattr(choice, "model_extra", None) or {}
+        stop_reason = extra.get("stop_reason", _MISSING)
+        if stop_reason is None or isinstance(stop_reason, int):
+            return "eos"
+    return reason
+
+
+def _retryable(status: int) -> bool:
+    return status in (408, 409, 429) or status >= 500
+
+
+def _message(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if body.get("message"):
+            return str(body["message"])
+    text = str(getattr(exc, "message", "") or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _take(iterator: Iterator[GenerationRequest], n: int) -> list[GenerationRequest]:
+    items = []
+    for _ in range(n):
+        try:
+            items.append(next(iterator))
+        except StopIteration:
+            break
+    return items

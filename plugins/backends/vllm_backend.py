@@ -1,0 +1,228 @@
+"""The ``vllm`` backend: offline generation with ``vllm.LLM`` — how a run goes beyond one
+GPU (``tensor_parallel_size``) and how it gets vLLM's throughput on one.
+
+vLLM is an optional extra (``pip install "calibration-harness[vllm]"``), imported only when
+the backend loads. Log-probabilities: vLLM's default has changed across versions (V0
+reported them after temperature and penalties, the V1 engine before). Where the engine
+takes ``logprobs_mode`` this backend asks for ``raw_logprobs`` and records ``raw``; an
+older V1 engine records ``raw``, a V0 engine ``processed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from harness.errors import HarnessError, ParameterError
+from harness.plugins.backends.common import (
+    chat_setting,
+    check_positive,
+    covering_prefix,
+    model_label,
+    prompt_token_ids,
+    use_chat_template,
+)
+from harness.records import Generation
+from harness.strategies import GenerationRequest
+
+INSTALL_HINT = (
+    'the vllm backend needs vLLM, a CUDA-only optional extra: pip install "calibration-harness[vllm]"'
+)
+
+
+class VLLMBackend:
+    """Generation with ``vllm.LLM``; an adapter is served through ``LoRARequest``.
+
+    Requests are handed to vLLM ``batch_size`` at a time (vLLM schedules within each
+    call), and each call's results are yielded as soon as it returns.
+    """
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str,
+        adapter: str | None = None,
+        *,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        tensor_parallel_size: int = 1,
+        batch_size: int = 1024,
+        dtype: str = "auto",
+        chat_template: str | bool = "auto",
+        gpu_memory_utilization: float = 0.9,
+        max_model_len: int = 0,
+        max_lora_rank: int = 64,
+        seed: int = 0,
+    ) -> None:
+        from harness.plugins.models import resolve_model
+
+        check_positive("max_new_tokens", max_new_tokens)
+        check_positive("tensor_parallel_size", tensor_parallel_size)
+        check_positive("batch_size", batch_size)
+        check_positive("temperature", temperature, allow_zero=True)
+        check_positive("max_model_len", max_model_len, allow_zero=True)
+        if not 0 < gpu_memory_utilization <= 1:
+            raise ParameterError(f"gpu_memory_utilization must be in (0, 1], not {gpu_memory_utilization!r}")
+        chat_setting(chat_template)
+        self.model_name = model
+        self.model_path = str(resolve_model(model))
+        self.adapter = adapter
+        self.max_new_tokens = int(max_new_tokens)
+        self.temperature = float(temperature)
+        self.tensor_parallel_size = int(tensor_parallel_size)
+        self.batch_size = int(batch_size)
+        self.dtype = dtype
+        self.chat_template = chat_template
+        self.gpu_memory_utilization = float(gpu_memory_utilization)
+        self.max_model_len = int(max_model_len)
+        self.max_lora_rank = int(max_lora_rank)
+        self.seed = int(seed)
+        #: ``raw`` or ``processed``: what the loaded engine reports (known once loaded)
+        self.logprob_kind: str | None = None
+        self._vllm: Any = None
+        self._llm: Any = None
+        self._lora: Any = None
+
+    def load(self) -> None:
+        """Start the vLLM engine (once)."""
+        if self._llm is not None:
+            return
+        vllm = import_vllm()
+        kwargs: dict[str, Any] = {
+            "model": self.model_path,
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "dtype": self.dtype,
+            "seed": self.seed,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "enable_lora": bool(self.adapter),
+        }
+        if self.adapter:
+            kwargs["max_lora_rank"] = self.max_lora_rank
+        if self.max_model_len:
+            kwargs["max_model_len"] = self.max_model_len
+        if "logprobs_mode" in engine_arg_names(vllm):
+            kwargs["logprobs_mode"] = "raw_logprobs"
+            self.logprob_kind = "raw"
+        else:
+            self.logprob_kind = "raw" if uses_v1_engine(vllm) else "processed"
+        self._llm = vllm.LLM(**kwargs)
+        if self.adapter:
+            from vllm.lora.request import LoRARequest
+
+            self._lora = LoRARequest("adapter", 1, self.adapter)
+        self._vllm = vllm
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], *, progress: bool = True
+    ) -> Iterator[Generation]:
+        from tqdm.auto import tqdm
+
+        requests = list(requests)
+        if not requests:
+            return
+        self.load()
+        tokenizer = self._llm.get_tokenizer()
+        chat = use_chat_template(tokenizer, self.chat_template)
+        with tqdm(total=len(requests), desc="generate (vllm)", unit="prompt", disable=not progress) as bar:
+            for start in range(0, len(requests), self.batch_size):
+                chunk = requests[start : start + self.batch_size]
+                prompts = [{"prompt_token_ids": prompt_token_ids(tokenizer, r.prompt, chat)} for r in chunk]
+                params = [self._sampling_params(r) for r in chunk]
+                outputs = self._llm.generate(prompts, params, use_tqdm=False, lora_request=self._lora)
+                for request, output in zip(chunk, outputs, strict=True):
+                    yield self._to_generation(request, output, tokenizer)
+                bar.update(len(chunk))
+
+    def _sampling_params(self, request: GenerationRequest) -> Any:
+        kwargs: dict[str, Any] = {
+            "temperature": self.temperature,
+            "max_tokens": self.max_new_tokens,
+            "logprobs": 1,  # the chosen token's log-probability is always among those returned
+            "stop": [s for s in request.stop if s] or None,
+        }
+        if self.temperature > 0:
+            kwargs["seed"] = self.seed
+        return self._vllm.SamplingParams(**kwargs)
+
+    def _to_generation(self, request: GenerationRequest, output: Any, tokenizer: Any) -> Generation:
+        completion = output.outputs[0]
+        ids = list(completion.token_ids)
+        text = completion.text
+        reason = finish_reason(completion.finish_reason, completion.stop_reason)
+        label = model_label(self.model_name, self.adapter)
+        if reason not in ("stop", "eos", "length"):
+            return Generation(
+                example_id=request.example_id,
+                prompt=request.prompt,
+                text=text,
+                finish_reason=reason,
+                model=label,
+                backend=self.name,
+                logprob_kind=self.logprob_kind or "raw",
+                error=f"vLLM finished the request with {reason!r}",
+            )
+
+        def decode(k: int) -> str:
+            return tokenizer.decode(ids[:k], skip_special_tokens=True)
+
+        # vLLM keeps the token that held a stop string, and the end-of-sequence token
+        n = len(ids)
+        if reason != "length":
+            n = covering_prefix(n, lambda k: decode(k).startswith(text))
+        tokens, logprobs = [], []
+        for position, token_id in enumerate(ids[:n]):
+            entry = completion.logprobs[position][token_id] if completion.logprobs else None
+            decoded = getattr(entry, "decoded_token", None)
+            tokens.append(decoded if decoded is not None else tokenizer.decode([token_id]))
+            logprobs.append(float(entry.logprob) if entry is not None else None)
+        return Generation(
+            example_id=request.example_id,
+            prompt=request.prompt,
+            text=text,
+            tokens=tokens,
+            logprobs=logprobs if completion.logprobs else [],
+            logprob_kind=self.logprob_kind or "raw",
+            finish_reason=reason,
+            model=label,
+            backend=self.name,
+        )
+
+
+def finish_reason(reason: str | None, stop_reason: int | str | None) -> str:
+    """vLLM's ``finish_reason``/``stop_reason`` as ``stop`` (a stop string), ``eos`` (an
+    end-of-sequence or stop token) or ``length``; anything else as vLLM gave it."""
+    if reason == "stop":
+        return "stop" if isinstance(stop_reason, str) else "eos"
+    return str(reason)
+
+
+def import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError:
+        raise HarnessError(INSTALL_HINT) from None
+    return vllm
+
+
+def engine_arg_names(vllm: Any) -> set[str]:
+    """The names of the engine arguments the installed vLLM accepts."""
+    engine_args = getattr(vllm, "EngineArgs", None)
+    if engine_args is None or not dataclasses.is_dataclass(engine_args):
+        return set()
+    return {f.name for f in dataclasses.fields(engine_args)}
+
+
+def uses_v1_engine(vllm: Any) -> bool:
+    """Whether the installed vLLM runs its V1 engine (the default from 0.8; the only one later)."""
+    envs = getattr(vllm, "envs", None)
+    flag = getattr(envs, "VLLM_USE_V1", None) if envs is not None else None
+    if flag is not None:
+        return bool(flag)
+    version = str(getattr(vllm, "__version__", "0"))
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return True
+    return (major, minor) >= (0, 8)

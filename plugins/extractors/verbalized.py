@@ -1,0 +1,141 @@
+"""The ``verbalized`` extractor (explicit confidence): the model states ``Answer: X`` and
+then ``Confidence: Y``; this module owns that prompt and parses the reply.
+
+Accepted confidences: ``0.9``, ``.9``, ``90%``, ``90 %``, and a bare number above 1 and at
+most 100 read as a percentage (``90`` -> 0.9), with markdown emphasis, brackets or a final
+full stop around it ignored. Anything else — words, a negative number, more than 100%,
+several different values, no ``Confidence:`` line — is a missing confidence whose reason
+is recorded. ``on_missing`` decides what a missing one becomes: ``exclude`` (the default;
+the prediction keeps ``confidence=None`` and the report counts it in the parse rate) or a
+fixed value in [0, 1] (HLE uses 100%), in which case ``error`` still says what failed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from harness.errors import ParameterError
+from harness.plugins.extractors import formats
+from harness.records import Example, Generation, Prediction
+
+_CONFIDENCE = re.compile(r"confidence\s*:", re.IGNORECASE)
+_ANSWER = re.compile(r"answer\s*:", re.IGNORECASE)
+_VALUE = re.compile(r"^(?P<sign>[-+\u2212]?)\s*(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?P<pct>%?)$")
+_NUMBER = re.compile(r"[0-9]*\.?[0-9]+")
+_WRAPPERS = " \t*_`'\"()[]{}<>"
+
+
+def parse_value(raw: str) -> tuple[float | None, str | None]:
+    """A confidence from the text after ``Confidence:``: ``(value, None)`` or ``(None, reason)``."""
+    value = raw.strip().strip(_WRAPPERS).rstrip(".,;!").strip(_WRAPPERS)
+    shown = raw.strip()[:40]
+    if not value:
+        return None, "empty confidence"
+    match = _VALUE.match(value)
+    if match is None:
+        numbers = _NUMBER.findall(value)
+        if len(numbers) > 1:
+            return None, f"several values in confidence {shown!r}"
+        return None, f"confidence is not a number: {shown!r}"
+    number = float(match["num"])
+    if match["sign"] in ("-", "\u2212") and number > 0:
+        return None, f"negative confidence {shown!r}"
+    if match["pct"]:
+        if number > 100:
+            return None, f"confidence above 100%: {shown!r}"
+        return number / 100, None
+    if number <= 1:
+        return number, None
+    if number <= 100:
+        return number / 100, None  # a bare 1 < x <= 100 is a percentage
+    return None, f"confidence above 100: {shown!r}"
+
+
+def parse_confidence(text: str) -> tuple[float | None, str | None]:
+    """The stated confidence of a reply: ``(value in [0, 1], None)`` or ``(None, reason)``."""
+    found = []
+    for match in _CONFIDENCE.finditer(text):
+        rest = text[match.end() :].split("\n", 1)[0]
+        found.append(parse_value(rest))
+    if not found:
+        return None, "no 'Confidence:' line"
+    values = {value for value, _ in found if value is not None}
+    reasons = [reason for _, reason in found if reason is not None]
+    if len(found) == 1:
+        return found[0]
+    if len(values) == 1 and not reasons:
+        return values.pop(), None
+    return None, f"{len(found)} conflicting 'Confidence:' values"
+
+
+def parse_answer(text: str) -> str:
+    """The text after the first ``Answer:`` (up to the line's end or a ``Confidence:``);
+    without an ``Answer:``, the first line that is not a ``Confidence:`` line."""
+    match = _ANSWER.search(text)
+    if match is not None:
+        line = text[match.end() :].split("\n", 1)[0]
+    else:
+        lines = [ln for ln in text.split("\n") if ln.strip() and not _CONFIDENCE.match(ln.strip(" *_"))]
+        line = lines[0] if lines else ""
+    conf = _CONFIDENCE.search(line)
+    if conf is not None:
+        line = line[: conf.start()]
+    return line.strip().strip("*_").rstrip(" ,;(-[").strip()
+
+
+def on_missing_value(setting: Any) -> float | None:
+    """``exclude`` -> ``None``; a number (or ``"100%"``-like text) in [0, 1] -> that number."""
+    if isinstance(setting, str) and setting.strip().lower() == "exclude":
+        return None
+    if isinstance(setting, bool):
+        raise ParameterError("on_missing must be 'exclude' or a confidence in [0, 1], not a bool")
+    if isinstance(setting, int | float):
+        if 0 <= setting <= 1:
+            return float(setting)
+    elif isinstance(setting, str):
+        value, _ = parse_value(setting)  # read as a stated confidence would be: "1.0", "100%"
+        if value is not None:
+            return value
+    raise ParameterError(f"on_missing must be 'exclude' or a confidence in [0, 1] (or 'N%'), not {setting!r}")
+
+
+class VerbalizedExtractor:
+    """Asks for ``Answer: X`` / ``Confidence: Y`` and parses both lines."""
+
+    name = "verbalized"
+    # the completion has two lines: stop at end-of-sequence or a blank line, not a newline
+    stop: tuple[str, ...] = ("\n\n",)
+
+    def __init__(self, on_missing: str | float = "exclude") -> None:
+        self.on_missing = on_missing
+        self._fill = on_missing_value(on_missing)
+
+    def prompt(self, example: Example) -> str:
+        return formats.verbalized_prompt(example.question)
+
+    @staticmethod
+    def format_completion(answer: str, confidence: float) -> str:
+        """The completion this prompt expects (trainers build their targets with it)."""
+        return formats.verbalized_completion(answer, confidence)
+
+    def extract(self, generation: Generation) -> Prediction:
+        if generation.error:
+            return Prediction(
+                example_id=generation.example_id,
+                answer="",
+                confidence=None,
+                extractor=self.name,
+                error=f"generation failed: {generation.error}",
+            )
+        answer = parse_answer(generation.text)
+        confidence, reason = parse_confidence(generation.text)
+        if confidence is None and self._fill is not None:
+            confidence, reason = self._fill, f"{reason}; confidence set to {self._fill:g} by on_missing"
+        return Prediction(
+            example_id=generation.example_id,
+            answer=answer,
+            confidence=confidence,
+            extractor=self.name,
+            error=reason,
+        )

@@ -1,0 +1,98 @@
+"""The ``openai`` judge: the project's grader prompt through the ``openai`` SDK's async client.
+
+Any OpenAI-compatible chat-completions server can judge (the OpenAI API, a local vLLM,
+llama.cpp, SGLang): ``base_url`` comes from the parameter, else ``OPENAI_BASE_URL``, else
+the SDK's default. The key comes from ``OPENAI_API_KEY`` only — it is no parameter, so it
+can never be written into a config, a manifest or a cache. The SDK's own retries are off
+(``max_retries=0``): the core's judge runner retries, with back-off, for every judge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.plugins.judges.grader_prompt import PROMPT_VERSION, grade_by_prompt
+from harness.plugins.judges.pricing import cost, price_of
+from harness.records import Example, Judgment, Prediction
+
+KEY_VARIABLE = "OPENAI_API_KEY"
+# reasoning models accept no temperature
+_REASONING = re.compile(r"^(?:o\d|gpt-5)")
+
+
+class OpenAIJudge:
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str = "gpt-4.1-mini",
+        base_url: str = "",
+        temperature: float = 0.0,
+        max_tokens: int = 0,
+        price_input: float | None = None,
+        price_output: float | None = None,
+    ) -> None:
+        try:
+            import openai  # noqa: F401
+        except ImportError:
+            raise HarnessError("judge 'openai' needs the openai package: pip install openai") from None
+        if not os.environ.get(KEY_VARIABLE):
+            raise HarnessError(
+                f"judge 'openai' needs an API key: set {KEY_VARIABLE} "
+                "(any value, e.g. EMPTY, for a local server that needs none)"
+            )
+        self.model = model
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.prompt_version = PROMPT_VERSION
+        self.price = price_of(model, price_input, price_output)
+        self._client: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _connection(self) -> Any:
+        """One client per event loop (the runner runs one loop per stage)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            import openai
+
+            self._client = openai.AsyncOpenAI(
+                api_key=os.environ.get(KEY_VARIABLE), base_url=self.base_url, max_retries=0
+            )
+            self._loop = loop
+        return self._client
+
+    async def _ask(self, prompt: str) -> tuple[str | None, dict[str, int]]:
+        options: dict[str, Any] = {}
+        if not _REASONING.match(self.model):
+            options["temperature"] = self.temperature
+        if self.max_tokens > 0:
+            options["max_completion_tokens"] = self.max_tokens
+        response = await self._connection().chat.completions.create(
+            model=self.model, messages=[{"role": "user", "content": prompt}], **options
+        )
+        usage = {}
+        if response.usage is not None:
+            usage = {
+                "prompt_tokens": response.usage.prompt_tokens or 0,
+                "completion_tokens": response.usage.completion_tokens or 0,
+                "total_tokens": response.usage.total_tokens or 0,
+            }
+        text = response.choices[0].message.content if response.choices else None
+        return text, usage
+
+    async def grade(self, example: Example, prediction: Prediction) -> Judgment:
+        return await grade_by_prompt(self, self._ask, example, prediction)
+
+    def cost(self, usage: dict[str, int]) -> float | None:
+        return cost(usage, self.price)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+        self._client = None
+        self._loop = None

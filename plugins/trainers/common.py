@@ -1,0 +1,364 @@
+"""What both trainers share: parameters, device and precision, LoRA, seeding, logging, saving.
+
+The trainers receive the judged training split and a base model reference; this module
+turns the shared hyperparameters (LoRA rank, epochs, learning rate, batch, ...) into
+peft and transformers objects, and writes the run folder's training artefacts: the
+per-step ``train_log.jsonl``, the adapter and tokenizer, an optional merged model.
+
+Heavy libraries (torch, transformers, peft) are imported inside the functions, so the
+plugin package stays instant to import.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from harness.errors import InsufficientDataError, ParameterError
+from harness.records import ModelRef
+
+TARGET_MODULES_CHOICES = ("auto", "all-linear")
+ADAPTER_DIR = "adapter"
+MERGED_DIR = "merged"
+INPUT_MERGED_DIR = "input_merged"
+LOG_FILE = "train_log.jsonl"
+SUMMARY_FILE = "train_summary.json"
+
+
+@attrs.frozen(kw_only=True)
+class TrainSettings:
+    """The hyperparameters both trainers share (the seed's values are the defaults)."""
+
+    lora_r: int = 16
+    lora_alpha: float = 32
+    lora_dropout: float = 0.05
+    target_modules: str | tuple[str, ...] = "auto"
+    epochs: float = 3
+    learning_rate: float = 1e-5
+    batch_size: int = 4
+    gradient_accumulation_steps: int = 4
+    seed: int = 0
+    merge: bool = False
+    max_length: int = 256
+
+    @classmethod
+    def build(cls, trainer: str, **params: Any) -> TrainSettings:
+        """Validated settings; a bad value is a ``ParameterError`` naming the parameter."""
+        targets = params.get("target_modules", "auto")
+        if isinstance(targets, str):
+            if targets not in TARGET_MODULES_CHOICES:
+                targets = (targets,)  # a single module name
+        elif isinstance(targets, Sequence) and targets and all(isinstance(t, str) for t in targets):
+            targets = tuple(targets)
+        else:
+            _bad(trainer, "target_modules", targets, "'auto', 'all-linear' or a list of module names")
+        params["target_modules"] = targets
+        _positive_int(trainer, params, "lora_r", "batch_size", "gradient_accumulation_steps", "max_length")
+        _positive(trainer, params, "lora_alpha", "epochs", "learning_rate")
+        dropout = params.get("lora_dropout", 0.05)
+        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            _bad(trainer, "lora_dropout", dropout, "a number in [0, 1)")
+        if not isinstance(params.get("seed", 0), int):
+            _bad(trainer, "seed", params.get("seed"), "an integer")
+        if not isinstance(params.get("merge", False), bool):
+            _bad(trainer, "merge", params.get("merge"), "true or false")
+        return cls(**params)
+
+
+def _bad(trainer: str, name: str, value: Any, expected: str) -> None:
+    raise ParameterError(f"trainer {trainer!r}: {name} = {value!r}; expected {expected}")
+
+
+def _positive_int(trainer: str, params: dict[str, Any], *names: str) -> None:
+    for name in names:
+        value = params.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            _bad(trainer, name, value, "a positive integer")
+
+
+def _positive(trainer: str, params: dict[str, Any], *names: str) -> None:
+    for name in names:
+        value = params.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            _bad(trainer, name, value, "a positive number")
+
+
+def check_choice(trainer: str, name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        _bad(trainer, name, value, " | ".join(repr(c) for c in choices))
+
+
+def check_records(trainer: str, records: Sequence[Any]) -> None:
+    if not records:
+        raise InsufficientDataError(f"trainer {trainer!r}: no training records (the training split is empty)")
+
+
+# --- device and precision ------------------------------------------------------------------
+
+
+@attrs.frozen
+class Precision:
+    """Where and in which dtype to train: fp32 on CPU, bf16 where the GPU supports it."""
+
+    use_cpu: bool
+    bf16: bool
+
+    @property
+    def dtype(self) -> Any:
+        import torch
+
+        return torch.bfloat16 if self.bf16 else torch.float32
+
+
+def choose_precision() -> Precision:
+    import torch
+
+    if torch.cuda.is_available():
+        return Precision(use_cpu=False, bf16=torch.cuda.is_bf16_supported(including_emulation=False))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return Precision(use_cpu=False, bf16=False)
+    return Precision(use_cpu=True, bf16=False)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (LoRA initialisation and data order depend on it)."""
+    from transformers import set_seed
+
+    set_seed(seed)
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+def prepare_base(model: ModelRef, out_dir: Path) -> str:
+    """The folder or hub id of the model to train on (``tiny`` becomes its cached folder). A
+    reference that already carries an adapter is merged first and saved to ``out_dir/input_merged``,
+    so the new adapter has a base a generation backend can load."""
+    from harness.plugins.models import resolve_model
+
+    base = str(resolve_model(model.base))
+    if not model.adapter:
+        return base
+    from peft import PeftModel
+
+    folder = out_dir / INPUT_MERGED_DIR
+    merged = PeftModel.from_pretrained(load_model(base, Precision(use_cpu=True, bf16=False)), model.adapter)
+    merge_and_save(merged, load_tokenizer(base), folder)
+    return str(folder)
+
+
+def check_chat_template(trainer: str, setting: Any) -> None:
+    from harness.plugins.backends.common import chat_setting
+
+    try:
+        chat_setting(setting)
+    except ParameterError as exc:
+        raise ParameterError(f"trainer {trainer!r}: {exc}") from None
+
+
+def chat_enabled(tokenizer: Any, setting: Any) -> bool:
+    """Whether prompts go through the chat template, decided as the ``hf`` backend decides it
+    (``auto``: when the tokenizer has one), so training sees prompts as generation did."""
+    from harness.plugins.backends.common import use_chat_template
+
+    return use_chat_template(tokenizer, setting)
+
+
+def load_tokenizer(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(path: str, precision: Precision) -> Any:
+    """A causal LM in the training dtype."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path, dtype=precision.dtype)
+
+
+def lora_config(model: Any, settings: TrainSettings) -> Any:
+    """A peft ``LoraConfig``; ``target_modules="auto"`` picks peft's modules for the architecture
+    (q/v projections for Llama, Gemma, Qwen ...) and falls back to all linear layers."""
+    from peft import LoraConfig
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as MAPPING
+
+    targets: Any = settings.target_modules
+    if targets == "auto":
+        targets = MAPPING.get(getattr(model.config, "model_type", ""), "all-linear")
+    elif isinstance(targets, tuple):
+        targets = list(targets)
+    return LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=targets,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def wait_for_everyone() -> None:
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
+def save_adapter(model: Any, tokenizer: Any, folder: Path) -> Path:
+    """Save a peft adapter and the tokenizer (main process only); loadable with
+    ``PeftModel.from_pretrained(base, folder)``."""
+    if is_main_process():
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    wait_for_everyone()
+    return folder
+
+
+def merge_and_save(model: Any, tokenizer: Any, folder: Path) -> Any:
+    """Merge a peft model's adapter into its base, save the result with the tokenizer
+    (main process only) and return the merged, plain model."""
+    merged = model.merge_and_unload()
+    if is_main_process():
+        folder.mkdir(parents=True, exist_ok=True)
+        merged.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    wait_for_everyone()
+    return merged
+
+
+def finish(model: Any, tokenizer: Any, base: str, out_dir: Path, merge: bool) -> ModelRef:
+    """Save the trained adapter (and the merged model when asked); the reference to generate with."""
+    adapter_dir = save_adapter(model, tokenizer, out_dir / ADAPTER_DIR)
+    if merge:
+        merged_dir = out_dir / MERGED_DIR
+        merge_and_save(model, tokenizer, merged_dir)
+        return ModelRef(base=str(merged_dir), adapter=None)
+    return ModelRef(base=base, adapter=str(adapter_dir))
+
+
+def fresh_log(out_dir: Path) -> None:
+    """Start ``train_log.jsonl`` afresh: a training restarted after a crash starts from scratch,
+    and its log describes the run that made the adapter."""
+    if is_main_process():
+        (out_dir / LOG_FILE).unlink(missing_ok=True)
+    wait_for_everyone()
+
+
+def settings_dict(settings: TrainSettings) -> dict[str, Any]:
+    data = attrs.asdict(settings)
+    if isinstance(data["target_modules"], tuple):
+        data["target_modules"] = list(data["target_modules"])
+    return data
+
+
+def write_summary(out_dir: Path, **fields: Any) -> None:
+    """``train_summary.json``: the trainer, its parameters, the records used, the final metrics
+    and the model reference to generate with."""
+    from harness.artifacts import write_json_atomic
+
+    if not is_main_process():
+        return
+    fields = {k: (v.to_dict() if isinstance(v, ModelRef) else v) for k, v in fields.items()}
+    if "metrics" in fields:
+        fields["metrics"] = {k: _json_value(v) for k, v in fields["metrics"].items()}
+    write_json_atomic(out_dir / SUMMARY_FILE, fields)
+
+
+# --- logging and progress ---------------------------------------------------------------------
+
+
+def _json_value(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def logging_callbacks(log_path: Path, phase: str, progress: bool = True) -> list[Any]:
+    """A callback appending every log of the main process to ``log_path`` (one JSON object per
+    optimizer step, tagged with ``phase``) and, with ``progress``, a progress bar that shows the
+    latest losses instead of printing each log line."""
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import ProgressCallback
+
+    from harness.artifacts import JsonlAppender
+
+    class JsonlLogCallback(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            if not state.is_world_process_zero or not logs:
+                return
+            row = {"phase": phase, "step": state.global_step}
+            row.update({key: _json_value(value) for key, value in logs.items()})
+            with JsonlAppender(log_path) as appender:
+                appender.write(row)
+
+    class LossProgressCallback(ProgressCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            if state.is_world_process_zero and self.training_bar is not None and logs:
+                shown = {k: f"{v:.4g}" for k, v in logs.items() if _shown(k) and isinstance(v, float)}
+                self.training_bar.set_postfix(shown, refresh=False)
+
+    return [JsonlLogCallback(), LossProgressCallback()] if progress else [JsonlLogCallback()]
+
+
+def _shown(key: str) -> bool:
+    return key in ("loss", "lm_loss", "mse", "mean_prob") or key.startswith("rewards/margins")
+
+
+def install_callbacks(trainer: Any, log_path: Path, phase: str) -> None:
+    """Replace the trainer's printing of logs by ``train_log.jsonl`` and a quiet progress bar
+    (none when ``disable_tqdm``)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    for callback in logging_callbacks(log_path, phase, progress=not trainer.args.disable_tqdm):
+        trainer.add_callback(callback)
+
+
+def common_arguments(settings: TrainSettings, precision: Precision, out_dir: Path) -> dict[str, Any]:
+    """Keyword arguments of ``TrainingArguments`` (and TRL's configs) both trainers use."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    # transformers 5 renamed gradient_checkpointing (TRL's configs default it to True)
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    checkpointing = "activation_checkpointing"
+    if checkpointing not in names:
+        checkpointing = "gradient_checkpointing"
+    return {
+        "output_dir": str(out_dir / "checkpoints"),
+        "per_device_train_batch_size": settings.batch_size,
+        "gradient_accumulation_steps": settings.gradient_accumulation_steps,
+        "num_train_epochs": settings.epochs,
+        "learning_rate": settings.learning_rate,
+        "seed": settings.seed,
+        "data_seed": settings.seed,
+        "use_cpu": precision.use_cpu,
+        "bf16": precision.bf16,
+        "fp16": False,
+        checkpointing: False,
+        "logging_steps": 1,
+        "logging_first_step": True,
+        "save_strategy": "no",
+        "report_to": [],
+        "remove_unused_columns": False,
+        "dataloader_num_workers": 0,
+    }

@@ -1,0 +1,262 @@
+"""The ``explicit`` trainer (the seed's Option B): DPO on stated-confidence preference pairs.
+
+Input: the judged training split (answers and log-probability confidences of the plain
+format) and the ``verbalized`` extractor, whose prompt and ``Answer:/Confidence:`` format
+the pairs use (``pairs.py``: chosen = the model's own answer with a calibrated confidence,
+rejected = the same answer with one at least ``min_distance`` away). Steps:
+
+1. the pairs, written to ``out_dir/pairs.jsonl`` (and the fitted calibrator to
+   ``out_dir/calibrator.json``);
+2. optionally (``sft_epochs`` > 0) a supervised warm-up on the chosen completions with a
+   LoRA adapter, merged and saved to ``out_dir/sft_merged``: it becomes DPO's reference.
+   On a small model this step was decisive (DPO alone never moved the stated confidence);
+3. TRL's ``DPOTrainer`` with a fresh LoRA adapter and ``ref_model=None`` (the reference is
+   the model with the adapter disabled: no second copy in memory).
+
+Output: ``ModelRef(base=<the SFT-merged folder, else the base>, adapter=out_dir/adapter)``
+(plus ``out_dir/merged`` with ``merge = true``), ``train_log.jsonl`` with the ``sft`` and
+``dpo`` steps (DPO's rewards and margins included) and ``train_summary.json``. The model
+is evaluated again with ``verbalized``.
+
+Several GPUs: both steps run on the transformers ``Trainer``, so they run data-parallel
+under accelerate, e.g. ``accelerate launch --multi_gpu --num_processes 4 -m harness.cli run
+--trainer explicit --extractor verbalized --model google/gemma-2b`` (batch per device).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import InsufficientDataError, ParameterError
+from harness.plugins.trainers import common
+from harness.records import ModelRef, TrainingRecord
+
+LOSS_TYPES = (
+    "sigmoid", "hinge", "ipo", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero", "apo_down", "sft",
+)
+PAIRS_FILE = "pairs.jsonl"
+CALIBRATOR_FILE = "calibrator.json"
+SFT_DIR = "sft_merged"
+
+
+class ExplicitTrainer:
+    """SFT warm-up (optional) and DPO on calibrated stated confidences; evaluated with ``verbalized``."""
+
+    name = "explicit"
+    extractor = "verbalized"
+    #: its training records are the judged answers of the plain (``logprob``) format
+    train_extractor = "logprob"
+
+    def __init__(
+        self,
+        *,
+        beta: float = 0.1,
+        loss_type: str | list[str] = ["sigmoid"],  # noqa: B006 (never mutated: equals the registry's list)
+        target: str = "empirical",
+        calibrator: str = "binned",
+        bins: int = 10,
+        n_rejected: int = 1,
+        min_distance: float = 0.3,
+        sft_epochs: float = 0,
+        sft_learning_rate: float = 1e-4,
+        lora_r: int = 16,
+        lora_alpha: float = 32,
+        lora_dropout: float = 0.05,
+        target_modules: str | list[str] = "auto",
+        epochs: float = 3,
+        learning_rate: float = 1e-5,
+        batch_size: int = 4,
+        gradient_accumulation_steps: int = 4,
+        seed: int = 0,
+        merge: bool = False,
+        max_length: int = 256,
+        chat_template: str | bool = "auto",
+    ) -> None:
+        from harness.plugins.trainers.pairs import CALIBRATORS, TARGETS, check_min_distance
+
+        common.check_choice(self.name, "target", target, TARGETS)
+        common.check_choice(self.name, "calibrator", calibrator, CALIBRATORS)
+        loss_types = [loss_type] if isinstance(loss_type, str) else list(loss_type)
+        if not loss_types:
+            raise ParameterError("trainer 'explicit': loss_type is empty; e.g. [\"sigmoid\"]")
+        for name in loss_types:
+            common.check_choice(self.name, "loss_type", name, LOSS_TYPES)
+        for key, value, ok in (
+            ("beta", beta, isinstance(beta, (int, float)) and beta > 0),
+            ("bins", bins, isinstance(bins, int) and bins >= 1),
+            ("n_rejected", n_rejected, isinstance(n_rejected, int) and n_rejected >= 1),
+            ("sft_epochs", sft_epochs, isinstance(sft_epochs, (int, float)) and sft_epochs >= 0),
+            ("sft_learning_rate", sft_learning_rate, isinstance(sft_learning_rate, (int, float))
+             and sft_learning_rate > 0),
+        ):
+            if isinstance(value, bool) or not ok:
+                raise ParameterError(f"trainer 'explicit': {key} = {value!r} is out of range")
+        common.check_chat_template(self.name, chat_template)
+        self.chat_template = chat_template
+        try:
+            check_min_distance(min_distance)
+        except ParameterError as exc:
+            raise ParameterError(f"trainer 'explicit': {exc}") from None
+        self.beta = float(beta)
+        self.loss_type = loss_types
+        self.target = target
+        self.calibrator = calibrator
+        self.bins = bins
+        self.n_rejected = n_rejected
+        self.min_distance = float(min_distance)
+        self.sft_epochs = sft_epochs
+        self.sft_learning_rate = float(sft_learning_rate)
+        self.settings = common.TrainSettings.build(
+            self.name,
+            lora_r=lora_r,
+            lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout,
+            target_modules=target_modules,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            seed=seed,
+            merge=merge,
+            max_length=max_length,
+        )
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "beta": self.beta,
+            "loss_type": self.loss_type,
+            "target": self.target,
+            "calibrator": self.calibrator,
+            "bins": self.bins,
+            "n_rejected": self.n_rejected,
+            "min_distance": self.min_distance,
+            "sft_epochs": self.sft_epochs,
+            "sft_learning_rate": self.sft_learning_rate,
+            "chat_template": self.chat_template,
+            **common.settings_dict(self.settings),
+        }
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def pairs(self, records: Sequence[TrainingRecord], fmt: Any) -> tuple[list[Any], Any]:
+        """The preference pairs and the fitted calibrator (``None`` for ``binary`` targets)."""
+        from harness.plugins.trainers.pairs import calibrated_targets, make_pairs
+
+        targets, fitted = calibrated_targets(
+            records, target=self.target, calibrator=self.calibrator, bins=self.bins
+        )
+        pairs = make_pairs(
+            records,
+            targets,
+            fmt,
+            n_rejected=self.n_rejected,
+            min_distance=self.min_distance,
+            seed=self.settings.seed,
+        )
+        return pairs, fitted
+
+    def warm_up(self, model: Any, tokenizer: Any, pairs: Sequence[Any], out_dir: Path, chat: bool) -> Any:
+        """Supervised LoRA training on the chosen completions, merged; the merged model is
+        saved to ``out_dir/sft_merged`` and returned."""
+        import attrs
+
+        from harness.plugins.trainers.implicit import build_features, make_trainer
+
+        chosen = {p.example_id: (p.prompt, p.chosen, p.correct, True) for p in pairs}  # one per example
+        features = build_features(
+            tokenizer,
+            list(chosen.values()),
+            chat=chat,
+            end_turn=chat,  # closed as DPO closes it: the template's end of turn, else eos
+            append_eos=not chat,
+            max_length=self.settings.max_length,
+        )
+        settings = attrs.evolve(self.settings, epochs=self.sft_epochs, learning_rate=self.sft_learning_rate)
+        trainer = make_trainer(model, tokenizer, features, settings, out_dir, lam=0.0, phase="sft")
+        trainer.train()
+        return common.merge_and_save(trainer.model, tokenizer, out_dir / SFT_DIR)
+
+    def dpo_trainer(
+        self, model: Any, tokenizer: Any, pairs: Sequence[Any], out_dir: Path, chat: bool, **overrides: Any
+    ) -> Any:
+        """TRL's ``DPOTrainer`` with a fresh LoRA adapter on ``model`` (reference: adapter disabled);
+        with ``chat`` the pairs are conversations, which TRL renders through the chat template."""
+        from datasets import Dataset
+        from trl import DPOConfig, DPOTrainer
+
+        precision = common.choose_precision()
+        arguments = {
+            **common.common_arguments(self.settings, precision, out_dir),
+            "beta": self.beta,
+            "loss_type": list(self.loss_type),
+            "max_length": self.settings.max_length,
+            **overrides,
+        }
+        common.seed_everything(self.settings.seed)
+        trainer = DPOTrainer(
+            model=model,
+            ref_model=None,
+            args=DPOConfig(**arguments),
+            train_dataset=Dataset.from_list([p.as_dpo(chat=chat) for p in pairs]),
+            processing_class=tokenizer,
+            peft_config=common.lora_config(model, self.settings),
+        )
+        common.install_callbacks(trainer, out_dir / common.LOG_FILE, "dpo")
+        return trainer
+
+    # --- the trainer contract -------------------------------------------------------------------
+
+    def train(
+        self,
+        model: ModelRef,
+        records: Sequence[TrainingRecord],
+        out_dir: Path,
+        extractor: Any = None,
+    ) -> ModelRef:
+        from harness.artifacts import write_json_atomic, write_jsonl_atomic
+
+        common.check_records(self.name, records)
+        out_dir = Path(out_dir)
+        common.fresh_log(out_dir)
+        if extractor is None:  # the format the verbalized extractor prompts and parses
+            from harness.plugins.extractors.verbalized import VerbalizedExtractor
+
+            extractor = VerbalizedExtractor()
+        pairs, fitted = self.pairs(records, extractor)
+        if not pairs:
+            raise InsufficientDataError(
+                f"trainer 'explicit': none of the {len(records)} training records has a non-blank answer"
+            )
+        if common.is_main_process():
+            write_jsonl_atomic(out_dir / PAIRS_FILE, pairs)
+            if fitted is not None:
+                write_json_atomic(out_dir / CALIBRATOR_FILE, fitted.to_dict())
+
+        base = common.prepare_base(model, out_dir)
+        tokenizer = common.load_tokenizer(base)
+        lm_model = common.load_model(base, common.choose_precision())
+        chat = common.chat_enabled(tokenizer, self.chat_template)
+        if self.sft_epochs > 0:
+            lm_model = self.warm_up(lm_model, tokenizer, pairs, out_dir, chat)
+            base = str(out_dir / SFT_DIR)
+        trainer = self.dpo_trainer(lm_model, tokenizer, pairs, out_dir, chat)
+        result = trainer.train()
+        ref = common.finish(trainer.model, tokenizer, base, out_dir, self.settings.merge)
+        examples = {p.example_id for p in pairs}
+        common.write_summary(
+            out_dir,
+            trainer=self.name,
+            params=self.params(),
+            counts={
+                "records": len(records),
+                "used": len(examples),
+                "skipped_blank": len(records) - len(examples),
+                "pairs": len(pairs),
+                "correct": sum(1 for r in records if r.correct and r.example.id in examples),
+            },
+            metrics=result.metrics,
+            model=ref,
+        )
+        return ref

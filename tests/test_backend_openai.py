@@ -1,0 +1,197 @@
+"""The ``openai`` backend against a real HTTP server on 127.0.0.1 speaking the OpenAI
+schema (``tests/fake_openai_server.py``): tokens and log-probabilities come through, failing
+and slow replies are retried, requests overlap, and what cannot be retried is one line."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from fake_openai_server import FakeOpenAIServer
+
+from harness import registry
+from harness.errors import HarnessError, ParameterError
+from harness.plugins.backends.openai_backend import OpenAIBackend
+from harness.strategies import GenerationRequest
+
+CAPITALS = {"France": "Paris", "Italy": "Rome", "Norway": "Oslo", "Peru": "Lima"}
+
+
+def answer(body: dict[str, Any]) -> str:
+    prompt = FakeOpenAIServer.prompt_text(body)
+    country = next(c for c in CAPITALS if c in prompt)
+    return f" {CAPITALS[country]} City\nQuestion: and the next one?"
+
+
+def requests(stop: tuple[str, ...] = ("\n",)) -> list[GenerationRequest]:
+    return [
+        GenerationRequest(example_id=c, prompt=f"Question: What is the capital of {c}?\nAnswer:", stop=stop)
+        for c in CAPITALS
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+def test_chat_answers_come_with_tokens_and_logprobs() -> None:
+    with FakeOpenAIServer(responder=answer, logprob_fn=lambda i, token: -0.25 * (i + 1)) as server:
+        backend = OpenAIBackend("served-model", base_url=server.base_url, max_new_tokens=12)
+        generations = {g.example_id: g for g in backend.generate(requests(), progress=False)}
+        bodies = server.bodies()
+    france = generations["France"]
+    assert (france.text, france.tokens, france.logprobs) == (
+        " Paris City",
+        [" Paris", " City"],
+        [-0.25, -0.5],
+    )
+    assert (france.finish_reason, france.logprob_kind, france.backend, france.model) == (
+        "stop",
+        "processed",
+        "openai",
+        "served-model",
+    )
+    assert france.prompt == requests()[0].prompt
+    assert {g.text for g in generations.values()} == {f" {c} City" for c in CAPITALS.values()}
+    body = bodies[0]
+    assert body["messages"][0]["role"] == "user" and body["messages"][0]["content"].startswith("Question:")
+    assert (body["model"], body["logprobs"], body["max_tokens"], body["temperature"], body["stop"]) == (
+        "served-model",
+        True,
+        12,
+        0.0,
+        ["\n"],
+    )
+
+
+def test_the_legacy_completions_api() -> None:
+    with FakeOpenAIServer(responder=answer, logprob_fn=lambda i, token: -0.1) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, api="completions")
+        (g, *_) = backend.generate(requests()[:1], progress=False)
+        (body,) = server.bodies()
+    assert (g.text, g.tokens, g.logprobs) == (" Paris City", [" Paris", " City"], [-0.1, -0.1])
+    assert body["prompt"] == requests()[0].prompt and body["logprobs"] == 1
+
+
+def test_a_server_that_ignores_stop_is_cut_here_and_eos_is_told_apart() -> None:
+    """A whole response body (as a server that does not honour ``stop`` sends it), with
+    vLLM's extra ``stop_reason`` (null: the model ended the sequence)."""
+
+    def reply(body: dict[str, Any]) -> dict[str, Any]:
+        pieces = [" Paris", "\n", "Question"] if "France" in FakeOpenAIServer.prompt_text(body) else [" Rome"]
+        content = [
+            {"token": t, "logprob": -0.5, "bytes": list(t.encode()), "top_logprobs": []} for t in pieces
+        ]
+        choice = {
+            "index": 0,
+            "finish_reason": "stop",
+            "stop_reason": None,
+            "message": {"role": "assistant", "content": "".join(pieces)},
+            "logprobs": {"content": content},
+        }
+        return {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice]}
+
+    with FakeOpenAIServer(responder=reply) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url)
+        generations = {g.example_id: g for g in backend.generate(requests()[:2], progress=False)}
+    assert (generations["France"].text, generations["France"].tokens) == (" Paris", [" Paris"])
+    assert generations["France"].finish_reason == "stop"
+    assert (generations["Italy"].text, generations["Italy"].finish_reason) == (" Rome", "eos")
+
+
+def test_server_errors_are_retried() -> None:
+    with FakeOpenAIServer(responder=answer) as server:
+        server.fail_next(500, count=2, retry_after=0.01)
+        server.fail_next(429, count=1, retry_after=0.01)
+        backend = OpenAIBackend("m", base_url=server.base_url, concurrency=1, max_retries=5)
+        generations = list(backend.generate(requests(), progress=False))
+        counters = server.counters
+    assert sorted(g.example_id for g in generations) == sorted(CAPITALS)
+    assert all(g.error is None and g.text.endswith("City") for g in generations)
+    assert (counters["failed"], counters["ok"]) == (3, 4)
+
+
+def test_a_server_that_keeps_failing_stops_the_run_with_one_line() -> None:
+    with FakeOpenAIServer(responder=answer) as server:
+        server.fail_next(503, count=100, retry_after=0.01)
+        backend = OpenAIBackend("m", base_url=server.base_url, concurrency=2, max_retries=2)
+        with pytest.raises(HarnessError) as caught:
+            list(backend.generate(requests(), progress=False))
+    message = str(caught.value)
+    assert "503" in message and "after 2 retries" in message and "\n" not in message
+
+
+def test_a_rejected_request_is_a_failed_generation_and_the_run_goes_on() -> None:
+    with FakeOpenAIServer(responder=answer) as server:
+        server.fail_next(400)
+        backend = OpenAIBackend("m", base_url=server.base_url, concurrency=1)
+        generations = list(backend.generate(requests(), progress=False))
+    failed = [g for g in generations if g.error]
+    assert len(generations) == 4 and len(failed) == 1
+    assert failed[0].error.startswith("400") and failed[0].text == "" and failed[0].tokens == []
+
+
+def test_a_slow_reply_times_out_and_is_retried() -> None:
+    with FakeOpenAIServer(responder=answer) as server:
+        server.hang_next(1, seconds=5.0)
+        backend = OpenAIBackend("m", base_url=server.base_url, concurrency=1, timeout=0.5, max_retries=2)
+        started = time.monotonic()
+        generations = list(backend.generate(requests()[:1], progress=False))
+        elapsed = time.monotonic() - started
+        counters = server.counters
+    assert [g.text for g in generations] == [" Paris City"]
+    assert counters["hung"] == 1 and counters["ok"] == 1
+    assert elapsed < 4.0  # did not wait the hung request out
+
+
+def test_a_server_that_never_answers_in_time_is_one_line() -> None:
+    with FakeOpenAIServer(responder=answer) as server:
+        server.hang_next(3, seconds=3.0)
+        backend = OpenAIBackend("m", base_url=server.base_url, timeout=0.2, max_retries=1)
+        with pytest.raises(HarnessError, match=r"did not answer within 0\.2 s"):
+            list(backend.generate(requests()[:1], progress=False))
+
+
+def test_requests_overlap_up_to_the_concurrency() -> None:
+    many = [
+        GenerationRequest(example_id=str(i), prompt=f"Capital of {c}?")
+        for i, c in enumerate(list(CAPITALS) * 3)
+    ]
+    with FakeOpenAIServer(responder=answer, latency=0.3) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, concurrency=4)
+        started = time.monotonic()
+        generations = list(backend.generate(many, progress=False))
+        elapsed = time.monotonic() - started
+        most = server.max_in_flight
+    assert sorted(g.example_id for g in generations) == sorted(r.example_id for r in many)
+    assert most == 4
+    assert elapsed < 12 * 0.3 / 2  # one at a time would take 3.6 s
+
+
+def test_key_from_the_environment_and_adapter_as_the_served_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeOpenAIServer(responder=answer, api_key="sk-right") as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-right")
+        backend = OpenAIBackend("base-model", adapter="my-lora")
+        (g,) = backend.generate(requests()[:1], progress=False)
+        assert server.bodies()[0]["model"] == "my-lora"
+        assert g.model == "base-model+my-lora"
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+        with pytest.raises(HarnessError, match="401"):
+            list(OpenAIBackend("base-model").generate(requests()[:1], progress=False))
+
+
+def test_no_key_and_no_server_of_ones_own_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(HarnessError, match="OPENAI_API_KEY"):
+        list(OpenAIBackend("m").generate(requests()[:1], progress=False))
+
+
+def test_registry_parameters_hold_no_key() -> None:
+    params = registry.resolve_params("backend", "openai")
+    assert not any("key" in name for name in params)
+    with pytest.raises(ParameterError):
+        OpenAIBackend("m", api="responses")

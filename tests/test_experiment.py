@@ -1,0 +1,116 @@
+"""`harness run` end to end on a tiny random model: the run folder, resume, the report,
+`compare` and `check`. (The embedded default with real training is in test_embedded_default.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+
+from harness.experiment import ExperimentSpec, run_experiment
+
+QUESTIONS = [(f"q{i}", f"What is the colour of item {i}?", c, f"item{i // 2}")
+             for i, c in enumerate(["red", "blue", "green", "yellow", "black", "white"] * 6)]
+
+
+@pytest.fixture()
+def qa_file(tmp_path: Path) -> Path:
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "question": q, "answer": a, "item": g}) + "\n"
+                            for i, q, a, g in QUESTIONS))
+    return path
+
+
+def spec(tiny_lm_path: Path, qa_file: Path, out: Path, **kw) -> ExperimentSpec:  # type: ignore[no-untyped-def]
+    return ExperimentSpec(task="jsonl", model=str(tiny_lm_path), out=out, progress=False,
+                          overrides=(f"task.path={qa_file}", "task.group_field=item",
+                                     "backend.max_new_tokens=4"), **kw)
+
+
+def test_evaluate_only_writes_every_stage_and_the_report(tiny_lm_path, qa_file, tmp_path):
+    out = tmp_path / "run"
+    report = run_experiment(spec(tiny_lm_path, qa_file, out))
+    assert report["held_out"] is True or report["split"]["evaluated"] == "all"
+    assert report["split"]["test"] == len(QUESTIONS)
+    stage = out / "baseline" / "logprob" / "all"
+    for name in ("generations.jsonl", "predictions.jsonl", "judgments.jsonl", "stage.json"):
+        assert (stage / name).exists(), name
+    assert len((stage / "judgments.jsonl").read_text().splitlines()) == len(QUESTIONS)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["config"]["backend"]["name"] == "hf"
+    assert "torch" in manifest["packages"]
+    row = report["rows"][0]
+    assert row["counts"]["examples"] == len(QUESTIONS)
+    assert row["metrics"]["accuracy"]["value"] is not None
+    assert (out / "report.md").read_text().startswith("# Calibration report")
+    assert (out / report["diagrams"]["logprob"]).stat().st_size > 1000
+
+
+def test_a_rerun_reuses_finished_stages(tiny_lm_path, qa_file, tmp_path):
+    out = tmp_path / "run"
+    run_experiment(spec(tiny_lm_path, qa_file, out))
+    generations = out / "baseline" / "logprob" / "all" / "generations.jsonl"
+    before = generations.read_text()
+    mtime = generations.stat().st_mtime_ns
+    run_experiment(spec(tiny_lm_path, qa_file, out))
+    assert generations.read_text() == before
+    assert generations.stat().st_mtime_ns == mtime  # nothing regenerated
+
+
+def test_a_changed_parameter_redoes_the_stage(tiny_lm_path, qa_file, tmp_path):
+    out = tmp_path / "run"
+    run_experiment(spec(tiny_lm_path, qa_file, out))
+    base = spec(tiny_lm_path, qa_file, out)
+    run_experiment(attrs.evolve(base, overrides=base.overrides + ("extractor.aggregation=min",)))
+    inputs = json.loads((out / "baseline" / "logprob" / "all" / "stage.json").read_text())["inputs"]
+    assert inputs["extractor_params"]["aggregation"] == "min"
+
+
+def test_a_killed_generation_resumes_without_duplicates(tiny_lm_path, qa_file, tmp_path):
+    out = tmp_path / "run"
+    run_experiment(spec(tiny_lm_path, qa_file, out))
+    generations = out / "baseline" / "logprob" / "all" / "generations.jsonl"
+    lines = generations.read_text().splitlines(keepends=True)
+    generations.write_text("".join(lines[:10]) + lines[10][:15])  # a crash mid-line
+    (out / "baseline" / "logprob" / "all" / "judgments.jsonl").unlink()
+    run_experiment(spec(tiny_lm_path, qa_file, out))
+    ids = [json.loads(line)["example_id"] for line in generations.read_text().splitlines()]
+    assert sorted(ids) == sorted(q[0] for q in QUESTIONS)
+
+
+@pytest.mark.slow
+def test_training_run_reports_criteria_and_check_gates(tiny_lm_path, qa_file, tmp_path):
+    out = tmp_path / "run"
+    s = spec(tiny_lm_path, qa_file, out, trainers=("implicit",))
+    report = run_experiment(attrs.evolve(s, overrides=s.overrides + (
+        "trainer.epochs=1", "trainer.batch_size=4", "trainer.gradient_accumulation_steps=1")))
+    split = json.loads((out / "split.json").read_text())
+    groups = {q[0]: q[3] for q in QUESTIONS}
+    assert not {groups[i] for i in split["train"]} & {groups[i] for i in split["test"]}
+    comparison = report["comparisons"][0]
+    assert comparison["trainer"] == "implicit" and comparison["paired_n"] > 0
+    assert {v["name"] for v in comparison["criteria"]}
+    env = {**os.environ}
+    check = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(out)],
+                           capture_output=True, text=True, env=env)
+    assert check.returncode == (0 if comparison["passed"] else 1), check.stderr
+    assert "implicit" in check.stdout
+    strict = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(out),
+                             "--min-reduction", "0.99"], capture_output=True, text=True, env=env)
+    assert strict.returncode == 1
+    compare = subprocess.run([sys.executable, "-m", "harness.cli", "compare", str(out)],
+                             capture_output=True, text=True, env=env)
+    assert compare.returncode == 0 and "implicit" in compare.stdout
+
+
+def test_check_on_a_folder_without_report_is_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1

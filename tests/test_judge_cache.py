@@ -1,0 +1,70 @@
+"""The persistent judge cache: what its key depends on, persistence, concurrent writers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from judge_helpers import fresh_cache  # noqa: F401 - fixture
+
+from harness.judge_cache import JudgeCache, cache_key
+
+FIELDS = {
+    "judge": "openai",
+    "model": "gpt-4.1-mini",
+    "prompt_version": "v1",
+    "question": "Capital of France?",
+    "gold": "Paris",
+    "predicted": "Paris",
+}
+
+
+@pytest.mark.parametrize("field", sorted(FIELDS))
+def test_every_input_of_a_verdict_is_in_its_key(field: str) -> None:
+    assert cache_key(**FIELDS) != cache_key(**{**FIELDS, field: FIELDS[field] + "x"})
+
+
+def test_fields_cannot_run_into_each_other() -> None:
+    a = cache_key(**{**FIELDS, "question": "ab", "gold": "c"})
+    b = cache_key(**{**FIELDS, "question": "a", "gold": "bc"})
+    assert a != b
+
+
+def test_verdicts_persist_in_the_user_cache_folder(fresh_cache: Path) -> None:  # noqa: F811
+    with JudgeCache() as cache:
+        cache.put("k1", judge="openai", model="m", prompt_version="v1", grade="correct", raw="A")
+    assert (fresh_cache / "judge-cache" / "judgments.sqlite3").exists()
+    with JudgeCache() as cache:
+        assert cache.get("k1") == {"judge": "openai", "model": "m", "prompt_version": "v1",
+                                   "grade": "correct", "raw": "A"}
+        assert cache.get("missing") is None
+        assert len(cache) == 1
+
+
+WRITER = """
+import os, sys, time
+from harness.judge_cache import JudgeCache
+while not os.path.exists(sys.argv[1] + ".go"):  # start together
+    time.sleep(0.001)
+with JudgeCache(sys.argv[1]) as cache:
+    for i in range(int(sys.argv[3])):
+        cache.put(f"{sys.argv[2]}-{i}", judge="j", model="m", prompt_version="v", grade="correct", raw=None)
+"""
+
+
+def test_several_processes_write_at_once_and_nothing_is_lost(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    JudgeCache(path).close()
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"w{n}", "150"], env=os.environ.copy())
+        for n in range(3)
+    ]
+    Path(f"{path}.go").touch()
+    assert [w.wait(timeout=60) for w in writers] == [0, 0, 0]
+    with JudgeCache(path) as cache:
+        assert len(cache) == 450
+        keys = [f"w{n}-{i}" for n in range(3) for i in range(150)]
+        assert len(cache.get_many(keys)) == 450  # looked up in chunks below SQLite's limits

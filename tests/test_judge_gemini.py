@@ -1,0 +1,73 @@
+"""The ``gemini`` judge through the real ``google-genai`` SDK, pointed with
+``HttpOptions(base_url=...)`` at a local server speaking Gemini's ``generateContent``."""
+
+from __future__ import annotations
+
+import pytest
+from fake_openai_server import FakeOpenAIServer
+from judge_helpers import fields, fresh_cache, grader, items  # noqa: F401 - fixture
+
+from harness import registry
+from harness.config import Config
+from harness.errors import HarnessError
+from harness.judge_settings import JudgeSettings
+from harness.judging import judge_predictions
+from harness.plugins.judges.gemini_judge import GeminiJudge
+
+FAST = JudgeSettings(backoff_base=0.01, backoff_max=0.05, timeout=5.0)
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "gemini-test-key")
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+
+
+def test_grades_through_generate_content(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with FakeOpenAIServer(responder=grader, api_key="gemini-test-key") as server:
+        judge = GeminiJudge(base_url=server.root_url)
+        summary = judge_predictions(judge, FAST, items(6), tmp_path / "j.jsonl", progress=False)
+        request = server.requests[0]
+    assert summary.grades == {"correct": 4, "incorrect": 2, "not_attempted": 0}
+    assert request.path.endswith("/models/gemini-2.5-flash:generateContent")
+    assert request.body["generationConfig"]["temperature"] == 0.0
+    thinking = request.body["generationConfig"]["thinkingConfig"]
+    assert list(thinking.values()) == [0]  # the SDK may send thinking_budget or thinkingBudget
+    assert set(fields(request.body)) == {"QUESTION", "GOLD TARGET", "PREDICTED ANSWER"}
+    assert summary.usage["completion_tokens"] == 6
+    assert summary.cost_usd is not None and summary.cost_usd > 0
+
+
+def test_no_thinking_config_for_models_without_thinking(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with FakeOpenAIServer(responder=lambda body: "A") as server:
+        judge = GeminiJudge(model="gemini-2.0-flash", base_url=server.root_url, max_tokens=8)
+        judge_predictions(judge, FAST, items(1), tmp_path / "j.jsonl", progress=False)
+        config = server.bodies()[0]["generationConfig"]
+    assert "thinkingConfig" not in config and config["maxOutputTokens"] == 8
+
+
+def test_google_api_key_is_accepted_too(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("GEMINI_API_KEY")
+    monkeypatch.setenv("GOOGLE_API_KEY", "google-key")
+    with FakeOpenAIServer(responder=lambda body: "C", api_key="google-key") as server:
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.root_url)
+        judge, settings = registry.create_judge("gemini", Config.load())
+        summary = judge_predictions(judge, settings, items(2), tmp_path / "j.jsonl", progress=False)
+    assert summary.grades["not_attempted"] == 2
+
+
+def test_a_missing_key_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GEMINI_API_KEY")
+    with pytest.raises(HarnessError, match="set GEMINI_API_KEY"):
+        registry.create_judge("gemini", Config.load())
+
+
+def test_a_blocked_reply_is_an_error_with_no_grade(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    blocked = {"candidates": [{"finishReason": "SAFETY", "index": 0}],
+               "usageMetadata": {"promptTokenCount": 5}}
+    with FakeOpenAIServer(responder=lambda body: blocked) as server:
+        judge = GeminiJudge(base_url=server.root_url)
+        settings = JudgeSettings(max_error_rate=1.0, backoff_base=0.01)
+        summary = judge_predictions(judge, settings, items(1), tmp_path / "j.jsonl", progress=False)
+        assert server.counters["received"] == 2  # asked once more, then given up
+    assert summary.judgments[0].grade is None and summary.errors == 1

@@ -1,0 +1,106 @@
+"""The ``mock`` judge: deterministic normalised matching, refusals, and replayed verdicts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from judge_helpers import fresh_cache  # noqa: F401 - fixture
+
+from harness import registry
+from harness.config import Config
+from harness.errors import InputError
+from harness.judging import judge_predictions
+from harness.plugins.judges.mock import MockJudge, match_grade, normalize
+from harness.records import Example, Prediction
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold"),
+    [
+        ("paris", "Paris"),
+        ("  The   Eiffel Tower. ", "eiffel tower"),
+        ("1000", "1,000"),
+        ("3", "3.0"),
+        ("3.50 metres", "3.5 metres"),
+        ("Zürich", "Zurich"),
+        ("It is Paris, France.", "Paris"),  # contains the gold answer
+        ("Marie Curie", "Marie-Curie"),
+    ],
+)
+def test_matches_despite_formatting(predicted: str, gold: str) -> None:
+    assert match_grade(predicted, gold) == "correct"
+
+
+@pytest.mark.parametrize(
+    ("predicted", "grade"),
+    [
+        ("", "not_attempted"),
+        ("   ", "not_attempted"),
+        ("I don't know.", "not_attempted"),
+        ("I'm not sure", "not_attempted"),
+        ("Unknown", "not_attempted"),
+        ("Lyon", "incorrect"),
+        ("1001", "incorrect"),
+        ("Parisian", "incorrect"),  # whole words only
+    ],
+)
+def test_refusals_and_wrong_answers(predicted: str, grade: str) -> None:
+    assert match_grade(predicted, "Paris") == grade
+
+
+words = st.text(alphabet=st.characters(categories=("Ll", "Lu", "Nd")), min_size=1, max_size=8)
+phrases = st.lists(words, min_size=1, max_size=4).map(" ".join)
+
+
+@given(phrases)
+def test_normalize_is_idempotent(text: str) -> None:
+    assert normalize(" ".join(normalize(text))) == normalize(text)
+
+
+@given(phrases, st.sampled_from(["", "The ", "the ", "A "]), st.sampled_from(["", ".", "!", " ,"]))
+def test_case_articles_punctuation_and_spacing_do_not_matter(gold: str, article: str, tail: str) -> None:
+    assume(normalize(gold))  # a gold made only of articles has nothing to match
+    assume(gold.upper().casefold() == gold.casefold())  # "ı".upper() is "I": another letter
+    assert match_grade(f"  {article}{gold.upper()}{tail}  ", gold) == "correct"
+
+
+@given(st.integers(min_value=0, max_value=10**12))
+def test_number_formats_match(n: int) -> None:
+    assert match_grade(f"{n:,}", str(n)) == "correct"
+    assert match_grade(f"{n}.0", f"{n:,}") == "correct"
+
+
+def test_a_run_with_the_mock_judge_via_the_registry(tmp_path: Path) -> None:
+    judge, settings = registry.create_judge("mock", Config.load())
+    example = Example(id="e1", question="Capital of France?", answer="Paris")
+    pairs = [(example, Prediction(example_id="e1", answer="paris.", confidence=0.9))]
+    summary = judge_predictions(judge, settings, pairs, tmp_path / "judgments.jsonl", progress=False)
+    assert summary.grades["correct"] == 1 and summary.cached == 0  # never cached: it is instant
+
+
+def test_replay_uses_recorded_verdicts_and_falls_back_to_matching(tmp_path: Path) -> None:
+    recorded = tmp_path / "recorded.jsonl"
+    rows = [
+        {"example_id": "e1", "answer": "Paris", "grade": "incorrect", "judge": "openai",
+         "model": "gpt-4.1-mini", "raw": "B"},
+        {"example_id": "e2", "answer": "Rome", "grade": None, "error": "timeout"},  # no verdict
+    ]
+    recorded.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    judge = MockJudge(replay=str(recorded))
+    e1 = Example(id="e1", question="?", answer="Paris")
+    e2 = Example(id="e2", question="?", answer="Rome")
+    grade = lambda e, a: asyncio.run(judge.grade(e, Prediction(example_id=e.id, answer=a, confidence=None)))  # noqa: E731
+    replayed = grade(e1, "Paris")
+    assert replayed.grade == "incorrect" and replayed.raw == "replay of openai/gpt-4.1-mini: B"
+    assert grade(e1, "Paris, France").grade == "correct"  # not in the file: matched
+    assert grade(e2, "Rome").grade == "correct"  # the recorded error is no verdict
+
+
+def test_replay_of_a_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        MockJudge(replay=str(tmp_path / "nope.jsonl"))

@@ -1,0 +1,102 @@
+"""The ``openai`` judge through the real ``openai`` SDK against a local OpenAI-compatible
+server: the grader prompt it sends, how it reads replies, keys and base URLs."""
+
+from __future__ import annotations
+
+import pytest
+from fake_openai_server import FakeOpenAIServer
+from judge_helpers import fields, fresh_cache, grader, items  # noqa: F401 - fixture
+
+from harness import registry
+from harness.config import Config
+from harness.errors import HarnessError
+from harness.judge_settings import JudgeSettings
+from harness.judging import judge_predictions
+from harness.plugins.judges.openai_judge import OpenAIJudge
+from harness.records import Example, Prediction
+
+FAST = JudgeSettings(backoff_base=0.01, backoff_max=0.05, timeout=5.0)
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+def test_grades_through_the_sdk_with_the_grader_prompt(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with FakeOpenAIServer(responder=grader, api_key="test-key") as server:
+        judge = OpenAIJudge(model="gpt-4.1-mini", base_url=server.base_url)
+        summary = judge_predictions(judge, FAST, items(6), tmp_path / "j.jsonl", progress=False)
+        body = server.bodies()[0]
+    assert summary.grades == {"correct": 4, "incorrect": 2, "not_attempted": 0}
+    assert body["model"] == "gpt-4.1-mini" and body["temperature"] == 0.0
+    assert "max_completion_tokens" not in body  # 0: no limit sent
+    sent = fields(body)
+    assert set(sent) == {"QUESTION", "GOLD TARGET", "PREDICTED ANSWER"}
+    assert "Reply with a single letter: A, B or C" in body["messages"][0]["content"]
+    assert summary.usage["prompt_tokens"] > 0 and summary.usage["completion_tokens"] == 6
+    assert summary.cost_usd is not None and summary.cost_usd > 0  # gpt-4.1-mini has a list price
+
+
+def test_base_url_comes_from_the_environment_when_no_parameter(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with FakeOpenAIServer(responder=lambda body: "C") as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        judge, settings = registry.create_judge("openai", Config.load())
+        summary = judge_predictions(judge, settings, items(2), tmp_path / "j.jsonl", progress=False)
+        assert server.counters["received"] == 2
+    assert summary.grades["not_attempted"] == 2
+
+
+def test_reasoning_models_get_no_temperature_and_a_token_limit_is_sent_when_set(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with FakeOpenAIServer(responder=lambda body: "A") as server:
+        judge = OpenAIJudge(model="o4-mini", base_url=server.base_url, max_tokens=64)
+        judge_predictions(judge, FAST, items(1), tmp_path / "j.jsonl", progress=False)
+        body = server.bodies()[0]
+    assert "temperature" not in body and body["max_completion_tokens"] == 64
+
+
+@pytest.mark.parametrize(
+    ("reply", "grade"),
+    [("B", "incorrect"), ("**A**", "correct"), ("Grade: C", "not_attempted"), ("INCORRECT", "incorrect")],
+)
+def test_reply_shapes_are_parsed(reply: str, grade: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with FakeOpenAIServer(responder=lambda body: reply) as server:
+        judge = OpenAIJudge(base_url=server.base_url)
+        summary = judge_predictions(judge, FAST, items(1), tmp_path / "j.jsonl", progress=False)
+    assert summary.judgments[0].grade == grade and summary.judgments[0].raw == reply
+
+
+def test_an_unparseable_reply_is_asked_once_more_then_recorded_with_its_text(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    replies = iter(["Let me think about it.", "B", "No idea what to say.", "Still thinking."])
+    with FakeOpenAIServer(responder=lambda body: next(replies)) as server:
+        judge = OpenAIJudge(base_url=server.base_url)
+        settings = JudgeSettings(concurrency=1, max_error_rate=1.0, backoff_base=0.01)
+        summary = judge_predictions(judge, settings, items(2), tmp_path / "j.jsonl", progress=False)
+        assert server.counters["received"] == 4
+    first, second = summary.judgments
+    assert first.grade == "incorrect" and first.error is None
+    assert second.grade is None and second.raw == "Still thinking."
+    assert second.error == "unparseable grader reply (asked twice)"
+    assert summary.errors == 1
+
+
+def test_an_empty_answer_is_not_attempted_without_asking(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    example = Example(id="e", question="Q?", answer="A")
+    with FakeOpenAIServer() as server:
+        judge = OpenAIJudge(base_url=server.base_url)
+        empty = Prediction(example_id="e", answer=" ", confidence=None)
+        summary = judge_predictions(judge, FAST, [(example, empty)], tmp_path / "j.jsonl", progress=False)
+        assert server.counters.get("received", 0) == 0
+    assert summary.judgments[0].grade == "not_attempted"
+
+
+def test_a_missing_key_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(HarnessError, match="set OPENAI_API_KEY") as error:
+        registry.create_judge("openai", Config.load())
+    assert "\n" not in str(error.value)
+
+
+def test_the_key_is_no_parameter() -> None:
+    assert "api_key" not in registry.resolve_params("judge", "openai", Config.load())

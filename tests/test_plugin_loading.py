@@ -1,0 +1,373 @@
+"""Loading plugins: idempotence, pluggy's checks, broken plugins, and real third-party
+distributions pip-installed and used by name end to end.
+
+The two fake distributions (``tests/fake_plugin_dist``, ``tests/broken_plugin_dist``) are
+pip-installed into folders of their own (``pip install --target``), which the tests put
+on the path of the harness: in a subprocess through ``PYTHONPATH``, in this process with
+``sys.path``. That is an installation like any other for ``importlib.metadata``, and it
+never changes the shared environment that other test sessions run in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import harness
+from harness import plugin_manager, registry
+from harness.config import Config
+from harness.errors import DuplicateStrategyError, PluginLoadError, UnknownStrategyError
+from harness.records import Example, Generation, Prediction
+
+TESTS = Path(__file__).parent
+FAKE = "harness-fake-plugin"
+BROKEN = "harness-broken-plugin"
+BROKEN_ERROR = "ModuleNotFoundError: No module named 'harness_missing_sdk_for_tests'"
+
+
+@contextlib.contextmanager
+def installed(plugin: object, name: str, distribution: str = "test-dist") -> Iterator[None]:
+    plugin_manager.register_plugin(plugin, name=name, distribution=distribution)
+    try:
+        yield
+    finally:
+        plugin_manager.unregister_plugin(name, distribution=distribution)
+
+
+# -- the plugin manager ----------------------------------------------------------------------
+
+
+def test_load_plugins_is_idempotent():
+    first = plugin_manager.load_plugins()
+    loaded = plugin_manager.loaded_plugins()
+    assert plugin_manager.load_plugins() is first
+    assert plugin_manager.plugin_manager() is first
+    assert plugin_manager.loaded_plugins() == loaded
+    assert len(first.get_plugins()) == len({id(p) for p in first.get_plugins()})
+
+
+def test_every_lookup_loads_the_plugins_itself_after_a_reset():
+    before = {(s.kind, s.name, s.source) for s in registry.strategies()}
+    plugin_manager.reset()
+    assert registry.get("metric", "accuracy").name == "accuracy"  # no explicit load_plugins()
+    assert {(s.kind, s.name, s.source) for s in registry.strategies()} == before
+
+
+def test_built_in_plugins_load_through_the_harness_entry_points():
+    own = [p for p in plugin_manager.loaded_plugins() if p.distribution.startswith("calibration-harness")]
+    modules = {p.module for p in own}
+    assert {"harness.plugins.metrics", "harness.tasks"} <= modules
+    assert all(m.startswith("harness.") for m in modules)
+
+
+class Misspelled:
+    @harness.hookimpl
+    def register_metric(self, register):  # the hook is register_metrics
+        register("never", lambda confidence, correct: 0.0)
+
+
+class WrongSignature:
+    @harness.hookimpl
+    def register_metrics(self, add):  # the hook's argument is `register`
+        add("never", lambda confidence, correct: 0.0)
+
+
+def test_check_pending_catches_a_misspelled_hook_as_one_line():
+    with pytest.raises(PluginLoadError) as info:
+        plugin_manager.register_plugin(Misspelled(), name="typo", distribution="typo-dist")
+    message = str(info.value)
+    assert "unknown hook(s) register_metric (misspelled?)" in message
+    assert "register_metrics" in message and "\n" not in message
+    assert plugin_manager.plugin_manager().get_plugin("typo-dist:typo") is None
+    plugin_manager.plugin_manager().check_pending()  # nothing of it is left behind
+
+
+def test_a_hook_with_the_wrong_signature_is_a_one_line_plugin_load_error():
+    with pytest.raises(PluginLoadError) as info:
+        plugin_manager.register_plugin(WrongSignature(), name="sig", distribution="sig-dist")
+    assert "'add'" in str(info.value) and "\n" not in str(info.value)
+    assert plugin_manager.plugin_manager().get_plugin("sig-dist:sig") is None
+
+
+class RaisesInItsHook:
+    @harness.hookimpl
+    def register_tasks(self, register):
+        register("half_registered", lambda: [])
+
+    @harness.hookimpl
+    def register_metrics(self, register):
+        raise RuntimeError("the plugin's own bug")
+
+
+def test_a_plugin_whose_hook_raises_is_listed_as_broken_and_the_rest_still_works():
+    with installed(RaisesInItsHook(), "buggy", distribution="buggy-dist"):
+        assert "accuracy" in registry.names("metric")
+        assert "half_registered" not in registry.names("task")  # a broken plugin gives nothing
+        broken = [b for b in plugin_manager.broken_plugins() if b.distribution == "buggy-dist"]
+        assert len(broken) == 1
+        assert broken[0].error == "register_metrics raised RuntimeError: the plugin's own bug"
+        with pytest.raises(UnknownStrategyError, match="plugins that failed to load: buggy-dist"):
+            registry.get("task", "half_registered")
+    assert not [b for b in plugin_manager.broken_plugins() if b.distribution == "buggy-dist"]
+
+
+class NotCallable:
+    @harness.hookimpl
+    def register_extractors(self, register):
+        register("not_callable", {"prefix": "Q:"})
+
+
+def test_registering_something_that_is_not_callable_breaks_only_that_plugin():
+    with installed(NotCallable(), "nc", distribution="nc-dist"):
+        assert "not_callable" not in registry.names("extractor")
+        (broken,) = [b for b in plugin_manager.broken_plugins() if b.distribution == "nc-dist"]
+        assert "the factory of extractor 'not_callable' is not callable" in broken.error
+
+
+# -- real third-party distributions, pip-installed -------------------------------------------
+
+
+def _pip_install(source: Path, work: Path) -> Path:
+    """Install the distribution at ``source`` into a folder of its own, with pip."""
+    copy = work / "src"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    site = work / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-input",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--target",
+            str(site),
+            str(copy),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return site
+
+
+@pytest.fixture(scope="module")
+def fake_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _pip_install(TESTS / "fake_plugin_dist", tmp_path_factory.mktemp("fake-plugin"))
+
+
+@pytest.fixture(scope="module")
+def broken_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _pip_install(TESTS / "broken_plugin_dist", tmp_path_factory.mktemp("broken-plugin"))
+
+
+@pytest.fixture
+def on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[callable]:
+    """Put installed sites on this process's path; the plugins load afresh, and are forgotten after."""
+
+    def add(*sites: Path) -> None:
+        for site in sites:
+            monkeypatch.syspath_prepend(str(site))
+        importlib.invalidate_caches()
+        plugin_manager.reset()
+
+    yield add
+    monkeypatch.undo()
+    for module in ("harness_fake_plugin", "harness_broken_plugin"):
+        sys.modules.pop(module, None)
+    importlib.invalidate_caches()
+    plugin_manager.reset()
+
+
+def harness_cli(*args: str, sites: tuple[Path, ...] = (), cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``harness ARGS`` in a fresh interpreter that sees the given installed sites."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(str(s) for s in sites)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def answers(tmp_path: Path) -> Path:
+    path = tmp_path / "answers.jsonl"
+    rows = [(0.9, True), (0.8, False), (0.6, True), (0.3, False)]
+    path.write_text("".join(json.dumps({"confidence": c, "correct": k}) + "\n" for c, k in rows))
+    return path
+
+
+def test_the_installed_plugin_registers_by_name_with_its_distribution(fake_site: Path, on_path):
+    on_path(fake_site)
+    metric = registry.get("metric", "fake_metric")
+    extractor = registry.get("extractor", "fake_extractor")
+    assert metric.source == extractor.source == FAKE
+    assert metric.plugin == f"{FAKE}:fake"
+    assert any(
+        p.distribution == FAKE and p.module == "harness_fake_plugin" for p in plugin_manager.loaded_plugins()
+    )
+
+    fn = registry.create("metric", "fake_metric", Config())
+    assert fn(np.array([0.9, 0.5]), np.array([True, False])) == pytest.approx(0.7 - 0.5)
+
+    config = Config.load(None, ['extractor.fake_extractor.prefix="Question: "'])  # TOML quotes keep the space
+    built = registry.create("extractor", "fake_extractor", config)
+    example = Example(id="q1", question="Capital of France?", answer="Paris")
+    assert built.prompt(example) == "Question: Capital of France?\nA:"
+    prediction = built.extract(Generation(example_id="q1", prompt="", text=" Paris\nmore"))
+    assert prediction == Prediction(
+        example_id="q1", answer="Paris", confidence=0.5, extractor="fake_extractor"
+    )
+
+
+def test_a_name_clash_with_an_installed_plugin_names_its_distribution(fake_site: Path, on_path):
+    class Clash:
+        @harness.hookimpl
+        def register_metrics(self, register):
+            register("fake_metric", lambda confidence, correct: 0.0)
+
+    on_path(fake_site)
+    with installed(Clash(), "clash", distribution="my-notebook"):
+        with pytest.raises(DuplicateStrategyError, match=f"by {FAKE} .* by my-notebook"):
+            registry.get("metric", "fake_metric")
+
+
+def test_harness_list_shows_the_installed_plugin_with_its_distribution(fake_site: Path, tmp_path: Path):
+    result = harness_cli("list", sites=(fake_site,), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert ["fake_metric", FAKE] in lines
+    assert ["fake_extractor", FAKE] in lines
+    assert "broken plugins:" not in result.stdout
+
+
+def test_harness_list_verbose_shows_the_plugin_s_parameters_and_their_sources(
+    fake_site: Path, tmp_path: Path
+):
+    user = tmp_path / "user.toml"
+    user.write_text('[extractor.fake_extractor]\nprefix = "Q> "\n')
+    result = harness_cli(
+        "list", "-v", "--kind", "extractor", "--config", str(user), sites=(fake_site,), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "confidence = 0.5  [default]" in result.stdout
+    assert f"prefix = 'Q> '  [{user}]" in result.stdout
+
+
+def test_harness_metrics_computes_the_installed_metric(fake_site: Path, answers: Path, tmp_path: Path):
+    result = harness_cli(
+        "metrics", str(answers), "--json", "--metric", "fake_metric", sites=(fake_site,), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)["metrics"]
+    assert list(metrics) == ["fake_metric"]
+    assert metrics["fake_metric"]["value"] == pytest.approx(0.65 - 0.5)
+
+
+def test_harness_metrics_without_a_selection_includes_the_installed_metric(
+    fake_site: Path, answers: Path, tmp_path: Path
+):
+    result = harness_cli("metrics", str(answers), "--json", sites=(fake_site,), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)["metrics"]
+    assert {"accuracy", "mean_confidence", "fake_metric"} <= set(metrics)
+    assert metrics["accuracy"]["value"] == pytest.approx(0.5)
+
+
+def test_without_the_installation_the_plugin_s_names_are_unknown(answers: Path, tmp_path: Path):
+    result = harness_cli("metrics", str(answers), "--metric", "fake_metric", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("harness: error: unknown metric 'fake_metric'; known: ")
+
+
+def test_a_broken_plugin_does_not_break_harness_list(broken_site: Path, fake_site: Path, tmp_path: Path):
+    result = harness_cli("list", sites=(broken_site, fake_site), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "fake_metric" in result.stdout and "accuracy" in result.stdout
+    broken_section = result.stdout.split("broken plugins:\n", 1)[1]
+    assert broken_section.split() == ["broken", f"{BROKEN}:", *BROKEN_ERROR.split()]
+
+
+def test_using_a_name_of_a_broken_plugin_fails_with_its_error(
+    broken_site: Path, answers: Path, tmp_path: Path
+):
+    result = harness_cli(
+        "metrics", str(answers), "--metric", "broken_metric", sites=(broken_site,), cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert "unknown metric 'broken_metric'" in result.stderr
+    assert f"plugins that failed to load: {BROKEN} (broken): {BROKEN_ERROR}" in result.stderr
+
+
+def test_a_broken_plugin_is_recorded_in_process_too(broken_site: Path, on_path):
+    on_path(broken_site)
+    (broken,) = [b for b in plugin_manager.broken_plugins() if b.distribution == BROKEN]
+    assert (broken.name, broken.module, broken.error) == ("broken", "harness_broken_plugin", BROKEN_ERROR)
+    assert "accuracy" in registry.names("metric")
+    with pytest.raises(UnknownStrategyError, match=BROKEN_ERROR):
+        registry.create("metric", "broken_metric", Config())
+
+
+def _hand_installed(site: Path, dist: str, module: str, source: str) -> Path:
+    """A distribution laid out on disk as an installer leaves it: a module and its .dist-info."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[harness]\nplugin = {module}\n")
+    return site
+
+
+TYPO_PLUGIN = """
+import harness
+
+@harness.hookimpl
+def register_metric(register):
+    register("typo_metric", lambda confidence, correct: 0.0)
+"""
+
+BAD_SIGNATURE_PLUGIN = """
+import harness
+
+@harness.hookimpl
+def register_metrics(add):
+    add("bad_signature_metric", lambda confidence, correct: 0.0)
+"""
+
+
+def test_an_installed_plugin_with_a_misspelled_hook_is_broken_not_fatal(tmp_path: Path, on_path):
+    site = _hand_installed(tmp_path / "site", "harness-typo-plugin", "harness_typo_plugin", TYPO_PLUGIN)
+    site = _hand_installed(site, "harness-sig-plugin", "harness_sig_plugin", BAD_SIGNATURE_PLUGIN)
+    on_path(site)
+    try:
+        errors = {b.distribution: b.error for b in plugin_manager.broken_plugins()}
+        assert "accuracy" in registry.names("metric")
+        assert "implements unknown hook(s) register_metric (misspelled?)" in errors["harness-typo-plugin"]
+        assert "'add'" in errors["harness-sig-plugin"]
+        assert "typo_metric" not in registry.names("metric")
+        plugin_manager.plugin_manager().check_pending()  # nothing unchecked was left registered
+    finally:
+        for module in ("harness_typo_plugin", "harness_sig_plugin"):
+            sys.modules.pop(module, None)

@@ -1,0 +1,393 @@
+"""The strategy registry: kinds, duplicates, unknown names, parameters and their precedence.
+
+Fake plugins here are plain objects registered for one test with
+``harness.plugin_manager.register_plugin`` and unregistered in ``finally``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import harness
+from harness import plugin_manager, registry
+from harness.config import OTHER_SECTIONS, Config, Layer, shipped_registry
+from harness.errors import DuplicateStrategyError, ParameterError, UnknownStrategyError
+from harness.hookspecs import KINDS
+from harness.judge_settings import DEFAULTS as JUDGE_SETTINGS
+from harness.judge_settings import JudgeSettings
+
+
+@contextlib.contextmanager
+def installed(plugin: object, name: str, distribution: str = "test-dist") -> Iterator[None]:
+    """Register ``plugin`` for the duration of a ``with`` block."""
+    plugin_manager.register_plugin(plugin, name=name, distribution=distribution)
+    try:
+        yield
+    finally:
+        plugin_manager.unregister_plugin(name, distribution=distribution)
+
+
+def overconfidence(confidence: np.ndarray, correct: np.ndarray, scale: float = 1.0) -> float:
+    return scale * float(np.mean(confidence) - np.mean(correct))
+
+
+def demo_extractor(alpha: int = 1, beta: int = 2, gamma: int = 3, delta: int = 4, eps: int = 5) -> dict:
+    """A factory whose result shows the parameters it was built with."""
+    return {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "eps": eps}
+
+
+def needs_path(path: str, limit: int = 10) -> tuple[str, int]:
+    return (path, limit)
+
+
+class EveryKind:
+    """A plugin that registers one strategy of every kind, one hook per kind."""
+
+    @harness.hookimpl
+    def register_tasks(self, register):
+        register("demo_task", lambda size=3: list(range(size)))
+
+    @harness.hookimpl
+    def register_backends(self, register):
+        register("demo_backend", lambda model, adapter=None, batch_size=8: (model, adapter, batch_size))
+
+    @harness.hookimpl
+    def register_extractors(self, register):
+        register("demo_extractor", demo_extractor)
+
+    @harness.hookimpl
+    def register_judges(self, register):
+        register("demo_judge", lambda strict=True: {"strict": strict})
+
+    @harness.hookimpl
+    def register_metrics(self, register):
+        register("demo_metric", overconfidence)
+
+    @harness.hookimpl
+    def register_trainers(self, register):
+        register("demo_trainer", lambda epochs=3: {"epochs": epochs})
+
+
+def test_kinds_are_the_six_of_the_contract_in_listing_order():
+    assert list(KINDS) == ["task", "backend", "extractor", "judge", "metric", "trainer"]
+    assert set(KINDS.values()) == {
+        "register_tasks",
+        "register_backends",
+        "register_extractors",
+        "register_judges",
+        "register_metrics",
+        "register_trainers",
+    }
+
+
+def test_a_plugin_fills_every_kind_and_each_strategy_records_its_source():
+    with installed(EveryKind(), "every-kind", distribution="demo-dist"):
+        for kind in KINDS:
+            strategy = registry.get(kind, f"demo_{kind}")
+            assert (strategy.kind, strategy.name) == (kind, f"demo_{kind}")
+            assert strategy.source == "demo-dist"
+            assert strategy.plugin == "demo-dist:every-kind"
+            assert f"demo_{kind}" in registry.names(kind)
+        listed = {(s.kind, s.name) for s in registry.strategies()}
+        assert {(kind, f"demo_{kind}") for kind in KINDS} <= listed
+    for kind in KINDS:
+        assert f"demo_{kind}" not in registry.names(kind)
+
+
+def test_strategies_are_listed_kind_by_kind_in_contract_order_and_by_name():
+    with installed(EveryKind(), "every-kind"):
+        listed = registry.strategies()
+    kinds = [s.kind for s in listed]
+    assert kinds == sorted(kinds, key=list(KINDS).index)
+    for kind in KINDS:
+        names = [s.name for s in listed if s.kind == kind]
+        assert names == sorted(names)
+
+
+def test_built_in_strategies_come_from_the_harness_distribution():
+    for name in ("accuracy", "mean_confidence"):
+        strategy = registry.get("metric", name)
+        assert strategy.source.startswith("calibration-harness")
+
+
+def test_runtime_arguments_of_a_backend_are_not_registry_parameters():
+    with installed(EveryKind(), "every-kind"):
+        strategy = registry.get("backend", "demo_backend")
+        assert strategy.parameters() == {"batch_size": 8}
+        backend = registry.create("backend", "demo_backend", Config(), model="tiny", adapter="lora")
+    assert backend == ("tiny", "lora", 8)
+
+
+def test_a_metric_s_parameters_are_those_after_confidence_and_correct():
+    with installed(EveryKind(), "every-kind"):
+        assert registry.get("metric", "demo_metric").parameters() == {"scale": 1.0}
+        config = Config(overrides=(_override("metric.demo_metric.scale=2"),))
+        fn = registry.create("metric", "demo_metric", config)
+        value = fn(np.array([0.9, 0.7]), np.array([True, False]))
+    assert isinstance(fn, functools.partial)
+    assert value == pytest.approx(2 * (0.8 - 0.5))
+
+
+# -- duplicates and unknown names ------------------------------------------------------------
+
+
+class ClashesWithBuiltin:
+    @harness.hookimpl
+    def register_metrics(self, register):
+        register("accuracy", overconfidence)
+
+
+class Twin:
+    @harness.hookimpl
+    def register_metrics(self, register):
+        register("twin_metric", overconfidence)
+
+
+def test_a_name_registered_twice_is_an_error_naming_both_sources():
+    with installed(ClashesWithBuiltin(), "clash", distribution="harness-clash"):
+        with pytest.raises(DuplicateStrategyError) as info:
+            registry.get("metric", "accuracy")
+    message = str(info.value)
+    assert "metric 'accuracy'" in message
+    assert "calibration-harness" in message and "harness-clash" in message
+    assert "\n" not in message
+    assert registry.get("metric", "accuracy").source.startswith("calibration-harness")
+
+
+def test_two_third_party_plugins_with_one_name_are_both_named():
+    with (
+        installed(Twin(), "first", distribution="dist-one"),
+        installed(Twin(), "second", distribution="dist-two"),
+    ):
+        with pytest.raises(DuplicateStrategyError, match=r"dist-one \(dist-one:first\).*dist-two"):
+            registry.names("metric")
+
+
+def test_an_unknown_name_lists_the_known_ones_and_suggests_the_closest():
+    with pytest.raises(UnknownStrategyError) as info:
+        registry.get("metric", "acuracy")
+    message = str(info.value)
+    assert message.startswith("unknown metric 'acuracy'; known: ")
+    for name in registry.names("metric"):
+        assert name in message
+    assert "did you mean 'accuracy'?" in message
+
+
+def test_an_unknown_name_far_from_every_known_one_gets_no_suggestion():
+    with pytest.raises(UnknownStrategyError) as info:
+        registry.get("metric", "zzzzzzzz")
+    assert "did you mean" not in str(info.value)
+
+
+def test_an_unknown_kind_lists_the_kinds():
+    with pytest.raises(UnknownStrategyError, match="unknown kind 'metrics'; kinds: task, backend"):
+        registry.get("metrics", "accuracy")
+    with pytest.raises(UnknownStrategyError):
+        registry.names("scorer")
+
+
+def test_an_unknown_strategy_error_is_also_a_key_error_with_a_readable_message():
+    with pytest.raises(KeyError) as info:
+        registry.get("trainer", "nope")
+    assert str(info.value).startswith("unknown trainer 'nope'")  # not quoted like a KeyError
+
+
+# -- parameters ------------------------------------------------------------------------------
+
+
+def _override(text: str):
+    from harness.config import Override
+
+    return Override.parse(text)
+
+
+def test_parameter_precedence_defaults_registry_profile_user_file_then_p(tmp_path: Path):
+    user_file = tmp_path / "user.toml"
+    user_file.write_text("[extractor.demo_extractor]\ndelta = 40\neps = 40\n")
+    loaded = Config.load(user_file, ["extractor.demo_extractor.eps=50"], include_registry=False)
+    shipped = Layer(
+        "registry.toml", {"extractor": {"demo_extractor": {"beta": 20, "gamma": 20, "delta": 20}}}
+    )
+    profile = Layer(
+        "profile of tiny", {"extractor": {"demo_extractor": {"gamma": 30, "delta": 30, "eps": 30}}}
+    )
+    config = Config((shipped, *loaded.layers), loaded.overrides).with_layer(profile)
+
+    assert [layer.source for layer in config.layers] == ["registry.toml", "profile of tiny", str(user_file)]
+    with installed(EveryKind(), "every-kind"):
+        assert registry.resolve_params("extractor", "demo_extractor", config) == {
+            "alpha": 1,
+            "beta": 20,
+            "gamma": 30,
+            "delta": 40,
+            "eps": 50,
+        }
+        assert registry.get("extractor", "demo_extractor").parameter_sources(config) == {
+            "alpha": "default",
+            "beta": "registry.toml",
+            "gamma": "profile of tiny",
+            "delta": str(user_file),
+            "eps": "-p",
+        }
+        assert registry.create("extractor", "demo_extractor", config) == {
+            "alpha": 1,
+            "beta": 20,
+            "gamma": 30,
+            "delta": 40,
+            "eps": 50,
+        }
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["extractor.alpha=10", "extractor.demo_extractor.alpha=20"],
+        ["extractor.demo_extractor.alpha=20", "extractor.alpha=10"],
+    ],
+)
+def test_a_named_p_override_beats_a_kind_wide_one_in_any_order(overrides: list[str]):
+    config = Config.load(None, overrides, include_registry=False)
+    with installed(EveryKind(), "every-kind"):
+        assert registry.resolve_params("extractor", "demo_extractor", config)["alpha"] == 20
+
+
+def test_the_last_of_two_equally_specific_p_overrides_wins():
+    config = Config.load(None, ["extractor.alpha=10", "extractor.alpha=11"], include_registry=False)
+    with installed(EveryKind(), "every-kind"):
+        assert registry.resolve_params("extractor", "demo_extractor", config)["alpha"] == 11
+
+
+def test_a_named_p_override_for_another_strategy_does_not_apply():
+    config = Config.load(None, ["extractor.other.alpha=10"], include_registry=False)
+    with installed(EveryKind(), "every-kind"):
+        assert registry.resolve_params("extractor", "demo_extractor", config)["alpha"] == 1
+
+
+def test_a_user_file_key_the_factory_does_not_accept_names_the_valid_ones(tmp_path: Path):
+    user_file = tmp_path / "user.toml"
+    user_file.write_text("[extractor.demo_extractor]\nzeta = 1\n")
+    config = Config.load(user_file, include_registry=False)
+    with installed(EveryKind(), "every-kind"):
+        with pytest.raises(ParameterError) as info:
+            registry.resolve_params("extractor", "demo_extractor", config)
+    assert str(info.value) == (
+        f"{user_file} [extractor.demo_extractor]: extractor 'demo_extractor' has no parameter 'zeta'; "
+        "valid: alpha, beta, delta, eps, gamma"
+    )
+
+
+def test_a_named_p_override_the_factory_does_not_accept_names_the_valid_ones():
+    config = Config.load(None, ["extractor.demo_extractor.zeta=1"], include_registry=False)
+    with installed(EveryKind(), "every-kind"):
+        with pytest.raises(ParameterError, match=r"-p extractor.demo_extractor.zeta: .*valid: alpha, beta"):
+            registry.resolve_params("extractor", "demo_extractor", config)
+
+
+def test_a_kind_wide_p_override_no_selected_strategy_accepts_is_an_error():
+    config = Config.load(None, ["extractor.zeta=1"], include_registry=False)
+    with installed(EveryKind(), "every-kind"):
+        own = registry.get("extractor", "demo_extractor").parameters()
+        # It is skipped for one strategy (another of the kind may take it) ...
+        assert "zeta" not in registry.resolve_params("extractor", "demo_extractor", config)
+        # ... but the run's selection must accept it.
+        with pytest.raises(
+            ParameterError, match="extractor demo_extractor has no parameter 'zeta'; valid: alpha"
+        ):
+            config.check_overrides({"extractor": [("demo_extractor", own)]})
+
+
+def test_a_named_p_override_for_an_unregistered_name_is_caught_with_a_suggestion():
+    config = Config.load(None, ["metric.acuracy.bins=3"], include_registry=False)
+    with pytest.raises(UnknownStrategyError, match="did you mean 'accuracy'"):
+        config.check_overrides({"metric": [("accuracy", {})]})
+
+
+def test_a_required_parameter_left_unset_says_how_to_set_it():
+    class Plugin:
+        @harness.hookimpl
+        def register_tasks(self, register):
+            register("needs_path", needs_path)
+
+    with installed(Plugin(), "needs-path"):
+        assert registry.get("task", "needs_path").parameters() == {"path": registry.REQUIRED, "limit": 10}
+        with pytest.raises(
+            ParameterError, match=r"needs parameter\(s\) path \(set them with -p task.path=...\)"
+        ):
+            registry.create("task", "needs_path", Config())
+        config = Config.load(None, ["task.path=data.csv"], include_registry=False)
+        assert registry.create("task", "needs_path", config) == ("data.csv", 10)
+
+
+def test_a_factory_taking_kwargs_accepts_any_parameter():
+    class Plugin:
+        @harness.hookimpl
+        def register_trainers(self, register):
+            register("open", lambda **params: params)
+
+    config = Config.load(None, ["trainer.open.anything=1"], include_registry=False)
+    with installed(Plugin(), "open"):
+        assert registry.get("trainer", "open").parameters() is None
+        assert registry.create("trainer", "open", config) == {"anything": 1}
+
+
+def test_a_judge_gets_the_core_runner_settings_which_its_factory_never_sees():
+    config = Config.load(
+        None, ["judge.concurrency=4", "judge.demo_judge.strict=false"], include_registry=False
+    )
+    with installed(EveryKind(), "every-kind"):
+        assert set(JUDGE_SETTINGS) <= set(registry.get("judge", "demo_judge").parameters())
+        judge, settings = registry.create_judge("demo_judge", config)
+        with pytest.raises(ParameterError, match="create_judge"):
+            registry.create("judge", "demo_judge", config)
+    assert judge == {"strict": False}
+    assert settings == JudgeSettings(concurrency=4)
+
+
+def test_a_bad_judge_setting_is_a_parameter_error():
+    config = Config.load(None, ["judge.not_attempted=skip"], include_registry=False)
+    with installed(EveryKind(), "every-kind"):
+        with pytest.raises(ParameterError, match="not_attempted must be one of incorrect, exclude"):
+            registry.create_judge("demo_judge", config)
+
+
+# -- the shipped registry.toml ---------------------------------------------------------------
+
+
+def _strategy_tables() -> list[tuple[str, dict]]:
+    data = shipped_registry()
+    assert set(data) <= set(KINDS) | set(OTHER_SECTIONS), f"registry.toml: unknown tables {set(data)}"
+    return [(kind, tables) for kind, tables in data.items() if kind in KINDS]
+
+
+def test_every_shipped_table_names_a_registered_strategy_and_only_parameters_it_accepts():
+    for kind, tables in _strategy_tables():
+        for name in tables:
+            strategy = registry.get(kind, name)  # unknown: UnknownStrategyError
+            strategy.effective_parameters(Config.load())  # unaccepted key: ParameterError
+
+
+def _as_toml(value: object) -> object:
+    """A Python default as TOML reads it back (a tuple default is a TOML array)."""
+    if isinstance(value, (tuple, list)):
+        return [_as_toml(v) for v in value]
+    return value
+
+
+def test_every_shipped_table_equals_its_factory_s_own_defaults():
+    """The factory's keyword defaults and its registry.toml table say the same thing."""
+    mismatches = []
+    for kind, tables in _strategy_tables():
+        for name, table in tables.items():
+            own = registry.get(kind, name).parameters() or {}
+            for key, value in table.items():
+                if kind == "judge" and key in JUDGE_SETTINGS:
+                    continue  # a judge may tune the core runner's settings
+                if key in own and own[key] != registry.REQUIRED and _as_toml(own[key]) != value:
+                    mismatches.append(f"[{kind}.{name}] {key} = {value!r}, factory default {own[key]!r}")
+    assert not mismatches, "; ".join(mismatches)

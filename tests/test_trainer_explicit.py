@@ -1,0 +1,211 @@
+"""The ``explicit`` trainer: DPO (TRL) on pairs of calibrated and miscalibrated stated confidences."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import registry
+from harness.errors import InsufficientDataError, ParameterError
+from harness.plugins.extractors.formats import plain_prompt
+from harness.plugins.extractors.verbalized import VerbalizedExtractor
+from harness.plugins.trainers.encoding import completion_scores
+from harness.plugins.trainers.explicit import ExplicitTrainer
+from harness.records import Example, ModelRef, TrainingRecord
+
+COLOURS = ["red", "blue", "green", "yellow", "black", "white"]
+
+
+def make_records(n: int) -> list[TrainingRecord]:
+    """Judged plain-format answers: every third one wrong, and less likely under the model."""
+    records = []
+    for i in range(n):
+        gold = COLOURS[i % len(COLOURS)]
+        correct = i % 3 != 0
+        answer = gold if correct else COLOURS[(i + 1) % len(COLOURS)]
+        example = Example(id=f"item-{i}", question=f"What is the colour of item {i}?", answer=gold)
+        records.append(
+            TrainingRecord(
+                example=example,
+                prompt=plain_prompt(example.question),
+                completion=f" {answer}",
+                answer=answer,
+                confidence=(0.55 if correct else 0.35) + 0.02 * (i % 5),
+                correct=correct,
+            )
+        )
+    return records
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny matrices: one thread is ~50x faster than several on a shared, busy CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def lm_path(tiny_lm_path, tmp_path_factory):
+    """The tiny random LM with its (tied) embeddings scaled up, so that LoRA on its linear
+    layers can move the logits (at init scale they cannot leave ~1/vocab)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm_path)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.mul_(10.0)
+    folder = tmp_path_factory.mktemp("learnable-lm")
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_lm_path).save_pretrained(folder)
+    return folder
+
+
+TINY = dict(  # a tiny random model needs a large learning rate
+    learning_rate=1e-2,
+    epochs=3,
+    batch_size=8,
+    gradient_accumulation_steps=1,
+    n_rejected=2,
+    target_modules="all-linear",
+)
+
+
+def load(ref: ModelRef):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = AutoModelForCausalLM.from_pretrained(ref.base)
+    tuned = PeftModel.from_pretrained(base, ref.adapter) if ref.adapter else base
+    return tuned, AutoTokenizer.from_pretrained(ref.base)
+
+
+def mean_margin(model, tokenizer, pairs) -> float:
+    """Mean log-probability of the chosen completion over the rejected one (each ended by eos,
+    as DPO trains them)."""
+    _, chosen = completion_scores(
+        model, tokenizer, [(p["prompt"], p["chosen"]) for p in pairs], append_eos=True
+    )
+    _, rejected = completion_scores(
+        model, tokenizer, [(p["prompt"], p["rejected"]) for p in pairs], append_eos=True
+    )
+    return sum(c - r for c, r in zip(chosen, rejected, strict=True)) / len(pairs)
+
+
+@pytest.fixture(scope="module")
+def trained(lm_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("explicit")
+    records = make_records(12)
+    ref = ExplicitTrainer(**TINY).train(ModelRef(base=str(lm_path)), records, out, VerbalizedExtractor())
+    return ref, records, out
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_short_dpo_run_raises_the_chosen_over_rejected_margin(trained, lm_path):
+    ref, _, out = trained
+    pairs = read_jsonl(out / "pairs.jsonl")
+    base, tokenizer = load(ModelRef(base=str(lm_path)))
+    tuned, _ = load(ref)
+    assert mean_margin(tuned, tokenizer, pairs) > mean_margin(base, tokenizer, pairs) + 5.0
+
+
+def test_the_pairs_file_holds_two_rivals_per_example_in_the_verbalized_format(trained):
+    _, records, out = trained
+    pairs = read_jsonl(out / "pairs.jsonl")
+    assert len(pairs) == 2 * len(records)
+    extractor = VerbalizedExtractor()
+    first = pairs[0]
+    assert first["prompt"] == extractor.prompt(records[0].example)
+    assert first["chosen"] == extractor.format_completion(records[0].answer, first["target"])
+    assert all(abs(p["target"] - p["rejected_confidence"]) >= 0.3 - 1e-9 for p in pairs)
+    # empirical targets: P(correct) by confidence bin, so right answers get the higher ones
+    right = [p["target"] for p in pairs if p["correct"]]
+    wrong = [p["target"] for p in pairs if not p["correct"]]
+    assert min(right) > max(wrong)
+    calibrator = json.loads((out / "calibrator.json").read_text())
+    assert calibrator["method"] == "binned"
+
+
+def test_each_dpo_step_is_logged_with_its_rewards(trained):
+    _, _, out = trained
+    steps = [r for r in read_jsonl(out / "train_log.jsonl") if "loss" in r]
+    assert [r["step"] for r in steps] == list(range(1, 10))  # 24 pairs / batch 8 x 3 epochs
+    assert all(r["phase"] == "dpo" and "rewards/margins" in r for r in steps)
+
+
+def test_the_saved_adapter_reloads_and_changes_the_models_outputs(trained, lm_path):
+    import torch
+
+    ref, records, out = trained
+    assert ref == ModelRef(base=str(lm_path), adapter=str(out / "adapter"))
+    base, tokenizer = load(ModelRef(base=str(lm_path)))
+    tuned, _ = load(ref)
+    ids = tokenizer(VerbalizedExtractor().prompt(records[0].example), return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert not torch.allclose(base(ids).logits, tuned(ids).logits, atol=1e-4)
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["counts"]["pairs"] == 24 and summary["params"]["n_rejected"] == 2
+
+
+def test_a_supervised_warm_up_is_merged_and_becomes_the_base_of_the_dpo_adapter(lm_path, tmp_path):
+    import torch
+
+    trainer = ExplicitTrainer(
+        **{**TINY, "epochs": 1, "n_rejected": 1},
+        sft_epochs=2,
+        sft_learning_rate=1e-2,
+        loss_type=["sigmoid", "sft"],
+        merge=True,
+    )
+    records = make_records(8)
+    ref = trainer.train(ModelRef(base=str(lm_path)), records, tmp_path, VerbalizedExtractor())
+
+    assert ref == ModelRef(base=str(tmp_path / "merged"), adapter=None)  # merge = true
+    warmed, tokenizer = load(ModelRef(base=str(tmp_path / "sft_merged")))
+    dpo, _ = load(ModelRef(base=str(tmp_path / "sft_merged"), adapter=str(tmp_path / "adapter")))
+    merged, _ = load(ref)
+    original, _ = load(ModelRef(base=str(lm_path)))
+    ids = tokenizer(VerbalizedExtractor().prompt(records[0].example), return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        logits = [m(ids).logits for m in (original, warmed, dpo, merged)]
+    assert not torch.allclose(logits[0], logits[1], atol=1e-4)  # the warm-up moved the model
+    assert not torch.allclose(logits[1], logits[2], atol=1e-4)  # DPO moved it again
+    torch.testing.assert_close(logits[2], logits[3], rtol=1e-4, atol=1e-4)  # merged == base + adapter
+    phases = {r["phase"] for r in read_jsonl(tmp_path / "train_log.jsonl")}
+    assert phases == {"sft", "dpo"}
+
+
+def test_defaults_are_the_seeds_hyperparameters_in_the_registry():
+    params = registry.resolve_params("trainer", "explicit")
+    assert params == {**registry.get("trainer", "explicit").parameters(), **params}
+    trainer = registry.create("trainer", "explicit")
+    assert (trainer.name, trainer.extractor) == ("explicit", "verbalized")
+    assert (trainer.beta, trainer.loss_type, trainer.target) == (0.1, ["sigmoid"], "empirical")
+    assert trainer.sft_epochs == 0
+    s = trainer.settings
+    assert (s.lora_r, s.epochs, s.learning_rate) == (16, 3, 1e-5)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"target": "oracle"}, {"calibrator": "platt"}, {"loss_type": ["nope"]}, {"loss_type": []},
+     {"beta": 0}, {"n_rejected": 0}, {"min_distance": 0.7}, {"sft_epochs": -1}, {"batch_size": 0}],
+)
+def test_bad_parameters_are_refused_with_one_line(params):
+    with pytest.raises(ParameterError, match="explicit"):
+        ExplicitTrainer(**params)
+
+
+def test_records_without_any_answer_are_an_error(lm_path, tmp_path):
+    import attrs
+
+    blank = [attrs.evolve(r, answer=" ", completion=" ") for r in make_records(2)]
+    with pytest.raises(InsufficientDataError, match="non-blank"):
+        ExplicitTrainer().train(ModelRef(base=str(lm_path)), blank, tmp_path, VerbalizedExtractor())
