@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 from fake_openai_server import FakeOpenAIServer
 
+from harness.judge_settings import JudgeSettings
 from harness.records import Example, Prediction
+
+#: retries that wait hundredths of a second, so failing-server tests stay fast
+FAST = JudgeSettings(backoff_base=0.01, backoff_max=0.05, timeout=5.0)
 
 _FIELD = re.compile(r"^(QUESTION|GOLD TARGET|PREDICTED ANSWER): (.*)$", re.MULTILINE)
 

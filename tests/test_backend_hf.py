@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from torch_helpers import one_torch_thread, varied_lm
 
 from harness import registry
 from harness.errors import ParameterError
@@ -17,12 +18,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():  # type: ignore[no-untyped-def]
-    """Tiny models gain nothing from threads, and on a busy 2-core machine two threads
-    spin-wait on each other: one test took 18 s instead of 0.1 s."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    yield from one_torch_thread()
 
 
 QUESTIONS = [
@@ -37,20 +33,7 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def varied_lm_path(tiny_lm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model with large random weights: its greedy outputs differ from prompt to
-    prompt (the freshly initialised one repeats one token), which makes comparisons bite."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_lm_path)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "norm" not in name:
-                param.normal_(0.0, 0.3, generator=generator)
-    folder = tmp_path_factory.mktemp("varied-lm")
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_lm_path).save_pretrained(folder)
-    return folder
+    return varied_lm(tiny_lm_path, tmp_path_factory.mktemp("varied-lm"), seed=1)
 
 
 def requests(stop: tuple[str, ...] = ()) -> list[GenerationRequest]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from torch_helpers import one_torch_thread, varied_lm
 
 from harness.errors import HarnessError
 from harness.plugins.backends.hf import HFBackend
@@ -30,12 +31,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():  # type: ignore[no-untyped-def]
-    """Tiny models gain nothing from threads, and on a busy 2-core machine two threads
-    spin-wait on each other: one test took 18 s instead of 0.1 s."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    yield from one_torch_thread()
 
 
 PROMPTS = [
@@ -218,19 +214,7 @@ def fake_vllm(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def varied_lm_path(tiny_lm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model with large random weights, so that greedy outputs vary."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_lm_path)
-    generator = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "norm" not in name:
-                param.normal_(0.0, 0.3, generator=generator)
-    folder = tmp_path_factory.mktemp("varied-lm-vllm")
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_lm_path).save_pretrained(folder)
-    return folder
+    return varied_lm(tiny_lm_path, tmp_path_factory.mktemp("varied-lm-vllm"), seed=2)
 
 
 def requests(stop: tuple[str, ...] = ()) -> list[GenerationRequest]:

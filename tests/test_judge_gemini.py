@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from fake_openai_server import FakeOpenAIServer
-from judge_helpers import fields, fresh_cache, grader, items  # noqa: F401 - fixture
+from judge_helpers import FAST, fields, fresh_cache, grader, items  # noqa: F401 - fixture
 
 from harness import registry
 from harness.config import Config
@@ -13,8 +13,6 @@ from harness.errors import HarnessError
 from harness.judge_settings import JudgeSettings
 from harness.judging import judge_predictions
 from harness.plugins.judges.gemini_judge import GeminiJudge
-
-FAST = JudgeSettings(backoff_base=0.01, backoff_max=0.05, timeout=5.0)
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from plugin_helpers import pip
 
 ROOT = Path(__file__).resolve().parents[1]
 # Repository folder -> where its modules live in the installed package.
@@ -34,26 +35,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if (ROOT / name).exists():
             shutil.copy2(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-input",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--wheel-dir",
-            str(out),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    pip("wheel", "--no-build-isolation", "--wheel-dir", str(out), str(source))
     (built,) = out.glob("calibration_harness-*.whl")
     return built
 
@@ -116,25 +98,7 @@ def test_the_entry_points_are_in_group_harness_and_point_inside_the_package(whee
 
 def test_the_installed_wheel_lists_its_strategies_on_its_own(wheel: Path, tmp_path: Path):
     site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-input",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--target",
-            str(site),
-            str(wheel),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    pip("install", "--target", str(site), str(wheel))
     env = {**os.environ, "PYTHONPATH": str(site)}
     code = "import harness; print(harness.__file__)"
     where = subprocess.run(

@@ -10,7 +10,6 @@ never changes the shared environment that other test sessions run in.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from plugin_helpers import installed, pip
 
 import harness
 from harness import plugin_manager, registry
@@ -33,15 +33,6 @@ TESTS = Path(__file__).parent
 FAKE = "harness-fake-plugin"
 BROKEN = "harness-broken-plugin"
 BROKEN_ERROR = "ModuleNotFoundError: No module named 'harness_missing_sdk_for_tests'"
-
-
-@contextlib.contextmanager
-def installed(plugin: object, name: str, distribution: str = "test-dist") -> Iterator[None]:
-    plugin_manager.register_plugin(plugin, name=name, distribution=distribution)
-    try:
-        yield
-    finally:
-        plugin_manager.unregister_plugin(name, distribution=distribution)
 
 
 # -- the plugin manager ----------------------------------------------------------------------
@@ -142,26 +133,7 @@ def _pip_install(source: Path, work: Path) -> Path:
     copy = work / "src"
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     site = work / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-input",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--target",
-            str(site),
-            str(copy),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    pip("install", "--no-build-isolation", "--target", str(site), str(copy))
     return site
 
 

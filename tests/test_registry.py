@@ -6,31 +6,20 @@ Fake plugins here are plain objects registered for one test with
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from plugin_helpers import installed
 
 import harness
-from harness import plugin_manager, registry
+from harness import registry
 from harness.config import OTHER_SECTIONS, Config, Layer, shipped_registry
 from harness.errors import DuplicateStrategyError, ParameterError, UnknownStrategyError
 from harness.hookspecs import KINDS
 from harness.judge_settings import DEFAULTS as JUDGE_SETTINGS
 from harness.judge_settings import JudgeSettings
-
-
-@contextlib.contextmanager
-def installed(plugin: object, name: str, distribution: str = "test-dist") -> Iterator[None]:
-    """Register ``plugin`` for the duration of a ``with`` block."""
-    plugin_manager.register_plugin(plugin, name=name, distribution=distribution)
-    try:
-        yield
-    finally:
-        plugin_manager.unregister_plugin(name, distribution=distribution)
 
 
 def overconfidence(confidence: np.ndarray, correct: np.ndarray, scale: float = 1.0) -> float:

@@ -5,64 +5,30 @@ from __future__ import annotations
 import json
 
 import pytest
+from torch_helpers import one_torch_thread
+from trainer_fixtures import colour_records, learnable_lm, load
 
 from harness import registry
 from harness.errors import InsufficientDataError, ParameterError
-from harness.plugins.extractors.formats import plain_prompt
 from harness.plugins.extractors.verbalized import VerbalizedExtractor
 from harness.plugins.trainers.encoding import completion_scores
 from harness.plugins.trainers.explicit import ExplicitTrainer
-from harness.records import Example, ModelRef, TrainingRecord
-
-COLOURS = ["red", "blue", "green", "yellow", "black", "white"]
+from harness.records import ModelRef, TrainingRecord
 
 
 def make_records(n: int) -> list[TrainingRecord]:
     """Judged plain-format answers: every third one wrong, and less likely under the model."""
-    records = []
-    for i in range(n):
-        gold = COLOURS[i % len(COLOURS)]
-        correct = i % 3 != 0
-        answer = gold if correct else COLOURS[(i + 1) % len(COLOURS)]
-        example = Example(id=f"item-{i}", question=f"What is the colour of item {i}?", answer=gold)
-        records.append(
-            TrainingRecord(
-                example=example,
-                prompt=plain_prompt(example.question),
-                completion=f" {answer}",
-                answer=answer,
-                confidence=(0.55 if correct else 0.35) + 0.02 * (i % 5),
-                correct=correct,
-            )
-        )
-    return records
+    return colour_records(n, lambda i, correct: (0.55 if correct else 0.35) + 0.02 * (i % 5))
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """Tiny matrices: one thread is ~50x faster than several on a shared, busy CPU."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    yield from one_torch_thread()
 
 
 @pytest.fixture(scope="module")
 def lm_path(tiny_lm_path, tmp_path_factory):
-    """The tiny random LM with its (tied) embeddings scaled up, so that LoRA on its linear
-    layers can move the logits (at init scale they cannot leave ~1/vocab)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_lm_path)
-    with torch.no_grad():
-        model.get_input_embeddings().weight.mul_(10.0)
-    folder = tmp_path_factory.mktemp("learnable-lm")
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_lm_path).save_pretrained(folder)
-    return folder
+    return learnable_lm(tiny_lm_path, tmp_path_factory.mktemp("learnable-lm"))
 
 
 TINY = dict(  # a tiny random model needs a large learning rate
@@ -73,15 +39,6 @@ TINY = dict(  # a tiny random model needs a large learning rate
     n_rejected=2,
     target_modules="all-linear",
 )
-
-
-def load(ref: ModelRef):
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    base = AutoModelForCausalLM.from_pretrained(ref.base)
-    tuned = PeftModel.from_pretrained(base, ref.adapter) if ref.adapter else base
-    return tuned, AutoTokenizer.from_pretrained(ref.base)
 
 
 def mean_margin(model, tokenizer, pairs) -> float:

@@ -6,37 +6,21 @@ import json
 
 import attrs
 import pytest
+from torch_helpers import one_torch_thread
+from trainer_fixtures import colour_records, learnable_lm, load
 
 from harness import registry
 from harness.errors import InsufficientDataError, ParameterError
-from harness.plugins.extractors.formats import plain_prompt
 from harness.plugins.extractors.logprob import LogprobExtractor
 from harness.plugins.trainers.encoding import completion_scores
 from harness.plugins.trainers.implicit import ImplicitTrainer
-from harness.records import Example, ModelRef, TrainingRecord
-
-COLOURS = ["red", "blue", "green", "yellow", "black", "white"]
+from harness.records import ModelRef, TrainingRecord
 
 
 def make_records(n: int) -> list[TrainingRecord]:
     """Judged answers of the plain format: every third one wrong, completions as backends
     return them (without the stop string)."""
-    records = []
-    for i in range(n):
-        gold = COLOURS[i % len(COLOURS)]
-        answer = gold if i % 3 else COLOURS[(i + 1) % len(COLOURS)]
-        example = Example(id=f"item-{i}", question=f"What is the colour of item {i}?", answer=gold)
-        records.append(
-            TrainingRecord(
-                example=example,
-                prompt=plain_prompt(example.question),
-                completion=f" {answer}",
-                answer=answer,
-                confidence=None,
-                correct=answer == gold,
-            )
-        )
-    return records
+    return colour_records(n)
 
 
 def squared_error(model, tokenizer, records) -> float:
@@ -46,29 +30,12 @@ def squared_error(model, tokenizer, records) -> float:
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """Tiny matrices: one thread is ~50x faster than several on a shared, busy CPU."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    yield from one_torch_thread()
 
 
 @pytest.fixture(scope="module")
 def lm_path(tiny_lm_path, tmp_path_factory):
-    """The tiny random LM with its (tied) embeddings scaled up, so that LoRA on its linear
-    layers can make a token likely (at init scale the logits cannot leave ~1/vocab)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_lm_path)
-    with torch.no_grad():
-        model.get_input_embeddings().weight.mul_(10.0)
-    folder = tmp_path_factory.mktemp("learnable-lm")
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_lm_path).save_pretrained(folder)
-    return folder
+    return learnable_lm(tiny_lm_path, tmp_path_factory.mktemp("learnable-lm"))
 
 
 TINY = dict(  # a tiny random model needs a large learning rate and many epochs
@@ -87,15 +54,6 @@ def trained(lm_path, tmp_path_factory):
     records = make_records(16)
     ref = ImplicitTrainer(**TINY).train(ModelRef(base=str(lm_path)), records, out, LogprobExtractor())
     return ref, records, out
-
-
-def load(ref: ModelRef):
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    base = AutoModelForCausalLM.from_pretrained(ref.base)
-    tuned = PeftModel.from_pretrained(base, ref.adapter) if ref.adapter else base
-    return tuned, AutoTokenizer.from_pretrained(ref.base)
 
 
 def test_training_lowers_the_squared_error_of_the_answer_probability(trained, lm_path):

@@ -140,9 +140,32 @@ def model_label(model: str, adapter: str | None) -> str:
     return f"{model}+{adapter}" if adapter else model
 
 
+def progress_bar(backend: str, total: int, enabled: bool) -> Any:
+    """The ``tqdm`` bar of a backend's ``generate`` (one step per prompt; silent unless ``enabled``)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"generate ({backend})", unit="prompt", disable=not enabled)
+
+
 def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     ok = ok and (value >= 0 if allow_zero else value > 0)
     if not ok:
         bound = "at least 0" if allow_zero else "positive"
         raise ParameterError(f"{name} must be {bound}, not {value!r}")
+
+
+class BackendBase:
+    """The settings every backend has, checked and kept alike: the model as named, the path or
+    name it is loaded or requested by, the adapter, ``max_new_tokens`` and ``temperature``."""
+
+    def _set_generation(
+        self, model: str, model_path: str, adapter: str | None, max_new_tokens: Any, temperature: Any
+    ) -> None:
+        check_positive("max_new_tokens", max_new_tokens)
+        check_positive("temperature", temperature, allow_zero=True)
+        self.model_name = model
+        self.model_path = model_path
+        self.adapter = adapter
+        self.max_new_tokens = int(max_new_tokens)
+        self.temperature = float(temperature)

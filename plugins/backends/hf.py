@@ -15,9 +15,11 @@ from typing import Any
 
 from harness.errors import HarnessError, ParameterError
 from harness.plugins.backends.common import (
+    BackendBase,
     chat_setting,
     check_positive,
     model_label,
+    progress_bar,
     prompt_token_ids,
     trim_output,
     use_chat_template,
@@ -29,7 +31,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 LOGPROB_KINDS = ("raw", "processed")
 
 
-class HFBackend:
+class HFBackend(BackendBase):
     """Greedy (or temperature) generation with per-token log-probabilities.
 
     The model loads on the first ``generate`` call, so building the backend is cheap and a
@@ -57,19 +59,13 @@ class HFBackend:
     ) -> None:
         from harness.plugins.models import resolve_model
 
-        check_positive("max_new_tokens", max_new_tokens)
         check_positive("batch_size", batch_size)
-        check_positive("temperature", temperature, allow_zero=True)
         if dtype not in DTYPES:
             raise ParameterError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
         if logprob_kind not in LOGPROB_KINDS:
             raise ParameterError(f"logprob_kind must be 'raw' or 'processed', not {logprob_kind!r}")
         chat_setting(chat_template)  # validate now, apply once the tokenizer is loaded
-        self.model_name = model
-        self.model_path = str(resolve_model(model))
-        self.adapter = adapter
-        self.max_new_tokens = int(max_new_tokens)
-        self.temperature = float(temperature)
+        self._set_generation(model, str(resolve_model(model)), adapter, max_new_tokens, temperature)
         self.batch_size = int(batch_size)
         self.device_setting = device
         self.dtype_setting = dtype
@@ -145,14 +141,12 @@ class HFBackend:
         self, requests: Sequence[GenerationRequest], *, progress: bool = True
     ) -> Iterator[Generation]:
         """Yield a ``Generation`` per request, one batch at a time (longest prompts first)."""
-        from tqdm.auto import tqdm
-
         requests = list(requests)
         if not requests:
             return
         encoded = [self.encode(r.prompt) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
-        with tqdm(total=len(requests), desc="generate (hf)", unit="prompt", disable=not progress) as bar:
+        with progress_bar(self.name, len(requests), progress) as bar:
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
                 yield from self._generate_batch([requests[i] for i in chunk], [encoded[i] for i in chunk])

@@ -30,7 +30,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from harness.errors import HarnessError, ParameterError
-from harness.plugins.backends.common import check_positive, cut_at_stop, model_label, tokens_covering
+from harness.plugins.backends.common import (
+    BackendBase,
+    check_positive,
+    cut_at_stop,
+    model_label,
+    progress_bar,
+    tokens_covering,
+)
 from harness.records import Generation
 from harness.strategies import GenerationRequest
 
@@ -38,7 +45,7 @@ APIS = ("chat", "completions")
 _MISSING = object()
 
 
-class OpenAIBackend:
+class OpenAIBackend(BackendBase):
     """Generation through an OpenAI-compatible HTTP API (chat or legacy completions).
 
     ``model`` is the model name the server knows; an ``adapter`` is the name under which
@@ -62,21 +69,15 @@ class OpenAIBackend:
         timeout: float = 60.0,
         logprob_kind: str = "processed",
     ) -> None:
-        check_positive("max_new_tokens", max_new_tokens)
         check_positive("concurrency", concurrency)
         check_positive("max_retries", max_retries, allow_zero=True)
         check_positive("timeout", timeout)
-        check_positive("temperature", temperature, allow_zero=True)
         if api not in APIS:
             raise ParameterError(f"api must be 'chat' or 'completions', not {api!r}")
         if logprob_kind not in ("raw", "processed"):
             raise ParameterError(f"logprob_kind must be 'raw' or 'processed', not {logprob_kind!r}")
-        self.model_path = model
-        self.model_name = model
-        self.adapter = adapter
+        self._set_generation(model, model, adapter, max_new_tokens, temperature)
         self.request_model = adapter or model
-        self.max_new_tokens = int(max_new_tokens)
-        self.temperature = float(temperature)
         self.api = api
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self.concurrency = int(concurrency)
@@ -106,8 +107,6 @@ class OpenAIBackend:
         self, requests: Sequence[GenerationRequest], *, progress: bool = True
     ) -> Iterator[Generation]:
         """Yield each generation as soon as its request completes (not in request order)."""
-        from tqdm.auto import tqdm
-
         requests = list(requests)
         if not requests:
             return
@@ -116,8 +115,7 @@ class OpenAIBackend:
         pending: set[Future[Generation]] = set()
         queue = iter(requests)
         try:
-            bar = tqdm(total=len(requests), desc="generate (openai)", unit="prompt", disable=not progress)
-            with bar:
+            with progress_bar(self.name, len(requests), progress) as bar:
                 # keep at most 2 x concurrency submitted: a failing server stops the run quickly
                 for request in _take(queue, 2 * self.concurrency):
                     pending.add(pool.submit(self._one, client, request))

@@ -16,10 +16,12 @@ from typing import Any
 
 from harness.errors import HarnessError, ParameterError
 from harness.plugins.backends.common import (
+    BackendBase,
     chat_setting,
     check_positive,
     covering_prefix,
     model_label,
+    progress_bar,
     prompt_token_ids,
     use_chat_template,
 )
@@ -31,7 +33,7 @@ INSTALL_HINT = (
 )
 
 
-class VLLMBackend:
+class VLLMBackend(BackendBase):
     """Generation with ``vllm.LLM``; an adapter is served through ``LoRARequest``.
 
     Requests are handed to vLLM ``batch_size`` at a time (vLLM schedules within each
@@ -58,19 +60,13 @@ class VLLMBackend:
     ) -> None:
         from harness.plugins.models import resolve_model
 
-        check_positive("max_new_tokens", max_new_tokens)
         check_positive("tensor_parallel_size", tensor_parallel_size)
         check_positive("batch_size", batch_size)
-        check_positive("temperature", temperature, allow_zero=True)
         check_positive("max_model_len", max_model_len, allow_zero=True)
         if not 0 < gpu_memory_utilization <= 1:
             raise ParameterError(f"gpu_memory_utilization must be in (0, 1], not {gpu_memory_utilization!r}")
         chat_setting(chat_template)
-        self.model_name = model
-        self.model_path = str(resolve_model(model))
-        self.adapter = adapter
-        self.max_new_tokens = int(max_new_tokens)
-        self.temperature = float(temperature)
+        self._set_generation(model, str(resolve_model(model)), adapter, max_new_tokens, temperature)
         self.tensor_parallel_size = int(tensor_parallel_size)
         self.batch_size = int(batch_size)
         self.dtype = dtype
@@ -117,15 +113,13 @@ class VLLMBackend:
     def generate(
         self, requests: Sequence[GenerationRequest], *, progress: bool = True
     ) -> Iterator[Generation]:
-        from tqdm.auto import tqdm
-
         requests = list(requests)
         if not requests:
             return
         self.load()
         tokenizer = self._llm.get_tokenizer()
         chat = use_chat_template(tokenizer, self.chat_template)
-        with tqdm(total=len(requests), desc="generate (vllm)", unit="prompt", disable=not progress) as bar:
+        with progress_bar(self.name, len(requests), progress) as bar:
             for start in range(0, len(requests), self.batch_size):
                 chunk = requests[start : start + self.batch_size]
                 prompts = [{"prompt_token_ids": prompt_token_ids(tokenizer, r.prompt, chat)} for r in chunk]

@@ -10,14 +10,11 @@ the cheapest grading) is sent to Gemini 2.5 models only; -1 lets the model decid
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.plugins.judges.grader_prompt import PROMPT_VERSION, grade_by_prompt
-from harness.plugins.judges.pricing import cost, price_of
-from harness.records import Example, Judgment, Prediction
+from harness.plugins.judges.api_judge import ApiJudge
 
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
@@ -26,8 +23,9 @@ def _key() -> str | None:
     return next((os.environ[v] for v in KEY_VARIABLES if os.environ.get(v)), None)
 
 
-class GeminiJudge:
+class GeminiJudge(ApiJudge):
     name = "gemini"
+    base_url_variable = "GOOGLE_GEMINI_BASE_URL"
 
     def __init__(
         self,
@@ -47,26 +45,21 @@ class GeminiJudge:
             ) from None
         if not _key():
             raise HarnessError("judge 'gemini' needs an API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
-        self.model = model
-        self.base_url = base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL") or None
-        self.temperature = temperature
-        self.max_tokens = max_tokens
+        super().__init__(
+            model=model, base_url=base_url, temperature=temperature, max_tokens=max_tokens,
+            price_input=price_input, price_output=price_output,
+        )
         self.thinking_budget = thinking_budget
-        self.prompt_version = PROMPT_VERSION
-        self.price = price_of(model, price_input, price_output)
-        self._client: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _connection(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            from google import genai
-            from google.genai import types
+    def _new_client(self) -> Any:
+        from google import genai
+        from google.genai import types
 
-            options = types.HttpOptions(base_url=self.base_url) if self.base_url else None
-            self._client = genai.Client(api_key=_key(), http_options=options)
-            self._loop = loop
-        return self._client
+        options = types.HttpOptions(base_url=self.base_url) if self.base_url else None
+        return genai.Client(api_key=_key(), http_options=options)
+
+    async def _close_client(self, client: Any) -> None:
+        await client.aio.aclose()
 
     def _config(self) -> Any:
         from google.genai import types
@@ -98,15 +91,3 @@ class GeminiJudge:
         except (ValueError, AttributeError):  # a blocked or empty candidate
             text = None
         return text, usage
-
-    async def grade(self, example: Example, prediction: Prediction) -> Judgment:
-        return await grade_by_prompt(self, self._ask, example, prediction)
-
-    def cost(self, usage: dict[str, int]) -> float | None:
-        return cost(usage, self.price)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aio.aclose()
-        self._client = None
-        self._loop = None

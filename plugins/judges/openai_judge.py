@@ -9,23 +9,21 @@ can never be written into a config, a manifest or a cache. The SDK's own retries
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.plugins.judges.grader_prompt import PROMPT_VERSION, grade_by_prompt
-from harness.plugins.judges.pricing import cost, price_of
-from harness.records import Example, Judgment, Prediction
+from harness.plugins.judges.api_judge import ApiJudge
 
 KEY_VARIABLE = "OPENAI_API_KEY"
 # reasoning models accept no temperature
 _REASONING = re.compile(r"^(?:o\d|gpt-5)")
 
 
-class OpenAIJudge:
+class OpenAIJudge(ApiJudge):
     name = "openai"
+    base_url_variable = "OPENAI_BASE_URL"
 
     def __init__(
         self,
@@ -45,26 +43,18 @@ class OpenAIJudge:
                 f"judge 'openai' needs an API key: set {KEY_VARIABLE} "
                 "(any value, e.g. EMPTY, for a local server that needs none)"
             )
-        self.model = model
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.prompt_version = PROMPT_VERSION
-        self.price = price_of(model, price_input, price_output)
-        self._client: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        super().__init__(
+            model=model, base_url=base_url, temperature=temperature, max_tokens=max_tokens,
+            price_input=price_input, price_output=price_output,
+        )
 
-    def _connection(self) -> Any:
-        """One client per event loop (the runner runs one loop per stage)."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            import openai
+    def _new_client(self) -> Any:
+        import openai
 
-            self._client = openai.AsyncOpenAI(
-                api_key=os.environ.get(KEY_VARIABLE), base_url=self.base_url, max_retries=0
-            )
-            self._loop = loop
-        return self._client
+        return openai.AsyncOpenAI(api_key=os.environ.get(KEY_VARIABLE), base_url=self.base_url, max_retries=0)
+
+    async def _close_client(self, client: Any) -> None:
+        await client.close()
 
     async def _ask(self, prompt: str) -> tuple[str | None, dict[str, int]]:
         options: dict[str, Any] = {}
@@ -84,15 +74,3 @@ class OpenAIJudge:
             }
         text = response.choices[0].message.content if response.choices else None
         return text, usage
-
-    async def grade(self, example: Example, prediction: Prediction) -> Judgment:
-        return await grade_by_prompt(self, self._ask, example, prediction)
-
-    def cost(self, usage: dict[str, int]) -> float | None:
-        return cost(usage, self.price)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-        self._client = None
-        self._loop = None

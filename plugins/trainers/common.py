@@ -12,7 +12,7 @@ plugin package stays instant to import.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,12 @@ class TrainSettings:
         if not isinstance(params.get("merge", False), bool):
             _bad(trainer, "merge", params.get("merge"), "true or false")
         return cls(**params)
+
+    @classmethod
+    def from_parameters(cls, trainer: str, parameters: Mapping[str, Any]) -> TrainSettings:
+        """``build`` from a trainer's keyword parameters (its ``locals()``): the shared ones are picked
+        out, so each trainer lists them once, in its signature, where the registry reads them."""
+        return cls.build(trainer, **{name: parameters[name] for name in attrs.fields_dict(cls)})
 
 
 def _bad(trainer: str, name: str, value: Any, expected: str) -> None:
@@ -152,6 +158,15 @@ def prepare_base(model: ModelRef, out_dir: Path) -> str:
     return str(folder)
 
 
+def load_for_training(model: ModelRef, out_dir: Path, chat_template: Any) -> tuple[str, Any, Any, bool]:
+    """The resolved base (``prepare_base``), its tokenizer, the model in the training dtype, and
+    whether prompts go through the chat template."""
+    base = prepare_base(model, out_dir)
+    tokenizer = load_tokenizer(base)
+    lm_model = load_model(base, choose_precision())
+    return base, tokenizer, lm_model, chat_enabled(tokenizer, chat_template)
+
+
 def check_chat_template(trainer: str, setting: Any) -> None:
     from harness.plugins.backends.common import chat_setting
 
@@ -221,11 +236,7 @@ def wait_for_everyone() -> None:
 def save_adapter(model: Any, tokenizer: Any, folder: Path) -> Path:
     """Save a peft adapter and the tokenizer (main process only); loadable with
     ``PeftModel.from_pretrained(base, folder)``."""
-    if is_main_process():
-        folder.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-    wait_for_everyone()
+    _save_on_main(model, tokenizer, folder)
     return folder
 
 
@@ -233,12 +244,18 @@ def merge_and_save(model: Any, tokenizer: Any, folder: Path) -> Any:
     """Merge a peft model's adapter into its base, save the result with the tokenizer
     (main process only) and return the merged, plain model."""
     merged = model.merge_and_unload()
+    _save_on_main(merged, tokenizer, folder)
+    return merged
+
+
+def _save_on_main(model: Any, tokenizer: Any, folder: Path) -> None:
+    """``save_pretrained`` of the model and the tokenizer into ``folder`` by the main process;
+    every process waits until it is written."""
     if is_main_process():
         folder.mkdir(parents=True, exist_ok=True)
-        merged.save_pretrained(folder)
+        model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
     wait_for_everyone()
-    return merged
 
 
 def finish(model: Any, tokenizer: Any, base: str, out_dir: Path, merge: bool) -> ModelRef:

@@ -108,20 +108,7 @@ class ExplicitTrainer:
         self.min_distance = float(min_distance)
         self.sft_epochs = sft_epochs
         self.sft_learning_rate = float(sft_learning_rate)
-        self.settings = common.TrainSettings.build(
-            self.name,
-            lora_r=lora_r,
-            lora_alpha=lora_alpha,
-            lora_dropout=lora_dropout,
-            target_modules=target_modules,
-            epochs=epochs,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            seed=seed,
-            merge=merge,
-            max_length=max_length,
-        )
+        self.settings = common.TrainSettings.from_parameters(self.name, locals())
 
     def params(self) -> dict[str, Any]:
         return {
@@ -234,10 +221,7 @@ class ExplicitTrainer:
             if fitted is not None:
                 write_json_atomic(out_dir / CALIBRATOR_FILE, fitted.to_dict())
 
-        base = common.prepare_base(model, out_dir)
-        tokenizer = common.load_tokenizer(base)
-        lm_model = common.load_model(base, common.choose_precision())
-        chat = common.chat_enabled(tokenizer, self.chat_template)
+        base, tokenizer, lm_model, chat = common.load_for_training(model, out_dir, self.chat_template)
         if self.sft_epochs > 0:
             lm_model = self.warm_up(lm_model, tokenizer, pairs, out_dir, chat)
             base = str(out_dir / SFT_DIR)

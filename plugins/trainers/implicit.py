@@ -143,20 +143,7 @@ class ImplicitTrainer:
             raise ParameterError(f"trainer 'implicit': lam = {lam!r}; expected a number >= 0")
         self.lam = float(lam)
         self.lm_on = lm_on
-        self.settings = common.TrainSettings.build(
-            self.name,
-            lora_r=lora_r,
-            lora_alpha=lora_alpha,
-            lora_dropout=lora_dropout,
-            target_modules=target_modules,
-            epochs=epochs,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            seed=seed,
-            merge=merge,
-            max_length=max_length,
-        )
+        self.settings = common.TrainSettings.from_parameters(self.name, locals())
 
     def build(
         self,
@@ -170,10 +157,7 @@ class ImplicitTrainer:
         ``overrides`` go to ``TrainingArguments`` (e.g. ``max_steps``, ``optim``)."""
         common.check_records(self.name, records)
         out_dir = Path(out_dir)
-        base = common.prepare_base(model, out_dir)
-        tokenizer = common.load_tokenizer(base)
-        lm_model = common.load_model(base, common.choose_precision())
-        chat = common.chat_enabled(tokenizer, self.chat_template)
+        base, tokenizer, lm_model, chat = common.load_for_training(model, out_dir, self.chat_template)
         lm = {"all": lambda r: True, "correct": lambda r: r.correct, "none": lambda r: False}[self.lm_on]
         stops = tuple(s for s in getattr(extractor, "stop", ("\n",)) if s)
         items = [(r.prompt, terminated(r.completion, stops, chat), r.correct, lm(r)) for r in records]

@@ -1,0 +1,77 @@
+"""What the API judges (``openai``, ``gemini``) share: their common settings, the grader prompt
+as ``grade``, pricing as ``cost``, and one SDK client per event loop.
+
+A subclass checks its SDK and key, calls ``ApiJudge.__init__`` with its settings, and
+supplies ``_new_client`` (an async SDK client), ``_close_client`` and ``_ask`` (prompt ->
+reply text and token usage). No SDK is imported here.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import os
+from typing import Any
+
+from harness.plugins.judges.grader_prompt import PROMPT_VERSION, grade_by_prompt
+from harness.plugins.judges.pricing import cost, price_of
+from harness.records import Example, Judgment, Prediction
+
+
+class ApiJudge(abc.ABC):
+    """The grader prompt through a remote model; the SDK specifics are the subclass's."""
+
+    name: str
+    #: where ``base_url`` comes from when the parameter is empty
+    base_url_variable: str
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str,
+        temperature: float,
+        max_tokens: int,
+        price_input: float | None,
+        price_output: float | None,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url or os.environ.get(self.base_url_variable) or None
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.prompt_version = PROMPT_VERSION
+        self.price = price_of(model, price_input, price_output)
+        self._client: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _connection(self) -> Any:
+        """One client per event loop (the runner runs one loop per stage)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = self._new_client()
+            self._loop = loop
+        return self._client
+
+    @abc.abstractmethod
+    def _new_client(self) -> Any:
+        """A new async client of the SDK."""
+
+    @abc.abstractmethod
+    async def _close_client(self, client: Any) -> None:
+        """Close a client ``_new_client`` made."""
+
+    @abc.abstractmethod
+    async def _ask(self, prompt: str) -> tuple[str | None, dict[str, int]]:
+        """The reply's text (``None`` when there is none) and its token usage."""
+
+    async def grade(self, example: Example, prediction: Prediction) -> Judgment:
+        return await grade_by_prompt(self, self._ask, example, prediction)
+
+    def cost(self, usage: dict[str, int]) -> float | None:
+        return cost(usage, self.price)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._close_client(self._client)
+        self._client = None
+        self._loop = None
