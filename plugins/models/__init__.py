@@ -1,1 +1,108 @@
-"""Embedded models (the offline ``tiny`` model) and model-name resolution."""
+"""Embedded models (the offline ``tiny`` model) and model-name resolution.
+
+``resolve_model(name)`` turns what a user passes as ``--model`` into something
+``from_pretrained`` can load. The embedded names — ``tiny`` (the world of seed 0) and
+``tiny-<world_seed>`` (e.g. ``tiny-3``) — are built offline on first use and cached in
+``cache_dir()/models/<name>-<recipe hash>``; every other string (a hub id, a local folder)
+comes back unchanged. To load a local folder that happens to be called ``tiny``, pass
+``./tiny``.
+
+The build runs in a temporary folder that is renamed into place when complete, under a
+lock file, so a killed build leaves nothing half-made and two processes never build the
+same model twice. Importing this module is light: torch loads only inside the builder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.paths import cache_dir
+
+if TYPE_CHECKING:
+    from harness.plugins.models.tiny import Recipe
+
+#: the file in a model folder that holds the embedded default's hyperparameters
+PROFILE_FILE = "harness_profile.toml"
+
+_EMBEDDED = re.compile(r"tiny(?:-(0|[1-9][0-9]{0,8}))?")
+
+
+def embedded_world_seed(name: str) -> int | None:
+    """The world seed of an embedded model name (``tiny`` -> 0, ``tiny-3`` -> 3), else ``None``."""
+    match = _EMBEDDED.fullmatch(name)
+    if match is None:
+        return None
+    return int(match.group(1) or 0)
+
+
+def is_embedded(name: str) -> bool:
+    return embedded_world_seed(name) is not None
+
+
+def resolve_model(name: str) -> str:
+    """A loadable model path: an embedded name is built (once) and cached; anything else
+    is returned unchanged."""
+    world_seed = embedded_world_seed(name)
+    if world_seed is None:
+        return name
+    from harness.plugins.models.tiny import Recipe
+
+    return str(ensure_built(name, Recipe(world_seed=world_seed)))
+
+
+def model_folder(name: str, recipe_digest: str) -> Path:
+    return cache_dir() / "models" / f"{name}-{recipe_digest}"
+
+
+def ensure_built(name: str, recipe: Recipe, *, progress: bool = True) -> Path:
+    """The cached folder of the embedded model ``name`` built from ``recipe``, building it
+    first if it is not there yet. Its profile is refreshed when the code's differs."""
+    from harness.plugins.models.tiny import build_tiny, profile_text
+
+    folder = model_folder(name, recipe.digest())
+    if not folder.is_dir():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with _lock(folder.parent / f".{folder.name}.lock"):
+            if not folder.is_dir():  # another process may have built it meanwhile
+                for stale in folder.parent.glob(f".{folder.name}.*.tmp"):  # left by a killed build
+                    shutil.rmtree(stale, ignore_errors=True)
+                print(f"harness: building the embedded model {name!r} (first use; about two minutes) "
+                      f"into {folder}", file=sys.stderr)
+                tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+                try:
+                    build_tiny(tmp, recipe, progress=progress)
+                    os.rename(tmp, folder)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+    profile = folder / PROFILE_FILE
+    text = profile_text(recipe)
+    if not profile.exists() or profile.read_text(encoding="utf-8") != text:
+        from harness.artifacts import write_text_atomic
+
+        write_text_atomic(profile, text)
+    return folder
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (a no-op where ``fcntl`` is missing: the
+    atomic rename alone still keeps the cache consistent)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -34,8 +34,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 700) -> Any:
         bos_token="<s>",
         eos_token="</s>",
         unk_token="<unk>",
+        padding_side="left",  # saved with the tokenizer: batched generation pads on the left
     )
-    fast.padding_side = "left"
     return fast
 
 
@@ -47,8 +47,10 @@ def new_causal_lm(
     num_heads: int = 4,
     max_positions: int = 256,
     seed: int = 0,
+    intermediate_size: int | None = None,
 ) -> Any:
-    """A randomly initialised ``LlamaForCausalLM`` sized for ``tokenizer``."""
+    """A randomly initialised ``LlamaForCausalLM`` sized for ``tokenizer``
+    (``intermediate_size`` defaults to ``4 * hidden_size``)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -56,7 +58,7 @@ def new_causal_lm(
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
-        intermediate_size=hidden_size * 4,
+        intermediate_size=intermediate_size or hidden_size * 4,
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         num_key_value_heads=num_heads,
