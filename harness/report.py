@@ -188,6 +188,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def _num(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_num(v)}" for k, v in value.items())
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 

@@ -115,8 +115,9 @@ target_modules = "all-linear"
 [trainer.explicit]
 target = "empirical"
 bins = 10
-sft_epochs = 20
-sft_learning_rate = 3e-3
+sft_epochs = 5
+sft_learning_rate = 1e-3
+sft_lm_on = "correct"
 learning_rate = 2e-3
 epochs = 2
 beta = 0.1

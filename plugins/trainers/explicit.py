@@ -39,6 +39,10 @@ LOSS_TYPES = (
 PAIRS_FILE = "pairs.jsonl"
 CALIBRATOR_FILE = "calibrator.json"
 SFT_DIR = "sft_merged"
+#: what the warm-up's LM loss covers: ``correct`` answers in full and only the stated
+#: confidence of wrong ones (default), ``all`` completions in full, or only the stated
+#: ``confidence`` of every answer (the answers themselves are never trained)
+SFT_LM_ON = ("correct", "all", "confidence")
 
 
 class ExplicitTrainer:
@@ -61,6 +65,7 @@ class ExplicitTrainer:
         min_distance: float = 0.3,
         sft_epochs: float = 0,
         sft_learning_rate: float = 1e-4,
+        sft_lm_on: str = "correct",
         lora_r: int = 16,
         lora_alpha: float = 32,
         lora_dropout: float = 0.05,
@@ -78,6 +83,7 @@ class ExplicitTrainer:
 
         common.check_choice(self.name, "target", target, TARGETS)
         common.check_choice(self.name, "calibrator", calibrator, CALIBRATORS)
+        common.check_choice(self.name, "sft_lm_on", sft_lm_on, SFT_LM_ON)
         loss_types = [loss_type] if isinstance(loss_type, str) else list(loss_type)
         if not loss_types:
             raise ParameterError("trainer 'explicit': loss_type is empty; e.g. [\"sigmoid\"]")
@@ -108,6 +114,7 @@ class ExplicitTrainer:
         self.min_distance = float(min_distance)
         self.sft_epochs = sft_epochs
         self.sft_learning_rate = float(sft_learning_rate)
+        self.sft_lm_on = sft_lm_on
         self.settings = common.TrainSettings.from_parameters(self.name, locals())
 
     def params(self) -> dict[str, Any]:
@@ -121,6 +128,7 @@ class ExplicitTrainer:
             "min_distance": self.min_distance,
             "sft_epochs": self.sft_epochs,
             "sft_learning_rate": self.sft_learning_rate,
+            "sft_lm_on": self.sft_lm_on,
             "chat_template": self.chat_template,
             **common.settings_dict(self.settings),
         }
@@ -144,6 +152,20 @@ class ExplicitTrainer:
         )
         return pairs, fitted
 
+    def _warm_up_item(self, pair: Any, chat: bool) -> tuple[str, str, bool, bool]:
+        """``(prompt, completion, correct, lm)`` for the warm-up. Where ``sft_lm_on`` leaves an
+        answer out of the loss (a wrong one under ``correct``, every one under ``confidence``)
+        its ``Answer:`` line moves into the prompt, so the loss teaches the calibrated
+        ``Confidence:`` line without training the answer (in the plain format; a chat turn
+        cannot be split, so there the whole completion is kept)."""
+        keep_answer = self.sft_lm_on == "all" or (pair.correct and self.sft_lm_on == "correct")
+        if keep_answer or chat:
+            return (pair.prompt, pair.chosen, pair.correct, True)
+        head, sep, tail = pair.chosen.partition("\n")
+        if not sep:
+            return (pair.prompt, pair.chosen, pair.correct, True)
+        return (pair.prompt + head + sep, tail, pair.correct, True)
+
     def warm_up(self, model: Any, tokenizer: Any, pairs: Sequence[Any], out_dir: Path, chat: bool) -> Any:
         """Supervised LoRA training on the chosen completions, merged; the merged model is
         saved to ``out_dir/sft_merged`` and returned."""
@@ -151,7 +173,7 @@ class ExplicitTrainer:
 
         from harness.plugins.trainers.implicit import build_features, make_trainer
 
-        chosen = {p.example_id: (p.prompt, p.chosen, p.correct, True) for p in pairs}  # one per example
+        chosen = {p.example_id: self._warm_up_item(p, chat) for p in pairs}  # one per example
         features = build_features(
             tokenizer,
             list(chosen.values()),
