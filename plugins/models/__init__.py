@@ -55,7 +55,8 @@ def resolve_model(name: str) -> str:
         return name
     from harness.plugins.models.tiny import Recipe
 
-    return str(ensure_built(name, Recipe(world_seed=world_seed)))
+    # one cache folder per world: `tiny` and `tiny-0` are the same model
+    return str(ensure_built(f"tiny-{world_seed}", Recipe(world_seed=world_seed)))
 
 
 def model_folder(name: str, recipe_digest: str) -> Path:
