@@ -109,7 +109,9 @@ class Experiment:
         self.config = Config.load(spec.config_file, spec.overrides)
         for kind, name in self._selected_names():
             registry.get(kind, name)  # unknown names fail before any work
+        began = time.monotonic()  # an embedded model is built here on first use
         self.backend = registry.create("backend", spec.backend, self.config, model=spec.model)
+        self.log.timed("model", began)
         profile = load_profile(self.backend.model_path)
         self.profile_source = None
         if profile:
