@@ -233,9 +233,12 @@ class Experiment:
                   "params": _jsonable(registry.resolve_params("trainer", name, self.config)),
                   "records": stages.fingerprint([r.to_dict() for r in records])}
         done = folder / "model.json"
-        if stages.prepare(folder, inputs, force=self.spec.force) and done.exists():
-            self.log(f"train {name}: reusing {done}")
-            return ModelRef.from_dict(_read_json(done))
+        if stages.prepare(folder, inputs, force=self.spec.force):
+            if done.exists():
+                self.log(f"train {name}: reusing {done}")
+                return ModelRef.from_dict(_read_json(done))
+            # an earlier attempt was killed mid-training: redo the stage from a clean folder
+            stages.prepare(folder, inputs, force=True)
         self.log(f"train {name} on {len(records)} judged answers")
         began = time.monotonic()
         extractor = self.extractors[trainer.extractor]

@@ -109,6 +109,24 @@ def test_training_run_reports_criteria_and_check_gates(tiny_lm_path, qa_file, tm
     assert compare.returncode == 0 and "implicit" in compare.stdout
 
 
+@pytest.mark.slow
+def test_a_training_killed_midway_is_redone_from_a_clean_folder(tiny_lm_path, qa_file, tmp_path):
+    out = tmp_path / "run"
+    s = spec(tiny_lm_path, qa_file, out, trainers=("implicit",))
+    s = attrs.evolve(s, overrides=s.overrides + ("trainer.epochs=1", "trainer.batch_size=4",
+                                                 "trainer.gradient_accumulation_steps=1"))
+    run_experiment(s)
+    folder = out / "train" / "implicit"
+    (folder / "model.json").unlink()  # as if killed before the stage finished
+    (folder / "leftover-from-the-killed-attempt").write_text("x")
+    run_experiment(s)
+    assert (folder / "model.json").exists()
+    assert not (folder / "leftover-from-the-killed-attempt").exists()
+    rows = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
+    steps = [row["step"] for row in rows if "loss" in row]  # per-step rows (not the final summary)
+    assert steps and len(steps) == len(set(steps)), "a step was logged twice"
+
+
 def test_check_on_a_folder_without_report_is_exit_2(tmp_path):
     result = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(tmp_path)],
                             capture_output=True, text=True)
