@@ -132,6 +132,7 @@ class Experiment:
         self.config.check_overrides(self._accepted())
         # None: every registered metric, where one that cannot be computed is reported as n/a
         self.metric_names: list[str] | None = list(spec.metrics) or None
+        self.judging: dict[str, dict[str, Any]] = {}  # judge-runner summary per stage
 
     def _selected_names(self) -> list[tuple[str, str]]:
         s = self.spec
@@ -195,6 +196,7 @@ class Experiment:
         began = time.monotonic()
         summary = self._judge(folder, examples, predictions)
         self.log.timed("judge", began)
+        self.judging[str(folder.relative_to(self.out))] = summary
         judgments = stages.read_judgments(folder / "judgments.jsonl")
         return {"examples": examples, "generations": generations, "predictions": predictions,
                 "judgments": judgments, "judging": summary}
@@ -308,6 +310,7 @@ class Experiment:
         write_report(self.out, report)
         self.log.timed("report", began)
         manifest.update(status="complete", finished=now(), timings=self.log.timings,
+                        judging={"stages": self.judging, "total": _judging_total(self.judging)},
                         wall_seconds=round(time.monotonic() - self.log.start, 1))
         write_manifest(self.out / "manifest.json", manifest)
         print(summary_table(report))
@@ -319,6 +322,19 @@ def _read_json(path: Path) -> dict[str, Any]:
     import json
 
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _judging_total(stages_: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Requests, errors, token usage and cost summed over every judged stage."""
+    total: dict[str, Any] = {"requests": 0, "errors": 0, "cached": 0, "usage": {}, "cost_usd": None}
+    for summary in stages_.values():
+        for key in ("requests", "errors", "cached"):
+            total[key] += int(summary.get(key) or 0)
+        for key, value in (summary.get("usage") or {}).items():
+            total["usage"][key] = total["usage"].get(key, 0) + value
+        if summary.get("cost_usd") is not None:
+            total["cost_usd"] = (total["cost_usd"] or 0.0) + summary["cost_usd"]
+    return total
 
 
 def _jsonable(value: Any) -> Any:

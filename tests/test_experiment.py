@@ -45,6 +45,8 @@ def test_evaluate_only_writes_every_stage_and_the_report(tiny_lm_path, qa_file, 
     assert manifest["status"] == "complete"
     assert manifest["config"]["backend"]["name"] == "hf"
     assert "torch" in manifest["packages"]
+    assert manifest["judging"]["total"]["errors"] == 0
+    assert "baseline/logprob/all" in manifest["judging"]["stages"]
     row = report["rows"][0]
     assert row["counts"]["examples"] == len(QUESTIONS)
     assert row["metrics"]["accuracy"]["value"] is not None
