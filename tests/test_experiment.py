@@ -129,6 +129,30 @@ def test_a_training_killed_midway_is_redone_from_a_clean_folder(tiny_lm_path, qa
     assert steps and len(steps) == len(set(steps)), "a step was logged twice"
 
 
+@pytest.mark.slow
+def test_eval_on_train_says_in_its_first_lines_that_it_is_not_held_out(tiny_lm_path, qa_file, tmp_path):
+    out = tmp_path / "run"
+    s = spec(tiny_lm_path, qa_file, out, trainers=("implicit",), eval_on_train=True)
+    report = run_experiment(attrs.evolve(s, overrides=s.overrides + (
+        "trainer.epochs=1", "trainer.batch_size=4", "trainer.gradient_accumulation_steps=1")))
+    assert report["held_out"] is False
+    assert report["split"]["train"] == report["split"]["test"] == len(QUESTIONS)
+    first_lines = (out / "report.md").read_text().splitlines()[:3]
+    assert any("NOT HELD-OUT" in line for line in first_lines)
+
+
+def test_an_api_key_in_the_environment_never_reaches_the_run_folder(tiny_lm_path, qa_file, tmp_path,
+                                                                     monkeypatch):
+    canary = "sk-canary-7f3a9c1e5b"
+    monkeypatch.setenv("OPENAI_API_KEY", canary)
+    monkeypatch.setenv("GEMINI_API_KEY", canary)
+    out = tmp_path / "run"
+    run_experiment(spec(tiny_lm_path, qa_file, out))
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
+
+
 def test_check_on_a_folder_without_report_is_exit_2(tmp_path):
     result = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(tmp_path)],
                             capture_output=True, text=True)
