@@ -93,8 +93,12 @@ def metrics_command(
         confidence, correct, metric_names or None, config,
         resamples=resamples if ci else 0, seed=seed,
     )
-    if as_json:
-        click.echo(json.dumps(result, indent=2, allow_nan=False))
+    if as_json:  # one object whose keys are the metric names
+        extra = {"n": result["n"]}
+        if result.get("bootstrap"):
+            extra.update(resamples=resamples, seed=seed)
+        entries = {name: {**entry, **extra} for name, entry in result["metrics"].items()}
+        click.echo(json.dumps(entries, indent=2, allow_nan=False))
         return
     where = f", 95% CI from {resamples} bootstrap resamples (seed {seed})" if result.get("bootstrap") else ""
     click.echo(f"{file}: n={len(confidence)}{where}")

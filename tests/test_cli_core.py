@@ -159,7 +159,7 @@ def test_a_bad_p_override_is_one_line_in_a_real_process_too(tmp_path: Path, good
 def test_a_p_override_reaches_the_metric(tmp_path: Path, good_file: Path):
     result = run_cli("metrics", str(good_file), "--json", "--metric", "accuracy", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["metrics"]["accuracy"]["value"] == pytest.approx(0.5)
+    assert json.loads(result.stdout)["accuracy"]["value"] == pytest.approx(0.5)
 
 
 def test_an_unknown_metric_lists_the_known_ones(in_process, good_file: Path):
@@ -305,6 +305,6 @@ def test_metrics_accepts_zero_and_one_for_correct_and_percentages_when_told(tmp_
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    metrics = json.loads(result.stdout)["metrics"]
+    metrics = json.loads(result.stdout)
     assert metrics["mean_confidence"]["value"] == pytest.approx(0.6)
     assert metrics["accuracy"]["value"] == pytest.approx(0.5)

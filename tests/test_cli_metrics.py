@@ -46,14 +46,12 @@ def test_json_prints_every_metric_with_its_interval(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["n"] == 300 and result["bootstrap"] == {"resamples": 200, "seed": 0, "level": 0.95}
-    assert set(result["metrics"]) == set(BUILTIN_METRICS)
-    for name, entry in result["metrics"].items():
+    assert set(result) == set(BUILTIN_METRICS)  # the keys are the metric names
+    for name, entry in result.items():
         assert entry["error"] is None, name
         assert entry["ci"][0] <= entry["ci"][1], name
-    assert result["metrics"]["hle_calib_err"]["hle_percent"] == 100 * round(
-        result["metrics"]["hle_calib_err"]["value"], 2
-    )
+        assert entry["n"] == 300 and entry["resamples"] == 200 and entry["seed"] == 0, name
+    assert result["hle_calib_err"]["hle_percent"] == 100 * round(result["hle_calib_err"]["value"], 2)
 
 
 def test_text_output_and_chosen_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -66,7 +64,7 @@ def test_text_output_and_chosen_metrics(tmp_path: Path, capsys: pytest.CaptureFi
     assert lines[1].split()[0] == "hle_calib_err" and "hle_percent" in lines[1] and "[" in lines[1]
     assert lines[2].split()[0] == "ece" and len(lines) == 3
     code, out, _ = run_cli(["metrics", str(path), "--json", "--no-ci", "--metric", "brier"], capsys)
-    assert json.loads(out)["metrics"]["brier"]["ci"] is None
+    assert json.loads(out)["brier"]["ci"] is None
 
 
 def test_percentages_are_read_only_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -77,7 +75,7 @@ def test_percentages_are_read_only_when_asked(tmp_path: Path, capsys: pytest.Cap
     assert "pct.jsonl:1: 'confidence' 90.0 is outside [0, 1] (percentages? pass --percent)" in err
     args = ["metrics", str(path), "--percent", "--json", "--no-ci", "--metric", "brier"]
     code, out, _ = run_cli(args, capsys)
-    assert code == 0 and json.loads(out)["metrics"]["brier"]["value"] == pytest.approx((0.01 + 0.04) / 2)
+    assert code == 0 and json.loads(out)["brier"]["value"] == pytest.approx((0.01 + 0.04) / 2)
 
 
 BAD_INPUTS = {
@@ -139,5 +137,5 @@ def test_hle_asked_for_on_too_few_answers_is_exit_2_not_a_traceback(tmp_path: Pa
         capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0
-    metrics = json.loads(done.stdout)["metrics"]
+    metrics = json.loads(done.stdout)
     assert metrics["hle_calib_err"]["value"] is None and metrics["rms_calib_err"]["value"] > 0

@@ -249,7 +249,7 @@ def test_harness_metrics_computes_the_installed_metric(fake_site: Path, answers:
         "metrics", str(answers), "--json", "--metric", "fake_metric", sites=(fake_site,), cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    metrics = json.loads(result.stdout)["metrics"]
+    metrics = json.loads(result.stdout)
     assert list(metrics) == ["fake_metric"]
     assert metrics["fake_metric"]["value"] == pytest.approx(0.65 - 0.5)
 
@@ -259,7 +259,7 @@ def test_harness_metrics_without_a_selection_includes_the_installed_metric(
 ):
     result = harness_cli("metrics", str(answers), "--json", sites=(fake_site,), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    metrics = json.loads(result.stdout)["metrics"]
+    metrics = json.loads(result.stdout)
     assert {"accuracy", "mean_confidence", "fake_metric"} <= set(metrics)
     assert metrics["accuracy"]["value"] == pytest.approx(0.5)
 
