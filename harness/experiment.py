@@ -189,10 +189,16 @@ class Experiment:
                                       progress=self.spec.progress)
         self.log.timed("generate", began)
         predictions = stages.extract(folder / "predictions.jsonl", extractor, examples, generations)
+        from harness.judge_settings import split as split_judge_params
+
+        _, judge_params = split_judge_params(registry.resolve_params("judge", self.spec.judge, self.config))
         judge_inputs = {"judge": self.spec.judge, "model": getattr(self.judge, "model", ""),
-                        "prompt_version": getattr(self.judge, "prompt_version", "")}
-        if not stages.prepare(folder, judge_inputs, force=self.spec.force, name="judge.json"):
-            (folder / "judgments.jsonl").unlink(missing_ok=True)  # another judge's verdicts
+                        "prompt_version": getattr(self.judge, "prompt_version", ""),
+                        # the judge's own parameters; the runner's (concurrency, ...) change no verdict
+                        "params": _jsonable(judge_params)}
+        # another judge's verdicts are dropped; the generations stay
+        stages.prepare(folder, judge_inputs, force=self.spec.force, marker="judge.json",
+                       stale=("judgments.jsonl",))
         began = time.monotonic()
         summary = self._judge(folder, examples, predictions)
         self.log.timed("judge", began)

@@ -26,20 +26,34 @@ def fingerprint(data: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def prepare(folder: Path, inputs: dict[str, Any], *, force: bool = False, name: str = "stage.json") -> bool:
-    """Make ``folder`` ready for ``inputs``; True when earlier records were kept."""
-    marker = folder / name
+def prepare(
+    folder: Path,
+    inputs: dict[str, Any],
+    *,
+    force: bool = False,
+    marker: str = "stage.json",
+    stale: Sequence[str] | None = None,
+) -> bool:
+    """Make ``folder`` ready for ``inputs``; True when earlier records were kept.
+
+    When the fingerprint in ``folder/marker`` differs (or ``force``), what the old inputs
+    made is removed first: the whole folder, or only the files named in ``stale``.
+    """
+    path = folder / marker
     wanted = fingerprint(inputs)
-    if marker.exists() and not force:
+    if path.exists() and not force:
         try:
-            if json.loads(marker.read_text())["fingerprint"] == wanted:
+            if json.loads(path.read_text())["fingerprint"] == wanted:
                 return True
         except (ValueError, KeyError):
             pass
-    if folder.exists() and name == "stage.json":
-        shutil.rmtree(folder)
+    if stale is None:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        for name in stale:
+            (folder / name).unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(marker, {"fingerprint": wanted, "inputs": inputs})
+    write_json_atomic(path, {"fingerprint": wanted, "inputs": inputs})
     return False
 
 

@@ -86,6 +86,27 @@ def test_a_killed_generation_resumes_without_duplicates(tiny_lm_path, qa_file, t
     assert sorted(ids) == sorted(q[0] for q in QUESTIONS)
 
 
+def test_another_judge_setting_rejudges_but_keeps_the_generations(tiny_lm_path, qa_file, tmp_path):
+    out = tmp_path / "run"
+    base = spec(tiny_lm_path, qa_file, out)
+    run_experiment(base)
+    stage = out / "baseline" / "logprob" / "all"
+    generated = (stage / "generations.jsonl").stat().st_mtime_ns
+    replay = tmp_path / "verdicts.jsonl"
+    answers = {json.loads(line)["example_id"]: json.loads(line)["answer"]
+               for line in (stage / "predictions.jsonl").read_text().splitlines()}
+    replay.write_text("".join(json.dumps({"example_id": i, "answer": a, "grade": "correct"}) + "\n"
+                              for i, a in answers.items()))
+    report = run_experiment(attrs.evolve(base, overrides=base.overrides + (f"judge.replay={replay}",)))
+    assert (stage / "generations.jsonl").stat().st_mtime_ns == generated
+    assert report["rows"][0]["metrics"]["accuracy"]["value"] == 1.0  # the replayed verdicts
+    judged = (stage / "judge.json").read_text()
+    faster = run_experiment(attrs.evolve(base, overrides=base.overrides + (
+        f"judge.replay={replay}", "judge.concurrency=4")))
+    assert faster["rows"][0]["metrics"]["accuracy"]["value"] == 1.0
+    assert (stage / "judge.json").read_text() == judged  # a runner setting is no new judge
+
+
 @pytest.mark.slow
 def test_training_run_reports_criteria_and_check_gates(tiny_lm_path, qa_file, tmp_path):
     out = tmp_path / "run"
