@@ -15,6 +15,7 @@ they are evaluated with (``extractor``) and the one whose judged records they tr
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Sequence
@@ -150,6 +151,7 @@ class Experiment:
         return selected
 
     # ----------------------------------------------------------------- configuration
+    @functools.cached_property
     def effective_config(self) -> dict[str, Any]:
         """Every selected strategy's effective parameters (no secrets: keys come from env)."""
         def entry(kind: str, name: str) -> dict[str, Any]:
@@ -167,6 +169,7 @@ class Experiment:
             "layers": self.config.describe(),
         }
 
+    @functools.cached_property
     def seed_defaults(self) -> dict[str, Any]:
         """The trainers' parameters without the model's profile (the seed's registry values)."""
         plain = Config.load(self.spec.config_file, self.spec.overrides)
@@ -262,7 +265,7 @@ class Experiment:
         started = now()
         manifest = {"status": "running", "started": started, "spec": spec.to_dict(),
                     "seeds": {"selection": spec.seed, "split": spec.seed, "training": spec.seed},
-                    "config": self.effective_config(), "seed_defaults": self.seed_defaults()}
+                    "config": self.effective_config, "seed_defaults": self.seed_defaults}
         write_manifest(self.out / "manifest.json", manifest)
 
         began = time.monotonic()

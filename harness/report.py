@@ -94,7 +94,7 @@ def build_report(exp: Any, results: dict, models: dict, *, train: Sequence, test
     return {
         "schema": SCHEMA, "held_out": held_out, "note": note, "task": spec.task, "model": spec.model,
         "split": {"train": len(train), "test": len(test), "evaluated": test_name},
-        "strategies": exp.effective_config(), "seed_defaults": exp.seed_defaults(),
+        "strategies": exp.effective_config, "seed_defaults": exp.seed_defaults,
         "profile": exp.profile_source, "rows": rows, "comparisons": comparisons,
         "diagrams": diagrams, "seed": spec.seed,
     }
