@@ -18,13 +18,14 @@ from typing import Any
 import attrs
 
 from harness.errors import InputError, ParameterError
+from harness.hookspecs import KINDS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-STRATEGY_KINDS = ("task", "backend", "extractor", "judge", "metric", "trainer")
+STRATEGY_KINDS = tuple(KINDS)  # one table per kind: harness.hookspecs.KINDS
 OTHER_SECTIONS = ("criteria",)
 
 

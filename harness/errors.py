@@ -33,6 +33,11 @@ class PluginLoadError(HarnessError):
     """A strategy whose plugin failed to import is being used."""
 
 
+class PluginContractError(HarnessError):
+    """A strategy returned what its contract forbids (e.g. a calibrated confidence outside
+    [0, 1]); the message names the strategy."""
+
+
 class InputError(HarnessError):
     """A malformed input file: missing, not JSON, a field of the wrong type."""
 

@@ -25,6 +25,7 @@ KINDS: dict[str, str] = {
     "extractor": "register_extractors",
     "judge": "register_judges",
     "metric": "register_metrics",
+    "calibrator": "register_calibrators",
     "trainer": "register_trainers",
 }
 
@@ -58,6 +59,13 @@ def register_judges(register: Register) -> None:
 def register_metrics(register: Register) -> None:
     """Register metrics: plain functions ``fn(confidence, correct, **params) -> float``
     of two NumPy arrays (confidence in [0, 1], correct as bool)."""
+
+
+@hookspec
+def register_calibrators(register: Register) -> None:
+    """Register post-hoc calibrators: ``factory(**params)`` returns an object with
+    ``fit(confidence, correct)``, ``__call__(confidence) -> calibrated confidence`` and
+    ``fitted() -> dict`` (its fitted parameters, JSON-ready)."""
 
 
 @hookspec

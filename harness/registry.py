@@ -1,4 +1,4 @@
-"""The strategy registry: every task, backend, extractor, judge, metric and trainer.
+"""The strategy registry: every task, backend, extractor, judge, metric, calibrator and trainer.
 
 Plugins fill it through the hooks of ``harness.hookspecs``; each entry records its kind,
 name, factory, the distribution that provided it, and its default parameters. Lookups

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
 from harness.records import Example, Generation, Judgment, ModelRef, Prediction, TrainingRecord
+
+if TYPE_CHECKING:  # numpy is not imported by `harness list`
+    import numpy as np
 
 
 @attrs.frozen(kw_only=True)
@@ -62,6 +65,30 @@ class Judge(Protocol):
     prompt_version: str
 
     async def grade(self, example: Example, prediction: Prediction) -> Judgment: ...
+
+
+@runtime_checkable
+class Calibrator(Protocol):
+    """A post-hoc map from a confidence to a calibrated one, fitted on training answers.
+
+    Built as ``factory(**params)``; the core (``harness.calibration``) calls ``fit`` once,
+    then the object itself on new confidences, and checks what comes back.
+    """
+
+    name: str
+
+    def fit(self, confidence: np.ndarray, correct: np.ndarray) -> None:
+        """Fit on 1-D float64 confidences in [0, 1] and bool correctness of one length;
+        ``InsufficientDataError`` when they cannot be fitted (one class, < 2 answers)."""
+        ...
+
+    def __call__(self, confidence: np.ndarray) -> np.ndarray:
+        """Calibrated confidences in [0, 1], of the shape of ``confidence``."""
+        ...
+
+    def fitted(self) -> dict[str, Any]:
+        """The fitted parameters, JSON-ready (for the report)."""
+        ...
 
 
 @runtime_checkable

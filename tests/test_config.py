@@ -185,7 +185,7 @@ def test_an_unknown_table_lists_the_tables_a_config_may_have(tmp_path: Path):
         Config.load(bad)
     assert str(info.value) == (
         f"{bad}: unknown table [trainers]; expected one of: "
-        "task, backend, extractor, judge, metric, trainer, criteria"
+        "task, backend, extractor, judge, metric, calibrator, trainer, criteria"
     )
 
 

@@ -60,6 +60,7 @@ PROTOCOLS = {
     "backend": strategies.Backend,
     "extractor": strategies.Extractor,
     "judge": strategies.Judge,
+    "calibrator": strategies.Calibrator,
     "trainer": strategies.Trainer,
 }
 

@@ -1,4 +1,8 @@
-"""Preference pairs of the explicit trainer: calibrated targets and rejected confidences."""
+"""Preference pairs of the explicit trainer: calibrated targets and rejected confidences.
+
+The targets come from a registered calibrator (``histogram`` with ``monotone = true`` by
+default); a copy of the trainer's own binned/isotonic fit from before that switch is kept
+here as the reference that the targets' values did not change."""
 
 from __future__ import annotations
 
@@ -10,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import ParameterError
+from harness.plugins.calibrators.pav import pool_adjacent_violators
 from harness.plugins.extractors.verbalized import VerbalizedExtractor
 from harness.plugins.trainers.pairs import (
     calibrated_targets,
-    fit_calibrator,
+    fit_target_map,
     make_pairs,
-    pool_adjacent_violators,
     rejected_confidences,
 )
 from harness.records import Example, TrainingRecord
@@ -39,7 +43,8 @@ confidences = st.lists(
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=confidences, method=st.sampled_from(["binned", "isotonic"]), bins=st.integers(1, 12))
+@given(data=confidences, method=st.sampled_from(["histogram", "binned", "isotonic", "platt", "temperature"]),
+       bins=st.integers(1, 12))
 def test_empirical_targets_lie_in_0_1_and_are_monotone_in_the_logprob_confidence(data, method, bins):
     records = [record(i, c, k) for i, (c, k) in enumerate(data)]
     targets, fitted = calibrated_targets(records, target="empirical", calibrator=method, bins=bins)
@@ -57,7 +62,7 @@ def test_binned_targets_are_the_accuracy_of_each_quantile_bin():
     data = [(0.1, False), (0.15, False), (0.2, True), (0.25, False), (0.3, False)]
     data += [(0.7, True), (0.75, True), (0.8, False), (0.85, True), (0.9, True)]
     records = [record(i, c, k) for i, (c, k) in enumerate(data)]
-    targets, fitted = calibrated_targets(records, target="empirical", calibrator="binned", bins=2)
+    targets, fitted = calibrated_targets(records, target="empirical", calibrator="histogram", bins=2)
     assert targets == [0.2] * 5 + [0.8] * 5
     assert fitted(None) == pytest.approx(0.5)  # no confidence: the split's accuracy
 
@@ -70,7 +75,7 @@ def test_binned_accuracy_that_falls_with_confidence_is_pooled_into_one_level():
 
 def test_isotonic_targets_follow_the_pooled_accuracy():
     data = [(0.1, False), (0.2, True), (0.3, False), (0.9, True)]
-    fitted = fit_calibrator([c for c, _ in data], [k for _, k in data], method="isotonic")
+    fitted = fit_target_map([c for c, _ in data], [k for _, k in data], calibrator="isotonic")
     assert [fitted(c) for c, _ in data] == pytest.approx([0.0, 0.5, 0.5, 1.0])
 
 
@@ -136,5 +141,103 @@ def test_a_min_distance_that_leaves_some_target_without_rivals_is_refused(distan
 def test_unknown_target_or_calibrator_is_refused():
     with pytest.raises(ParameterError, match="target"):
         calibrated_targets([record(0, 0.5, True)], target="oracle")
-    with pytest.raises(ParameterError, match="calibrator"):
-        calibrated_targets([record(0, 0.5, True)], calibrator="platt")
+    expected = "calibrator = 'plat'; expected a registered calibrator: .*platt"
+    with pytest.raises(ParameterError, match=expected):
+        calibrated_targets([record(0, 0.5, True)], calibrator="plat")
+
+
+def test_one_class_or_a_single_confidence_maps_every_record_to_the_accuracy_of_those_with_one():
+    all_right = [record(0, 0.2, True), record(1, 0.9, True), record(2, None, False)]
+    targets, fitted = calibrated_targets(all_right)
+    assert targets == [1.0, 1.0, 0.67] and "all 2 are correct" in fitted.note
+    single = [record(0, 0.7, False), record(1, None, True)]
+    targets, fitted = calibrated_targets(single, calibrator="isotonic")
+    assert targets == [0.0, 0.5] and "at least 2" in fitted.note
+    targets, fitted = calibrated_targets([record(0, None, True), record(1, None, False)])
+    assert targets == [0.5, 0.5] and fitted.to_dict()["base_rate"] == 0.5
+
+
+def test_the_target_map_is_a_monotone_histogram_whose_parameters_are_recorded():
+    records = [record(i, i / 40, i % 4 != 0) for i in range(40)]
+    _, fitted = calibrated_targets(records, bins=4)
+    saved = fitted.to_dict()
+    assert saved["calibrator"] == "histogram"
+    assert saved["params"] == {"bins": 4, "monotone": True}
+    values = saved["fitted"]["values"]
+    assert len(saved["fitted"]["edges"]) == 3 and values == sorted(values)
+
+
+# --- the targets before the switch to registered calibrators ---------------------------------------
+
+
+def old_fit(confidences, correct, *, method="binned", bins=10):
+    """The trainer's own fit before it looked calibrators up by name (verbatim but for the
+    returned tuple): ``binned`` = quantile bins + PAV, ``isotonic`` = PAV on distinct values."""
+    base_rate = float(np.mean(np.asarray(correct, dtype=float)))
+    known = [(float(c), float(k)) for c, k in zip(confidences, correct, strict=True) if c is not None]
+    if not known:
+        return "binned", (), (base_rate,), base_rate
+    x = np.array([c for c, _ in known])
+    y = np.array([k for _, k in known])
+    if method == "binned":
+        edges = np.unique(np.quantile(x, np.linspace(0, 1, max(1, bins) + 1)[1:-1]))
+        index = np.searchsorted(edges, x, side="right")
+        counts = np.bincount(index, minlength=len(edges) + 1).astype(float)
+        hits = np.bincount(index, weights=y, minlength=len(edges) + 1)
+        accuracy = np.divide(hits, counts, out=np.full_like(hits, base_rate), where=counts > 0)
+        return method, tuple(edges.tolist()), tuple(old_pav(accuracy, counts).tolist()), base_rate
+    order = np.unique(x)
+    counts = np.array([np.sum(x == value) for value in order], dtype=float)
+    means = np.array([np.mean(y[x == value]) for value in order])
+    return method, tuple(order.tolist()), tuple(old_pav(means, counts).tolist()), base_rate
+
+
+def old_pav(values, weights):
+    blocks = []
+    for value, weight in zip(values, weights, strict=True):
+        blocks.append([float(value), float(weight), 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            v2, w2, n2 = blocks.pop()
+            v1, w1, n1 = blocks.pop()
+            total = w1 + w2
+            mean = (v1 * w1 + v2 * w2) / total if total > 0 else (v1 + v2) / 2
+            blocks.append([mean, total, n1 + n2])
+    return np.array([mean for mean, _, length in blocks for _ in range(int(length))], dtype=float)
+
+
+def old_targets(records, method, bins):
+    import bisect
+
+    kind, knots, values, base_rate = old_fit(
+        [r.confidence for r in records], [r.correct for r in records], method=method, bins=bins
+    )
+
+    def apply(confidence):
+        if confidence is None:
+            return base_rate
+        if kind == "binned" or not knots:
+            return values[bisect.bisect_right(knots, confidence)]
+        return float(np.interp(confidence, knots, values))
+
+    return [round(min(1.0, max(0.0, apply(r.confidence))), 2) for r in records]
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_targets_are_unchanged_in_value_by_the_switch_to_registered_calibrators(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 90))
+    confidence = rng.beta(2, 2, n)
+    if seed % 3 == 0:  # ties
+        confidence = np.round(confidence, 1)
+    confidence[rng.random(n) < 0.1] = 1.0
+    correct = rng.random(n) < confidence * rng.uniform(0.3, 1.0)
+    if seed % 7 == 0:  # one class
+        correct[:] = seed % 2 == 0
+    records = [
+        record(i, None if rng.random() < 0.1 else float(c), bool(k))
+        for i, (c, k) in enumerate(zip(confidence, correct, strict=True))
+    ]
+    bins = int(rng.integers(1, 13))
+    for old, new in (("binned", "histogram"), ("binned", "binned"), ("isotonic", "isotonic")):
+        targets, _ = calibrated_targets(records, calibrator=new, bins=bins)
+        assert targets == old_targets(records, old, bins), (old, new)

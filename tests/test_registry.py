@@ -59,18 +59,23 @@ class EveryKind:
         register("demo_metric", overconfidence)
 
     @harness.hookimpl
+    def register_calibrators(self, register):
+        register("demo_calibrator", lambda bins=5: {"bins": bins})
+
+    @harness.hookimpl
     def register_trainers(self, register):
         register("demo_trainer", lambda epochs=3: {"epochs": epochs})
 
 
-def test_kinds_are_the_six_of_the_contract_in_listing_order():
-    assert list(KINDS) == ["task", "backend", "extractor", "judge", "metric", "trainer"]
+def test_kinds_are_the_seven_of_the_contract_in_listing_order():
+    assert list(KINDS) == ["task", "backend", "extractor", "judge", "metric", "calibrator", "trainer"]
     assert set(KINDS.values()) == {
         "register_tasks",
         "register_backends",
         "register_extractors",
         "register_judges",
         "register_metrics",
+        "register_calibrators",
         "register_trainers",
     }
 

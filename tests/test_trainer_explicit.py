@@ -9,6 +9,7 @@ from torch_helpers import one_torch_thread
 from trainer_fixtures import colour_records, learnable_lm, load
 
 from harness import registry
+from harness.config import shipped_registry
 from harness.errors import InsufficientDataError, ParameterError
 from harness.plugins.extractors.verbalized import VerbalizedExtractor
 from harness.plugins.trainers.encoding import completion_scores
@@ -87,7 +88,7 @@ def test_the_pairs_file_holds_two_rivals_per_example_in_the_verbalized_format(tr
     wrong = [p["target"] for p in pairs if not p["correct"]]
     assert min(right) > max(wrong)
     calibrator = json.loads((out / "calibrator.json").read_text())
-    assert calibrator["method"] == "binned"
+    assert calibrator["calibrator"] == "histogram" and calibrator["params"]["monotone"] is True
 
 
 def test_each_dpo_step_is_logged_with_its_rewards(trained):
@@ -141,7 +142,11 @@ def test_a_supervised_warm_up_is_merged_and_becomes_the_base_of_the_dpo_adapter(
 
 def test_defaults_are_the_seeds_hyperparameters_in_the_registry():
     params = registry.resolve_params("trainer", "explicit")
-    assert params == {**registry.get("trainer", "explicit").parameters(), **params}
+    shipped = shipped_registry()["trainer"]["explicit"]
+    own = registry.get("trainer", "explicit").parameters()
+    assert set(shipped) == set(own)  # registry.toml documents every parameter of the factory
+    assert params == shipped  # and its values are the ones a run gets
+    assert own == shipped  # the factory's own defaults are the seed's values too
     trainer = registry.create("trainer", "explicit")
     assert (trainer.name, trainer.extractor) == ("explicit", "verbalized")
     assert (trainer.beta, trainer.loss_type, trainer.target) == (0.1, ["sigmoid"], "empirical")
@@ -152,7 +157,7 @@ def test_defaults_are_the_seeds_hyperparameters_in_the_registry():
 
 @pytest.mark.parametrize(
     "params",
-    [{"target": "oracle"}, {"calibrator": "platt"}, {"loss_type": ["nope"]}, {"loss_type": []},
+    [{"target": "oracle"}, {"calibrator": "plat"}, {"loss_type": ["nope"]}, {"loss_type": []},
      {"beta": 0}, {"n_rejected": 0}, {"min_distance": 0.7}, {"sft_epochs": -1}, {"batch_size": 0}],
 )
 def test_bad_parameters_are_refused_with_one_line(params):

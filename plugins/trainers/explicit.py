@@ -59,7 +59,7 @@ class ExplicitTrainer:
         beta: float = 0.1,
         loss_type: str | list[str] = ["sigmoid"],  # noqa: B006 (never mutated: equals the registry's list)
         target: str = "empirical",
-        calibrator: str = "binned",
+        calibrator: str = "histogram",
         bins: int = 10,
         n_rejected: int = 1,
         min_distance: float = 0.3,
@@ -79,10 +79,9 @@ class ExplicitTrainer:
         max_length: int = 256,
         chat_template: str | bool = "auto",
     ) -> None:
-        from harness.plugins.trainers.pairs import CALIBRATORS, TARGETS, check_min_distance
+        from harness.plugins.trainers.pairs import TARGETS, calibrator_name, check_min_distance
 
         common.check_choice(self.name, "target", target, TARGETS)
-        common.check_choice(self.name, "calibrator", calibrator, CALIBRATORS)
         common.check_choice(self.name, "sft_lm_on", sft_lm_on, SFT_LM_ON)
         loss_types = [loss_type] if isinstance(loss_type, str) else list(loss_type)
         if not loss_types:
@@ -103,6 +102,7 @@ class ExplicitTrainer:
         self.chat_template = chat_template
         try:
             check_min_distance(min_distance)
+            calibrator = calibrator_name(calibrator)  # "binned" is the monotone histogram
         except ParameterError as exc:
             raise ParameterError(f"trainer 'explicit': {exc}") from None
         self.beta = float(beta)

@@ -7,20 +7,24 @@ completion states the model's own answer with a calibrated target confidence, ea
 
 Targets:
 
-- ``empirical`` (default): P(correct), estimated on the training split as a monotone
-  function of the record's log-probability confidence, by accuracy within quantile bins
-  (``binned``, made monotone by pooling adjacent violators) or by isotonic regression
-  (``isotonic``). A record without a confidence gets the split's accuracy.
+- ``empirical`` (default): P(correct), estimated on the training split as a function of the
+  record's log-probability confidence by a registered calibrator (``harness.calibration``):
+  ``histogram`` (default; the accuracy within quantile bins, made monotone by pooling
+  adjacent violators: the trainer passes its ``bins`` and ``monotone = true`` to a calibrator
+  that has those parameters), ``isotonic``, ``platt``, ``temperature`` or any other. The
+  earlier name ``binned`` is accepted for ``histogram`` (the same values). A record without
+  a confidence gets the split's accuracy; where the calibrator cannot fit (one class only,
+  fewer than two confidences) every record gets the accuracy of those with a confidence.
 - ``binary``: 0.9 for a correct answer, 0.1 for a wrong one (the seed's example; not a
   calibrated target: a model that cannot tell right from wrong learns to guess).
 
-Pure functions of their inputs (NumPy only); ``explicit`` writes the pairs to
-``pairs.jsonl`` in the run folder so they can be inspected.
+Pure functions of their inputs (NumPy, and the calibrators of the registry); ``explicit``
+writes the pairs to ``pairs.jsonl`` and the fitted map to ``calibrator.json`` in the run
+folder so they can be inspected.
 """
 
 from __future__ import annotations
 
-import bisect
 import zlib
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -28,11 +32,14 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
-from harness.errors import ParameterError
+from harness.calibration import Fitted, fit_calibrator
+from harness.config import Config, Layer
+from harness.errors import InsufficientDataError, ParameterError
 from harness.records import TrainingRecord
 
 TARGETS = ("empirical", "binary")
-CALIBRATORS = ("binned", "isotonic")
+#: the trainer's earlier name of the monotone ``histogram`` calibrator, still accepted
+ALIASES = {"binned": "histogram"}
 BINARY_HIGH = 0.9
 BINARY_LOW = 0.1
 GRID = np.round(np.arange(101) / 100, 2)  # confidences are stated with two decimals
@@ -49,99 +56,112 @@ class VerbalizedFormat(Protocol):
 # --- calibrated targets -------------------------------------------------------------------------
 
 
-def pool_adjacent_violators(values: Sequence[float], weights: Sequence[float]) -> np.ndarray:
-    """The weighted least-squares non-decreasing fit to ``values`` (in their order)."""
-    blocks: list[list[float]] = []  # [mean, weight, length]
-    for value, weight in zip(values, weights, strict=True):
-        blocks.append([float(value), float(weight), 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            v2, w2, n2 = blocks.pop()
-            v1, w1, n1 = blocks.pop()
-            total = w1 + w2
-            mean = (v1 * w1 + v2 * w2) / total if total > 0 else (v1 + v2) / 2
-            blocks.append([mean, total, n1 + n2])
-    return np.array([mean for mean, _, length in blocks for _ in range(int(length))], dtype=float)
+def calibrator_name(name: str) -> str:
+    """The registered calibrator ``name`` stands for (``binned``: ``histogram``), or a
+    ``ParameterError`` listing the known ones."""
+    from harness import registry
+
+    known = registry.names("calibrator")
+    resolved = ALIASES.get(name, name) if isinstance(name, str) else name
+    if resolved not in known:
+        raise ParameterError(
+            f"calibrator = {name!r}; expected a registered calibrator: {', '.join(known)} "
+            f"(or {', '.join(repr(a) for a in ALIASES)}, the monotone histogram)"
+        )
+    return resolved
+
+
+def target_config(calibrator: str, bins: int) -> Config:
+    """The calibrator's shipped defaults, with the trainer's ``bins`` and ``monotone = true``
+    where the calibrator has those parameters (targets are non-decreasing in the confidence)."""
+    from harness import registry
+
+    accepted = registry.get("calibrator", calibrator).parameters() or {}
+    own = {key: value for key, value in (("bins", bins), ("monotone", True)) if key in accepted}
+    layer = Layer("trainer 'explicit'", {"calibrator": {calibrator: own}})
+    return Config.load().with_layer(layer)
 
 
 @attrs.frozen(kw_only=True)
-class Calibrator:
-    """A non-decreasing map from the log-probability confidence to P(correct).
+class TargetMap:
+    """P(correct | confidence) on the training split: a registered calibrator fitted on the
+    records that have a confidence; a record without one gets the split's accuracy.
 
-    ``binned``: ``knots`` are the inner bin edges, ``values`` the accuracy of each bin;
-    ``isotonic``: ``knots`` and ``values`` are the fitted points, interpolated linearly.
+    Where the calibrator cannot fit those records (one class only, fewer than two), every
+    confidence maps to their accuracy (``fallback``) and ``note`` says why.
     """
 
-    method: str
-    knots: tuple[float, ...]
-    values: tuple[float, ...]
+    calibrator: str
+    fitted: Fitted | None
     base_rate: float
+    fallback: float | None = None
+    note: str | None = None
 
     def __call__(self, confidence: float | None) -> float:
         if confidence is None:
             return self.base_rate
-        if self.method == "binned" or not self.knots:
-            return self.values[bisect.bisect_right(self.knots, confidence)]
-        return float(np.interp(confidence, self.knots, self.values))
+        return float(self.apply(np.array([confidence], dtype=float))[0])
+
+    def apply(self, confidences: np.ndarray) -> np.ndarray:
+        if self.fitted is None:
+            return np.full(np.shape(confidences), self.base_rate if self.fallback is None else self.fallback)
+        return self.fitted.apply(confidences)
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        fitted = self.fitted.to_dict() if self.fitted is not None else {"calibrator": self.calibrator}
+        return {**fitted, "base_rate": self.base_rate, "fallback": self.fallback, "note": self.note}
 
 
-def fit_calibrator(
+def fit_target_map(
     confidences: Sequence[float | None],
     correct: Sequence[bool],
     *,
-    method: str = "binned",
+    calibrator: str = "histogram",
     bins: int = 10,
-) -> Calibrator:
+) -> TargetMap:
     """Fit P(correct | confidence) on the training split; confidences that are ``None`` only
     count towards the base rate."""
-    if method not in CALIBRATORS:
-        raise ParameterError(f"calibrator = {method!r}; expected one of {', '.join(CALIBRATORS)}")
+    name = calibrator_name(calibrator)
     if len(confidences) != len(correct) or not correct:
-        raise ParameterError("fit_calibrator needs as many confidences as verdicts, at least one")
+        raise ParameterError("fit_target_map needs as many confidences as verdicts, at least one")
     base_rate = float(np.mean(np.asarray(correct, dtype=float)))
-    known = [(float(c), float(k)) for c, k in zip(confidences, correct, strict=True) if c is not None]
+    known = [(float(c), bool(k)) for c, k in zip(confidences, correct, strict=True) if c is not None]
     if not known:
-        return Calibrator(method=method, knots=(), values=(base_rate,), base_rate=base_rate)
+        return TargetMap(calibrator=name, fitted=None, base_rate=base_rate, note="no record has a confidence")
     x = np.array([c for c, _ in known])
     y = np.array([k for _, k in known])
-    if method == "binned":
-        edges = np.unique(np.quantile(x, np.linspace(0, 1, max(1, bins) + 1)[1:-1]))
-        index = np.searchsorted(edges, x, side="right")
-        counts = np.bincount(index, minlength=len(edges) + 1).astype(float)
-        hits = np.bincount(index, weights=y, minlength=len(edges) + 1)
-        accuracy = np.divide(hits, counts, out=np.full_like(hits, base_rate), where=counts > 0)
-        fitted = pool_adjacent_violators(accuracy, counts)
-        return Calibrator(
-            method=method, knots=tuple(edges.tolist()), values=tuple(fitted.tolist()), base_rate=base_rate
+    try:
+        fitted = fit_calibrator(name, target_config(name, bins), x, y)
+    except InsufficientDataError as exc:
+        return TargetMap(
+            calibrator=name, fitted=None, base_rate=base_rate, fallback=float(np.mean(y)), note=str(exc)
         )
-    order = np.unique(x)
-    counts = np.array([np.sum(x == value) for value in order], dtype=float)
-    means = np.array([np.mean(y[x == value]) for value in order])
-    fitted = pool_adjacent_violators(means, counts)
-    return Calibrator(
-        method=method, knots=tuple(order.tolist()), values=tuple(fitted.tolist()), base_rate=base_rate
-    )
+    return TargetMap(calibrator=name, fitted=fitted, base_rate=base_rate)
 
 
 def calibrated_targets(
     records: Sequence[TrainingRecord],
     *,
     target: str = "empirical",
-    calibrator: str = "binned",
+    calibrator: str = "histogram",
     bins: int = 10,
-) -> tuple[list[float], Calibrator | None]:
+) -> tuple[list[float], TargetMap | None]:
     """The target confidence of each record, rounded to two decimals (as stated), and the
-    fitted calibrator (``None`` for ``binary``)."""
+    fitted map (``None`` for ``binary``)."""
     if target not in TARGETS:
         raise ParameterError(f"target = {target!r}; expected one of {', '.join(TARGETS)}")
     if target == "binary":
         return [BINARY_HIGH if r.correct else BINARY_LOW for r in records], None
-    fitted = fit_calibrator(
-        [r.confidence for r in records], [r.correct for r in records], method=calibrator, bins=bins
+    fitted = fit_target_map(
+        [r.confidence for r in records], [r.correct for r in records], calibrator=calibrator, bins=bins
     )
-    return [round(min(1.0, max(0.0, fitted(r.confidence))), 2) for r in records], fitted
+    known = [i for i, r in enumerate(records) if r.confidence is not None]
+    values = [fitted.base_rate] * len(records)
+    if known:
+        mapped = fitted.apply(np.array([records[i].confidence for i in known], dtype=float))
+        for i, value in zip(known, mapped.tolist(), strict=True):
+            values[i] = value
+    return [round(min(1.0, max(0.0, v)), 2) for v in values], fitted
 
 
 # --- rejected confidences and pairs --------------------------------------------------------------
