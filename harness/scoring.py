@@ -5,18 +5,22 @@ ones) and returns JSON-ready dicts:
 
 - ``score``: ``{"n", "metrics": {name: {"value", "ci", "error", ...}}, "bootstrap"}``; a
   metric may add report forms of its value (``fn.extras = {key: form}``, e.g. HLE's
-  ``hle_percent``) as extra keys of its entry.
+  ``hle_percent``) as extra keys of its entry. ``bootstrap`` (None without resamples) is
+  ``{"resamples", "seed", "level", "unit", "groups"}``: ``unit`` is "group" when ``groups``
+  were given (a cluster bootstrap; ``groups`` is then how many), else "example" (``groups``
+  None).
 - ``paired_difference``: ``{name: {"a", "b", "diff" (b - a), "ci", "error"}}`` for two runs
   on the same examples in the same order, with a paired bootstrap interval of ``diff``.
 
 A metric that cannot be computed (e.g. HLE's on fewer than ``beta`` examples) gets
 ``value: None`` and its ``error`` when it was not asked for by name; asked for by name, its
-error propagates. All metrics share one seeded set of resamples.
+error propagates. All metrics share one seeded set of resamples (``harness.bootstrap.draw``),
+of examples or, given one group key per example, of groups.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +42,12 @@ def as_inputs(confidence: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:
             raise InputError("correct must be booleans or 0/1")
         hit = hit.astype(bool)
     return conf, hit
+
+
+def _check_groups(groups: Sequence[Hashable | None] | None, n: int) -> None:
+    """Groups, when given, are one key per example (checked even when nothing is resampled)."""
+    if groups is not None and len(groups) != n:
+        raise InputError(f"groups must give one key per example: {len(groups)} keys for {n} examples")
 
 
 def _extras(metric: Any, value: float) -> dict[str, Any]:
@@ -77,17 +87,25 @@ def score(
     resamples: int = 0,
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
+    groups: Sequence[Hashable | None] | None = None,
 ) -> dict[str, Any]:
-    """Every metric of one run, with percentile-bootstrap intervals when ``resamples`` > 0."""
+    """Every metric of one run, with percentile-bootstrap intervals when ``resamples`` > 0.
+
+    ``groups`` (one key per example; None: its own group) makes the bootstrap resample
+    groups instead of examples.
+    """
     config = config or Config.load()
     run = as_inputs(confidence, correct)
+    _check_groups(groups, len(run[0]))
     chosen, fns, values, errors = _points(names, config, [run])
     intervals: dict[str, list[float] | None] = dict.fromkeys(fns)
     bootstrap = None
     if resamples > 0 and len(run[0]) and fns:
-        reps = replicate_all(fns, [run], draw(len(run[0]), resamples, seed))
+        draws = draw(len(run[0]), resamples, seed, groups)
+        reps = replicate_all(fns, [run], draws)
         intervals = {name: percentile_interval(reps[name][0], level) for name in fns}
-        bootstrap = {"resamples": resamples, "seed": seed, "level": level}
+        bootstrap = {"resamples": resamples, "seed": seed, "level": level,
+                     "unit": draws.unit, "groups": draws.groups}
     metrics: dict[str, Any] = {}
     for name in chosen:
         if name in errors:
@@ -110,8 +128,13 @@ def paired_difference(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
+    groups: Sequence[Hashable | None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Each metric on run a and run b of the same examples, ``b - a``, and its paired interval."""
+    """Each metric on run a and run b of the same examples, ``b - a``, and its paired interval.
+
+    Both runs are resampled by one draw: by the same examples, or with ``groups`` (one key
+    per example, shared by both runs) by the same groups.
+    """
     config = config or Config.load()
     run_a, run_b = as_inputs(conf_a, correct_a), as_inputs(conf_b, correct_b)
     if len(run_a[0]) != len(run_b[0]):
@@ -119,10 +142,11 @@ def paired_difference(
             f"a paired comparison needs the same examples in the same order: "
             f"{len(run_a[0])} vs {len(run_b[0])}"
         )
+    _check_groups(groups, len(run_a[0]))
     chosen, fns, values, errors = _points(names, config, [run_a, run_b])
     intervals: dict[str, list[float] | None] = dict.fromkeys(fns)
     if resamples > 0 and len(run_a[0]) and fns:
-        reps = replicate_all(fns, [run_a, run_b], draw(len(run_a[0]), resamples, seed))
+        reps = replicate_all(fns, [run_a, run_b], draw(len(run_a[0]), resamples, seed, groups))
         intervals = {name: percentile_interval(reps[name][1] - reps[name][0], level) for name in fns}
     out: dict[str, dict[str, Any]] = {}
     for name in chosen:

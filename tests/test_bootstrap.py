@@ -109,7 +109,9 @@ def test_score_gives_every_metric_a_value_and_an_interval() -> None:
     confidence, correct = run(600)
     result = score(confidence, correct, resamples=300, seed=5)
     assert result["n"] == 600
-    assert result["bootstrap"] == {"resamples": 300, "seed": 5, "level": 0.95}
+    assert result["bootstrap"] == {
+        "resamples": 300, "seed": 5, "level": 0.95, "unit": "example", "groups": None
+    }
     assert set(result["metrics"]) == set(BUILTIN_METRICS)
     for name, entry in result["metrics"].items():
         assert entry["error"] is None, name

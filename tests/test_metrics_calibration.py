@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
+from harness.bootstrap import draw, replicates
 from harness.errors import InputError, InsufficientDataError, ParameterError
 from harness.plugins.metrics import ece, hle_calib_err, rms_calib_err
 from harness.plugins.metrics.calibration import bin_index, effective_beta
@@ -96,3 +99,30 @@ def test_perfectly_calibrated_bins_have_zero_error() -> None:
     correct = np.array([1, 0, 0, 0, 1, 1, 1, 0])
     assert ece(confidence, correct) == pytest.approx(0.0, abs=1e-15)
     assert rms_calib_err(confidence, correct, beta=4) == pytest.approx(0.0, abs=1e-15)
+
+
+def _ece_reference(confidence: np.ndarray, correct: np.ndarray, bins: int) -> float:
+    """ECE by its definition, bin by bin with a mask (no running sums, no tie groups)."""
+    member = np.minimum(np.floor(confidence * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = member == b
+        if mask.any():
+            total += mask.sum() / len(confidence) * abs(confidence[mask].mean() - correct[mask].mean())
+    return total
+
+
+@pytest.mark.parametrize("bins", [1, 2, 3, 7, 10, 15, 40])
+def test_ece_and_its_batched_form_equal_the_definition_on_every_resample(bins: int) -> None:
+    rng = np.random.default_rng(bins)
+    edges = np.arange(bins + 1) / bins  # values exactly on bin edges, 0 and 1 included
+    confidence = np.concatenate([rng.random(150), rng.choice(edges, 60), rng.choice([0.05, 0.5], 40)])
+    correct = rng.random(confidence.size) < confidence
+    assert ece(confidence, correct, bins=bins) == pytest.approx(
+        _ece_reference(confidence, correct, bins), rel=1e-12, abs=1e-15
+    )
+    resamples = draw(confidence.size, 40, seed=bins)
+    batched = replicates(functools.partial(ece, bins=bins), confidence, correct, resamples)  # batched form
+    for r, idx in enumerate(resamples.indices):
+        expected = _ece_reference(confidence[idx], correct[idx], bins)
+        assert batched[r] == pytest.approx(expected, rel=1e-12, abs=1e-15), r

@@ -90,3 +90,23 @@ def test_accuracy_at_coverage_keeps_the_most_confident_fraction() -> None:
     assert accuracy_at_coverage(confidence, correct, coverage=0.01) == 1.0  # at least one answer
     with pytest.raises(ParameterError, match="coverage"):
         accuracy_at_coverage(confidence, correct, coverage=0.0)
+
+
+@pytest.mark.parametrize("percent", [False, True])
+def test_running_sums_from_integer_counts_equal_the_float_running_sums(percent: bool) -> None:
+    # The tie groups keep their integer counts and sum them in int64 (faster); the running
+    # sums the metrics read must be the very numbers the float64 cumsums give.
+    from harness.bootstrap import draw
+    from harness.plugins.metrics.grouped import Grouped, group, group_resamples
+
+    rng = np.random.default_rng(int(percent))
+    confidence = rng.random(500)
+    if percent:
+        confidence = np.round(confidence * 100) / 100
+    correct = rng.random(500) < confidence
+    for g in (group(confidence, correct), group_resamples(confidence, correct, draw(500, 30, seed=3))):
+        assert g.counts is not None
+        floats = Grouped(g.values, g.size, g.hits, g.n)  # no counts: float64 cumsums
+        for name in ("upto", "upto_int", "hits_upto", "misses_upto", "conf_upto"):
+            fast, slow = getattr(g, name), getattr(floats, name)
+            assert fast.dtype == slow.dtype and np.array_equal(fast, slow), name

@@ -66,9 +66,14 @@ def bin_index(confidence: np.ndarray, bins: int) -> np.ndarray:
 
 def _ece(g: Grouped, bins: object) -> np.ndarray:
     bins = check_bins(bins)
-    member = np.zeros((g.values.size, bins))
-    member[np.arange(g.values.size), bin_index(g.values, bins)] = 1.0
-    gap = g.size @ (member * g.values[:, None]) - g.hits @ member  # per bin: sum of confidences - hits
+    # The values ascend, so each bin holds consecutive groups: its sums of confidences and of
+    # hits are differences of the running sums (shared with the other metrics) at the bins'
+    # last groups. (A matrix product here ran multithreaded in OpenBLAS, at ~10x the CPU time.)
+    ends = np.searchsorted(bin_index(g.values, bins), np.arange(bins), side="right")  # groups in bins <= b
+    last = np.maximum(ends - 1, 0)
+    conf_sum = np.where(ends > 0, g.conf_upto[:, last], 0.0)
+    hit_sum = np.where(ends > 0, g.hits_upto[:, last], 0.0)
+    gap = np.diff(conf_sum, axis=1, prepend=0.0) - np.diff(hit_sum, axis=1, prepend=0.0)  # per bin
     return np.sum(np.abs(gap), axis=1) / g.n
 
 

@@ -15,6 +15,7 @@ Tied confidences are ranked as the average over every order of the ties.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -47,11 +48,14 @@ def auroc(confidence: np.ndarray, correct: np.ndarray) -> float:
     return value
 
 
+@functools.lru_cache(maxsize=4)  # one n per bootstrap (per width): shared by all its chunks
 def _harmonic_sums(n: int) -> tuple[float, np.ndarray]:
-    """H(n), and C[j] = H(0) + ... + H(j - 1) indexed backwards: ``back[j] = C[n - j]``."""
+    """H(n), and C[j] = H(0) + ... + H(j - 1) indexed backwards: ``back[j] = C[n - j]`` (read-only)."""
     harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
     sums = np.concatenate([[0.0], np.cumsum(harmonic[:-1])])
-    return float(harmonic[n]), np.ascontiguousarray(sums[::-1])
+    back = np.ascontiguousarray(sums[::-1])
+    back.flags.writeable = False
+    return float(harmonic[n]), back
 
 
 def _aurc(g: Grouped) -> np.ndarray:
