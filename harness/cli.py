@@ -15,8 +15,9 @@ import click
 
 from harness import __version__
 from harness.errors import HarnessError
+from harness.hookspecs import KINDS
 
-KIND_CHOICES = ("task", "backend", "extractor", "judge", "metric", "trainer")
+KIND_CHOICES = tuple(KINDS)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,6 +128,11 @@ def _format_metric(name: str, entry: dict[str, Any]) -> str:
 @click.option("--extractor", default="logprob", show_default=True, help="Confidence extractor.")
 @click.option("--judge", default="mock", show_default=True, help="Judge.")
 @click.option("--trainer", "trainers", multiple=True, help="Trainer (repeatable); none: evaluate only.")
+@click.option("--calibrator", "calibrators", multiple=True,
+              help="Post-hoc calibrator fitted on the training split (repeatable; default: temperature, "
+                   "isotonic; `none`: no calibrator rows).")
+@click.option("--bootstrap", type=click.Choice(["group", "example"]), default="group", show_default=True,
+              help="Resample groups (e.g. entities) or examples for every CI.")
 @click.option("--metric", "metrics", multiple=True, help="Metric (repeatable); default: all.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use N examples (seeded).")
 @click.option("--seed", default=0, show_default=True, help="Seed of selection, split and training.")
@@ -158,24 +164,36 @@ def compare_command(runs: tuple[Path, ...], as_json: bool) -> None:
 
 @cli.command("check")
 @click.argument("run", type=click.Path(path_type=Path))
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="TOML file whose [criteria] table sets thresholds (over the installed registry.toml).")
+@click.option("--metric", default=None, help="The calibration error that must fall (default rms_calib_err).")
 @click.option("--min-reduction", type=float, default=None, help="Min relative calibration-error drop.")
 @click.option("--max-accuracy-drop", type=float, default=None, help="Max accuracy drop (fraction).")
-@click.option("--min-confidence-std", type=float, default=None, help="Min std of confidences.")
-def check_command(
-    run: Path,
-    min_reduction: float | None,
-    max_accuracy_drop: float | None,
-    min_confidence_std: float | None,
-) -> None:
-    """Exit 0 when every trained strategy of RUN meets the success criteria, else 1."""
+@click.option("--min-confidence-std", type=float, default=None, help="Min std of the trained confidences.")
+@click.option("--max-bin-share", type=float, default=None, help="Max share of confidences in one tenth.")
+@click.option("--min-n", type=click.IntRange(min=1), default=None, help="Min paired examples (default 100).")
+@click.option("--coverage-tolerance", type=float, default=None,
+              help="Max fall of the answered share (fraction, default 0.01).")
+@click.option("--min-auroc-change", type=float, default=None,
+              help="Min upper CI bound of the AUROC change (default 0).")
+@click.option("--strict/--no-strict", default=None, help="Judge calibration and accuracy on their CI bounds.")
+@click.option("--allow-not-held-out", is_flag=True, default=None, help="Let an --eval-on-train run pass.")
+@click.option("--require", "require", multiple=True, type=click.Choice(["beats_posthoc", "adds_to_posthoc"]),
+              help="Also gate on a post-hoc verdict (repeatable).")
+@click.option("--bootstrap", type=click.Choice(["group", "example"]), default=None,
+              help="Resampling unit (default: the run's).")
+def check_command(run: Path, config_file: Path | None, bootstrap: str | None, require: tuple[str, ...],
+                  **thresholds: Any) -> None:
+    """Exit 0 when every trained strategy of RUN meets the success criteria, else 1.
+
+    Every verdict is recomputed from the run's per-example files with the thresholds in force
+    (defaults, the installed registry.toml, --config, these options), never the run's own."""
     from harness.report import check_run
 
-    ok, text = check_run(
-        run,
-        min_reduction=min_reduction,
-        max_accuracy_drop=max_accuracy_drop,
-        min_confidence_std=min_confidence_std,
-    )
+    chosen = {k: v for k, v in thresholds.items() if v is not None}
+    if require:
+        chosen["require"] = list(require)
+    ok, text = check_run(run, config_file=config_file, thresholds=chosen, bootstrap=bootstrap)
     click.echo(text)
     sys.exit(0 if ok else 1)
 

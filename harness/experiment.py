@@ -26,13 +26,14 @@ import attrs
 
 from harness import registry, stages
 from harness.artifacts import write_json_atomic
-from harness.config import Config, Layer, load_toml
-from harness.errors import HarnessError
+from harness.config import Config, Layer, Override, load_toml
+from harness.errors import HarnessError, ParameterError
 from harness.manifest import now, write_manifest
 from harness.records import Example, ModelRef, TrainingRecord
 from harness.splits import check_unique_ids, group_split, select
 
 PROFILE_FILE = "harness_profile.toml"
+DEFAULT_CALIBRATORS = ("temperature", "isotonic")
 
 
 @attrs.frozen(kw_only=True)
@@ -43,11 +44,14 @@ class ExperimentSpec:
     extractor: str = "logprob"
     judge: str = "mock"
     trainers: tuple[str, ...] = ()
+    #: post-hoc calibrators fitted on the training split (``()``: none)
+    calibrators: tuple[str, ...] = DEFAULT_CALIBRATORS
     metrics: tuple[str, ...] = ()
     limit: int | None = None
     seed: int = 0
     test_size: float = 0.5
     eval_on_train: bool = False
+    bootstrap: str = "group"
     out: Path | None = None
     config_file: Path | None = None
     overrides: tuple[str, ...] = ()
@@ -57,7 +61,13 @@ class ExperimentSpec:
 
     @classmethod
     def from_cli(cls, **options: Any) -> ExperimentSpec:
+        calibrators = tuple(dict.fromkeys(options.get("calibrators") or DEFAULT_CALIBRATORS))
+        if "none" in calibrators:
+            if len(calibrators) > 1:
+                raise ParameterError("--calibrator none cannot be combined with other calibrators")
+            calibrators = ()
         return cls(
+            calibrators=calibrators, bootstrap=options.get("bootstrap") or "group",
             task=options["task"], model=options["model"], backend=options["backend"],
             extractor=options["extractor"], judge=options["judge"],
             trainers=tuple(dict.fromkeys(options["trainers"])),
@@ -120,6 +130,7 @@ class Experiment:
             self.config = self.config.with_layer(Layer(self.profile_source, profile))
             self.backend = registry.create("backend", spec.backend, self.config, model=spec.model)
         self.base = ModelRef(base=self.backend.model_path)
+        self.config = self._seed_trainers(self.config)
         self.trainers = {n: registry.create("trainer", n, self.config) for n in spec.trainers}
         self.train_extractor = {
             n: getattr(t, "train_extractor", t.extractor) for n, t in self.trainers.items()
@@ -135,10 +146,24 @@ class Experiment:
         self.metric_names: list[str] | None = list(spec.metrics) or None
         self.judging: dict[str, dict[str, Any]] = {}  # judge-runner summary per stage
 
+    def _seed_trainers(self, config: Config) -> Config:
+        """``--seed`` seeds training too: a trainer's ``seed`` follows it unless the user set it
+        (``--config`` or ``-p``); the registry's and a profile's value do not count as set."""
+        user = {str(self.spec.config_file), "-p"} - {"None"}
+        extra = []
+        for name in self.spec.trainers:
+            strategy = registry.get("trainer", name)
+            if "seed" not in (strategy.parameters() or {}):
+                continue
+            if strategy.parameter_sources(config).get("seed") not in user:
+                extra.append(Override(kind="trainer", name=name, key="seed", value=self.spec.seed))
+        return attrs.evolve(config, overrides=tuple(config.overrides) + tuple(extra)) if extra else config
+
     def _selected_names(self) -> list[tuple[str, str]]:
         s = self.spec
         names = [("task", s.task), ("backend", s.backend), ("extractor", s.extractor), ("judge", s.judge)]
         names += [("trainer", t) for t in s.trainers] + [("metric", m) for m in s.metrics]
+        names += [("calibrator", c) for c in s.calibrators]
         return names
 
     def _accepted(self) -> dict[str, list[tuple[str, Any]]]:
@@ -146,6 +171,7 @@ class Experiment:
         pairs = [("task", self.spec.task), ("backend", self.spec.backend), ("judge", self.spec.judge)]
         pairs += [("extractor", n) for n in self.extractors] + [("trainer", n) for n in self.trainers]
         pairs += [("metric", m) for m in (self.spec.metrics or registry.names("metric"))]
+        pairs += [("calibrator", c) for c in self.spec.calibrators]
         for kind, name in pairs:
             selected.setdefault(kind, []).append((name, registry.get(kind, name).parameters()))
         return selected
@@ -164,6 +190,7 @@ class Experiment:
             "extractors": [entry("extractor", n) for n in self.extractors],
             "judge": entry("judge", self.spec.judge),
             "trainers": [entry("trainer", n) for n in self.trainers],
+            "calibrators": [entry("calibrator", n) for n in self.spec.calibrators],
             "metrics": [entry("metric", m) for m in (self.metric_names or registry.names("metric"))],
             "criteria": _jsonable(self.config.section("criteria")),
             "layers": self.config.describe(),
@@ -264,7 +291,10 @@ class Experiment:
         self.out.mkdir(parents=True, exist_ok=True)
         started = now()
         manifest = {"status": "running", "started": started, "spec": spec.to_dict(),
-                    "seeds": {"selection": spec.seed, "split": spec.seed, "training": spec.seed},
+                    "seeds": {"selection": spec.seed, "split": spec.seed,
+                              "training": {n: registry.resolve_params("trainer", n, self.config).get("seed")
+                                           for n in self.trainers},
+                              "bootstrap": spec.seed},
                     "config": self.effective_config, "seed_defaults": self.seed_defaults}
         write_manifest(self.out / "manifest.json", manifest)
 
@@ -288,34 +318,53 @@ class Experiment:
         log(f"{spec.task}: {len(examples)} examples; train {len(train)}, {test_name} {len(test)}; "
             f"run folder {self.out}")
 
-        results: dict[tuple[str, str], dict[str, Any]] = {}  # (label, extractor) -> eval
+        results: dict[tuple[str, str], dict[str, Any]] = {}  # (label, extractor) -> eval on test
+        on_train: dict[tuple[str, str], dict[str, Any]] = {}  # the same on the training split
+        if test_name == "train":
+            on_train = results  # --eval-on-train: one split plays both parts
         for name in self.reported:
             log(f"baseline, {name} extractor, on {test_name} ({len(test)})")
             results[("baseline", name)] = self.evaluate(
                 self.out / "baseline" / name / test_name, self.backend, self.base, name, test)
+        fit_posthoc = bool(spec.calibrators) and test_name == "test"
+        wanted = set(self.train_extractor.values()) | (set(self.reported) if fit_posthoc else set())
+        for name in sorted(wanted - {e for (_, e) in on_train}):
+            log(f"baseline, {name} extractor, on train ({len(train)})")
+            on_train[("baseline", name)] = self.evaluate(
+                self.out / "baseline" / name / "train", self.backend, self.base, name, train)
         models: dict[str, ModelRef] = {}
         for trainer_name in self.trainers:
-            train_ext = self.train_extractor[trainer_name]
-            if test_name == "train" and ("baseline", train_ext) in results:
-                train_result = results[("baseline", train_ext)]
-            else:
-                log(f"baseline, {train_ext} extractor, on train ({len(train)}) for {trainer_name}")
-                train_result = self.evaluate(
-                    self.out / "baseline" / train_ext / "train", self.backend, self.base, train_ext, train)
+            train_result = on_train[("baseline", self.train_extractor[trainer_name])]
             models[trainer_name] = self.train(trainer_name, self.training_records(train_result))
         for trainer_name, ref in models.items():
             ext = self.trainers[trainer_name].extractor
-            log(f"{trainer_name}: evaluate the trained model, {ext} extractor, on {test_name}")
             backend = registry.create("backend", spec.backend, self.config,
                                       model=ref.base, adapter=ref.adapter)
+            log(f"{trainer_name}: evaluate the trained model, {ext} extractor, on {test_name}")
             results[(trainer_name, ext)] = self.evaluate(
                 self.out / "trained" / trainer_name / test_name, backend, ref, ext, test)
+            if fit_posthoc:  # the calibrators of "trainer + c" are fitted on its own training answers
+                log(f"{trainer_name}: evaluate the trained model on train ({len(train)}) for the calibrators")
+                began = time.monotonic()
+                on_train[(trainer_name, ext)] = self.evaluate(
+                    self.out / "trained" / trainer_name / "train", backend, ref, ext, train)
+                self.log.timed(f"evaluate {trainer_name} on train", began)
             del backend
 
         began = time.monotonic()
         from harness.report import build_report, summary_table, write_report
 
-        report = build_report(self, results, models, train=train, test=test, test_name=test_name)
+        posthoc_note = None
+        if not spec.calibrators:
+            posthoc_note = "No post-hoc calibrator rows: --calibrator none."
+        elif test_name == "train":
+            posthoc_note = ("No post-hoc calibrator rows: --eval-on-train leaves no held-out questions, "
+                            "and a map fitted and scored on the same answers is not a result.")
+        elif test_name == "all":
+            posthoc_note = ("No post-hoc calibrator rows: an evaluation-only run has no training split "
+                            "to fit them on (add a --trainer for a held-out split).")
+        report = build_report(self, results, on_train if fit_posthoc else {}, models, train=train, test=test,
+                              test_name=test_name, posthoc_note=posthoc_note)
         write_report(self.out, report)
         self.log.timed("report", began)
         manifest.update(status="complete", finished=now(), timings=self.log.timings,

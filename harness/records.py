@@ -40,7 +40,9 @@ class Example:
     """One question of a task, with its gold answer.
 
     ``group`` keys examples that share what they ask about (for ``facts``, the entity):
-    a train/test split keeps a group on one side.
+    a train/test split keeps a group on one side, and the bootstrap resamples groups.
+    ``subgroup`` labels a slice the report breaks results down by (``facts``: seen or
+    unseen entity; ``simpleqa``: topic).
     """
 
     id: str
@@ -48,6 +50,7 @@ class Example:
     answer: str
     metadata: dict[str, Any] = attrs.field(factory=dict)
     group: str | None = None
+    subgroup: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)

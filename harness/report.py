@@ -1,21 +1,34 @@
 """Reports of a run: ``report.json`` (machine-readable), ``report.md`` (with the reliability
 diagrams), the terminal summary, ``harness compare`` and the ``harness check`` CI gate.
 
-``report.json`` schema (``"schema": "calibration-harness/report/v1"``):
+Every number and verdict comes from ``harness.assessment.assess`` on the per-example
+outcome files of the run folder; ``harness check`` recomputes it from those files with the
+thresholds in force, never the ones stored here.
 
-- ``held_out`` (bool), ``note`` (str): whether the evaluation questions were held out;
-- ``task``, ``model``, ``split`` (``train``, ``test`` sizes and the evaluated split's name);
+``report.json`` schema (``"schema": "calibration-harness/report/v2"``):
+
+- ``held_out`` (bool), ``note`` (str), ``posthoc_note`` (why there are no calibrator rows, or null);
+- ``task``, ``model``, ``seed``, ``split`` (``train``, ``test`` sizes and the evaluated split's name);
 - ``strategies``: every selected strategy with its effective parameters and source;
   ``seed_defaults``: the trainers' parameters without the model's profile; ``profile``;
-- ``rows``: one per evaluated model and extractor: ``label`` (``baseline`` or the trainer),
-  ``extractor``, ``model``, ``counts`` (examples, scored, missing_confidence, judge_errors,
-  not_attempted, ...), ``judging`` (the judge runner's summary), ``metrics``
-  (``{name: {"value", "ci": [lo, hi], "error"}}``);
+- ``counting``: ``not_attempted`` (the judge's policy) and ``missing_confidence`` (the value
+  imputed for an answer without one; see ``harness.outcomes``);
+- ``bootstrap``: ``unit`` (``group`` or ``example``), ``resamples``, ``seed``;
+- ``thresholds``: the criteria the verdicts below were computed with;
+- ``metric_names``: the metrics asked for by name (null: every registered metric);
+- ``trainers``: ``{trainer: the extractor it is evaluated with}``;
+- ``rows``: one per evaluated model, extractor and post-hoc calibrator: ``label``
+  (``baseline`` or the trainer), ``extractor``, ``calibrator`` (null, or the calibrator's
+  name), ``key``, ``outcomes`` (the per-example file), ``counts`` (examples, scored,
+  judge_errors, not_attempted, not_attempted_excluded, missing_confidence, imputed,
+  answered, correct), ``coverage``, ``metrics`` (``{name: {"value", "ci": [lo, hi], "error"}}``),
+  and for calibrated rows ``calibrator_fit`` (fitted parameters, ``fitted_on``, or ``error``);
 - ``comparisons``: one per trainer: ``trainer``, ``extractor``, ``paired_n``, ``changes``
   (``{metric: {"a", "b", "diff", "ci"}}``: trained minus baseline, paired bootstrap),
   ``criteria`` (one verdict per criterion: name, passed, value, threshold, detail),
-  ``passed``, and ``paired_file`` (the paired per-example values, for ``harness check``);
-- ``diagrams``: ``{extractor: "diagrams/<extractor>.png"}``.
+  ``retention``, ``subgroups``, ``beats_posthoc`` and ``adds_to_posthoc`` (reported; gating
+  only when listed in ``required``), ``passed``;
+- ``diagrams``: ``{name: "diagrams/<name>.png"}``.
 """
 
 from __future__ import annotations
@@ -25,88 +38,88 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from harness import stages
-from harness.artifacts import JsonlAppender, read_jsonl, write_json_atomic, write_text_atomic
+from harness import outcomes as outcome_files
+from harness.artifacts import write_json_atomic, write_text_atomic
 from harness.errors import InputError
 
-SCHEMA = "calibration-harness/report/v1"
+SCHEMA = "calibration-harness/report/v2"
 HEADLINE = ("accuracy", "hle_calib_err", "rms_calib_err", "ece", "brier", "auroc", "confidence_std")
 
 
-def build_report(exp: Any, results: dict, models: dict, *, train: Sequence, test: Sequence,
-                 test_name: str) -> dict[str, Any]:
-    from harness.criteria import evaluate_criteria
-    from harness.diagrams import reliability_diagram
-    from harness.scoring import paired_difference, score
+def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train: Sequence,
+                 test: Sequence, test_name: str, posthoc_note: str | None = None) -> dict[str, Any]:
+    """Outcome files, post-hoc rows, every verdict and the diagrams of a finished run."""
+    from harness.assessment import RowKey, Settings, assess
+    from harness.criteria import thresholds_from
+    from harness.posthoc import calibrate
 
     spec, config = exp.spec, exp.config
     policy = exp.judge_settings.not_attempted
-    held_out = test_name != "train"
+    held_out = test_name != "train"  # an evaluation-only run trained on nothing
     note = ("Evaluated on held-out questions (grouped split)." if test_name == "test"
             else "Evaluation only: every selected example, no training." if test_name == "all"
             else "NOT HELD-OUT: --eval-on-train re-evaluates on the training questions "
                  "(the seed's protocol); the gains below may be memorisation.")
-    scored = {}
-    rows = []
+    rows: dict[Any, list[outcome_files.Outcome]] = {}
     for (label, extractor), result in results.items():
-        s = stages.score_inputs(result["examples"], result["predictions"], result["judgments"], policy)
-        scored[(label, extractor)] = s
-        model = exp.base if label == "baseline" else models[label]
-        rows.append({
-            "label": label, "extractor": extractor, "model": model.to_dict(), "counts": s.counts,
-            "judging": result["judging"],
-            "metrics": score(s.confidence, s.correct, exp.metric_names, config,
-                             resamples=1000, seed=spec.seed)["metrics"] if len(s.ids) else {},
-        })
-    comparisons = []
-    thresholds = config.section("criteria")
-    for trainer in models:
-        extractor = exp.trainers[trainer].extractor
-        base, trained = scored[("baseline", extractor)], scored[(trainer, extractor)]
-        common = sorted(set(base.ids) & set(trained.ids))
-        bi = {i: k for k, i in enumerate(base.ids)}
-        ti = {i: k for k, i in enumerate(trained.ids)}
-        a_idx = np.array([bi[i] for i in common], dtype=int)
-        b_idx = np.array([ti[i] for i in common], dtype=int)
-        pairs = (base.confidence[a_idx], base.correct[a_idx], trained.confidence[b_idx],
-                 trained.correct[b_idx])
-        paired_file = f"paired/{trainer}.jsonl"
-        _write_paired(exp.out / paired_file, common, *pairs)
-        changes = paired_difference(*pairs, exp.metric_names, config, resamples=1000, seed=spec.seed) \
-            if common else {}
-        verdicts = evaluate_criteria((pairs[0], pairs[1]), (pairs[2], pairs[3]), thresholds,
-                                     seed=spec.seed, config=config) if common else []
-        comparisons.append({
-            "trainer": trainer, "extractor": extractor, "paired_n": len(common), "changes": changes,
-            "criteria": [v.to_dict() for v in verdicts],
-            "passed": bool(verdicts) and all(v.passed for v in verdicts), "paired_file": paired_file,
-        })
-    diagrams = {}
-    for extractor in exp.reported:
-        runs = [(label, s.confidence, s.correct) for (label, ext), s in scored.items()
-                if ext == extractor and len(s.ids)]
-        if runs:
-            rel = f"diagrams/{extractor}.png"
-            reliability_diagram(runs, exp.out / rel, title=f"{spec.task}, {spec.model}: {extractor}")
-            diagrams[extractor] = rel
+        rows[RowKey(label=label, extractor=extractor)] = outcome_files.collect(
+            result["examples"], result["predictions"], result["judgments"])
+    fits: dict[Any, dict[str, Any]] = {}
+    for (label, extractor), result in on_train.items():
+        raw = RowKey(label=label, extractor=extractor)
+        if raw not in rows:
+            continue
+        fitted_on = outcome_files.collect(result["examples"], result["predictions"], result["judgments"])
+        for name in spec.calibrators:
+            key = RowKey(label=label, extractor=extractor, calibrator=name)
+            mapped, fits[key] = calibrate(name, config, fitted_on, rows[raw], not_attempted=policy)
+            if mapped is not None:
+                rows[key] = mapped
+    for key, items in rows.items():
+        outcome_files.write(exp.out / "outcomes" / f"{key.slug}.jsonl", items)
+    thresholds = thresholds_from(config)
+    trainers = {name: exp.trainers[name].extractor for name in models}
+    settings = Settings(thresholds=thresholds, config=config, metric_names=exp.metric_names,
+                        not_attempted=policy, bootstrap=spec.bootstrap, seed=spec.seed)
+    assessed = assess(rows, trainers, settings, held_out=held_out, fits=fits)
+    for row in assessed["rows"]:
+        if RowKey(label=row["label"], extractor=row["extractor"], calibrator=row["calibrator"]) in rows:
+            row["outcomes"] = f"outcomes/{row['key']}.jsonl"
+    diagrams = _diagrams(exp, rows, settings)
     return {
-        "schema": SCHEMA, "held_out": held_out, "note": note, "task": spec.task, "model": spec.model,
+        "schema": SCHEMA, "held_out": held_out, "note": note, "posthoc_note": posthoc_note,
+        "task": spec.task, "model": spec.model,
         "split": {"train": len(train), "test": len(test), "evaluated": test_name},
         "strategies": exp.effective_config, "seed_defaults": exp.seed_defaults,
-        "profile": exp.profile_source, "rows": rows, "comparisons": comparisons,
-        "diagrams": diagrams, "seed": spec.seed,
+        "profile": exp.profile_source, "seed": spec.seed,
+        "counting": {"not_attempted": policy, "missing_confidence": settings.missing_confidence},
+        "bootstrap": assessed["bootstrap"], "thresholds": thresholds, "trainers": trainers,
+        "metric_names": exp.metric_names,
+        "rows": assessed["rows"], "comparisons": assessed["comparisons"], "diagrams": diagrams,
     }
 
 
-def _write_paired(path: Path, ids: list[str], ca, ka, cb, kb) -> None:  # type: ignore[no-untyped-def]
-    path.unlink(missing_ok=True)
-    with JsonlAppender(path) as out:
-        for i, example_id in enumerate(ids):
-            out.write({"example_id": example_id, "baseline_confidence": float(ca[i]),
-                       "baseline_correct": bool(ka[i]), "trained_confidence": float(cb[i]),
-                       "trained_correct": bool(kb[i])})
+def _diagrams(exp: Any, rows: dict, settings: Any) -> dict[str, str]:
+    """Per extractor, one diagram of the models and one of the post-hoc rows."""
+    from harness.diagrams import reliability_diagram
+
+    diagrams = {}
+    for extractor in exp.reported:
+        for suffix, posthoc in (("", False), ("-posthoc", True)):
+            runs = []
+            for key, items in rows.items():
+                if key.extractor != extractor or bool(key.calibrator) != posthoc:
+                    continue
+                c = outcome_files.count(items, not_attempted=settings.not_attempted,
+                                        missing_confidence=settings.missing_confidence)
+                if c.ids:
+                    runs.append((key.title, c.confidence, c.correct))
+            if runs:
+                rel = f"diagrams/{extractor}{suffix}.png"
+                title = f"{exp.spec.task}, {exp.spec.model}: {extractor}" + (", post-hoc" if posthoc else "")
+                reliability_diagram(runs, exp.out / rel, title=title)
+                diagrams[extractor + suffix] = rel
+    return diagrams
 
 
 def write_report(folder: Path, report: dict[str, Any]) -> None:
@@ -124,17 +137,27 @@ def _fmt(entry: dict[str, Any] | None, digits: int = 3) -> str:
     return text
 
 
+def _row_name(row: dict[str, Any]) -> str:
+    return row["label"] + (f" + {row['calibrator']}" if row.get("calibrator") else "")
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Calibration report: {report['task']} on {report['model']}", ""]
     lines += [f"**{report['note']}**", ""]
     split = report["split"]
+    boot = report["bootstrap"]
+    counting = report["counting"]
     lines += [f"- split: {split['train']} training / {split['test']} evaluated ({split['evaluated']})",
-              f"- seed: {report['seed']}"]
+              f"- seed: {report['seed']} (selection, split, training unless set, bootstrap)",
+              f"- bootstrap: {boot['resamples']} resamples of {boot['unit']}s"
+              + (" (the examples have no groups)" if boot["unit"] != boot["requested"] else ""),
+              f"- counting: every judged example counts; not attempted = {counting['not_attempted']}; "
+              f"an answer without a confidence counts with confidence {counting['missing_confidence']:g}"]
     strategies = report["strategies"]
     for key in ("task", "backend", "judge"):
         lines.append(f"- {key}: `{strategies[key]['name']}` {json.dumps(strategies[key]['params'])}")
-    for key in ("extractors", "trainers"):
-        for entry in strategies[key]:
+    for key in ("extractors", "trainers", "calibrators"):
+        for entry in strategies.get(key, []):
             lines.append(f"- {key[:-1]}: `{entry['name']}` {json.dumps(entry['params'])}")
     if report.get("profile"):
         lines += ["", f"Trainer parameters come from the {report['profile']} (the embedded model "
@@ -143,6 +166,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         for name, params in report["seed_defaults"].items():
             lines.append(f"- `{name}` (registry.toml): {json.dumps(params)}")
     lines.append(f"- config layers: {', '.join(strategies['layers']) or 'defaults'}")
+    if report.get("posthoc_note"):
+        lines += ["", report["posthoc_note"]]
     lines += ["", "## Metrics (95% bootstrap CIs)", ""]
     names = [n for n in HEADLINE if any(n in r["metrics"] for r in report["rows"])]
     names += sorted({n for r in report["rows"] for n in r["metrics"]} - set(names))
@@ -150,23 +175,37 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines.append("|" + " --- |" * (3 + len(names)))
     for row in report["rows"]:
         counts = row["counts"]
+        scored = f"{counts['scored']}/{counts['examples']}" if counts else "n/a"
         cells = [_fmt(row["metrics"].get(n)) for n in names]
-        lines.append(f"| {row['label']} | {row['extractor']} | {counts['scored']}/{counts['examples']} | "
-                     + " | ".join(cells) + " |")
+        if row.get("error"):
+            cells = [f"n/a ({row['error']})"] + ["n/a"] * (len(names) - 1)
+        lines.append(f"| {_row_name(row)} | {row['extractor']} | {scored} | " + " | ".join(cells) + " |")
     hle_rows = [(r, r["metrics"].get("hle_calib_err") or {}) for r in report["rows"]]
     if any(e.get("value") is not None for _, e in hle_rows):
         lines += ["", "HLE's reported form (`100 * round(err, 2)`): " + ", ".join(
-            f"{r['label']}/{r['extractor']} {e.get('hle_percent', 100 * round(e['value'], 2)):g}"
+            f"{_row_name(r)}/{r['extractor']} {e.get('hle_percent', 100 * round(e['value'], 2)):g}"
             for r, e in hle_rows if e.get("value") is not None)]
-    lines += ["", "Left out of the metrics (counted, never hidden):", ""]
+    lines += ["", "Counted, never hidden:", ""]
     for row in report["rows"]:
         c = row["counts"]
-        lines.append(f"- {row['label']}/{row['extractor']}: missing confidence {c['missing_confidence']}, "
-                     f"judge errors {c['judge_errors']}, not attempted {c['not_attempted']} "
-                     f"({c['not_attempted_excluded']} excluded)")
+        if not c:
+            continue
+        cov = f", answered {row['coverage']:.1%}" if row.get("coverage") is not None else ""
+        lines.append(f"- {_row_name(row)}/{row['extractor']}: judge errors {c['judge_errors']} (left out), "
+                     f"not attempted {c['not_attempted']} ({c['not_attempted_excluded']} left out), "
+                     f"no confidence {c['missing_confidence']} (imputed){cov}")
+    fitted = [r for r in report["rows"] if r.get("calibrator_fit")]
+    if fitted:
+        from harness.posthoc import fitted_summary
+
+        lines += ["", "## Post-hoc calibrators (fitted on the same model's training-split answers)", ""]
+        for row in fitted:
+            lines.append(f"- {_row_name(row)}/{row['extractor']}: {fitted_summary(row['calibrator_fit'])}")
     for comp in report["comparisons"]:
         lines += ["", f"## {comp['trainer']} vs baseline ({comp['extractor']}, paired on "
                   f"{comp['paired_n']} examples): {'PASS' if comp['passed'] else 'FAIL'}", ""]
+        if comp.get("error"):
+            lines += [comp["error"], ""]
         lines += ["| metric | baseline | trained | change [95% CI] |", "| --- | --- | --- | --- |"]
         for name, ch in comp["changes"].items():
             if ch.get("diff") is None:
@@ -180,11 +219,41 @@ def render_markdown(report: dict[str, Any]) -> str:
         for v in comp["criteria"]:
             lines.append(f"| {v['name']} | {'pass' if v['passed'] else 'FAIL'} | {_num(v['value'])} | "
                          f"{_num(v['threshold'])} | {v['detail']} |")
+        lines += [""] + _posthoc_lines(comp)
+        retention = comp.get("retention")
+        if retention and retention.get("value") is not None:
+            lines += ["", f"Retention: {retention['kept']}/{retention['n']} ({retention['value']:.1%}) of "
+                      "the questions the baseline answered correctly are still answered correctly."]
+        if comp.get("subgroups"):
+            metric = report["thresholds"]["metric"]
+            lines += ["", f"| subgroup | n | accuracy (baseline -> trained) | {metric} | retention |",
+                      "| --- | --- | --- | --- | --- |"]
+            for g in comp["subgroups"]:
+                lines.append(f"| {g['subgroup']} | {g['n']} | {_pair(g['accuracy'])} | {_pair(g[metric])} | "
+                             f"{_num(g['retention']) if g['retention'] is not None else 'n/a'} |")
     if report["diagrams"]:
         lines += ["", "## Reliability diagrams", ""]
-        for extractor, rel in report["diagrams"].items():
-            lines += [f"![{extractor}]({rel})", ""]
+        for name, rel in report["diagrams"].items():
+            lines += [f"![{name}]({rel})", ""]
     return "\n".join(lines) + "\n"
+
+
+def _pair(values: Sequence[float | None]) -> str:
+    return " -> ".join("n/a" if v is None else f"{v:.3f}" for v in values)
+
+
+def _posthoc_lines(comp: dict[str, Any]) -> list[str]:
+    required = set(comp.get("required") or ())
+    lines = []
+    for name in ("beats_posthoc", "adds_to_posthoc"):
+        verdict = comp.get(name)
+        gate = " (required)" if name in required else " (reported)"
+        if verdict is None:
+            lines.append(f"- {name}: n/a (no post-hoc rows){gate}")
+        else:
+            lines.append(f"- {name}: {'yes' if verdict['passed'] else 'no'}{gate} — "
+                         f"{verdict.get('detail') or verdict.get('error')}")
+    return lines
 
 
 def _num(value: Any) -> str:
@@ -195,8 +264,10 @@ def _num(value: Any) -> str:
 
 def summary_table(report: dict[str, Any]) -> str:
     lines = [report["note"]]
-    lines.append(f"{'model':<12} {'extractor':<11} {'n':>5} {'acc':>6} {'rms_ce':>7} {'ece':>6} "
-                 f"{'auroc':>6} {'conf_sd':>7}")
+    if report.get("posthoc_note"):
+        lines.append(report["posthoc_note"])
+    lines.append(f"{'model':<24} {'extractor':<11} {'n':>5} {'acc':>6} {'rms_ce':>7} {'ece':>6} "
+                 f"{'brier':>6} {'auroc':>6} {'conf_sd':>7}")
     for row in report["rows"]:
         m = row["metrics"]
 
@@ -204,13 +275,18 @@ def summary_table(report: dict[str, Any]) -> str:
             entry = m.get(name) or {}
             return f"{entry['value']:.3f}" if entry.get("value") is not None else "n/a"
 
-        lines.append(f"{row['label']:<12} {row['extractor']:<11} {row['counts']['scored']:>5} "
-                     f"{val('accuracy'):>6} {val('rms_calib_err'):>7} {val('ece'):>6} "
+        n = row["counts"]["scored"] if row["counts"] else 0
+        lines.append(f"{_row_name(row):<24} {row['extractor']:<11} {n:>5} "
+                     f"{val('accuracy'):>6} {val('rms_calib_err'):>7} {val('ece'):>6} {val('brier'):>6} "
                      f"{val('auroc'):>6} {val('confidence_std'):>7}")
     for comp in report["comparisons"]:
         failed = [v["name"] for v in comp["criteria"] if not v["passed"]]
-        verdict = "PASS" if comp["passed"] else f"FAIL ({', '.join(failed)})"
-        lines.append(f"{comp['trainer']}: success criteria {verdict}")
+        verdict = "PASS" if comp["passed"] else f"FAIL ({', '.join(failed) or 'a required verdict'})"
+        extra = []
+        for name in ("beats_posthoc", "adds_to_posthoc"):
+            v = comp.get(name)
+            extra.append(f"{name} {'n/a' if v is None else 'yes' if v['passed'] else 'no'}")
+        lines.append(f"{comp['trainer']}: success criteria {verdict}; {', '.join(extra)}")
     return "\n".join(lines)
 
 
@@ -224,7 +300,8 @@ def load_report(run: Path) -> dict[str, Any]:
         report = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
+    if not isinstance(report, dict) or not str(report.get("schema", "")).startswith(
+            "calibration-harness/report/"):
         raise InputError(f"{path}: not a calibration-harness report ({SCHEMA})")
     return report
 
@@ -234,8 +311,9 @@ def compare_runs(runs: list[Path], *, as_json: bool = False) -> str:
     table = []
     for run, report in reports:
         for row in report["rows"]:
-            table.append({"run": str(run), "label": row["label"], "extractor": row["extractor"],
-                          "held_out": report["held_out"], "n": row["counts"]["scored"],
+            table.append({"run": str(run), "label": row["label"], "calibrator": row.get("calibrator"),
+                          "extractor": row["extractor"], "held_out": report["held_out"],
+                          "n": (row.get("counts") or {}).get("scored", 0),
                           **{n: row["metrics"].get(n) for n in HEADLINE}})
     if as_json:
         return json.dumps(table, indent=2)
@@ -243,42 +321,85 @@ def compare_runs(runs: list[Path], *, as_json: bool = False) -> str:
     lines = [head, "|" + " --- |" * (4 + len(HEADLINE))]
     for entry in table:
         held = "" if entry["held_out"] else " (not held-out)"
-        lines.append(f"| {entry['run']}{held} | {entry['label']} | {entry['extractor']} | {entry['n']} | "
+        lines.append(f"| {entry['run']}{held} | {_row_name(entry)} | {entry['extractor']} | {entry['n']} | "
                      + " | ".join(_fmt(entry[n]) for n in HEADLINE) + " |")
     return "\n".join(lines)
 
 
-def check_run(run: Path, *, min_reduction: float | None = None, max_accuracy_drop: float | None = None,
-              min_confidence_std: float | None = None) -> tuple[bool, str]:
-    """Re-evaluate every trainer's criteria (thresholds from the run unless given)."""
-    from harness.criteria import evaluate_criteria
+def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[str, Any] | None = None,
+              bootstrap: str | None = None) -> tuple[bool, str]:
+    """Recompute every verdict of ``run`` from its outcome files, with the thresholds in force:
+    the defaults, the installed registry.toml's ``[criteria]``, ``config_file`` and ``thresholds``
+    (never the run's own). The run's metric parameters and counting rules define what was measured."""
+    from harness.assessment import RowKey, Settings, assess
+    from harness.config import Config, Layer
+    from harness.criteria import thresholds_from
 
+    run = Path(run)
     report = load_report(run)
+    if report.get("schema") != SCHEMA or any("outcomes" not in r and not r.get("error")
+                                             for r in report["rows"]):
+        raise InputError(f"{run}: made by an older version without per-example outcome files; "
+                         "it cannot be re-checked (rerun it)")
     if not report["comparisons"]:
         raise InputError(f"{run}: the run trained nothing, so there is nothing to check")
-    thresholds = dict(report["strategies"].get("criteria", {}))
-    for key, value in (("min_reduction", min_reduction), ("max_accuracy_drop", max_accuracy_drop),
-                       ("min_confidence_std", min_confidence_std)):
-        if value is not None:
-            thresholds[key] = value
-    ok = True
+    limits = thresholds_from(Config.load(config_file), thresholds)
+    metric_params = {e["name"]: e["params"] for e in report["strategies"].get("metrics", [])}
+    layer = Layer(f"metric parameters of {run}", {"metric": metric_params})
+    config = Config.load(config_file).with_layer(layer)
+    held_out = _held_out(run)
+    outcomes, fits = {}, {}
+    for row in report["rows"]:
+        key = RowKey(label=row["label"], extractor=row["extractor"], calibrator=row.get("calibrator"))
+        if row.get("outcomes"):
+            outcomes[key] = outcome_files.read(run / row["outcomes"])
+        if row.get("calibrator_fit") is not None:
+            fits[key] = row["calibrator_fit"]
+    counting = report["counting"]
+    names = report.get("metric_names")  # None: every metric, n/a where it cannot be computed
+    settings = Settings(thresholds=limits, config=config, metric_names=names,
+                        not_attempted=counting["not_attempted"],
+                        missing_confidence=float(counting["missing_confidence"]),
+                        bootstrap=bootstrap or report["bootstrap"].get("requested", "group"),
+                        seed=int(report.get("seed", 0)))
+    assessed = assess(outcomes, report["trainers"], settings, held_out=held_out, fits=fits)
     lines = []
-    for comp in report["comparisons"]:
-        rows = read_jsonl(Path(run) / comp["paired_file"]).rows
-        if not rows:
-            ok = False
-            lines.append(f"{comp['trainer']}: FAIL (no paired examples)")
-            continue
-        base = (np.array([r["baseline_confidence"] for r in rows]),
-                np.array([r["baseline_correct"] for r in rows], dtype=bool))
-        trained = (np.array([r["trained_confidence"] for r in rows]),
-                   np.array([r["trained_correct"] for r in rows], dtype=bool))
-        verdicts = evaluate_criteria(base, trained, thresholds, seed=report.get("seed", 0))
-        passed = all(v.passed for v in verdicts)
-        ok = ok and passed
-        lines.append(f"{comp['trainer']} ({comp['extractor']}): {'PASS' if passed else 'FAIL'}")
-        for v in verdicts:
-            lines.append(f"  {'ok  ' if v.passed else 'FAIL'} {v.name}: {v.detail}")
-    if not report["held_out"]:
-        lines.append("note: not held-out (--eval-on-train)")
+    stored = {k: v for k, v in (report.get("thresholds") or {}).items()}
+    differ = sorted(k for k in limits if k in stored and stored[k] != limits[k])
+    if differ:
+        made = ", ".join(f"{k} {stored[k]!r}" for k in differ)
+        in_force = ", ".join(f"{k} {limits[k]!r}" for k in differ)
+        lines.append(f"note: the run was made with other thresholds ({made}); "
+                     f"checked against the ones in force ({in_force})")
+    if held_out != report["held_out"]:
+        lines.append(f"note: report.json says held_out={report['held_out']}, split.json says {held_out}")
+    ok = True
+    for comp in assessed["comparisons"]:
+        ok = ok and comp["passed"]
+        verdict = "PASS" if comp["passed"] else "FAIL"
+        lines.append(f"{comp['trainer']} ({comp['extractor']}, {comp['paired_n']} paired examples, "
+                     f"bootstrap over {assessed['bootstrap']['unit']}s): {verdict}")
+        for v in comp["criteria"]:
+            lines.append(f"  {'ok  ' if v['passed'] else 'FAIL'} {v['name']}: {v['detail']}")
+        for name in ("beats_posthoc", "adds_to_posthoc"):
+            verdict = comp.get(name)
+            gate = "required" if name in comp["required"] else "reported"
+            if verdict is None:
+                mark = "FAIL" if gate == "required" else "  - "
+                lines.append(f"  {mark} {name} ({gate}): n/a, the run has no post-hoc rows")
+            else:
+                mark = ("ok  " if verdict["passed"] else "FAIL") if gate == "required" else \
+                    ("yes " if verdict["passed"] else "no  ")
+                lines.append(f"  {mark} {name} ({gate}): {verdict.get('detail') or verdict.get('error')}")
     return ok, "\n".join(lines)
+
+
+def _held_out(run: Path) -> bool:
+    """Held out when the split's training and evaluated ids exist and do not overlap."""
+    path = run / "split.json"
+    try:
+        split = json.loads(path.read_text(encoding="utf-8"))
+        train, test = set(split["train"]), set(split["test"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(f"{path}: missing or unreadable; the run cannot be re-checked") from None
+    return bool(train) and bool(test) and not train & test

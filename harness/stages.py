@@ -1,4 +1,4 @@
-"""Resumable stages of a run folder: generate, extract, judge.
+"""Resumable stages of a run folder: generate, extract, judge (``harness.outcomes`` counts them).
 
 A stage folder holds ``stage.json`` (a fingerprint of its inputs and configuration).
 When the fingerprint still matches, a rerun keeps every record already written and only
@@ -13,8 +13,6 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import attrs
 
 from harness.artifacts import JsonlAppender, read_jsonl, write_json_atomic, write_jsonl_atomic
 from harness.records import Example, Generation, Judgment, Prediction
@@ -105,47 +103,3 @@ def read_judgments(path: Path) -> dict[str, Judgment]:
             judgment = Judgment.from_dict(row)
             judgments[judgment.example_id] = judgment  # the last word on an id wins
     return judgments
-
-
-@attrs.frozen
-class Scored:
-    """Confidences and correctness of the examples that count, and what was left out."""
-
-    ids: list[str]
-    confidence: Any  # np.ndarray
-    correct: Any  # np.ndarray of bool
-    counts: dict[str, int]
-
-
-def score_inputs(
-    examples: Sequence[Example],
-    predictions: dict[str, Prediction],
-    judgments: dict[str, Judgment],
-    not_attempted: str,
-) -> Scored:
-    """Pairs (confidence, correct) for metrics; every exclusion is counted by reason."""
-    import numpy as np
-
-    ids, conf, corr = [], [], []
-    counts = {"examples": len(examples), "missing_confidence": 0, "judge_errors": 0,
-              "not_attempted": 0, "not_attempted_excluded": 0, "correct": 0}
-    for example in examples:
-        prediction = predictions[example.id]
-        judgment = judgments.get(example.id)
-        if judgment is None or judgment.grade is None:
-            counts["judge_errors"] += 1
-            continue
-        if judgment.grade == "not_attempted":
-            counts["not_attempted"] += 1
-            if not_attempted == "exclude":
-                counts["not_attempted_excluded"] += 1
-                continue
-        if prediction.confidence is None:
-            counts["missing_confidence"] += 1
-            continue
-        ids.append(example.id)
-        conf.append(float(prediction.confidence))
-        corr.append(judgment.grade == "correct")
-        counts["correct"] += judgment.grade == "correct"
-    counts["scored"] = len(ids)
-    return Scored(ids, np.asarray(conf, dtype=np.float64), np.asarray(corr, dtype=bool), counts)

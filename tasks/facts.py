@@ -88,6 +88,7 @@ class World:
                 metadata={"entity": f.entity, "relation": f.relation, "seen": f.seen,
                           "world_seed": self.seed},
                 group=f.entity,
+                subgroup="seen entity" if f.seen else "unseen entity",
             )
             for f in self.facts
         ]

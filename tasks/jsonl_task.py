@@ -36,6 +36,7 @@ class JsonlTask:
         answer_field: str = "answer",
         id_field: str = "id",
         group_field: str = "",
+        subgroup_field: str = "",
     ) -> None:
         if not isinstance(path, (str, os.PathLike)) or not str(path):
             raise ParameterError(f"task jsonl: path must be a file, got {path!r} (-p task.path=FILE.jsonl)")
@@ -48,6 +49,7 @@ class JsonlTask:
         self.answer_field = answer_field
         self.id_field = id_field
         self.group_field = group_field or None
+        self.subgroup_field = subgroup_field or None
 
     def examples(self) -> list[Example]:
         read = read_jsonl(self.path, tolerate_torn=False)
@@ -78,10 +80,14 @@ class JsonlTask:
         group = None
         if self.group_field is not None:
             group = self._text(row, self.group_field, where)
+        subgroup = None
+        if self.subgroup_field is not None:
+            subgroup = self._text(row, self.subgroup_field, where)
         used = {self.question_field, self.answer_field, self.id_field, self.group_field}
         metadata = {k: v for k, v in row.items() if k not in used}
         metadata["line"] = line
-        return Example(id=example_id, question=question, answer=answer, metadata=metadata, group=group)
+        return Example(id=example_id, question=question, answer=answer, metadata=metadata, group=group,
+                       subgroup=subgroup)
 
     @staticmethod
     def _text(row: dict[str, Any], field: str, where: str) -> str:

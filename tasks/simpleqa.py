@@ -118,6 +118,7 @@ def _example(path: Path, line: int, row_number: int, row: dict[str, Any]) -> Exa
         question=question,
         answer=answer,
         metadata={**metadata, "row": row_number},
+        subgroup=str(metadata["topic"]) if metadata.get("topic") is not None else None,
     )
 
 

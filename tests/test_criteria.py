@@ -27,7 +27,7 @@ def test_a_better_calibrated_model_passes_every_criterion() -> None:
     base = baseline()
     trained = (base[0] - 0.3, base[1])  # same answers, confidence lowered to match accuracy
     verdicts = by_name(evaluate_criteria(base, trained, resamples=300))
-    assert list(verdicts) == ["calibration", "accuracy", "not_collapsed"]
+    assert list(verdicts) == ["sample_size", "calibration", "accuracy", "discrimination", "not_collapsed"]
     assert all(v.passed for v in verdicts.values()), [v.detail for v in verdicts.values()]
     calibration = verdicts["calibration"]
     assert calibration.value > 0.5 and calibration.threshold == 0.10
@@ -99,7 +99,7 @@ def test_a_calibration_error_that_cannot_be_computed_fails_with_the_reason() -> 
 def test_runs_must_cover_the_same_examples_and_verdicts_serialise() -> None:
     with pytest.raises(InputError, match="same examples"):
         evaluate_criteria(baseline(10), baseline(11), resamples=0)
-    verdict = evaluate_criteria(baseline(), baseline(), resamples=0)[1]
+    verdict = by_name(evaluate_criteria(baseline(), baseline(), resamples=0))["accuracy"]
     assert verdict.to_dict() == {
         "name": "accuracy", "passed": True, "value": 0.0, "threshold": 0.05, "detail": verdict.detail,
     }
@@ -108,3 +108,37 @@ def test_runs_must_cover_the_same_examples_and_verdicts_serialise() -> None:
 def test_tenth_shares() -> None:
     shares = tenth_shares(np.array([0.0, 0.05, 0.1, 0.95, 1.0]))
     assert shares.tolist() == [0.4, 0.2, 0, 0, 0, 0, 0, 0, 0, 0.4]
+
+
+def test_held_out_and_coverage_join_when_given() -> None:
+    base = baseline()
+    trained = (base[0] - 0.3, base[1])
+    verdicts = by_name(evaluate_criteria(base, trained, resamples=0, held_out=False, coverage=(0.98, 0.95)))
+    assert list(verdicts)[0] == "held_out" and not verdicts["held_out"].passed
+    assert not verdicts["coverage"].passed and verdicts["coverage"].value == pytest.approx(-0.03)
+    loose = {"allow_not_held_out": True, "coverage_tolerance": 0.05}
+    allowed = by_name(evaluate_criteria(base, trained, loose, resamples=0, held_out=False,
+                                        coverage=(0.98, 0.95)))
+    assert allowed["held_out"].passed and allowed["coverage"].passed
+
+
+def test_discrimination_fails_when_confidence_stops_ranking() -> None:
+    base = baseline()
+    rng = np.random.default_rng(2)
+    noise = (rng.choice([0.3, 0.45, 0.6], len(base[0])), base[1])
+    verdicts = by_name(evaluate_criteria(base, noise, resamples=200))
+    assert verdicts["calibration"].passed and not verdicts["discrimination"].passed
+    assert "upper bound of the paired 95% CI" in verdicts["discrimination"].detail
+
+
+def test_too_few_examples_fail_the_sample_size() -> None:
+    base = baseline(20)
+    verdict = by_name(evaluate_criteria(base, (base[0] - 0.3, base[1]), resamples=0))["sample_size"]
+    assert not verdict.passed and verdict.detail == "20 paired examples (needs >= 100)"
+
+
+@pytest.mark.parametrize(("key", "value"), [("min_n", 0), ("max_bin_share", 1.5), ("strict", "yes"),
+                                            ("require", ["everything"]), ("min_reduction", float("nan"))])
+def test_bad_thresholds_are_parameter_errors(key, value) -> None:
+    with pytest.raises(ParameterError, match=key):
+        thresholds_from(Config.load(), {key: value})

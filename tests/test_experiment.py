@@ -11,8 +11,10 @@ from pathlib import Path
 
 import attrs
 import pytest
+from plugin_helpers import installed
 
-from harness.experiment import ExperimentSpec, run_experiment
+from harness import hookimpl, registry
+from harness.experiment import Experiment, ExperimentSpec, run_experiment
 
 QUESTIONS = [(f"q{i}", f"What is the colour of item {i}?", c, f"item{i // 2}")
              for i, c in enumerate(["red", "blue", "green", "yellow", "black", "white"] * 6)]
@@ -35,8 +37,11 @@ def spec(tiny_lm_path: Path, qa_file: Path, out: Path, **kw) -> ExperimentSpec: 
 def test_evaluate_only_writes_every_stage_and_the_report(tiny_lm_path, qa_file, tmp_path):
     out = tmp_path / "run"
     report = run_experiment(spec(tiny_lm_path, qa_file, out))
-    assert report["held_out"] is True or report["split"]["evaluated"] == "all"
-    assert report["split"]["test"] == len(QUESTIONS)
+    assert report["split"] == {"train": 0, "test": len(QUESTIONS), "evaluated": "all"}
+    assert report["held_out"] is True  # nothing was trained, so nothing leaked
+    assert report["comparisons"] == []
+    assert "evaluation-only run has no training split" in report["posthoc_note"]
+    assert [(r["label"], r["calibrator"]) for r in report["rows"]] == [("baseline", None)]
     stage = out / "baseline" / "logprob" / "all"
     for name in ("generations.jsonl", "predictions.jsonl", "judgments.jsonl", "stage.json"):
         assert (stage / name).exists(), name
@@ -118,12 +123,19 @@ def test_training_run_reports_criteria_and_check_gates(tiny_lm_path, qa_file, tm
     assert not {groups[i] for i in split["train"]} & {groups[i] for i in split["test"]}
     comparison = report["comparisons"][0]
     assert comparison["trainer"] == "implicit" and comparison["paired_n"] > 0
-    assert {v["name"] for v in comparison["criteria"]}
+    assert [v["name"] for v in comparison["criteria"]] == [
+        "held_out", "sample_size", "calibration", "accuracy", "coverage", "discrimination", "not_collapsed"]
+    assert comparison["passed"] == all(v["passed"] for v in comparison["criteria"])
+    # 36 questions: far below the floor of 100 paired examples, so the run cannot pass
+    assert not comparison["passed"]
+    assert {r["calibrator"] for r in report["rows"]} == {None, "temperature", "isotonic"}
     env = {**os.environ}
     check = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(out)],
                            capture_output=True, text=True, env=env)
     assert check.returncode == (0 if comparison["passed"] else 1), check.stderr
     assert "implicit" in check.stdout
+    for verdict in comparison["criteria"]:  # the report and check: one function on the same files
+        assert verdict["detail"] in check.stdout, verdict["name"]
     strict = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(out),
                              "--min-reduction", "0.99"], capture_output=True, text=True, env=env)
     assert strict.returncode == 1
@@ -179,3 +191,98 @@ def test_check_on_a_folder_without_report_is_exit_2(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+class RecordingCalibrator:
+    """A calibrator that remembers every confidence it was fitted on (and maps nothing)."""
+
+    name = "recording"
+    seen: list[list[float]] = []
+
+    def fit(self, confidence, correct) -> None:  # type: ignore[no-untyped-def]
+        RecordingCalibrator.seen.append([float(c) for c in confidence])
+
+    def __call__(self, confidence):  # type: ignore[no-untyped-def]
+        return confidence
+
+    def fitted(self) -> dict:
+        return {"n": len(RecordingCalibrator.seen[-1])}
+
+
+class RecordingPlugin:
+    @hookimpl
+    def register_calibrators(self, register):  # type: ignore[no-untyped-def]
+        register("recording", RecordingCalibrator)
+
+
+def _confidences(folder: Path) -> list[float]:
+    rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    return sorted(1.0 if r["confidence"] is None else r["confidence"] for r in rows)
+
+
+@pytest.mark.slow
+def test_calibrators_are_fitted_on_training_answers_only(tiny_lm_path, qa_file, tmp_path):
+    """Every fit sees exactly the training split's answers of its model, never a held-out one."""
+    out = tmp_path / "run"
+    s = spec(tiny_lm_path, qa_file, out, trainers=("implicit",), calibrators=("recording", "isotonic"))
+    RecordingCalibrator.seen.clear()
+    with installed(RecordingPlugin(), name="recording-calibrator"):
+        report = run_experiment(attrs.evolve(s, overrides=s.overrides + (
+            "trainer.epochs=1", "trainer.batch_size=4", "trainer.gradient_accumulation_steps=1")))
+    fitted = sorted(sorted(x) for x in RecordingCalibrator.seen)
+    expected = sorted([_confidences(out / "baseline" / "logprob" / "train"),
+                       _confidences(out / "trained" / "implicit" / "train")])
+    assert fitted == expected
+    split = json.loads((out / "split.json").read_text())
+    assert len(fitted[0]) == len(split["train"]) and not set(split["train"]) & set(split["test"])
+    rows = {(r["label"], r["calibrator"]): r for r in report["rows"]}
+    assert set(rows) == {(label, c) for label in ("baseline", "implicit")
+                         for c in (None, "recording", "isotonic")}
+    assert rows[("baseline", "isotonic")]["calibrator_fit"]["fitted_on"] == len(split["train"])
+    assert rows[("baseline", "recording")]["metrics"]["accuracy"]["value"] == \
+        rows[("baseline", None)]["metrics"]["accuracy"]["value"]  # a post-hoc map changes no answer
+    comparison = report["comparisons"][0]
+    assert comparison["beats_posthoc"]["against"] in ("baseline + recording", "baseline + isotonic")
+    both = {c for c in ("recording", "isotonic") if all("error" not in rows[(label, c)]
+                                                       for label in ("baseline", "implicit"))}
+    assert {p["calibrator"] for p in comparison["adds_to_posthoc"]["per_calibrator"]} == both
+    for row in rows.values():  # a calibrator that cannot be fitted (e.g. one class) is n/a with its reason
+        assert ("error" in row) == (row["metrics"] == {})
+        if "error" in row:
+            assert "could not be fitted" in row["error"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "evaluate implicit on train" in manifest["timings"]
+    text = (out / "report.md").read_text()
+    assert "beats_posthoc" in text and "implicit + isotonic" in text
+
+
+def test_seed_seeds_training_unless_the_user_sets_it(tiny_lm_path, qa_file, tmp_path):
+    s = spec(tiny_lm_path, qa_file, tmp_path / "run", trainers=("implicit", "explicit"), seed=7)
+    exp = Experiment(s)
+    for name in ("implicit", "explicit"):
+        assert registry.resolve_params("trainer", name, exp.config)["seed"] == 7
+        assert exp.trainers[name].settings.seed == 7
+    mine = Experiment(attrs.evolve(s, overrides=s.overrides + ("trainer.implicit.seed=3",)))
+    assert mine.trainers["implicit"].settings.seed == 3 and mine.trainers["explicit"].settings.seed == 7
+
+
+def test_an_unknown_calibrator_is_one_line_and_exit_2(tiny_lm_path, qa_file, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--model", str(tiny_lm_path),
+                             "--task", "jsonl", "-p", f"task.path={qa_file}", "--calibrator", "isotonik",
+                             "--out", str(tmp_path / "run")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "isotonic" in result.stderr and "temperature" in result.stderr
+
+
+def test_none_turns_the_calibrators_off():
+    assert ExperimentSpec.from_cli(**_cli_options(calibrators=("none",))).calibrators == ()
+    assert ExperimentSpec.from_cli(**_cli_options(calibrators=())).calibrators == ("temperature", "isotonic")
+
+
+def _cli_options(**changes):  # type: ignore[no-untyped-def]
+    options = dict(task="facts", model="tiny", backend="hf", extractor="logprob", judge="mock", trainers=(),
+                   metrics=(), limit=None, seed=0, test_size=0.5, eval_on_train=False, out=None,
+                   config_file=None, overrides=(), force=False, no_cache=False, calibrators=(),
+                   bootstrap="group")
+    return {**options, **changes}

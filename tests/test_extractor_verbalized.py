@@ -15,6 +15,8 @@ from harness.records import Example, Generation
 
 
 def extract(text: str, **params) -> tuple:  # type: ignore[no-untyped-def]
+    """What the parser makes of ``text``; missing confidences left missing unless asked."""
+    params.setdefault("on_missing", "exclude")
     prediction = VerbalizedExtractor(**params).extract(Generation(example_id="e", prompt="p", text=text))
     return prediction.answer, prediction.confidence, prediction.error
 
@@ -107,9 +109,12 @@ def test_a_failed_generation_is_never_filled() -> None:
     assert (prediction.confidence, prediction.error) == (None, "generation failed: timeout")
 
 
-def test_registered_with_exclude_as_the_default() -> None:
+def test_a_missing_confidence_counts_as_fully_confident_by_default() -> None:
+    """HLE's rule: leaving the confidence out can never improve a calibration score."""
     extractor = registry.create("extractor", "verbalized")
-    assert (extractor.name, extractor.on_missing) == ("verbalized", "exclude")
+    assert (extractor.name, extractor.on_missing) == ("verbalized", 1.0)
+    prediction = extractor.extract(Generation(example_id="e", prompt="p", text="Answer: Paris"))
+    assert prediction.confidence == 1.0 and "confidence set to 1" in prediction.error
 
 
 # -- fuzzing ----------------------------------------------------------------------------------

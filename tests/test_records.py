@@ -97,6 +97,7 @@ def test_a_training_record_nests_its_example_as_a_plain_dict():
     data = record.to_dict()
     assert data["example"] == {
         "id": "q1", "question": "2+2?", "answer": "4", "metadata": {"topic": "math"}, "group": None,
+        "subgroup": None,
     }
     assert TrainingRecord.from_dict(data) == record
 

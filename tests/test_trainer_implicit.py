@@ -10,6 +10,7 @@ from torch_helpers import one_torch_thread
 from trainer_fixtures import colour_records, learnable_lm, load
 
 from harness import registry
+from harness.config import shipped_registry
 from harness.errors import InsufficientDataError, ParameterError
 from harness.plugins.extractors.logprob import LogprobExtractor
 from harness.plugins.trainers.encoding import completion_scores
@@ -174,7 +175,11 @@ def test_lm_on_chooses_which_answers_the_lm_loss_covers(tiny_lm_path, tmp_path, 
 
 def test_defaults_are_the_seeds_hyperparameters_in_the_registry():
     params = registry.resolve_params("trainer", "implicit")
-    assert params == {**registry.get("trainer", "implicit").parameters(), **params}
+    shipped = shipped_registry()["trainer"]["implicit"]
+    own = registry.get("trainer", "implicit").parameters()
+    assert set(shipped) == set(own)  # registry.toml documents every parameter of the factory
+    assert params == shipped  # and its values are the ones a run gets
+    assert own == shipped  # the factory's own defaults are the seed's values too
     trainer = registry.create("trainer", "implicit")
     assert (trainer.name, trainer.extractor) == ("implicit", "logprob")
     assert (trainer.lam, trainer.lm_on) == (1.0, "correct")

@@ -5,9 +5,12 @@ Accepted confidences: ``0.9``, ``.9``, ``90%``, ``90 %``, and a bare number abov
 most 100 read as a percentage (``90`` -> 0.9), with markdown emphasis, brackets or a final
 full stop around it ignored. Anything else — words, a negative number, more than 100%,
 several different values, no ``Confidence:`` line — is a missing confidence whose reason
-is recorded. ``on_missing`` decides what a missing one becomes: ``exclude`` (the default;
-the prediction keeps ``confidence=None`` and the report counts it in the parse rate) or a
-fixed value in [0, 1] (HLE uses 100%), in which case ``error`` still says what failed.
+is recorded. ``on_missing`` decides what a missing one becomes: a fixed value in [0, 1]
+(default 1.0, Humanity's Last Exam's rule: a model that omits its confidence is taken as
+fully confident, so leaving it out can never improve a calibration score), or ``exclude``
+(the prediction keeps ``confidence=None``; the report still counts the answer and scores
+it with the core's imputed value, also 1.0, see ``harness.outcomes``). ``error`` always
+says what failed, so the parse rate stays visible.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ class VerbalizedExtractor:
     # the completion has two lines: stop at end-of-sequence or a blank line, not a newline
     stop: tuple[str, ...] = ("\n\n",)
 
-    def __init__(self, on_missing: str | float = "exclude") -> None:
+    def __init__(self, on_missing: str | float = 1.0) -> None:
         self.on_missing = on_missing
         self._fill = on_missing_value(on_missing)
 

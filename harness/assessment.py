@@ -1,0 +1,284 @@
+"""Everything a run concludes, computed from its per-example outcomes — by the report and by ``check``.
+
+``assess`` takes the outcomes of every row (``harness.outcomes``: model, extractor and
+optionally a post-hoc calibrator, each with its examples' grades and confidences) and the
+settings in force, and returns:
+
+- ``rows``: per row, the counts and every metric with its bootstrap CI;
+- ``comparisons``: per trainer, paired on the examples both rows scored,
+  - the paired change of every metric, the success criteria (``harness.criteria``),
+    ``retention`` (accuracy on the examples the baseline answered correctly) and a
+    per-subgroup table when the task labels subgroups;
+  - ``beats_posthoc``: the trained model's raw calibration error against the best
+    ``baseline + calibrator`` row (paired CI of the difference);
+  - ``adds_to_posthoc``: ``trainer + c`` against ``baseline + c`` for each calibrator c
+    (Brier and AUROC changes with paired CIs): does training add what a post-hoc map cannot?
+
+``harness run`` writes the report from it and ``harness check`` recomputes it from the run
+folder's files with the thresholds in force, so both say the same thing on the same data.
+Bootstraps resample groups (``unit = "group"``, e.g. the entity of ``facts``) when the
+examples have them, else examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from harness import registry
+from harness.config import Config
+from harness.criteria import evaluate_criteria
+from harness.errors import HarnessError
+from harness.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
+from harness.scoring import paired_difference, score
+
+BASELINE = "baseline"
+UNITS = ("group", "example")
+POSTHOC_METRICS = ("brier", "auroc")
+
+
+@attrs.frozen(kw_only=True)
+class RowKey:
+    label: str  # "baseline" or a trainer's name
+    extractor: str
+    calibrator: str | None = None
+
+    @property
+    def slug(self) -> str:
+        return "__".join(p for p in (self.label, self.extractor, self.calibrator) if p)
+
+    @property
+    def title(self) -> str:
+        return self.label + (f" + {self.calibrator}" if self.calibrator else "")
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """What the verdicts depend on besides the data; ``check`` rebuilds it, never from the run's criteria."""
+
+    thresholds: Mapping[str, Any]
+    config: Config  # metric parameters
+    metric_names: Sequence[str] | None = None  # None: every registered metric
+    not_attempted: str = "incorrect"
+    missing_confidence: float = MISSING_CONFIDENCE
+    bootstrap: str = "group"  # "group" | "example"
+    resamples: int = 1000
+    seed: int = 0
+
+
+def assess(
+    outcomes: Mapping[RowKey, Sequence[Outcome]],
+    trainers: Mapping[str, str],
+    settings: Settings,
+    *,
+    held_out: bool,
+    fits: Mapping[RowKey, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Rows, comparisons and verdicts; ``trainers`` maps each trainer to its evaluation extractor,
+    ``fits`` each calibrated row to its calibrator's fitted parameters (or ``{"error": ...}``)."""
+    fits = fits or {}
+    counted = {key: count(rows, not_attempted=settings.not_attempted,
+                          missing_confidence=settings.missing_confidence)
+               for key, rows in outcomes.items()}
+    rows = [_row(key, counted.get(key), fits.get(key), settings) for key in outcomes]
+    for key, fit in fits.items():  # a calibrator that could not be fitted still gets its row
+        if key not in outcomes:
+            rows.append(_row(key, None, fit, settings))
+    comparisons = [_comparison(trainer, extractor, counted, settings, held_out)
+                   for trainer, extractor in trainers.items()]
+    any_groups = any(g != i for c in counted.values() for g, i in zip(c.groups, c.ids, strict=True))
+    unit = settings.bootstrap if any_groups else "example"
+    return {"rows": rows, "comparisons": comparisons,
+            "bootstrap": {"unit": unit, "resamples": settings.resamples, "seed": settings.seed,
+                          "requested": settings.bootstrap}}
+
+
+def _groups(c: Counted, settings: Settings) -> list[str] | None:
+    return c.groups if settings.bootstrap == "group" else None
+
+
+def _row(key: RowKey, c: Counted | None, fit: Mapping[str, Any] | None,
+         settings: Settings) -> dict[str, Any]:
+    row: dict[str, Any] = {"label": key.label, "extractor": key.extractor, "calibrator": key.calibrator,
+                           "key": key.slug, "counts": None, "metrics": {}, "coverage": None}
+    if fit is not None:
+        row["calibrator_fit"] = dict(fit)
+    if c is None:
+        row["error"] = (fit or {}).get("error", "no outcomes")
+        return row
+    row["counts"], row["coverage"] = c.counts, c.coverage()
+    if c.ids:
+        row["metrics"] = score(c.confidence, c.correct, settings.metric_names, settings.config,
+                               resamples=settings.resamples, seed=settings.seed,
+                               groups=_groups(c, settings))["metrics"]
+    return row
+
+
+def _paired(a: Counted, b: Counted) -> tuple[Counted, Counted]:
+    common = [i for i in a.ids if i in set(b.ids)]
+    return a.select(common), b.select(common)
+
+
+def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted], settings: Settings,
+                held_out: bool) -> dict[str, Any]:
+    base_key, trained_key = RowKey(label=BASELINE, extractor=extractor), RowKey(label=trainer,
+                                                                                extractor=extractor)
+    comp: dict[str, Any] = {"trainer": trainer, "extractor": extractor, "paired_n": 0, "changes": {},
+                            "criteria": [], "passed": False, "retention": None, "subgroups": [],
+                            "beats_posthoc": None, "adds_to_posthoc": None}
+    if base_key not in counted or trained_key not in counted:
+        comp["error"] = "the baseline or the trained model has no outcomes"
+        return comp
+    base, trained = _paired(counted[base_key], counted[trained_key])
+    comp["paired_n"] = len(base.ids)
+    if not base.ids:
+        comp["error"] = "no example was scored for both models"
+        comp["criteria"] = [v.to_dict() for v in evaluate_criteria_safe(base, trained, settings, held_out)]
+        return comp
+    groups = _groups(base, settings)
+    comp["changes"] = paired_difference(base.confidence, base.correct, trained.confidence, trained.correct,
+                                        settings.metric_names, settings.config, resamples=settings.resamples,
+                                        seed=settings.seed, groups=groups)
+    coverage = (counted[base_key].coverage(), counted[trained_key].coverage())
+    verdicts = evaluate_criteria_safe(base, trained, settings, held_out, coverage=coverage)
+    comp["criteria"] = [v.to_dict() for v in verdicts]
+    comp["retention"] = _retention(base, trained)
+    comp["subgroups"] = _subgroups(base, trained, settings)
+    comp["beats_posthoc"] = _beats_posthoc(trained_key, counted, settings)
+    comp["adds_to_posthoc"] = _adds_to_posthoc(trainer, extractor, counted, settings)
+    required = set(settings.thresholds.get("require") or ())
+    gates = [v.passed for v in verdicts]
+    for name in ("beats_posthoc", "adds_to_posthoc"):
+        if name in required:
+            gates.append(bool(comp[name] and comp[name].get("passed")))
+    comp["required"] = sorted(required)
+    comp["passed"] = bool(gates) and all(gates)
+    return comp
+
+
+def evaluate_criteria_safe(base: Counted, trained: Counted, settings: Settings, held_out: bool,
+                           coverage: tuple[float, float] | None = None) -> list[Any]:
+    """The criteria; with no paired example, only those that need no data (and ``sample_size``)."""
+    from harness.criteria import Verdict, _held_out, _sample_size
+
+    if not base.ids:
+        limits = settings.thresholds
+        return [_held_out(held_out, bool(limits["allow_not_held_out"])),
+                _sample_size(0, int(limits["min_n"])),
+                Verdict(name="calibration", passed=False, value=None, threshold=limits["min_reduction"],
+                        detail="no paired examples")]
+    return evaluate_criteria((base.confidence, base.correct), (trained.confidence, trained.correct),
+                             settings.thresholds, resamples=settings.resamples, seed=settings.seed,
+                             config=settings.config, groups=_groups(base, settings), coverage=coverage,
+                             held_out=held_out)
+
+
+def _retention(base: Counted, trained: Counted) -> dict[str, Any]:
+    """Accuracy of the trained model on the examples the baseline answered correctly."""
+    known = base.correct
+    n = int(known.sum())
+    kept = int((trained.correct & known).sum())
+    return {"n": n, "kept": kept, "value": kept / n if n else None}
+
+
+def _point(name: str, c: Counted, config: Config) -> float | None:
+    try:
+        return float(registry.create("metric", name, config)(c.confidence, c.correct))
+    except HarnessError:
+        return None
+
+
+def _subgroups(base: Counted, trained: Counted, settings: Settings) -> list[dict[str, Any]]:
+    labels = sorted({s for s in base.subgroups if s is not None})
+    metric = str(settings.thresholds["metric"])
+    out = []
+    for label in labels:
+        ids = [i for i, s in zip(base.ids, base.subgroups, strict=True) if s == label]
+        b, t = base.select(ids), trained.select(ids)
+        out.append({"subgroup": label, "n": len(ids),
+                    "accuracy": [float(b.correct.mean()), float(t.correct.mean())],
+                    "mean_confidence": [float(b.confidence.mean()), float(t.confidence.mean())],
+                    metric: [_point(metric, b, settings.config), _point(metric, t, settings.config)],
+                    "retention": _retention(b, t)["value"]})
+    return out
+
+
+def _beats_posthoc(trained_key: RowKey, counted: Mapping[RowKey, Counted],
+                   settings: Settings) -> dict[str, Any] | None:
+    """The trained model's raw calibration error against the best post-hoc map of the baseline."""
+    metric = str(settings.thresholds["metric"])
+    candidates = {}
+    for key, c in counted.items():
+        if key.label == BASELINE and key.extractor == trained_key.extractor and key.calibrator and c.ids:
+            value = _point(metric, c, settings.config)
+            if value is not None:
+                candidates[key] = value
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda k: candidates[k])
+    posthoc, trained = _paired(counted[best], counted[trained_key])
+    if not posthoc.ids:
+        return None
+    diff = _paired_metric(metric, posthoc, trained, settings)
+    if diff["diff"] is None:
+        return {"against": best.title, "metric": metric, "passed": False, "error": diff["error"]}
+    decisive = diff["ci"][1] if settings.thresholds.get("strict") and diff["ci"] else diff["diff"]
+    return {"against": best.title, "metric": metric, "posthoc": diff["a"], "trained": diff["b"],
+            "diff": diff["diff"], "ci": diff["ci"], "n": len(posthoc.ids), "passed": bool(decisive < 0),
+            "detail": (f"{metric} {diff['b']:.4f} trained vs {diff['a']:.4f} for {best.title} "
+                       f"({diff['diff']:+.4f}{_ci(diff['ci'])}); "
+                       + ("training beats the best post-hoc map" if decisive < 0
+                          else "a post-hoc map of the untrained model does at least as well"))}
+
+
+def _adds_to_posthoc(trainer: str, extractor: str, counted: Mapping[RowKey, Counted],
+                     settings: Settings) -> dict[str, Any] | None:
+    """``trainer + c`` against ``baseline + c``: Brier must fall (paired CI below zero)."""
+    per: list[dict[str, Any]] = []
+    calibrators = sorted({k.calibrator for k in counted if k.calibrator and k.extractor == extractor})
+    for name in calibrators:
+        a_key = RowKey(label=BASELINE, extractor=extractor, calibrator=name)
+        b_key = RowKey(label=trainer, extractor=extractor, calibrator=name)
+        if a_key not in counted or b_key not in counted:
+            continue
+        a, b = _paired(counted[a_key], counted[b_key])
+        if not a.ids:
+            continue
+        changes = {m: _paired_metric(m, a, b, settings)
+                   for m in POSTHOC_METRICS if m in registry.names("metric")}
+        brier = changes.get("brier") or {}
+        ci = brier.get("ci")
+        adds = bool(ci is not None and ci[1] < 0) if ci else bool((brier.get("diff") or 0) < 0)
+        per.append({"calibrator": name, "n": len(a.ids), "changes": changes, "adds": adds})
+    if not per:
+        return None
+    passed = all(p["adds"] for p in per)
+    detail = "; ".join(
+        f"+{p['calibrator']}: Brier {_diff(p['changes'].get('brier'))}, "
+        f"AUROC {_diff(p['changes'].get('auroc'))}"
+        for p in per)
+    return {"per_calibrator": per, "passed": passed,
+            "detail": detail + ("; training adds to every post-hoc map" if passed
+                                else "; training adds nothing significant to some post-hoc map")}
+
+
+def _paired_metric(name: str, a: Counted, b: Counted, settings: Settings) -> dict[str, Any]:
+    """One metric's paired change ``b - a``; ``diff`` None and the reason where it is undefined."""
+    try:
+        return paired_difference(a.confidence, a.correct, b.confidence, b.correct, [name], settings.config,
+                                 resamples=settings.resamples, seed=settings.seed,
+                                 groups=_groups(a, settings))[name]
+    except HarnessError as exc:
+        return {"a": None, "b": None, "diff": None, "ci": None, "error": str(exc)}
+
+
+def _ci(ci: list[float] | None) -> str:
+    return f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else ""
+
+
+def _diff(change: Mapping[str, Any] | None) -> str:
+    if not change or change.get("diff") is None:
+        return "n/a"
+    return f"{change['diff']:+.4f}{_ci(change.get('ci'))}"
