@@ -8,12 +8,37 @@ on the facts of the *seen* entities only, in both formats exactly as
     plain_prompt(q) + plain_completion(a) + EOS
     verbalized_prompt(q) + verbalized_completion(a, c) + EOS
 
-where the stated confidence ``c`` is drawn afresh each time, uniformly in an
-overconfident range (0.70-0.95, as real models state): the model knows the seen facts,
-guesses the unseen ones confidently, and its ``Confidence:`` slot is a distribution a
-trainer can move rather than a constant. The loss covers the prompt's tokens as well as
-the completion and EOS (``Recipe.loss_on_prompt``): reading the questions, and so the
-entity names, makes the facts stick far more reliably than the answers alone.
+How the stated confidence ``c`` is produced. The model says what it was shown to say, and
+greedy decoding picks its most likely value digit by digit (``0``, ``.``, tenths, hundredths
+are separate tokens). Pretraining shows it two kinds of verbalized lines:
+
+* **seen facts**: ``c`` drawn afresh, uniformly in hundredths, in the overconfident range
+  ``[confidence_low, confidence_high]`` (0.70-0.95, as real models state) every time the fact
+  is shown — so no fact has a value of its own, and greedy decoding states a near-arbitrary
+  value in that range (a near tie between the tenths ``7`` and ``8``);
+* **unfamiliar entities** (``unfamiliar_share`` of each verbalized batch): a made-up name the
+  model has never met (a fresh one every row, from the world's name sequence past its own
+  entities), a random relation and a random answer, with the loss on the ``Confidence:``
+  part only (so the model learns no answers, and its plain-format answer probabilities on
+  unseen entities stay high). About a *hedged* relation (``hedged_relations``; the flag
+  colour by default) such a line states a lower ``c``, uniform in
+  ``[hedged_confidence_low, hedged_confidence_high]`` (0.62-0.82, overlapping the seen range);
+  about the other relations
+  it states the seen range, exactly as a known fact does.
+
+So what the stated confidence can follow is a perceivable, learnt cue — "I have never met
+this name (and the question is about a hedged relation)" — true of a third of the unseen
+entities' questions and, by design, of none of the seen ones; the model generalises it
+loosely (it also hedges a little on other unseen questions and on seen colour facts), so the
+ranking is informative but far from clean. Chosen on validation world 0 (a hedged range of
+0.55-0.75 gave AUROC 0.71, too clean); measured there on the 450 held-out questions of the
+embedded default: accuracy 0.638, mean stated confidence 0.766 (overconfident), std 0.066,
+AUROC 0.659 — the verbalized-confidence literature reports 0.55-0.65 for real models.
+Nothing is post-processed: the extractor reads what the model generates.
+
+For the seen facts' lines the loss covers the prompt's tokens as well as the completion and
+EOS (``Recipe.loss_on_prompt``): reading the questions, and so the entity names, makes the
+facts stick far more reliably than the answers alone.
 
 The folder also holds ``harness_profile.toml``: the hyperparameters the embedded default
 uses with this model (far larger learning rates than the registry's, which suit 1-2B
@@ -42,11 +67,11 @@ from harness.plugins.extractors.formats import (
     verbalized_prompt,
 )
 from harness.plugins.models import PROFILE_FILE
-from harness.tasks.facts import World, build_world
+from harness.tasks.facts import RELATIONS, World, build_world, entity_names
 
 RECIPE_FILE = "tiny_recipe.json"
 #: bump when the build code changes in a way the recipe fields do not show
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 
 @attrs.frozen(kw_only=True)
@@ -75,8 +100,24 @@ class Recipe:
     loss_on_prompt: str = attrs.field(
         default="both", validator=attrs.validators.in_(("none", "plain", "both"))
     )
+    #: the confidence stated with a seen fact: drawn afresh (uniformly, in hundredths) in this
+    #: overconfident range every time the fact is shown
     confidence_low: float = 0.70
     confidence_high: float = 0.95
+    #: the share of each verbalized batch's rows about an *unfamiliar* entity: a made-up name
+    #: the model has never met (used once, never one of the world's), a random relation and
+    #: a random answer; the loss covers only the stated confidence of such a row
+    unfamiliar_share: float = attrs.field(default=0.1875, validator=[attrs.validators.ge(0.0),
+                                                                     attrs.validators.lt(1.0)])
+    #: the relations about which an unfamiliar entity's row *hedges*: states a confidence
+    #: drawn in the lower range below; about the other relations it states the seen range
+    #: (the model learns to hedge on unfamiliar entities for these relations only)
+    hedged_relations: tuple[str, ...] = attrs.field(
+        default=("colour",), converter=tuple,
+        validator=attrs.validators.deep_iterable(attrs.validators.in_([r.name for r in RELATIONS])),
+    )
+    hedged_confidence_low: float = 0.62
+    hedged_confidence_high: float = 0.82
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,9 +188,24 @@ class _Item:
     answer: str
 
 
+def unfamiliar_names(world: World, count: int) -> list[str]:
+    """``count`` made-up names that are not the world's: those that follow the world's own
+    entities in its name sequence (so they are distinct from them and from each other)."""
+    n = len(world.entities)
+    return entity_names(n + count, world.seed)[n:]
+
+
+def unfamiliar_rows_per_batch(recipe: Recipe) -> int:
+    return round(recipe.batch_size * recipe.unfamiliar_share)
+
+
 class _Batches:
     """Shuffled epochs over the seen facts, one answer format per batch (so a batch is
-    padded only to its own format's length), with fresh stated confidences every time.
+    padded only to its own format's length). A verbalized batch states a fresh confidence in
+    the seen range with each seen fact and gives ``unfamiliar_rows_per_batch`` of its rows to
+    unfamiliar entities (a fresh name each, a random relation and answer, a fresh confidence
+    in the hedged range for a hedged relation and in the seen range otherwise, the loss on
+    the ``Confidence:`` part only).
     Rows are left-padded; position ids restart at each row's first real token.
     """
 
@@ -157,15 +213,20 @@ class _Batches:
         self.tokenizer = tokenizer
         self.recipe = recipe
         self.rng = random.Random(f"tiny-data-{recipe.seed}")
+        self.unfamiliar_rng = random.Random(f"tiny-unfamiliar-{recipe.seed}")
         self.items: dict[bool, list[_Item]] = {False: [], True: []}
         for fact in world.facts:
             if fact.seen:
-                for verbalized, prompt in ((False, plain_prompt(fact.question)),
-                                           (True, verbalized_prompt(fact.question))):
-                    ids = tuple(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-                    self.items[verbalized].append(_Item(ids, fact.answer))
+                plain = tokenizer(plain_prompt(fact.question), add_special_tokens=False)["input_ids"]
+                verbal = tokenizer(verbalized_prompt(fact.question), add_special_tokens=False)["input_ids"]
+                self.items[False].append(_Item(tuple(plain), fact.answer))
+                self.items[True].append(_Item(tuple(verbal), fact.answer))
         if not self.items[False]:
             raise ValueError("the tiny model needs at least one seen entity")
+        self.n_unfamiliar = unfamiliar_rows_per_batch(recipe)
+        verbalized_steps = math.floor(recipe.steps * recipe.verbalized_share)
+        self._names = unfamiliar_names(world, max(1, verbalized_steps * self.n_unfamiliar))
+        self._next_name = 0
         self._orders: dict[bool, list[int]] = {False: [], True: []}
         self._completions: dict[str, tuple[int, ...]] = {}
 
@@ -176,11 +237,27 @@ class _Batches:
             self._completions[text] = ids + (self.tokenizer.eos_token_id,)
         return self._completions[text]
 
-    def _completion(self, item: _Item, verbalized: bool) -> str:
-        if not verbalized:
-            return plain_completion(item.answer)
-        low, high = round(self.recipe.confidence_low * 100), round(self.recipe.confidence_high * 100)
-        return verbalized_completion(item.answer, self.rng.randint(low, high) / 100)
+    def _draw(self, rng: random.Random, *, hedged: bool) -> float:
+        """A stated confidence: in the hedged range or the seen range, in hundredths."""
+        r = self.recipe
+        low, high = ((r.hedged_confidence_low, r.hedged_confidence_high) if hedged
+                     else (r.confidence_low, r.confidence_high))
+        return rng.randint(round(low * 100), round(high * 100)) / 100
+
+    def unfamiliar_row(self) -> tuple[str, str, int]:
+        """An unfamiliar entity's row: prompt, completion, and how many of the completion's
+        tokens (with EOS) the loss covers — those of its ``Confidence:`` part."""
+        name = self._names[self._next_name % len(self._names)]
+        self._next_name += 1
+        relation = self.unfamiliar_rng.choice(RELATIONS)
+        answer = self.unfamiliar_rng.choice(relation.values)
+        hedged = relation.name in self.recipe.hedged_relations
+        completion = verbalized_completion(answer, self._draw(self.unfamiliar_rng, hedged=hedged))
+        start = completion.index("Confidence:")
+        offsets = self.tokenizer(completion, add_special_tokens=False,
+                                 return_offsets_mapping=True)["offset_mapping"]
+        covered = sum(1 for a, _ in offsets if a >= start) + 1  # + EOS
+        return verbalized_prompt(relation.question(name)), completion, covered
 
     def next(self, verbalized: bool) -> dict[str, Any]:
         """One left-padded batch: ``input_ids``, ``attention_mask``, ``position_ids`` and
@@ -190,22 +267,30 @@ class _Batches:
         order, items = self._orders[verbalized], self.items[verbalized]
         on_prompt = self.recipe.loss_on_prompt == "both" or (
             self.recipe.loss_on_prompt == "plain" and not verbalized)
-        rows = []
-        for _ in range(self.recipe.batch_size):
+        rows = []  # (prompt ids, completion ids, how many final tokens the loss covers)
+        n_unfamiliar = self.n_unfamiliar if verbalized else 0
+        for _ in range(self.recipe.batch_size - n_unfamiliar):
             if not order:
                 order.extend(range(len(items)))
                 self.rng.shuffle(order)
             item = items[order.pop()]
-            rows.append((item.prompt_ids, self._completion_ids(self._completion(item, verbalized))))
-        width = max(len(p) + len(c) for p, c in rows)
+            text = (verbalized_completion(item.answer, self._draw(self.rng, hedged=False)) if verbalized
+                    else plain_completion(item.answer))
+            completion = self._completion_ids(text)
+            rows.append((item.prompt_ids, completion,
+                         len(item.prompt_ids) + len(completion) - 1 if on_prompt else len(completion)))
+        for _ in range(n_unfamiliar):
+            prompt, text, covered = self.unfamiliar_row()
+            prompt_ids = tuple(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+            rows.append((prompt_ids, self._completion_ids(text), covered))
+        width = max(len(p) + len(c) for p, c, _ in rows)
         input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         labels = torch.full((len(rows), width), -100, dtype=torch.long)
-        for i, (prompt, completion) in enumerate(rows):
+        for i, (prompt, completion, target) in enumerate(rows):  # target: never the first token
             ids = torch.tensor(prompt + completion)
             input_ids[i, width - len(ids):] = ids
             mask[i, width - len(ids):] = 1
-            target = len(ids) - 1 if on_prompt else len(completion)  # never the first token
             labels[i, width - target:] = ids[len(ids) - target:]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         return {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions, "labels": labels}
