@@ -89,3 +89,9 @@ def test_facts_is_registered_with_its_world_parameters_as_defaults() -> None:
     task = registry.create("task", "facts")
     assert (task.world_seed, task.n_entities, task.seen_fraction) == (0, 300, 0.6)
     assert set(registry.names("task")) >= {"facts", "simpleqa", "jsonl"}
+
+
+def test_the_subgroup_says_whether_the_model_saw_the_entity() -> None:
+    examples = FactsTask().examples()
+    assert {e.subgroup for e in examples} == {"seen entity", "unseen entity"}
+    assert all((e.subgroup == "seen entity") == e.metadata["seen"] for e in examples)

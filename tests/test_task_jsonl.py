@@ -80,3 +80,13 @@ def test_the_registry_asks_for_the_path_when_it_is_not_given(tmp_path: Path) -> 
     path = write_lines(tmp_path / "qa.jsonl", [{"question": "A?", "answer": "a"}])
     task = registry.create("task", "jsonl", Config.load(overrides=[f"task.path={path}"]))
     assert [e.answer for e in task.examples()] == ["a"]
+
+
+def test_a_subgroup_field_labels_the_slices_the_report_breaks_down(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "qa.jsonl", [
+        {"question": "A?", "answer": "a", "domain": "art"},
+        {"question": "B?", "answer": "b", "domain": "biology"},
+    ])
+    examples = JsonlTask(path=str(path), subgroup_field="domain").examples()
+    assert [e.subgroup for e in examples] == ["art", "biology"]
+    assert [e.subgroup for e in JsonlTask(path=str(path)).examples()] == [None, None]

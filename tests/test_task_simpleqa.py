@@ -152,3 +152,8 @@ def test_an_unreachable_url_is_one_clear_line(csv_server: str) -> None:
         SimpleQATask(path=f"{csv_server}/missing.csv").examples()
     with pytest.raises(InputError, match=r"http://127\.0\.0\.1:9/qa\.csv: cannot download \(.*refused"):
         SimpleQATask(path="http://127.0.0.1:9/qa.csv").examples()
+
+
+def test_the_topic_is_the_subgroup_the_report_breaks_down(official: list) -> None:
+    assert all(e.subgroup == e.metadata["topic"] for e in official)
+    assert len({e.subgroup for e in official}) == 10
