@@ -28,10 +28,14 @@ def cli() -> None:
 
 @cli.command("list")
 @click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only strategies of this kind.")
-@click.option("-v", "--verbose", is_flag=True, help="Show effective default parameters.")
+@click.option("-v", "--verbose", is_flag=True, help="Show effective default parameters and their types.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="User TOML config.")
 def list_command(kind: str | None, verbose: bool, config_file: Path | None) -> None:
-    """List every registered strategy with the distribution that provides it."""
+    """List every registered strategy with the distribution that provides it.
+
+    Then what did not load as meant: broken plugins, duplicate names (the first registration
+    is kept; select either as DISTRIBUTION:NAME), plugins with a hint (registered nothing, a hook
+    without @harness.hookimpl), and plugins disabled by HARNESS_DISABLE_PLUGINS."""
     from harness import plugin_manager, registry
     from harness.config import Config
 
@@ -45,13 +49,31 @@ def list_command(kind: str | None, verbose: bool, config_file: Path | None) -> N
         if verbose:
             params = strategy.effective_parameters(config)
             sources = strategy.parameter_sources(config)
+            types = strategy.parameter_types() or {}
             for key in sorted(params):
-                click.echo(f"      {key} = {params[key]!r}  [{sources.get(key, 'default')}]")
-    broken = plugin_manager.broken_plugins()
-    if broken:
-        click.echo("broken plugins:")
-        for b in broken:
-            click.echo(f"  {b.name:<20} {b.distribution}: {b.error}")
+                shown = types[key].describe() if key in types else ""
+                typed = f"{key}: {shown}" if shown else key
+                click.echo(f"      {typed} = {params[key]!r}  [{sources.get(key, 'default')}]")
+    _section("broken plugins:", [(b.name, b.distribution, b.error) for b in plugin_manager.broken_plugins()])
+    _section("broken strategies (duplicate names):",
+             [(d.strategy.name, d.strategy.source, d.error) for d in registry.duplicates(kind)])
+    _section("plugins with a hint:", [(n.name, n.distribution, n.hint) for n in registry.plugin_notes()])
+    disabled = plugin_manager.disabled_plugins()
+    unmatched = plugin_manager.unmatched_disabled()
+    if disabled or unmatched:
+        click.echo(f"disabled plugins ({plugin_manager.DISABLE_ENV}):")
+        for d in disabled:
+            click.echo(f"  {d.name:<20} {d.distribution}")
+        for name in unmatched:
+            click.echo(f"  {name:<20} (matches no installed plugin)")
+
+
+def _section(title: str, rows: list[tuple[str, str, str]]) -> None:
+    """A titled list of ``name  source: text`` lines, or nothing when there are no rows."""
+    if rows:
+        click.echo(title)
+        for name, source, text in rows:
+            click.echo(f"  {name:<20} {source}: {text}")
 
 
 @cli.command("metrics")
@@ -80,6 +102,9 @@ def metrics_command(
 
     Every registered metric (or those named with --metric), each with a seeded 95%
     percentile-bootstrap interval; hle_calib_err also in HLE's printed form (hle_percent).
+    A metric that fails (raises, or returns NaN, inf or no number) is n/a with its error and
+    a warning on stderr, and the others are computed; one asked for with --metric is an error.
+    Select one of two metrics of one name as DISTRIBUTION:NAME (see `harness list`).
     """
     from harness import registry
     from harness.config import Config
@@ -89,16 +114,20 @@ def metrics_command(
     config = Config.load(config_file, overrides)
     selected = metric_names or tuple(registry.names("metric"))
     config.check_overrides({"metric": [(n, registry.get("metric", n).parameters()) for n in selected]})
+    for name in selected:  # every parameter value checked against its type before any work
+        registry.resolve_params("metric", name, config)
     confidence, correct = read_confidence_file(file, percent=percent)
     result = score(
         confidence, correct, metric_names or None, config,
         resamples=resamples if ci else 0, seed=seed,
     )
+    for error in result.get("failed", {}).values():
+        click.echo(f"harness: warning: {_one_line(error)}", err=True)
     if as_json:  # one object whose keys are the metric names
         extra = {"n": result["n"]}
         if result.get("bootstrap"):
             extra.update(resamples=resamples, seed=seed)
-        entries = {name: {**entry, **extra} for name, entry in result["metrics"].items()}
+        entries = {name: _json_safe({**entry, **extra}) for name, entry in result["metrics"].items()}
         click.echo(json.dumps(entries, indent=2, allow_nan=False))
         return
     where = f", 95% CI from {resamples} bootstrap resamples (seed {seed})" if result.get("bootstrap") else ""
@@ -107,10 +136,26 @@ def metrics_command(
         click.echo("  " + _format_metric(name, entry))
 
 
+def _json_safe(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry without NaN or inf (strict JSON): such a number becomes null, with an error."""
+    import math
+
+    out = dict(entry)
+    for key, value in entry.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            out[key] = None
+            out["error"] = out.get("error") or f"{key} is {value}, not a finite number"
+        elif isinstance(value, list) and any(isinstance(v, float) and not math.isfinite(v) for v in value):
+            out[key] = None
+    return out
+
+
 def _format_metric(name: str, entry: dict[str, Any]) -> str:
     value = entry.get("value")
     if value is None:
         return f"{name:<22} n/a ({entry.get('error')})"
+    if entry.get("error"):  # computed, but its bootstrap failed
+        return f"{name:<22} {value:.4f}  (no CI: {entry['error']})"
     text = f"{name:<22} {value:.4f}"
     if entry.get("ci") is not None:
         low, high = entry["ci"]

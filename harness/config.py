@@ -10,7 +10,7 @@ overrides, ``kind.name.key`` beats ``kind.key``; otherwise the last one given wi
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,8 @@ class Override:
     def parse(cls, text: str) -> Override:
         target, sep, value = text.partition("=")
         parts = target.strip().split(".")
+        if len(parts) > 3 and ":" in target:  # a qualified name whose distribution has dots
+            parts = [parts[0], ".".join(parts[1:-1]), parts[-1]]
         if not sep or len(parts) not in (2, 3) or not all(parts):
             raise ParameterError(
                 f"-p {text!r}: expected kind.key=value or kind.name.key=value"
@@ -142,29 +144,34 @@ class Config:
         return merged
 
     def layered_params(
-        self, kind: str, name: str, accepted: Mapping[str, Any] | None
+        self, kind: str, name: str | Sequence[str], accepted: Mapping[str, Any] | None
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Parameters set by the layers and overrides, and which source set each one.
 
+        ``name`` may be several names of one strategy, lowest precedence first (the registry
+        gives ``("ece", "calibration-harness:ece")``: a table or ``-p`` for either applies).
         ``accepted`` is the factory's parameter names (``None``: accepts any keyword).
         A name-specific key the factory does not accept is an error; a kind-wide ``-p``
         override that it does not accept is skipped (another strategy of the kind may).
         """
+        names = (name,) if isinstance(name, str) else tuple(name)
+        shown = names[0]
         params: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for layer in self.layers:
-            for key, value in layer.params(kind, name).items():
-                _check_accepted(kind, name, key, accepted, f"{layer.source} [{kind}.{name}]")
-                params[key] = value
-                sources[key] = layer.source
+            for each in names:
+                for key, value in layer.params(kind, each).items():
+                    _check_accepted(kind, shown, key, accepted, f"{layer.source} [{kind}.{each}]")
+                    params[key] = value
+                    sources[key] = layer.source
         # A name-specific override beats a kind-wide one whatever their order on the line.
         ordered = sorted(self.overrides, key=lambda o: o.name is not None)
         for override in ordered:
-            if override.kind != kind or override.name not in (None, name):
+            if override.kind != kind or (override.name is not None and override.name not in names):
                 continue
             if override.name is None and accepted is not None and override.key not in accepted:
                 continue
-            _check_accepted(kind, name, override.key, accepted, str(override))
+            _check_accepted(kind, shown, override.key, accepted, str(override))
             params[override.key] = override.value
             sources[override.key] = "-p"
         return params, sources

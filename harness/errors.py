@@ -22,7 +22,9 @@ class UnknownStrategyError(HarnessError, KeyError):
 
 
 class DuplicateStrategyError(HarnessError):
-    """Two plugins registered one name for one kind."""
+    """Two plugins registered one name for one kind. No longer raised by the registry, which
+    keeps the first registration and lists the later one (``registry.duplicates()``); kept for
+    code that catches it."""
 
 
 class ParameterError(HarnessError):

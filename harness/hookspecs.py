@@ -2,7 +2,9 @@
 
 Each hook receives a ``register(name, factory)`` callback owned by the core; a plugin
 calls it once per strategy and returns nothing. The core records which distribution
-registered what, rejects duplicates, and applies the parameters of ``registry.toml``.
+registered what, keeps the first of two registrations of one name (the later one is
+listed as broken and selectable as ``distribution:name``), and applies the parameters of
+``registry.toml``.
 """
 
 from __future__ import annotations

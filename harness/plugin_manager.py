@@ -5,12 +5,20 @@ on import order. Each entry point is loaded on its own, so that a plugin that fa
 import, implements a misspelled hook (pluggy's ``check_pending()``, per plugin) or whose
 hook raises is recorded (``broken_plugins()``) instead of breaking the harness, and two
 distributions that use the same entry-point name are both loaded.
+
+``HARNESS_DISABLE_PLUGINS=name,...`` skips entry points at load, before their module is
+imported: each name is an entry-point name (``fake``), a distribution name
+(``harness-fake-plugin``: all its entry points) or both (``harness-fake-plugin:fake``).
+``disabled_plugins()`` lists what was skipped, ``unmatched_disabled()`` the names that
+matched nothing.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata as metadata
+import os
+import re
 import threading
 import traceback
 from types import ModuleType
@@ -23,6 +31,7 @@ from harness.errors import PluginLoadError
 
 GROUP = "harness"
 OWN_DISTRIBUTION = "calibration-harness"
+DISABLE_ENV = "HARNESS_DISABLE_PLUGINS"
 
 # Used only when the harness runs from a source tree that was never installed, so that
 # its entry points are missing; an installed harness loads these through entry points.
@@ -41,6 +50,16 @@ class LoadedPlugin:
     name: str
     module: str
     distribution: str
+    key: str = ""  # "distribution:name", the plugin manager's name for it
+
+
+@attrs.frozen
+class DisabledPlugin:
+    """An entry point skipped at load because ``HARNESS_DISABLE_PLUGINS`` names it."""
+
+    name: str
+    module: str
+    distribution: str
 
 
 @attrs.frozen
@@ -55,6 +74,30 @@ _lock = threading.RLock()
 _pm: pluggy.PluginManager | None = None
 _loaded: dict[str, LoadedPlugin] = {}
 _broken: list[BrokenPlugin] = []
+_disabled: list[DisabledPlugin] = []
+_unmatched: list[str] = []  # names in HARNESS_DISABLE_PLUGINS that matched no entry point
+
+
+def normalize(distribution: str) -> str:
+    """A distribution name as PEP 503 compares them: ``Harness_Fake.plugin`` -> ``harness-fake-plugin``."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def _disabled_names() -> list[str]:
+    return [n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()]
+
+
+def _disabled_by(names: list[str], dist: str, ep_name: str) -> list[str]:
+    """The names of ``HARNESS_DISABLE_PLUGINS`` that select this entry point."""
+    hits = []
+    for name in names:
+        qualifier, sep, plain = name.rpartition(":")
+        if sep:
+            if normalize(qualifier) == normalize(dist) and plain == ep_name:
+                hits.append(name)
+        elif name == ep_name or normalize(name) == normalize(dist):
+            hits.append(name)
+    return hits
 
 
 def plugin_manager() -> pluggy.PluginManager:
@@ -115,11 +158,18 @@ def load_plugins() -> pluggy.PluginManager:
             return _pm
         pm = _new_manager()
         own_seen = False
+        disable = _disabled_names()
+        matched: set[str] = set()
         for ep in sorted(metadata.entry_points(group=GROUP), key=_ep_sort_key):
             dist = ep.dist.name if ep.dist is not None else "unknown"
             own_seen = own_seen or dist == OWN_DISTRIBUTION
             key = f"{dist}:{ep.name}"
             if key in _loaded:
+                continue
+            hits = _disabled_by(disable, dist, ep.name)
+            if hits:
+                matched.update(hits)
+                _disabled.append(DisabledPlugin(name=ep.name, module=ep.value, distribution=dist))
                 continue
             try:
                 module = ep.load()
@@ -130,15 +180,17 @@ def load_plugins() -> pluggy.PluginManager:
                     )
                 )
                 continue
-            _add(pm, key, module, LoadedPlugin(name=ep.name, module=ep.value, distribution=dist))
+            _add(pm, key, module, LoadedPlugin(name=ep.name, module=ep.value, distribution=dist, key=key))
+        _unmatched[:] = [n for n in disable if n not in matched]
         if not own_seen:
             for module_name in DEFAULT_PLUGINS:
                 module = importlib.import_module(module_name)
                 short = module_name.rsplit(".", 1)[-1]
+                key = f"{OWN_DISTRIBUTION}:{short}"
                 info = LoadedPlugin(
-                    name=short, module=module_name, distribution=f"{OWN_DISTRIBUTION} (source)"
+                    name=short, module=module_name, distribution=f"{OWN_DISTRIBUTION} (source)", key=key
                 )
-                _add(pm, f"{OWN_DISTRIBUTION}:{short}", module, info)
+                _add(pm, key, module, info)
         try:  # every plugin was checked as it was registered; this is a safety net
             pm.check_pending()
         except pluggy.PluginValidationError as exc:
@@ -159,6 +211,18 @@ def _describe(exc: BaseException) -> str:
 def loaded_plugins() -> list[LoadedPlugin]:
     load_plugins()
     return list(_loaded.values())
+
+
+def disabled_plugins() -> list[DisabledPlugin]:
+    """Entry points that ``HARNESS_DISABLE_PLUGINS`` skipped."""
+    load_plugins()
+    return list(_disabled)
+
+
+def unmatched_disabled() -> list[str]:
+    """Names in ``HARNESS_DISABLE_PLUGINS`` that matched no entry point (a typo?)."""
+    load_plugins()
+    return list(_unmatched)
 
 
 def broken_plugins() -> list[BrokenPlugin]:
@@ -200,7 +264,7 @@ def register_plugin(module: object, *, name: str, distribution: str = "test") ->
     key = f"{distribution}:{name}"
     _register_checked(pm, module, key)
     _loaded[key] = LoadedPlugin(name=name, module=getattr(module, "__name__", name),
-                                distribution=distribution)
+                                distribution=distribution, key=key)
     registry.reset_cache()
 
 
@@ -227,4 +291,6 @@ def reset() -> None:
         _pm = None
         _loaded.clear()
         _broken.clear()
+        _disabled.clear()
+        _unmatched.clear()
         registry.reset_cache()

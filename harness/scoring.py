@@ -14,12 +14,20 @@ ones) and returns JSON-ready dicts:
 
 A metric that cannot be computed (e.g. HLE's on fewer than ``beta`` examples) gets
 ``value: None`` and its ``error`` when it was not asked for by name; asked for by name, its
-error propagates. All metrics share one seeded set of resamples (``harness.bootstrap.draw``),
-of examples or, given one group key per example, of groups.
+error propagates. A metric that *fails* (it raises anything other than
+``InsufficientDataError``, or returns something that is not a finite real number: NaN, inf,
+a string, None) is treated the same way, with an ``error`` that names the metric and its
+distribution; ``score`` also lists it under ``failed`` (``{name: error}``) so that the
+command line can warn about it, and its bootstrap replicates are skipped. A metric that
+fails on bootstrap resamples only (an exception other than the undefined-on-this-resample
+ones) keeps its value, with ``ci: None`` and the error. All metrics share one seeded set of
+resamples (``harness.bootstrap.draw``), of examples or, given one group key per example, of
+groups.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -28,7 +36,7 @@ import numpy as np
 from harness import registry
 from harness.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, draw, percentile_interval, replicate_all
 from harness.config import Config
-from harness.errors import HarnessError, InputError
+from harness.errors import HarnessError, InputError, InsufficientDataError, PluginContractError
 
 
 def as_inputs(confidence: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +58,15 @@ def _check_groups(groups: Sequence[Hashable | None] | None, n: int) -> None:
         raise InputError(f"groups must give one key per example: {len(groups)} keys for {n} examples")
 
 
+def _unchecked(metric: Any) -> Any:
+    """The metric without the registry's check of its value, for the bootstrap, which reads an
+    exception or a non-finite value on one resample as "undefined there" (NaN), as before."""
+    inner = getattr(metric, "func", None)
+    if isinstance(metric, functools.partial) and getattr(inner, "checked", False):
+        return functools.partial(inner.__wrapped__, *metric.args, **metric.keywords)
+    return metric
+
+
 def _extras(metric: Any, value: float) -> dict[str, Any]:
     fn = metric
     while hasattr(fn, "func"):  # functools.partial from registry.create
@@ -59,23 +76,58 @@ def _extras(metric: Any, value: float) -> dict[str, Any]:
 
 def _points(
     names: Sequence[str] | None, config: Config, runs: Sequence[tuple[np.ndarray, np.ndarray]]
-) -> tuple[list[str], dict[str, Any], dict[str, list[float]], dict[str, str]]:
-    """The metric names, their functions and values on every run; errors of metrics not asked for."""
+) -> tuple[list[str], dict[str, Any], dict[str, list[float]], dict[str, str], dict[str, str]]:
+    """The metric names, their functions and values on every run; the errors of metrics not asked
+    for, and among them those of metrics that failed (not merely undefined on these data)."""
     explicit = names is not None
     chosen = list(names) if names is not None else registry.names("metric")
-    fns: dict[str, Any] = {}
+    fns = {name: registry.create("metric", name, config) for name in chosen}  # a bad parameter: error
     values: dict[str, list[float]] = {}
     errors: dict[str, str] = {}
+    failed: dict[str, str] = {}
     for name in chosen:
-        fn = registry.create("metric", name, config)
         try:
-            values[name] = [float(fn(conf, hit)) for conf, hit in runs]
-            fns[name] = fn
+            values[name] = [float(fns[name](conf, hit)) for conf, hit in runs]
         except HarnessError as exc:
             if explicit:
                 raise
             errors[name] = str(exc)
-    return chosen, fns, values, errors
+            if not isinstance(exc, InsufficientDataError):
+                failed[name] = _named(str(exc), name)
+                errors[name] = failed[name]
+    fns = {name: fn for name, fn in fns.items() if name in values}
+    return chosen, fns, values, errors, failed
+
+
+def _named(error: str, name: str) -> str:
+    """An error that names the metric and its distribution (a contract error already does)."""
+    label = registry.get("metric", name).label
+    return error if error.startswith(label) else f"{label}: {error}"
+
+
+def _replicate(
+    fns: dict[str, Any], runs: Sequence[tuple[np.ndarray, np.ndarray]], draws: Any, failed: dict[str, str],
+    *, explicit: bool,
+) -> dict[str, np.ndarray]:
+    """Every metric's bootstrap replicates. A metric that raises on them is left out (in ``failed``),
+    unless the metrics were asked for by name: then it is an error."""
+    raw = {name: _unchecked(fn) for name, fn in fns.items()}
+    try:
+        return replicate_all(raw, runs, draws)
+    except Exception:  # find the metric(s) at fault, one at a time; the others keep their intervals
+        pass
+    reps = {}
+    for name, fn in raw.items():
+        try:
+            reps.update(replicate_all({name: fn}, runs, draws))
+        except Exception as exc:
+            error = _named(f"on bootstrap resamples: {type(exc).__name__}: {exc}", name)
+            if explicit:
+                if isinstance(exc, HarnessError):
+                    raise
+                raise PluginContractError(error) from exc
+            failed[name] = error
+    return reps
 
 
 def score(
@@ -97,13 +149,14 @@ def score(
     config = config or Config.load()
     run = as_inputs(confidence, correct)
     _check_groups(groups, len(run[0]))
-    chosen, fns, values, errors = _points(names, config, [run])
+    chosen, fns, values, errors, failed = _points(names, config, [run])
     intervals: dict[str, list[float] | None] = dict.fromkeys(fns)
     bootstrap = None
     if resamples > 0 and len(run[0]) and fns:
         draws = draw(len(run[0]), resamples, seed, groups)
-        reps = replicate_all(fns, [run], draws)
-        intervals = {name: percentile_interval(reps[name][0], level) for name in fns}
+        reps = _replicate(fns, [run], draws, failed, explicit=names is not None)
+        intervals = {name: percentile_interval(reps[name][0], level) if name in reps else None
+                     for name in fns}
         bootstrap = {"resamples": resamples, "seed": seed, "level": level,
                      "unit": draws.unit, "groups": draws.groups}
     metrics: dict[str, Any] = {}
@@ -113,8 +166,11 @@ def score(
         else:
             value = values[name][0]
             extras = _extras(fns[name], value)
-            metrics[name] = {"value": value, "ci": intervals[name], "error": None, **extras}
-    return {"n": int(len(run[0])), "metrics": metrics, "bootstrap": bootstrap}
+            metrics[name] = {"value": value, "ci": intervals[name], "error": failed.get(name), **extras}
+    result = {"n": int(len(run[0])), "metrics": metrics, "bootstrap": bootstrap}
+    if failed:
+        result["failed"] = failed
+    return result
 
 
 def paired_difference(
@@ -143,16 +199,18 @@ def paired_difference(
             f"{len(run_a[0])} vs {len(run_b[0])}"
         )
     _check_groups(groups, len(run_a[0]))
-    chosen, fns, values, errors = _points(names, config, [run_a, run_b])
+    chosen, fns, values, errors, failed = _points(names, config, [run_a, run_b])
     intervals: dict[str, list[float] | None] = dict.fromkeys(fns)
     if resamples > 0 and len(run_a[0]) and fns:
-        reps = replicate_all(fns, [run_a, run_b], draw(len(run_a[0]), resamples, seed, groups))
-        intervals = {name: percentile_interval(reps[name][1] - reps[name][0], level) for name in fns}
+        reps = _replicate(fns, [run_a, run_b], draw(len(run_a[0]), resamples, seed, groups), failed,
+                          explicit=names is not None)
+        intervals = {name: percentile_interval(reps[name][1] - reps[name][0], level) if name in reps else None
+                     for name in fns}
     out: dict[str, dict[str, Any]] = {}
     for name in chosen:
         if name in errors:
             out[name] = {"a": None, "b": None, "diff": None, "ci": None, "error": errors[name]}
         else:
             a, b = values[name]
-            out[name] = {"a": a, "b": b, "diff": b - a, "ci": intervals[name], "error": None}
+            out[name] = {"a": a, "b": b, "diff": b - a, "ci": intervals[name], "error": failed.get(name)}
     return out

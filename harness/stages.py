@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import JsonlAppender, read_jsonl, write_json_atomic, write_jsonl_atomic
+from harness.contract import label
+from harness.errors import PluginContractError
 from harness.records import Example, Generation, Judgment, Prediction
 from harness.strategies import GenerationRequest
 
@@ -80,7 +82,10 @@ def generate(
 def extract(
     path: Path, extractor: Any, examples: Sequence[Example], generations: dict[str, Generation]
 ) -> dict[str, Prediction]:
-    """Predictions of every example (cheap and deterministic: always recomputed)."""
+    """Predictions of every example (cheap and deterministic: always recomputed).
+
+    An extractor whose ``extract`` returns anything but a ``Prediction`` is a
+    ``PluginContractError`` naming it and its distribution."""
     predictions = {}
     for example in examples:
         generation = generations[example.id]
@@ -91,6 +96,11 @@ def extract(
             )
         else:
             prediction = extractor.extract(generation)
+            if not isinstance(prediction, Prediction):
+                raise PluginContractError(
+                    f"{label(extractor, 'extractor')}: extract() returned {type(prediction).__name__}, "
+                    f"not a harness.records.Prediction (example {example.id!r})"
+                )
         predictions[example.id] = prediction
     write_jsonl_atomic(path, [predictions[e.id] for e in examples])
     return predictions

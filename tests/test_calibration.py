@@ -223,5 +223,5 @@ def test_harness_list_shows_the_calibrators_with_their_parameters(tmp_path: Path
     names = ("histogram", "isotonic", "platt", "temperature")
     assert rows == [[name, "calibration-harness"] for name in names]
     verbose = run_cli("list", "-v", "--kind", "calibrator", cwd=tmp_path)
-    assert "      bins = 10  [registry.toml]" in verbose.stdout
-    assert "      monotone = False  [registry.toml]" in verbose.stdout
+    assert "      bins: int = 10  [registry.toml]" in verbose.stdout
+    assert "      monotone: bool = False  [registry.toml]" in verbose.stdout

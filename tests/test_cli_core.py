@@ -101,7 +101,7 @@ def test_list_verbose_shows_effective_parameters_and_where_each_comes_from(tmp_p
         if not line.startswith("      "):
             break
         ece.append(line.strip())
-    assert f"bins = 15  [{user}]" in ece
+    assert f"bins: int = 15  [{user}]" in ece  # the parameter's type, its value, where the value comes from
     params = [line.strip() for line in result.stdout.splitlines() if line.startswith("      ")]
     assert params
     for line in params:
@@ -202,6 +202,15 @@ def test_a_config_key_a_strategy_does_not_accept_names_the_valid_ones(
         in_process("metrics", str(good_file), "--config", str(config)),
         f"{config} [metric.accuracy]: metric 'accuracy' has no parameter 'bins'; valid: (none)",
     )
+
+
+def test_a_parameter_value_of_the_wrong_type_is_one_line_before_any_work(in_process, good_file: Path):
+    line = assert_user_error(
+        in_process("metrics", str(good_file), "-p", "metric.accuracy_at_coverage.coverage=abc"),
+        "metric 'accuracy_at_coverage' (calibration-harness): parameter coverage = 'abc' (set by -p) "
+        "must be a number (coverage: float)",
+    )
+    assert "Traceback" not in line
 
 
 def test_run_with_an_unknown_task_lists_the_known_tasks(tmp_path: Path):

@@ -1,7 +1,10 @@
 """Loading plugins: idempotence, pluggy's checks, broken plugins, and real third-party
 distributions pip-installed and used by name end to end.
 
-The two fake distributions (``tests/fake_plugin_dist``, ``tests/broken_plugin_dist``) are
+The three fake distributions (``tests/fake_plugin_dist``, ``tests/broken_plugin_dist``, and
+``tests/careless_plugin_dist``, one mistake per module: failing metrics, a duplicate name,
+extractors that break their contract, a hook without the marker, a hook that registers
+nothing) are
 pip-installed into folders of their own (``pip install --target``), which the tests put
 on the path of the harness: in a subprocess through ``PYTHONPATH``, in this process with
 ``sys.path``. That is an installation like any other for ``importlib.metadata``, and it
@@ -24,14 +27,18 @@ import pytest
 from plugin_helpers import installed, pip
 
 import harness
-from harness import plugin_manager, registry
+from harness import plugin_manager, registry, stages
 from harness.config import Config
-from harness.errors import DuplicateStrategyError, PluginLoadError, UnknownStrategyError
+from harness.errors import PluginContractError, PluginLoadError, UnknownStrategyError
 from harness.records import Example, Generation, Prediction
+from harness.scoring import paired_difference, score
 
 TESTS = Path(__file__).parent
 FAKE = "harness-fake-plugin"
 BROKEN = "harness-broken-plugin"
+CARELESS = "harness-careless-plugin"
+CARELESS_MODULES = ("harness_careless_plugin", *(f"harness_careless_plugin.{m}" for m in
+                                                 ("metrics", "extractors", "unmarked", "silent")))
 BROKEN_ERROR = "ModuleNotFoundError: No module named 'harness_missing_sdk_for_tests'"
 
 
@@ -147,6 +154,11 @@ def broken_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _pip_install(TESTS / "broken_plugin_dist", tmp_path_factory.mktemp("broken-plugin"))
 
 
+@pytest.fixture(scope="module")
+def careless_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _pip_install(TESTS / "careless_plugin_dist", tmp_path_factory.mktemp("careless-plugin"))
+
+
 @pytest.fixture
 def on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[callable]:
     """Put installed sites on this process's path; the plugins load afresh, and are forgotten after."""
@@ -159,15 +171,17 @@ def on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[callable]:
 
     yield add
     monkeypatch.undo()
-    for module in ("harness_fake_plugin", "harness_broken_plugin"):
+    for module in ("harness_fake_plugin", "harness_broken_plugin", *CARELESS_MODULES):
         sys.modules.pop(module, None)
     importlib.invalidate_caches()
     plugin_manager.reset()
 
 
-def harness_cli(*args: str, sites: tuple[Path, ...] = (), cwd: Path) -> subprocess.CompletedProcess[str]:
+def harness_cli(
+    *args: str, sites: tuple[Path, ...] = (), cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``harness ARGS`` in a fresh interpreter that sees the given installed sites."""
-    env = dict(os.environ)
+    env = {**{k: v for k, v in os.environ.items() if k != "HARNESS_DISABLE_PLUGINS"}, **(env or {})}
     env["PYTHONPATH"] = os.pathsep.join(str(s) for s in sites)
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", *args],
@@ -210,7 +224,9 @@ def test_the_installed_plugin_registers_by_name_with_its_distribution(fake_site:
     )
 
 
-def test_a_name_clash_with_an_installed_plugin_names_its_distribution(fake_site: Path, on_path):
+def test_a_name_clash_with_an_installed_plugin_keeps_the_installed_one_and_names_both(
+    fake_site: Path, on_path
+):
     class Clash:
         @harness.hookimpl
         def register_metrics(self, register):
@@ -218,8 +234,10 @@ def test_a_name_clash_with_an_installed_plugin_names_its_distribution(fake_site:
 
     on_path(fake_site)
     with installed(Clash(), "clash", distribution="my-notebook"):
-        with pytest.raises(DuplicateStrategyError, match=f"by {FAKE} .* by my-notebook"):
-            registry.get("metric", "fake_metric")
+        assert registry.get("metric", "fake_metric").source == FAKE
+        assert registry.get("metric", "my-notebook:fake_metric").source == "my-notebook"
+        (duplicate,) = registry.duplicates()
+        assert f"also registered by {FAKE} ({FAKE}:fake), which is kept" in duplicate.error
 
 
 def test_harness_list_shows_the_installed_plugin_with_its_distribution(fake_site: Path, tmp_path: Path):
@@ -240,8 +258,8 @@ def test_harness_list_verbose_shows_the_plugin_s_parameters_and_their_sources(
         "list", "-v", "--kind", "extractor", "--config", str(user), sites=(fake_site,), cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert "confidence = 0.5  [default]" in result.stdout
-    assert f"prefix = 'Q> '  [{user}]" in result.stdout
+    assert "confidence: float = 0.5  [default]" in result.stdout
+    assert f"prefix: str = 'Q> '  [{user}]" in result.stdout
 
 
 def test_harness_metrics_computes_the_installed_metric(fake_site: Path, answers: Path, tmp_path: Path):
@@ -343,3 +361,200 @@ def test_an_installed_plugin_with_a_misspelled_hook_is_broken_not_fatal(tmp_path
     finally:
         for module in ("harness_typo_plugin", "harness_sig_plugin"):
             sys.modules.pop(module, None)
+
+
+# -- a careless plugin: each mistake is one line naming it, and the rest works ---------------
+
+
+ANSWERS = [(0.9, True), (0.8, False), (0.6, True), (0.3, False)]
+FAILING = {
+    "raises_metric": "raised RuntimeError: the plugin's own bug",
+    "nan_metric": "returned nan, not a finite number",
+    "text_metric": "returned str 'high', not a number",
+}
+
+
+def test_a_failing_metric_is_n_a_with_one_warning_and_every_other_metric_is_computed(
+    careless_site: Path, answers: Path, tmp_path: Path
+):
+    result = harness_cli("metrics", str(answers), sites=(careless_site,), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == len(FAILING), result.stderr
+    for name, why in FAILING.items():
+        (line,) = [w for w in warnings if f"metric {name!r} ({CARELESS})" in w]
+        assert line.startswith("harness: warning: ") and line.endswith(why), line
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert rows["accuracy"].split()[1] == "0.5000"  # with its CI: the others are computed as ever
+    assert "[" in rows["accuracy"] and "[" in rows["ece"]
+    for name in FAILING:
+        assert rows[name].split()[1] == "n/a", rows[name]
+
+
+def test_metrics_json_gives_a_failing_metric_null_and_its_error(careless_site: Path, answers: Path,
+                                                                tmp_path: Path):
+    result = harness_cli("metrics", str(answers), "--json", sites=(careless_site,), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stderr.splitlines()) == len(FAILING)
+    metrics = json.loads(result.stdout)  # strict JSON: no NaN
+    assert metrics["accuracy"]["value"] == pytest.approx(0.5) and metrics["accuracy"]["error"] is None
+    for name, why in FAILING.items():
+        assert metrics[name]["value"] is None and metrics[name]["ci"] is None
+        assert metrics[name]["error"] == f"metric {name!r} ({CARELESS}) {why}"
+
+
+@pytest.mark.parametrize("name", sorted(FAILING))
+def test_a_failing_metric_asked_for_by_name_fails_the_command_in_one_line(
+    careless_site: Path, answers: Path, tmp_path: Path, name: str
+):
+    result = harness_cli("metrics", str(answers), "--metric", name, sites=(careless_site,), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line == f"harness: error: metric {name!r} ({CARELESS}) {FAILING[name]}"
+
+
+def test_a_duplicate_name_breaks_only_that_registration_and_either_is_selectable(
+    careless_site: Path, answers: Path, tmp_path: Path
+):
+    listed = harness_cli("list", sites=(careless_site,), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert ["ece", "calibration-harness"] in [line.split() for line in listed.stdout.splitlines()]
+    section = listed.stdout.split("broken strategies (duplicate names):\n", 1)[1].splitlines()
+    (line,) = [row for row in section if row.split()[:2] == ["ece", f"{CARELESS}:"]]
+    assert "also registered by calibration-harness (calibration-harness:metrics), which is kept" in line
+    assert f"select this one as {CARELESS}:ece (and that one as calibration-harness:ece)" in line
+
+    result = harness_cli(
+        "metrics", str(answers), "--json", "--no-ci",
+        "--metric", "ece", "--metric", f"{CARELESS}:ece", "--metric", "calibration-harness:ece",
+        "-p", f"metric.{CARELESS}:ece.scale=2", "-p", "metric.ece.bins=1",
+        sites=(careless_site,), cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["ece"]["value"] == metrics["calibration-harness:ece"]["value"] == pytest.approx(0.65 - 0.5)
+    assert metrics[f"{CARELESS}:ece"]["value"] == pytest.approx(2 * (0.65 - 0.5))
+
+
+def test_a_hook_without_the_marker_and_a_plugin_that_registers_nothing_are_listed_with_a_hint(
+    careless_site: Path, tmp_path: Path
+):
+    result = harness_cli("list", sites=(careless_site,), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    hints = result.stdout.split("plugins with a hint:\n", 1)[1].splitlines()
+    assert f"  unmarked             {CARELESS}: registered nothing; has a function named register_metrics " \
+           "without @harness.hookimpl" in hints
+    assert f"  silent               {CARELESS}: registered nothing (its register_metrics never called " \
+           "register)" in hints
+    assert not [h for h in hints if "metrics" in h.split()[0] or "extractors" in h.split()[0]]
+
+
+def test_harness_disable_plugins_skips_plugins_at_load_and_list_says_so(
+    careless_site: Path, broken_site: Path, fake_site: Path, answers: Path, tmp_path: Path
+):
+    sites = (careless_site, broken_site, fake_site)
+    env = {"HARNESS_DISABLE_PLUGINS": f"{CARELESS}, broken,nope"}
+    result = harness_cli("list", sites=sites, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "fake_metric" in result.stdout and "accuracy" in result.stdout
+    assert "raises_metric" not in result.stdout
+    assert "broken plugins:" not in result.stdout  # never imported
+    assert "duplicate names" not in result.stdout and "plugins with a hint:" not in result.stdout
+    disabled = [line.split() for line in result.stdout.split("disabled plugins (HARNESS_DISABLE_PLUGINS):\n",
+                                                              1)[1].splitlines()]
+    assert sorted(disabled) == sorted(
+        [["broken", BROKEN], ["extractors", CARELESS], ["metrics", CARELESS], ["silent", CARELESS],
+         ["unmarked", CARELESS], ["nope", "(matches", "no", "installed", "plugin)"]]
+    )
+    used = harness_cli("metrics", str(answers), "--metric", "nan_metric", sites=sites, cwd=tmp_path, env=env)
+    assert used.returncode == 2
+    assert "unknown metric 'nan_metric'" in used.stderr
+    assert f"disabled by HARNESS_DISABLE_PLUGINS: broken ({BROKEN}), extractors ({CARELESS})" in used.stderr
+    # An entry point of one distribution, by DIST:NAME: the others of the distribution still load.
+    one = harness_cli("list", sites=(careless_site,), cwd=tmp_path,
+                      env={"HARNESS_DISABLE_PLUGINS": f"{CARELESS}:metrics"})
+    assert "raises_metric" not in one.stdout and "duplicate names" not in one.stdout
+    assert "plugins with a hint:" in one.stdout
+
+
+def test_an_extractor_that_breaks_its_contract_is_one_line_naming_it(careless_site: Path, on_path,
+                                                                    tmp_path: Path):
+    on_path(careless_site)
+    with pytest.raises(PluginContractError) as info:
+        registry.create("extractor", "no_prompt_extractor", Config())
+    assert str(info.value).startswith(
+        f"extractor 'no_prompt_extractor' ({CARELESS}): its factory built a NoPromptExtractor without prompt"
+    )
+    extractor = registry.create("extractor", "dict_extractor", Config())
+    example = Example(id="q1", question="Capital of France?", answer="Paris")
+    generations = {"q1": Generation(example_id="q1", prompt="Capital of France?", text=" Paris")}
+    with pytest.raises(PluginContractError) as info:
+        stages.extract(tmp_path / "predictions.jsonl", extractor, [example], generations)
+    assert str(info.value) == (
+        f"extractor 'dict_extractor' ({CARELESS}): extract() returned dict, not a harness.records.Prediction "
+        "(example 'q1')"
+    )
+    assert "accuracy" in registry.names("metric")  # the rest still works
+
+
+def test_typed_parameters_of_an_installed_plugin_are_listed_and_checked(
+    careless_site: Path, answers: Path, tmp_path: Path
+):
+    listed = harness_cli("list", "-v", "--kind", "metric", sites=(careless_site,), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "      mode: 'mean' | 'max' = 'mean'  [default]" in listed.stdout.splitlines()
+    assert "      bins: int = 10  [default]" in listed.stdout.splitlines()
+    bad = harness_cli("metrics", str(answers), "--metric", "choice_metric",
+                      "-p", "metric.choice_metric.mode=median", sites=(careless_site,), cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stdout == ""
+    (line,) = bad.stderr.splitlines()
+    assert line == (
+        f"harness: error: metric 'choice_metric' ({CARELESS}): parameter mode = 'median' (set by -p) "
+        "must be one of 'mean', 'max' (mode: 'mean' | 'max')"
+    )
+
+
+def test_failing_metrics_are_n_a_in_score_and_paired_difference_as_the_assessment_calls_them(
+    careless_site: Path, on_path
+):
+    on_path(careless_site)
+    confidence, correct = np.array([c for c, _ in ANSWERS]), np.array([k for _, k in ANSWERS])
+    result = score(confidence, correct, resamples=50)  # names=None: every metric, n/a where it fails
+    assert set(result["failed"]) == set(FAILING)
+    assert result["metrics"]["accuracy"]["value"] == 0.5 and result["metrics"]["accuracy"]["ci"] is not None
+    changes = paired_difference(confidence, correct, confidence, correct, resamples=50)
+    for name in FAILING:
+        assert result["metrics"][name]["value"] is None
+        assert changes[name]["diff"] is None and f"metric {name!r} ({CARELESS})" in changes[name]["error"]
+    assert changes["accuracy"]["diff"] == 0.0 and changes["accuracy"]["error"] is None
+    with pytest.raises(PluginContractError, match="nan_metric"):
+        paired_difference(confidence, correct, confidence, correct, ["nan_metric"], resamples=50)
+
+
+class FailsOnResamples:
+    """A metric that is fine on the data but raises on a resample (which repeats an example)."""
+
+    @harness.hookimpl
+    def register_metrics(self, register):
+        def distinct_only(confidence, correct):
+            if len(set(confidence.tolist())) < len(confidence):
+                raise TypeError("repeated examples")
+            return float(np.mean(confidence))
+
+        register("distinct_only", distinct_only)
+
+
+def test_a_metric_that_fails_on_bootstrap_resamples_keeps_its_value_without_an_interval():
+    confidence, correct = np.linspace(0.1, 0.9, 40), np.arange(40) % 2 == 0
+    with installed(FailsOnResamples(), "resamples", distribution="resample-dist"):
+        result = score(confidence, correct, resamples=100)
+        entry = result["metrics"]["distinct_only"]
+        assert entry["value"] == pytest.approx(0.5) and entry["ci"] is None
+        assert entry["error"] == ("metric 'distinct_only' (resample-dist): on bootstrap resamples: "
+                                  "TypeError: repeated examples")
+        assert result["failed"] == {"distinct_only": entry["error"]}
+        assert result["metrics"]["brier"]["ci"] is not None
+        with pytest.raises(PluginContractError, match="distinct_only.*on bootstrap resamples"):
+            score(confidence, correct, ["distinct_only"], resamples=100)

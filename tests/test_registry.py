@@ -1,4 +1,5 @@
-"""The strategy registry: kinds, duplicates, unknown names, parameters and their precedence.
+"""The strategy registry: kinds, duplicates, unknown names, parameters, their types and precedence,
+and the checks of what a factory builds.
 
 Fake plugins here are plain objects registered for one test with
 ``harness.plugin_manager.register_plugin`` and unregistered in ``finally``.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ from plugin_helpers import installed
 import harness
 from harness import registry
 from harness.config import OTHER_SECTIONS, Config, Layer, shipped_registry
-from harness.errors import DuplicateStrategyError, ParameterError, UnknownStrategyError
+from harness.errors import ParameterError, PluginContractError, UnknownStrategyError
 from harness.hookspecs import KINDS
 from harness.judge_settings import DEFAULTS as JUDGE_SETTINGS
 from harness.judge_settings import JudgeSettings
@@ -26,9 +28,27 @@ def overconfidence(confidence: np.ndarray, correct: np.ndarray, scale: float = 1
     return scale * float(np.mean(confidence) - np.mean(correct))
 
 
-def demo_extractor(alpha: int = 1, beta: int = 2, gamma: int = 3, delta: int = 4, eps: int = 5) -> dict:
+class DemoExtractor:
+    """An extractor that shows the parameters it was built with (``shown``)."""
+
+    name = "demo_extractor"
+    stop = ("\n",)
+
+    def __init__(self, **shown: int) -> None:
+        self.shown = shown
+
+    def prompt(self, example):  # type: ignore[no-untyped-def]
+        return example.question
+
+    def extract(self, generation):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+
+def demo_extractor(
+    alpha: int = 1, beta: int = 2, gamma: int = 3, delta: int = 4, eps: int = 5
+) -> DemoExtractor:
     """A factory whose result shows the parameters it was built with."""
-    return {"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "eps": eps}
+    return DemoExtractor(alpha=alpha, beta=beta, gamma=gamma, delta=delta, eps=eps)
 
 
 def needs_path(path: str, limit: int = 10) -> tuple[str, int]:
@@ -88,6 +108,8 @@ def test_a_plugin_fills_every_kind_and_each_strategy_records_its_source():
             assert strategy.source == "demo-dist"
             assert strategy.plugin == "demo-dist:every-kind"
             assert f"demo_{kind}" in registry.names(kind)
+            # --task, --trainer, --metric, ... take the qualified name too
+            assert registry.get(kind, f"demo-dist:demo_{kind}") is strategy
         listed = {(s.kind, s.name) for s in registry.strategies()}
         assert {(kind, f"demo_{kind}") for kind in KINDS} <= listed
     for kind in KINDS:
@@ -143,24 +165,57 @@ class Twin:
         register("twin_metric", overconfidence)
 
 
-def test_a_name_registered_twice_is_an_error_naming_both_sources():
+def test_a_duplicate_marks_only_the_later_registration_broken_and_both_stay_selectable():
     with installed(ClashesWithBuiltin(), "clash", distribution="harness-clash"):
-        with pytest.raises(DuplicateStrategyError) as info:
-            registry.get("metric", "accuracy")
-    message = str(info.value)
-    assert "metric 'accuracy'" in message
-    assert "calibration-harness" in message and "harness-clash" in message
-    assert "\n" not in message
-    assert registry.get("metric", "accuracy").source.startswith("calibration-harness")
+        kept = registry.get("metric", "accuracy")  # the first registration keeps the plain name
+        assert kept.source.startswith("calibration-harness") and not kept.shadowed
+        assert registry.names("metric").count("accuracy") == 1
+        assert "ece" in registry.names("metric")  # the rest of the harness is untouched
+        (duplicate,) = registry.duplicates("metric")
+        assert duplicate.strategy.qualified == "harness-clash:accuracy"
+        message = duplicate.error
+        assert "metric 'accuracy'" in message and "\n" not in message
+        assert "calibration-harness" in message and "harness-clash:accuracy" in message
+        # Either is selected by its qualified name (a distribution name is compared as PEP 503 does).
+        assert registry.get("metric", "harness-clash:accuracy").source == "harness-clash"
+        assert registry.get("metric", "harness_clash:accuracy").source == "harness-clash"
+        assert registry.get("metric", "calibration-harness:accuracy") is kept
+        confidence, correct = np.array([0.9, 0.7]), np.array([True, False])
+        theirs = registry.create("metric", "harness-clash:accuracy", Config.load())
+        assert theirs(confidence, correct) == pytest.approx(0.8 - 0.5)
+        assert registry.create("metric", "accuracy", Config.load())(confidence, correct) == 0.5
+    assert registry.duplicates() == []
 
 
-def test_two_third_party_plugins_with_one_name_are_both_named():
+def test_the_tables_and_overrides_of_a_plain_name_apply_to_the_registration_kept_under_it():
+    class TakesBins:
+        @harness.hookimpl
+        def register_metrics(self, register):
+            register("ece", overconfidence)  # has `scale`, not the built-in's `bins`
+
+    with installed(TakesBins(), "clash", distribution="harness-clash"):
+        config = Config.load(overrides=["metric.ece.bins=5", "metric.harness-clash:ece.scale=3"])
+        assert registry.resolve_params("metric", "ece", config) == {"bins": 5}  # registry.toml and -p
+        assert registry.resolve_params("metric", "harness-clash:ece", config) == {"scale": 3}
+        qualified = Config.load(overrides=["metric.calibration-harness:ece.bins=7"])
+        assert registry.resolve_params("metric", "ece", qualified) == {"bins": 7}
+
+
+def test_in_process_duplicates_keep_the_first_and_name_both():
     with (
         installed(Twin(), "first", distribution="dist-one"),
         installed(Twin(), "second", distribution="dist-two"),
     ):
-        with pytest.raises(DuplicateStrategyError, match=r"dist-one \(dist-one:first\).*dist-two"):
-            registry.names("metric")
+        assert registry.get("metric", "twin_metric").source == "dist-one"
+        assert registry.get("metric", "dist-two:twin_metric").source == "dist-two"
+        (duplicate,) = registry.duplicates("metric")
+        assert "also registered by dist-one (dist-one:first), which is kept" in duplicate.error
+        assert "select this one as dist-two:twin_metric" in duplicate.error
+
+
+def test_a_qualified_name_of_an_unknown_distribution_is_unknown():
+    with pytest.raises(UnknownStrategyError, match="unknown metric 'nobody:accuracy'.*registered by"):
+        registry.get("metric", "nobody:accuracy")
 
 
 def test_an_unknown_name_lists_the_known_ones_and_suggests_the_closest():
@@ -229,7 +284,7 @@ def test_parameter_precedence_defaults_registry_profile_user_file_then_p(tmp_pat
             "delta": str(user_file),
             "eps": "-p",
         }
-        assert registry.create("extractor", "demo_extractor", config) == {
+        assert registry.create("extractor", "demo_extractor", config).shown == {
             "alpha": 1,
             "beta": 20,
             "gamma": 30,
@@ -348,6 +403,149 @@ def test_a_bad_judge_setting_is_a_parameter_error():
     with installed(EveryKind(), "every-kind"):
         with pytest.raises(ParameterError, match="not_attempted must be one of incorrect, exclude"):
             registry.create_judge("demo_judge", config)
+
+
+# -- typed parameters ------------------------------------------------------------------------
+
+
+def typed(
+    count: int = 1,
+    ratio: float = 0.5,
+    flag: bool = False,
+    label: str = "x",
+    items: list[str] = ["a"],  # noqa: B006 (never mutated)
+    mode: Literal["fast", "slow"] = "fast",
+    fill: float | Literal["exclude"] = 1.0,
+    epochs: float = 3,
+    path: str = None,  # type: ignore[assignment]  (None: anything goes)
+    needed=None,
+) -> dict:
+    return {}
+
+
+def several_forms(p="2", beta=100):  # type: ignore[no-untyped-def]
+    """HLE's p: a string or a number, which its signature cannot say."""
+    return {"p": p, "beta": beta}
+
+
+several_forms.__param_types__ = {"p": "str | int"}  # type: ignore[attr-defined]
+
+
+class TypedPlugin:
+    @harness.hookimpl
+    def register_tasks(self, register):
+        register("typed", lambda **params: params)
+        register("signature_typed", typed)
+        register("several_forms", several_forms)
+
+
+def _typed_params(overrides: list[str], name: str = "signature_typed") -> dict:
+    return registry.resolve_params("task", name, Config.load(None, overrides, include_registry=False))
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["count=2", "ratio=1", "ratio=0.25", "flag=true", "label='\"y\"'", "items=['b', 'c']", "items=[]",
+     "mode=slow", "fill=exclude", "fill=0.3", "fill=1", "epochs=2.5", "path=12", "needed={ a = 1 }"],
+)
+def test_a_value_of_the_declared_type_is_accepted(override: str):
+    with installed(TypedPlugin(), "typed"):
+        key = override.split("=", 1)[0]
+        assert key in _typed_params([f"task.signature_typed.{override}"])
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("count=abc", "parameter count = 'abc' (set by -p) must be an integer (count: int)"),
+        ("count=2.5", "parameter count = 2.5 (set by -p) must be an integer (count: int)"),
+        ("count=true", "parameter count = True (set by -p) must be an integer (count: int)"),
+        ("ratio=true", "parameter ratio = True (set by -p) must be a number (ratio: float)"),
+        ("flag=1", "parameter flag = 1 (set by -p) must be true or false (flag: bool)"),
+        ("label=3", "parameter label = 3 (set by -p) must be a string (label: str)"),
+        ("items=a", "parameter items = 'a' (set by -p) must be a list such as [\"a\", \"b\"] (items: list)"),
+        ("mode=medium", "parameter mode = 'medium' (set by -p) must be one of 'fast', 'slow' "
+                        "(mode: 'fast' | 'slow')"),
+        ("fill=[1]", "parameter fill = [1] (set by -p) must be one of 'exclude' or a number "
+                     "(fill: 'exclude' | float)"),
+    ],
+)
+def test_a_value_of_another_type_is_one_line_naming_the_parameter_the_strategy_and_the_valid_form(
+    override: str, expected: str
+):
+    with installed(TypedPlugin(), "typed", distribution="typed-dist"):
+        with pytest.raises(ParameterError) as info:
+            _typed_params([f"task.signature_typed.{override}"])
+        assert str(info.value) == f"task 'signature_typed' (typed-dist): {expected}"
+
+
+def test_a_bad_value_in_a_config_file_names_the_file(tmp_path: Path):
+    user = tmp_path / "user.toml"
+    user.write_text('[task.signature_typed]\ncount = "many"\n')
+    with installed(TypedPlugin(), "typed"):
+        with pytest.raises(ParameterError, match=f"count = 'many' \\(set by {user}\\) must be an integer"):
+            registry.create("task", "signature_typed", Config.load(user, include_registry=False))
+
+
+def test_param_types_declares_several_forms_and_kwargs_take_anything():
+    with installed(TypedPlugin(), "typed"):
+        for value in ("2", "infty"):
+            assert _typed_params([f"task.several_forms.p={value}"], "several_forms")["p"] in (2, "2", "infty")
+        with pytest.raises(ParameterError, match=r"must be an integer or a string \(p: int \| str\)"):
+            _typed_params(["task.several_forms.p=2.5"], "several_forms")
+        with pytest.raises(ParameterError, match=r"beta = 'x' .* must be an integer \(beta: int\)"):
+            _typed_params(["task.several_forms.beta=x"], "several_forms")
+        assert _typed_params(["task.typed.anything=[1, 'a']"], "typed") == {"anything": [1, "a"]}
+        types = registry.get("task", "signature_typed").parameter_types()
+        assert {k: t.describe() for k, t in types.items()} == {
+            "count": "int", "ratio": "float", "flag": "bool", "label": "str", "items": "list",
+            "mode": "'fast' | 'slow'", "fill": "'exclude' | float", "epochs": "float", "path": "",
+            "needed": "",
+        }
+
+
+def test_every_shipped_default_and_the_documented_forms_of_built_ins_pass_the_type_check():
+    config = Config.load(overrides=[
+        "metric.hle_calib_err.p=1", "metric.rms_calib_err.p=infty", "extractor.verbalized.on_missing=exclude",
+        "backend.hf.chat_template=false", "trainer.implicit.target_modules=['q_proj']",
+        "trainer.explicit.epochs=1", "task.simpleqa.topics=Science",
+    ])
+    for strategy in registry.strategies():
+        if (strategy.kind, strategy.name) != ("task", "jsonl"):  # jsonl needs its path
+            registry.resolve_params(strategy.kind, strategy.name, config)
+    with pytest.raises(ParameterError, match="accuracy_at_coverage.*coverage = 'abc'.*must be a number"):
+        registry.create("metric", "accuracy_at_coverage", Config.load(overrides=[
+            "metric.accuracy_at_coverage.coverage=abc"]))
+
+
+# -- what a factory builds is checked --------------------------------------------------------
+
+
+class NoExtract:
+    name = "no_extract"
+    stop = ("\n",)
+
+    def prompt(self, example):  # type: ignore[no-untyped-def]
+        return ""
+
+
+class CarelessExtractors:
+    @harness.hookimpl
+    def register_extractors(self, register):
+        register("no_extract", NoExtract)
+        register("a_dict", lambda: {"prompt": "Q", "stop": ()})
+
+
+def test_an_extractor_without_its_members_fails_at_create_naming_it_and_its_distribution():
+    with installed(CarelessExtractors(), "careless", distribution="careless-dist"):
+        with pytest.raises(PluginContractError) as info:
+            registry.create("extractor", "no_extract", Config())
+        assert str(info.value) == (
+            "extractor 'no_extract' (careless-dist): its factory built a NoExtract without extract "
+            "(an extractor needs prompt, extract, stop; see harness.strategies)"
+        )
+        with pytest.raises(PluginContractError, match="built a dict without prompt, extract, stop"):
+            registry.create("extractor", "a_dict", Config())
 
 
 # -- the shipped registry.toml ---------------------------------------------------------------

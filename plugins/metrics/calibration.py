@@ -47,7 +47,7 @@ def _rms_batched(
 
 @vectorized(_rms_batched)
 def rms_calib_err(
-    confidence: np.ndarray, correct: np.ndarray, p: str = "2", beta: int = 100, adaptive: bool = False
+    confidence: np.ndarray, correct: np.ndarray, p: str | float = "2", beta: int = 100, adaptive: bool = False
 ) -> float:
     """RMS calibration error over bins of ``beta`` answers by confidence, every bin included."""
     return float(_rms(grouped(confidence, correct), p, beta, adaptive)[0])

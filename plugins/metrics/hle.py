@@ -50,7 +50,9 @@ def _require(n: int, beta: int) -> None:
 
 
 @vectorized(_hle_batched)
-def hle_calib_err(confidence: np.ndarray, correct: np.ndarray, p: str = "2", beta: int = 100) -> float:
+def hle_calib_err(
+    confidence: np.ndarray, correct: np.ndarray, p: str | float = "2", beta: int = 100
+) -> float:
     """RMS calibration error exactly as HLE computes it (``p``: "2", "1" or "infty")."""
     p, beta = norm(p), check_beta(beta)
     as_arrays(confidence, correct)  # checks only: HLE's arithmetic runs on the arrays as given

@@ -1,0 +1,100 @@
+"""Checks at the boundary between the core and a strategy: what it is built as, what it returns.
+
+Each failure is a ``PluginContractError``: one line that names the strategy, the
+distribution that provided it and what was wrong.
+
+- ``checked_metric``: a metric function whose result must be a finite real number, and
+  whose exceptions other than a ``HarnessError`` become a ``PluginContractError``;
+- ``check_members``: a built object has the members its kind needs (an extractor's
+  ``prompt``, ``extract`` and ``stop``);
+- ``remember`` / ``label``: the registered identity of a built object, so that a later
+  check (``harness.stages.extract``) can name it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from harness.errors import HarnessError, PluginContractError
+
+# kind -> (callable members, plain attributes) that ``create()`` checks on the built object
+MEMBERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "extractor": (("prompt", "extract"), ("stop",)),
+}
+
+_labels: dict[int, tuple[weakref.ref, str]] = {}
+
+
+def remember(obj: Any, label: str) -> None:
+    """Record how errors name ``obj`` (e.g. ``extractor 'logprob' (calibration-harness)``)."""
+    key = id(obj)
+    try:
+        ref = weakref.ref(obj, lambda _, key=key: _labels.pop(key, None))
+    except TypeError:  # an object without weak references: errors fall back on its name
+        return
+    _labels[key] = (ref, label)
+
+
+def label(obj: Any, kind: str) -> str:
+    """How errors name a built strategy: the label given to ``remember``, else its ``name``."""
+    entry = _labels.get(id(obj))
+    if entry is not None and entry[0]() is obj:
+        return entry[1]
+    name = getattr(obj, "name", None)
+    return f"{kind} {name!r}" if isinstance(name, str) else f"{kind} {type(obj).__name__}"
+
+
+def check_members(kind: str, obj: Any, where: str) -> None:
+    """``where`` (the strategy's label) built an object that lacks a member its kind needs."""
+    methods, attributes = MEMBERS.get(kind, ((), ()))
+    missing = [m for m in methods if not callable(getattr(obj, m, None))]
+    missing += [a for a in attributes if not hasattr(obj, a)]
+    if missing:
+        what = ", ".join(missing)
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise PluginContractError(
+            f"{where}: its factory built a {type(obj).__name__} without {what} "
+            f"({article} {kind} needs {', '.join(methods + attributes)}; see harness.strategies)"
+        )
+
+
+def checked_metric(fn: Callable[..., Any], where: str) -> Callable[..., float]:
+    """``fn`` whose value is checked: a finite real number, returned as a float.
+
+    A ``HarnessError`` (e.g. ``InsufficientDataError``) passes through; any other exception,
+    and a value that is not a finite real number, is a ``PluginContractError`` naming ``where``.
+    The function's attributes (``batched``, ``extras``) are kept.
+    """
+
+    @functools.wraps(fn)
+    def metric(*args: Any, **kwargs: Any) -> float:
+        try:
+            value = fn(*args, **kwargs)
+        except HarnessError:
+            raise
+        except Exception as exc:
+            raise PluginContractError(f"{where} raised {type(exc).__name__}: {exc}") from exc
+        return finite(value, where)
+
+    metric.checked = True  # type: ignore[attr-defined]
+    return metric
+
+
+def finite(value: Any, where: str) -> float:
+    import numbers
+
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = float(value)
+    elif getattr(value, "shape", None) == () and getattr(getattr(value, "dtype", None), "kind", "?") in "fiu":
+        number = float(value)  # a 0-d NumPy array of a real number
+    else:
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise PluginContractError(f"{where} returned {type(value).__name__} {shown}, not a number")
+    if not math.isfinite(number):
+        raise PluginContractError(f"{where} returned {number}, not a finite number")
+    return number
