@@ -110,9 +110,11 @@ def _row(key: RowKey, c: Counted | None, fit: Mapping[str, Any] | None,
         return row
     row["counts"], row["coverage"] = c.counts, c.coverage()
     if c.ids:
-        row["metrics"] = score(c.confidence, c.correct, settings.metric_names, settings.config,
-                               resamples=settings.resamples, seed=settings.seed,
-                               groups=_groups(c, settings))["metrics"]
+        scored = score(c.confidence, c.correct, settings.metric_names, settings.config,
+                       resamples=settings.resamples, seed=settings.seed, groups=_groups(c, settings))
+        row["metrics"] = scored["metrics"]
+        if scored.get("failed"):  # a plugin metric that raised or returned no number
+            row["failed_metrics"] = scored["failed"]
     return row
 
 

@@ -372,6 +372,10 @@ class Experiment:
                         wall_seconds=round(time.monotonic() - self.log.start, 1))
         write_manifest(self.out / "manifest.json", manifest)
         print(summary_table(report))
+        failed = {name: error for row in report["rows"]
+                  for name, error in row.get("failed_metrics", {}).items()}
+        for error in failed.values():
+            print(f"harness: warning: {error}", file=sys.stderr)
         log(f"report: {self.out / 'report.md'}")
         return report
 

@@ -22,6 +22,7 @@ thresholds in force, never the ones stored here.
   name), ``key``, ``outcomes`` (the per-example file), ``counts`` (examples, scored,
   judge_errors, not_attempted, not_attempted_excluded, missing_confidence, imputed,
   answered, correct), ``coverage``, ``metrics`` (``{name: {"value", "ci": [lo, hi], "error"}}``),
+  ``failed_metrics`` (``{name: error}`` of plugin metrics that raised or returned no number),
   and for calibrated rows ``calibrator_fit`` (fitted parameters, ``fitted_on``, or ``error``);
 - ``comparisons``: one per trainer: ``trainer``, ``extractor``, ``paired_n``, ``changes``
   (``{metric: {"a", "b", "diff", "ci"}}``: trained minus baseline, paired bootstrap),

@@ -286,3 +286,22 @@ def _cli_options(**changes):  # type: ignore[no-untyped-def]
                    config_file=None, overrides=(), force=False, no_cache=False, calibrators=(),
                    bootstrap="group")
     return {**options, **changes}
+
+
+class BrokenMetricPlugin:
+    @hookimpl
+    def register_metrics(self, register):  # type: ignore[no-untyped-def]
+        def explodes(confidence, correct):  # type: ignore[no-untyped-def]
+            raise ZeroDivisionError("a careless metric")
+
+        register("explodes", explodes)
+
+
+def test_a_failing_plugin_metric_is_na_with_a_warning_and_the_run_goes_on(tiny_lm_path, qa_file, tmp_path,
+                                                                            capsys):
+    with installed(BrokenMetricPlugin(), name="broken-metric"):
+        report = run_experiment(spec(tiny_lm_path, qa_file, tmp_path / "run"))
+    row = report["rows"][0]
+    assert row["metrics"]["explodes"]["value"] is None and "explodes" in row["failed_metrics"]
+    assert row["metrics"]["accuracy"]["value"] is not None
+    assert "harness: warning:" in capsys.readouterr().err
