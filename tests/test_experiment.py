@@ -172,6 +172,14 @@ def test_eval_on_train_says_in_its_first_lines_that_it_is_not_held_out(tiny_lm_p
     assert report["split"]["train"] == report["split"]["test"] == len(QUESTIONS)
     first_lines = (out / "report.md").read_text().splitlines()[:3]
     assert any("NOT HELD-OUT" in line for line in first_lines)
+    assert "--eval-on-train leaves no held-out questions" in report["posthoc_note"]
+    # the CI gate fails it, whatever else the run shows, unless told otherwise
+    check = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(out), "--min-n", "1"],
+                           capture_output=True, text=True)
+    assert check.returncode == 1 and "FAIL held_out" in check.stdout
+    allowed = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(out), "--min-n", "1",
+                              "--allow-not-held-out"], capture_output=True, text=True)
+    assert "ok   held_out" in allowed.stdout
 
 
 def test_an_api_key_in_the_environment_never_reaches_the_run_folder(tiny_lm_path, qa_file, tmp_path,
