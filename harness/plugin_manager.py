@@ -15,7 +15,6 @@ matched nothing.
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata as metadata
 import os
 import re
@@ -33,16 +32,8 @@ GROUP = "harness"
 OWN_DISTRIBUTION = "calibration-harness"
 DISABLE_ENV = "HARNESS_DISABLE_PLUGINS"
 
-# Used only when the harness runs from a source tree that was never installed, so that
-# its entry points are missing; an installed harness loads these through entry points.
-DEFAULT_PLUGINS = (
-    "harness.plugins.metrics",
-    "harness.plugins.backends",
-    "harness.plugins.extractors",
-    "harness.plugins.judges",
-    "harness.plugins.trainers",
-    "harness.tasks",
-)
+NOT_INSTALLED = ("calibration-harness is not installed, so its built-in strategies (its entry points) "
+                 "are missing: run `pip install -e .` in the source tree")
 
 
 @attrs.frozen
@@ -182,15 +173,9 @@ def load_plugins() -> pluggy.PluginManager:
                 continue
             _add(pm, key, module, LoadedPlugin(name=ep.name, module=ep.value, distribution=dist, key=key))
         _unmatched[:] = [n for n in disable if n not in matched]
-        if not own_seen:
-            for module_name in DEFAULT_PLUGINS:
-                module = importlib.import_module(module_name)
-                short = module_name.rsplit(".", 1)[-1]
-                key = f"{OWN_DISTRIBUTION}:{short}"
-                info = LoadedPlugin(
-                    name=short, module=module_name, distribution=f"{OWN_DISTRIBUTION} (source)", key=key
-                )
-                _add(pm, key, module, info)
+        if not own_seen:  # e.g. a source tree on PYTHONPATH: harness.plugins exists only when installed
+            _broken.append(BrokenPlugin(name="built-ins", module="harness.plugins",
+                                        distribution=OWN_DISTRIBUTION, error=NOT_INSTALLED))
         try:  # every plugin was checked as it was registered; this is a safety net
             pm.check_pending()
         except pluggy.PluginValidationError as exc:

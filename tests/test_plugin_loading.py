@@ -29,7 +29,7 @@ from plugin_helpers import installed, pip
 import harness
 from harness import plugin_manager, registry, stages
 from harness.config import Config
-from harness.errors import PluginContractError, PluginLoadError, UnknownStrategyError
+from harness.errors import HarnessError, PluginContractError, PluginLoadError, UnknownStrategyError
 from harness.records import Example, Generation, Prediction
 from harness.scoring import paired_difference, score
 
@@ -558,3 +558,19 @@ def test_a_metric_that_fails_on_bootstrap_resamples_keeps_its_value_without_an_i
         assert result["metrics"]["brier"]["ci"] is not None
         with pytest.raises(PluginContractError, match="distinct_only.*on bootstrap resamples"):
             score(confidence, correct, ["distinct_only"], resamples=100)
+
+
+def test_a_harness_that_was_never_installed_says_so_in_one_line(monkeypatch):
+    """Its built-ins load only through entry points; without them the reason is named, not a
+    ModuleNotFoundError (``harness.plugins`` exists only in an installed harness)."""
+    monkeypatch.setattr(plugin_manager.metadata, "entry_points", lambda group: [])
+    plugin_manager.reset()
+    try:
+        broken = plugin_manager.broken_plugins()
+        assert [b.name for b in broken] == ["built-ins"] and "pip install -e ." in broken[0].error
+        with pytest.raises(HarnessError, match="not installed"):
+            registry.get("metric", "ece")
+    finally:
+        monkeypatch.undo()
+        plugin_manager.reset()
+    assert registry.get("metric", "ece").name == "ece"
