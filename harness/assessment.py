@@ -35,7 +35,6 @@ from harness.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
 from harness.scoring import paired_difference, score
 
 BASELINE = "baseline"
-UNITS = ("group", "example")
 POSTHOC_METRICS = ("brier", "auroc")
 
 
@@ -119,7 +118,8 @@ def _row(key: RowKey, c: Counted | None, fit: Mapping[str, Any] | None,
 
 
 def _paired(a: Counted, b: Counted) -> tuple[Counted, Counted]:
-    common = [i for i in a.ids if i in set(b.ids)]
+    in_b = set(b.ids)
+    common = [i for i in a.ids if i in in_b]
     return a.select(common), b.select(common)
 
 
@@ -137,14 +137,14 @@ def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted],
     comp["paired_n"] = len(base.ids)
     if not base.ids:
         comp["error"] = "no example was scored for both models"
-        comp["criteria"] = [v.to_dict() for v in evaluate_criteria_safe(base, trained, settings, held_out)]
+        comp["criteria"] = [v.to_dict() for v in _criteria(base, trained, settings, held_out)]
         return comp
     groups = _groups(base, settings)
     comp["changes"] = paired_difference(base.confidence, base.correct, trained.confidence, trained.correct,
                                         settings.metric_names, settings.config, resamples=settings.resamples,
                                         seed=settings.seed, groups=groups)
     coverage = (counted[base_key].coverage(), counted[trained_key].coverage())
-    verdicts = evaluate_criteria_safe(base, trained, settings, held_out, coverage=coverage)
+    verdicts = _criteria(base, trained, settings, held_out, coverage=coverage)
     comp["criteria"] = [v.to_dict() for v in verdicts]
     comp["retention"] = _retention(base, trained)
     comp["subgroups"] = _subgroups(base, trained, settings)
@@ -160,8 +160,8 @@ def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted],
     return comp
 
 
-def evaluate_criteria_safe(base: Counted, trained: Counted, settings: Settings, held_out: bool,
-                           coverage: tuple[float, float] | None = None) -> list[Any]:
+def _criteria(base: Counted, trained: Counted, settings: Settings, held_out: bool,
+              coverage: tuple[float, float] | None = None) -> list[Any]:
     """The criteria; with no paired example, only those that need no data (and ``sample_size``)."""
     from harness.criteria import Verdict, _held_out, _sample_size
 

@@ -206,10 +206,15 @@ def draw(
     return Resamples(None, n=n, groups=count, parts=tuple(parts), shared=shared)
 
 
+def check_groups(groups: Sequence[Hashable | None] | None, n: int) -> None:
+    """Groups, when given, are one key per example."""
+    if groups is not None and len(groups) != n:
+        raise InputError(f"groups must give one key per example: {len(groups)} keys for {n} examples")
+
+
 def group_ids(groups: Sequence[Hashable | None], n: int) -> tuple[np.ndarray, int]:
     """Each example's group number (0.., in order of first appearance; None: a new group) and G."""
-    if len(groups) != n:
-        raise InputError(f"groups must give one key per example: {len(groups)} keys for {n} examples")
+    check_groups(groups, n)
     ids = np.empty(n, dtype=np.int64)
     seen: dict[Hashable, int] = {}
     count = 0

@@ -93,15 +93,11 @@ def _confidences(name: str, confidence: Any) -> np.ndarray:
 
 
 def _fit_inputs(name: str, confidence: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The metrics' input rules (``harness.scoring.as_inputs``), errors naming the calibrator."""
+    from harness.scoring import as_inputs
+
     conf = _confidences(name, confidence)
-    hit = np.asarray(correct)
-    if conf.ndim != 1 or conf.shape != hit.shape:
-        raise InputError(
-            f"calibrator {name!r}: confidence and correct must be 1-D of one length: "
-            f"{conf.shape} and {hit.shape}"
-        )
-    if hit.dtype != np.bool_:
-        if hit.size and not np.all((hit == 0) | (hit == 1)):
-            raise InputError(f"calibrator {name!r}: correct must be booleans or 0/1")
-        hit = hit.astype(bool)
-    return conf, hit
+    try:
+        return as_inputs(conf, correct)
+    except InputError as exc:
+        raise InputError(f"calibrator {name!r}: {exc}") from None

@@ -91,7 +91,6 @@ class Counted:
     correct: np.ndarray  # bool
     groups: list[str]  # the bootstrap's unit (the example's own id when it has no group)
     subgroups: list[str | None]
-    answered: np.ndarray  # bool: attempted, with a confidence of its own
     counts: dict[str, int]
 
     def select(self, ids: Sequence[str]) -> Counted:
@@ -99,8 +98,7 @@ class Counted:
         index = {i: k for k, i in enumerate(self.ids)}
         take = np.array([index[i] for i in ids], dtype=np.int64)
         return Counted(list(ids), self.confidence[take], self.correct[take],
-                       [self.groups[k] for k in take], [self.subgroups[k] for k in take],
-                       self.answered[take], self.counts)
+                       [self.groups[k] for k in take], [self.subgroups[k] for k in take], self.counts)
 
     def coverage(self) -> float:
         """Share of the judged examples with an attempted answer and a confidence of its own."""
@@ -111,7 +109,7 @@ class Counted:
 def count(outcomes: Sequence[Outcome], *, not_attempted: str = "incorrect",
           missing_confidence: float = MISSING_CONFIDENCE) -> Counted:
     """Apply the counting rules of this module to one row's outcomes."""
-    ids, conf, hit, groups, subgroups, answered = [], [], [], [], [], []
+    ids, conf, hit, groups, subgroups = [], [], [], [], []
     counts = {"examples": len(outcomes), "judge_errors": 0, "not_attempted": 0,
               "not_attempted_excluded": 0, "missing_confidence": 0, "imputed": 0, "answered": 0,
               "correct": 0}
@@ -133,8 +131,7 @@ def count(outcomes: Sequence[Outcome], *, not_attempted: str = "incorrect",
         hit.append(o.grade == "correct")
         groups.append(o.group if o.group is not None else o.example_id)
         subgroups.append(o.subgroup)
-        answered.append(attempted and o.confidence is not None)
     counts["correct"] = int(sum(hit))
     counts["scored"] = len(ids)
     return Counted(ids, np.asarray(conf, dtype=np.float64), np.asarray(hit, dtype=bool), groups,
-                   subgroups, np.asarray(answered, dtype=bool), counts)
+                   subgroups, counts)

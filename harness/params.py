@@ -27,7 +27,8 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-REQUIRED = "<required>"  # registry.REQUIRED: the default shown for a parameter without one
+from harness.registry import REQUIRED  # the default shown for a parameter without one
+
 _ORDER = ("int", "float", "bool", "str", "list", "none")
 _FORMS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
           "list": "a list such as [\"a\", \"b\"]", "none": "unset"}

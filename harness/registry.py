@@ -38,8 +38,8 @@ from harness.hookspecs import KINDS
 if TYPE_CHECKING:
     from harness.params import ParamType
 
-# The default shown for a parameter without one (= harness.params.REQUIRED; harness.params and
-# harness.contract load when first needed, so that `harness list` starts fast).
+# The default shown for a parameter without one (harness.params and harness.contract load
+# when first needed, so that `harness list` starts fast).
 REQUIRED = "<required>"
 # Keyword arguments the core passes at run time; they are not registry parameters.
 RUNTIME_ARGUMENTS = {"backend": ("model", "adapter")}

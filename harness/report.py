@@ -344,10 +344,10 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
                          "it cannot be re-checked (rerun it)")
     if not report["comparisons"]:
         raise InputError(f"{run}: the run trained nothing, so there is nothing to check")
-    limits = thresholds_from(Config.load(config_file), thresholds)
+    user_config = Config.load(config_file)
+    limits = thresholds_from(user_config, thresholds)
     metric_params = {e["name"]: e["params"] for e in report["strategies"].get("metrics", [])}
-    layer = Layer(f"metric parameters of {run}", {"metric": metric_params})
-    config = Config.load(config_file).with_layer(layer)
+    config = user_config.with_layer(Layer(f"metric parameters of {run}", {"metric": metric_params}))
     held_out = _held_out(run)
     outcomes, fits = {}, {}
     for row in report["rows"]:
@@ -365,7 +365,7 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
                         seed=int(report.get("seed", 0)))
     assessed = assess(outcomes, report["trainers"], settings, held_out=held_out, fits=fits)
     lines = []
-    stored = {k: v for k, v in (report.get("thresholds") or {}).items()}
+    stored = report.get("thresholds") or {}
     differ = sorted(k for k in limits if k in stored and stored[k] != limits[k])
     if differ:
         made = ", ".join(f"{k} {stored[k]!r}" for k in differ)

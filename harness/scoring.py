@@ -34,7 +34,14 @@ from typing import Any
 import numpy as np
 
 from harness import registry
-from harness.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, draw, percentile_interval, replicate_all
+from harness.bootstrap import (
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    check_groups,
+    draw,
+    percentile_interval,
+    replicate_all,
+)
 from harness.config import Config
 from harness.errors import HarnessError, InputError, InsufficientDataError, PluginContractError
 
@@ -50,12 +57,6 @@ def as_inputs(confidence: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:
             raise InputError("correct must be booleans or 0/1")
         hit = hit.astype(bool)
     return conf, hit
-
-
-def _check_groups(groups: Sequence[Hashable | None] | None, n: int) -> None:
-    """Groups, when given, are one key per example (checked even when nothing is resampled)."""
-    if groups is not None and len(groups) != n:
-        raise InputError(f"groups must give one key per example: {len(groups)} keys for {n} examples")
 
 
 def _unchecked(metric: Any) -> Any:
@@ -148,7 +149,7 @@ def score(
     """
     config = config or Config.load()
     run = as_inputs(confidence, correct)
-    _check_groups(groups, len(run[0]))
+    check_groups(groups, len(run[0]))  # even when nothing is resampled
     chosen, fns, values, errors, failed = _points(names, config, [run])
     intervals: dict[str, list[float] | None] = dict.fromkeys(fns)
     bootstrap = None
@@ -198,7 +199,7 @@ def paired_difference(
             f"a paired comparison needs the same examples in the same order: "
             f"{len(run_a[0])} vs {len(run_b[0])}"
         )
-    _check_groups(groups, len(run_a[0]))
+    check_groups(groups, len(run_a[0]))
     chosen, fns, values, errors, failed = _points(names, config, [run_a, run_b])
     intervals: dict[str, list[float] | None] = dict.fromkeys(fns)
     if resamples > 0 and len(run_a[0]) and fns:
