@@ -15,15 +15,26 @@ import click
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.hookspecs import KINDS
+from harness.kinds import KINDS
 
 KIND_CHOICES = tuple(KINDS)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="harness")
-def cli() -> None:
+@click.option("--plugins", metavar="NAME,...", default=None,
+              help="Load only these third-party plugins (entry-point or distribution names; the built-ins "
+                   "always load). Same as HARNESS_PLUGINS.")
+def cli(plugins: str | None) -> None:
     """Measure and train the calibration of language models."""
+    if plugins is not None:
+        import os
+
+        from harness import registry
+        from harness.plugin_loading import PLUGINS_ENV
+
+        os.environ[PLUGINS_ENV] = plugins  # child processes (e.g. a sweep's cells) inherit it
+        registry.reset()
 
 
 @cli.command("list")
@@ -35,8 +46,8 @@ def list_command(kind: str | None, verbose: bool, config_file: Path | None) -> N
 
     Then what did not load as meant: broken plugins, duplicate names (the first registration
     is kept; select either as DISTRIBUTION:NAME), plugins with a hint (registered nothing, a hook
-    without @harness.hookimpl), and plugins disabled by HARNESS_DISABLE_PLUGINS."""
-    from harness import plugin_manager, registry
+    without @harness.hookimpl), and plugins not loaded (HARNESS_DISABLE_PLUGINS, --plugins)."""
+    from harness import registry
     from harness.config import Config
 
     config = Config.load(config_file)
@@ -45,7 +56,8 @@ def list_command(kind: str | None, verbose: bool, config_file: Path | None) -> N
         if strategy.kind != current:
             current = strategy.kind
             click.echo(f"{current}:")
-        click.echo(f"  {strategy.name:<20} {strategy.source}")
+        summary = f"  {strategy.summary}" if strategy.summary else ""
+        click.echo(f"  {strategy.name:<20} {strategy.source}{summary}")
         if verbose:
             params = strategy.effective_parameters(config)
             sources = strategy.parameter_sources(config)
@@ -54,16 +66,16 @@ def list_command(kind: str | None, verbose: bool, config_file: Path | None) -> N
                 shown = types[key].describe() if key in types else ""
                 typed = f"{key}: {shown}" if shown else key
                 click.echo(f"      {typed} = {params[key]!r}  [{sources.get(key, 'default')}]")
-    _section("broken plugins:", [(b.name, b.distribution, b.error) for b in plugin_manager.broken_plugins()])
+    _section("broken plugins:", [(b.name, b.distribution, b.error) for b in registry.broken_plugins()])
     _section("broken strategies (duplicate names):",
              [(d.strategy.name, d.strategy.source, d.error) for d in registry.duplicates(kind)])
     _section("plugins with a hint:", [(n.name, n.distribution, n.hint) for n in registry.plugin_notes()])
-    disabled = plugin_manager.disabled_plugins()
-    unmatched = plugin_manager.unmatched_disabled()
+    disabled = registry.disabled_plugins()
+    unmatched = registry.unmatched_selection()
     if disabled or unmatched:
-        click.echo(f"disabled plugins ({plugin_manager.DISABLE_ENV}):")
+        click.echo("plugins not loaded:")
         for d in disabled:
-            click.echo(f"  {d.name:<20} {d.distribution}")
+            click.echo(f"  {d.name:<20} {d.distribution}: {d.reason}")
         for name in unmatched:
             click.echo(f"  {name:<20} (matches no installed plugin)")
 
@@ -113,7 +125,8 @@ def metrics_command(
 
     config = Config.load(config_file, overrides)
     selected = metric_names or tuple(registry.names("metric"))
-    config.check_overrides({"metric": [(n, registry.get("metric", n).parameters()) for n in selected]})
+    config.check_overrides({"metric": [(n, registry.get("metric", n).parameters()) for n in selected]},
+                           registry.get)
     for name in selected:  # every parameter value checked against its type before any work
         registry.resolve_params("metric", name, config)
     confidence, correct = read_confidence_file(file, percent=percent)

@@ -10,7 +10,7 @@ overrides, ``kind.name.key`` beats ``kind.key``; otherwise the last one given wi
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,14 +18,14 @@ from typing import Any
 import attrs
 
 from harness.errors import InputError, ParameterError
-from harness.hookspecs import KINDS
+from harness.kinds import KINDS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-STRATEGY_KINDS = tuple(KINDS)  # one table per kind: harness.hookspecs.KINDS
+STRATEGY_KINDS = tuple(KINDS)  # one table per kind: harness.kinds.KINDS
 OTHER_SECTIONS = ("criteria",)
 
 
@@ -176,14 +176,18 @@ class Config:
             sources[override.key] = "-p"
         return params, sources
 
-    def check_overrides(self, selected: Mapping[str, Iterable[tuple[str, Mapping[str, Any] | None]]]) -> None:
+    def check_overrides(
+        self,
+        selected: Mapping[str, Iterable[tuple[str, Mapping[str, Any] | None]]],
+        lookup: Callable[[str, str], object] | None = None,
+    ) -> None:
         """Every kind-wide ``-p kind.key`` must be accepted by a selected strategy of that kind,
-        and every ``-p kind.name.key`` must name a registered strategy (a typo is an error)."""
-        from harness import registry  # registry imports this module
-
+        and every ``-p kind.name.key`` must name a registered strategy: ``lookup(kind, name)``
+        (the registry's ``get``) raises for an unknown one (a typo is an error)."""
         for override in self.overrides:
             if override.name is not None:
-                registry.get(override.kind, override.name)
+                if lookup is not None:
+                    lookup(override.kind, override.name)
                 continue
             chosen = list(selected.get(override.kind, ()))
             if not chosen:

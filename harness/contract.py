@@ -5,8 +5,10 @@ distribution that provided it and what was wrong.
 
 - ``checked_metric``: a metric function whose result must be a finite real number, and
   whose exceptions other than a ``HarnessError`` become a ``PluginContractError``;
-- ``check_members``: a built object has the members its kind needs (an extractor's
-  ``prompt``, ``extract`` and ``stop``);
+- ``check_members``: a built object has the members its kind needs (``harness.kinds``:
+  an extractor's ``prompt``, ``extract`` and ``stop``, a judge's ``grade``, ...);
+- ``check_examples`` / ``check_generation``: a task gives ``Example`` records with unique ids,
+  a backend ``Generation`` records for the requests it was given;
 - ``remember`` / ``label``: the registered identity of a built object, so that a later
   check (``harness.stages.extract``) can name it.
 """
@@ -20,11 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import HarnessError, PluginContractError
-
-# kind -> (callable members, plain attributes) that ``create()`` checks on the built object
-MEMBERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "extractor": (("prompt", "extract"), ("stop",)),
-}
+from harness.kinds import KINDS
 
 _labels: dict[int, tuple[weakref.ref, str]] = {}
 
@@ -50,16 +48,48 @@ def label(obj: Any, kind: str) -> str:
 
 def check_members(kind: str, obj: Any, where: str) -> None:
     """``where`` (the strategy's label) built an object that lacks a member its kind needs."""
-    methods, attributes = MEMBERS.get(kind, ((), ()))
-    missing = [m for m in methods if not callable(getattr(obj, m, None))]
-    missing += [a for a in attributes if not hasattr(obj, a)]
+    spec = KINDS[kind]
+    missing = [m for m in spec.methods if not callable(getattr(obj, m, None))]
+    missing += [a for a in spec.attributes if not hasattr(obj, a)]
     if missing:
         what = ", ".join(missing)
         article = "an" if kind[0] in "aeiou" else "a"
         raise PluginContractError(
             f"{where}: its factory built a {type(obj).__name__} without {what} "
-            f"({article} {kind} needs {', '.join(methods + attributes)}; see harness.strategies)"
+            f"({article} {kind} needs {', '.join(spec.members)}; see harness.strategies.{spec.protocol})"
         )
+
+
+def check_examples(examples: Any, where: str) -> list[Any]:
+    """What a task's ``examples()`` returned: a sequence of ``Example`` records with unique ids."""
+    from harness.records import Example
+
+    if isinstance(examples, (str, bytes, dict)) or not hasattr(examples, "__iter__"):
+        raise PluginContractError(f"{where}: examples() returned {type(examples).__name__}, "
+                                  f"not a list of harness.records.Example")
+    examples = list(examples)
+    seen: set[str] = set()
+    for i, example in enumerate(examples):
+        if not isinstance(example, Example):
+            raise PluginContractError(f"{where}: examples() item {i} is {type(example).__name__}, "
+                                      f"not a harness.records.Example")
+        if example.id in seen:
+            raise PluginContractError(f"{where}: examples() has the id {example.id!r} twice "
+                                      f"(ids must be unique)")
+        seen.add(example.id)
+    return examples
+
+
+def check_generation(generation: Any, wanted: set[str], where: str) -> None:
+    """One item a backend's ``generate()`` yielded: a ``Generation`` for a requested example."""
+    from harness.records import Generation
+
+    if not isinstance(generation, Generation):
+        raise PluginContractError(f"{where}: generate() yielded {type(generation).__name__}, "
+                                  f"not a harness.records.Generation")
+    if generation.example_id not in wanted:
+        raise PluginContractError(f"{where}: generate() yielded a Generation for {generation.example_id!r}, "
+                                  f"which was not requested (or was already given)")
 
 
 def checked_metric(fn: Callable[..., Any], where: str) -> Callable[..., float]:

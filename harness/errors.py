@@ -21,12 +21,6 @@ class UnknownStrategyError(HarnessError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class DuplicateStrategyError(HarnessError):
-    """Two plugins registered one name for one kind. No longer raised by the registry, which
-    keeps the first registration and lists the later one (``registry.duplicates()``); kept for
-    code that catches it."""
-
-
 class ParameterError(HarnessError):
     """A parameter that a strategy does not accept, or a malformed override."""
 

@@ -24,13 +24,13 @@ from typing import Any
 
 import attrs
 
-from harness import registry, stages
+from harness import contract, registry, stages
 from harness.artifacts import write_json_atomic
 from harness.config import Config, Layer, Override, load_toml
 from harness.errors import HarnessError, ParameterError
 from harness.manifest import now, write_manifest
 from harness.records import Example, ModelRef, TrainingRecord
-from harness.splits import check_unique_ids, group_split, select
+from harness.splits import group_split, select
 
 PROFILE_FILE = "harness_profile.toml"
 DEFAULT_CALIBRATORS = ("temperature", "isotonic")
@@ -141,7 +141,7 @@ class Experiment:
         self.extractors = {n: registry.create("extractor", n, self.config) for n in needed}
         self.judge, self.judge_settings = registry.create_judge(spec.judge, self.config)
         self.task = registry.create("task", spec.task, self.config)
-        self.config.check_overrides(self._accepted())
+        self.config.check_overrides(self._accepted(), registry.get)
         # None: every registered metric, where one that cannot be computed is reported as n/a
         self.metric_names: list[str] | None = list(spec.metrics) or None
         self.judging: dict[str, dict[str, Any]] = {}  # judge-runner summary per stage
@@ -299,8 +299,7 @@ class Experiment:
         write_manifest(self.out / "manifest.json", manifest)
 
         began = time.monotonic()
-        examples = self.task.examples()
-        check_unique_ids(examples, f"task {spec.task}")
+        examples = contract.check_examples(self.task.examples(), contract.label(self.task, "task"))
         if not examples:
             raise HarnessError(f"task {spec.task!r} has no examples")
         examples = select(examples, spec.limit, spec.seed)

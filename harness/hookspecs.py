@@ -20,16 +20,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 Register = Callable[[str, Callable[..., Any]], None]
 
-# kind -> hook name; the order is the order `harness list` shows.
-KINDS: dict[str, str] = {
-    "task": "register_tasks",
-    "backend": "register_backends",
-    "extractor": "register_extractors",
-    "judge": "register_judges",
-    "metric": "register_metrics",
-    "calibrator": "register_calibrators",
-    "trainer": "register_trainers",
-}
+# The kinds, their hooks and factory shapes are one table: harness.kinds.KINDS.
 
 
 @hookspec

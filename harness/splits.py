@@ -13,14 +13,6 @@ from harness.errors import InputError
 from harness.records import Example
 
 
-def check_unique_ids(examples: Sequence[Example], source: str) -> None:
-    seen: set[str] = set()
-    for example in examples:
-        if example.id in seen:
-            raise InputError(f"{source}: duplicate example id {example.id!r}")
-        seen.add(example.id)
-
-
 def select(examples: Sequence[Example], limit: int | None, seed: int) -> list[Example]:
     """``limit`` examples drawn with ``seed`` (all of them when ``limit`` is None)."""
     if limit is None or limit >= len(examples):

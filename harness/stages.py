@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import JsonlAppender, read_jsonl, write_json_atomic, write_jsonl_atomic
-from harness.contract import label
+from harness.contract import check_generation, label
 from harness.errors import PluginContractError
 from harness.records import Example, Generation, Judgment, Prediction
 from harness.strategies import GenerationRequest
@@ -72,10 +72,17 @@ def generate(
         if e.id not in done
     ]
     if todo:
+        wanted = {r.example_id for r in todo}
+        where = label(backend, "backend")
         with JsonlAppender(path) as out:
             for generation in backend.generate(todo, progress=progress):
+                check_generation(generation, wanted, where)
+                wanted.discard(generation.example_id)
                 out.write(generation)
                 done[generation.example_id] = generation
+        if wanted:
+            raise PluginContractError(f"{where}: generate() gave no Generation for {len(wanted)} of "
+                                      f"{len(todo)} requests (e.g. {sorted(wanted)[0]!r})")
     return done
 
 

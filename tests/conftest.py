@@ -13,6 +13,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Tiny models run fastest on one thread, and the suite shares the machine with itself.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+pytest_plugins = ["harness.testing"]  # the fixtures a plugin's own tests get too (harness_registry)
+
 TINY_TEXTS = [
     f"Question: What is the colour of item {i}?\nAnswer: {c}\n"
     for i, c in enumerate(["red", "blue", "green", "yellow", "black", "white"] * 8)

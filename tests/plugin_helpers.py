@@ -3,22 +3,12 @@ running pip in a subprocess."""
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
-from collections.abc import Iterator
 
-from harness import plugin_manager
+from harness.testing import registered as installed  # a plugin object, for a `with` block
 
-
-@contextlib.contextmanager
-def installed(plugin: object, name: str, distribution: str = "test-dist") -> Iterator[None]:
-    """Register ``plugin`` for the duration of a ``with`` block."""
-    plugin_manager.register_plugin(plugin, name=name, distribution=distribution)
-    try:
-        yield
-    finally:
-        plugin_manager.unregister_plugin(name, distribution=distribution)
+__all__ = ["installed", "pip"]
 
 
 def pip(command: str, *args: str) -> subprocess.CompletedProcess[str]:

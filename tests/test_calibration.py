@@ -219,7 +219,7 @@ def test_harness_list_shows_the_calibrators_with_their_parameters(tmp_path: Path
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "calibrator:"
-    rows = [line.split() for line in lines[1:] if line.startswith("  ") and not line.startswith("      ")]
+    rows = [line.split()[:2] for line in lines[1:] if line.startswith("  ") and not line.startswith("      ")]
     names = ("histogram", "isotonic", "platt", "temperature")
     assert rows == [[name, "calibration-harness"] for name in names]
     verbose = run_cli("list", "-v", "--kind", "calibrator", cwd=tmp_path)

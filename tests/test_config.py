@@ -20,7 +20,7 @@ from harness.config import (
     shipped_registry,
 )
 from harness.errors import InputError, ParameterError
-from harness.hookspecs import KINDS
+from harness.kinds import KINDS
 
 
 def test_config_kinds_are_the_plugin_kinds():

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness import hookspecs, strategies
-from harness.hookspecs import KINDS, PROJECT
+from harness.hookspecs import PROJECT
+from harness.kinds import HOOKS, KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
@@ -35,7 +36,7 @@ def section(name: str) -> str:
 
 
 def test_there_is_one_hookspec_per_kind():
-    assert hookspec_names() == sorted(KINDS.values())
+    assert hookspec_names() == sorted(HOOKS)
 
 
 @pytest.mark.parametrize("hook", hookspec_names())
@@ -55,14 +56,11 @@ def test_every_hook_section_of_contributing_is_a_real_hook():
     assert sorted(headings) == hookspec_names()
 
 
-PROTOCOLS = {
-    "task": strategies.Task,
-    "backend": strategies.Backend,
-    "extractor": strategies.Extractor,
-    "judge": strategies.Judge,
-    "calibrator": strategies.Calibrator,
-    "trainer": strategies.Trainer,
-}
+PROTOCOLS = {kind: getattr(strategies, spec.protocol) for kind, spec in KINDS.items() if spec.protocol}
+
+
+def test_every_kind_that_builds_an_object_has_a_protocol():
+    assert {k for k, spec in KINDS.items() if spec.builds_object} == set(PROTOCOLS)
 
 
 def protocol_members(protocol: type) -> set[str]:
@@ -71,10 +69,17 @@ def protocol_members(protocol: type) -> set[str]:
 
 
 @pytest.mark.parametrize("kind", sorted(PROTOCOLS))
+def test_what_create_checks_on_a_built_object_is_part_of_its_kind_s_protocol(kind: str):
+    protocol = PROTOCOLS[kind]
+    members = protocol_members(protocol) | ({"__call__"} if "__call__" in vars(protocol) else set())
+    assert set(KINDS[kind].members) <= members
+
+
+@pytest.mark.parametrize("kind", sorted(PROTOCOLS))
 def test_each_kind_s_section_names_every_member_of_its_protocol(kind: str):
-    text = section(KINDS[kind])
+    text = section(KINDS[kind].hook)
     missing = sorted(m for m in protocol_members(PROTOCOLS[kind]) if f"`{m}" not in text)
-    assert not missing, f"'### {KINDS[kind]}' does not document {', '.join(missing)}"
+    assert not missing, f"'### {KINDS[kind].hook}' does not document {', '.join(missing)}"
 
 
 def test_the_metric_section_gives_the_function_signature():
@@ -97,3 +102,22 @@ def test_the_example_package_in_contributing_is_the_one_the_tests_install():
     }
     for path, block in blocks:
         assert block == (ROOT / path).read_text(encoding="utf-8"), f"CONTRIBUTING.md's copy of {path} differs"
+
+
+def test_the_documented_vectorized_metric_agrees_with_its_plain_form_under_both_bootstraps():
+    import numpy as np
+
+    from harness.bootstrap import draw, replicates
+
+    text = section("register_metrics")
+    code = re.search(r"\*\*The vectorized form\.\*\*.*?```python\n(.*?)```", text, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "CONTRIBUTING.md", "exec"), namespace)
+    metric = namespace["mean_confidence"]
+    rng = np.random.default_rng(0)
+    confidence, correct = rng.random(60), rng.random(60) < 0.5
+    groups = [i % 7 if i < 50 else None for i in range(60)]  # groups of unequal sizes: blocks
+    for resamples in (draw(60, 200, seed=1), draw(60, 200, seed=1, groups=groups)):
+        batched = replicates(metric, confidence, correct, resamples)
+        plain = replicates(lambda c, k: metric(c, k), confidence, correct, resamples)  # no batched form
+        np.testing.assert_allclose(batched, plain)

@@ -27,7 +27,7 @@ import pytest
 from plugin_helpers import installed, pip
 
 import harness
-from harness import plugin_manager, registry, stages
+from harness import plugin_loading, registry, stages
 from harness.config import Config
 from harness.errors import HarnessError, PluginContractError, PluginLoadError, UnknownStrategyError
 from harness.records import Example, Generation, Prediction
@@ -45,24 +45,29 @@ BROKEN_ERROR = "ModuleNotFoundError: No module named 'harness_missing_sdk_for_te
 # -- the plugin manager ----------------------------------------------------------------------
 
 
-def test_load_plugins_is_idempotent():
-    first = plugin_manager.load_plugins()
-    loaded = plugin_manager.loaded_plugins()
-    assert plugin_manager.load_plugins() is first
-    assert plugin_manager.plugin_manager() is first
-    assert plugin_manager.loaded_plugins() == loaded
+def test_the_registry_loads_the_plugins_once_and_keeps_them():
+    first = registry.current().manager
+    loaded = registry.loaded_plugins()
+    assert registry.current().manager is first
+    assert registry.loaded_plugins() == loaded
     assert len(first.get_plugins()) == len({id(p) for p in first.get_plugins()})
+
+
+def test_loading_is_stateless_each_load_is_a_fresh_manager():
+    one, two = plugin_loading.load(), plugin_loading.load()
+    assert one.manager is not two.manager
+    assert set(one.plugins) == set(two.plugins) and one.broken == two.broken == []
 
 
 def test_every_lookup_loads_the_plugins_itself_after_a_reset():
     before = {(s.kind, s.name, s.source) for s in registry.strategies()}
-    plugin_manager.reset()
-    assert registry.get("metric", "accuracy").name == "accuracy"  # no explicit load_plugins()
+    registry.reset()
+    assert registry.get("metric", "accuracy").name == "accuracy"  # no explicit load step
     assert {(s.kind, s.name, s.source) for s in registry.strategies()} == before
 
 
 def test_built_in_plugins_load_through_the_harness_entry_points():
-    own = [p for p in plugin_manager.loaded_plugins() if p.distribution.startswith("calibration-harness")]
+    own = [p for p in registry.loaded_plugins() if p.distribution.startswith("calibration-harness")]
     modules = {p.module for p in own}
     assert {"harness.plugins.metrics", "harness.tasks"} <= modules
     assert all(m.startswith("harness.") for m in modules)
@@ -82,19 +87,19 @@ class WrongSignature:
 
 def test_check_pending_catches_a_misspelled_hook_as_one_line():
     with pytest.raises(PluginLoadError) as info:
-        plugin_manager.register_plugin(Misspelled(), name="typo", distribution="typo-dist")
+        registry.register_plugin(Misspelled(), name="typo", distribution="typo-dist")
     message = str(info.value)
     assert "unknown hook(s) register_metric (misspelled?)" in message
     assert "register_metrics" in message and "\n" not in message
-    assert plugin_manager.plugin_manager().get_plugin("typo-dist:typo") is None
-    plugin_manager.plugin_manager().check_pending()  # nothing of it is left behind
+    assert registry.current().manager.get_plugin("typo-dist:typo") is None
+    registry.current().manager.check_pending()  # nothing of it is left behind
 
 
 def test_a_hook_with_the_wrong_signature_is_a_one_line_plugin_load_error():
     with pytest.raises(PluginLoadError) as info:
-        plugin_manager.register_plugin(WrongSignature(), name="sig", distribution="sig-dist")
+        registry.register_plugin(WrongSignature(), name="sig", distribution="sig-dist")
     assert "'add'" in str(info.value) and "\n" not in str(info.value)
-    assert plugin_manager.plugin_manager().get_plugin("sig-dist:sig") is None
+    assert registry.current().manager.get_plugin("sig-dist:sig") is None
 
 
 class RaisesInItsHook:
@@ -111,12 +116,12 @@ def test_a_plugin_whose_hook_raises_is_listed_as_broken_and_the_rest_still_works
     with installed(RaisesInItsHook(), "buggy", distribution="buggy-dist"):
         assert "accuracy" in registry.names("metric")
         assert "half_registered" not in registry.names("task")  # a broken plugin gives nothing
-        broken = [b for b in plugin_manager.broken_plugins() if b.distribution == "buggy-dist"]
+        broken = [b for b in registry.broken_plugins() if b.distribution == "buggy-dist"]
         assert len(broken) == 1
         assert broken[0].error == "register_metrics raised RuntimeError: the plugin's own bug"
         with pytest.raises(UnknownStrategyError, match="plugins that failed to load: buggy-dist"):
             registry.get("task", "half_registered")
-    assert not [b for b in plugin_manager.broken_plugins() if b.distribution == "buggy-dist"]
+    assert not [b for b in registry.broken_plugins() if b.distribution == "buggy-dist"]
 
 
 class NotCallable:
@@ -128,7 +133,7 @@ class NotCallable:
 def test_registering_something_that_is_not_callable_breaks_only_that_plugin():
     with installed(NotCallable(), "nc", distribution="nc-dist"):
         assert "not_callable" not in registry.names("extractor")
-        (broken,) = [b for b in plugin_manager.broken_plugins() if b.distribution == "nc-dist"]
+        (broken,) = [b for b in registry.broken_plugins() if b.distribution == "nc-dist"]
         assert "the factory of extractor 'not_callable' is not callable" in broken.error
 
 
@@ -167,14 +172,14 @@ def on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[callable]:
         for site in sites:
             monkeypatch.syspath_prepend(str(site))
         importlib.invalidate_caches()
-        plugin_manager.reset()
+        registry.reset()
 
     yield add
     monkeypatch.undo()
     for module in ("harness_fake_plugin", "harness_broken_plugin", *CARELESS_MODULES):
         sys.modules.pop(module, None)
     importlib.invalidate_caches()
-    plugin_manager.reset()
+    registry.reset()
 
 
 def harness_cli(
@@ -208,7 +213,7 @@ def test_the_installed_plugin_registers_by_name_with_its_distribution(fake_site:
     assert metric.source == extractor.source == FAKE
     assert metric.plugin == f"{FAKE}:fake"
     assert any(
-        p.distribution == FAKE and p.module == "harness_fake_plugin" for p in plugin_manager.loaded_plugins()
+        p.distribution == FAKE and p.module == "harness_fake_plugin" for p in registry.loaded_plugins()
     )
 
     fn = registry.create("metric", "fake_metric", Config())
@@ -243,9 +248,11 @@ def test_a_name_clash_with_an_installed_plugin_keeps_the_installed_one_and_names
 def test_harness_list_shows_the_installed_plugin_with_its_distribution(fake_site: Path, tmp_path: Path):
     result = harness_cli("list", sites=(fake_site,), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    lines = [line.split() for line in result.stdout.splitlines()]
+    lines = [line.split()[:2] for line in result.stdout.splitlines()]
     assert ["fake_metric", FAKE] in lines
     assert ["fake_extractor", FAKE] in lines
+    summary = "Signed overconfidence: mean confidence minus accuracy."  # its docstring's first line
+    assert f"  fake_metric          {FAKE}  {summary}" in result.stdout
     assert "broken plugins:" not in result.stdout
 
 
@@ -312,7 +319,7 @@ def test_using_a_name_of_a_broken_plugin_fails_with_its_error(
 
 def test_a_broken_plugin_is_recorded_in_process_too(broken_site: Path, on_path):
     on_path(broken_site)
-    (broken,) = [b for b in plugin_manager.broken_plugins() if b.distribution == BROKEN]
+    (broken,) = [b for b in registry.broken_plugins() if b.distribution == BROKEN]
     assert (broken.name, broken.module, broken.error) == ("broken", "harness_broken_plugin", BROKEN_ERROR)
     assert "accuracy" in registry.names("metric")
     with pytest.raises(UnknownStrategyError, match=BROKEN_ERROR):
@@ -352,12 +359,12 @@ def test_an_installed_plugin_with_a_misspelled_hook_is_broken_not_fatal(tmp_path
     site = _hand_installed(site, "harness-sig-plugin", "harness_sig_plugin", BAD_SIGNATURE_PLUGIN)
     on_path(site)
     try:
-        errors = {b.distribution: b.error for b in plugin_manager.broken_plugins()}
+        errors = {b.distribution: b.error for b in registry.broken_plugins()}
         assert "accuracy" in registry.names("metric")
         assert "implements unknown hook(s) register_metric (misspelled?)" in errors["harness-typo-plugin"]
         assert "'add'" in errors["harness-sig-plugin"]
         assert "typo_metric" not in registry.names("metric")
-        plugin_manager.plugin_manager().check_pending()  # nothing unchecked was left registered
+        registry.current().manager.check_pending()  # nothing unchecked was left registered
     finally:
         for module in ("harness_typo_plugin", "harness_sig_plugin"):
             sys.modules.pop(module, None)
@@ -420,7 +427,7 @@ def test_a_duplicate_name_breaks_only_that_registration_and_either_is_selectable
 ):
     listed = harness_cli("list", sites=(careless_site,), cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
-    assert ["ece", "calibration-harness"] in [line.split() for line in listed.stdout.splitlines()]
+    assert ["ece", "calibration-harness"] in [line.split()[:2] for line in listed.stdout.splitlines()]
     section = listed.stdout.split("broken strategies (duplicate names):\n", 1)[1].splitlines()
     (line,) = [row for row in section if row.split()[:2] == ["ece", f"{CARELESS}:"]]
     assert "also registered by calibration-harness (calibration-harness:metrics), which is kept" in line
@@ -462,21 +469,44 @@ def test_harness_disable_plugins_skips_plugins_at_load_and_list_says_so(
     assert "raises_metric" not in result.stdout
     assert "broken plugins:" not in result.stdout  # never imported
     assert "duplicate names" not in result.stdout and "plugins with a hint:" not in result.stdout
-    disabled = [line.split() for line in result.stdout.split("disabled plugins (HARNESS_DISABLE_PLUGINS):\n",
-                                                              1)[1].splitlines()]
+    disabled = [line.split() for line in result.stdout.split("plugins not loaded:\n", 1)[1].splitlines()]
+    why = "HARNESS_DISABLE_PLUGINS"
     assert sorted(disabled) == sorted(
-        [["broken", BROKEN], ["extractors", CARELESS], ["metrics", CARELESS], ["silent", CARELESS],
-         ["unmarked", CARELESS], ["nope", "(matches", "no", "installed", "plugin)"]]
+        [["broken", f"{BROKEN}:", why], ["extractors", f"{CARELESS}:", why], ["metrics", f"{CARELESS}:", why],
+         ["silent", f"{CARELESS}:", why], ["unmarked", f"{CARELESS}:", why],
+         ["nope", "(matches", "no", "installed", "plugin)"]]
     )
     used = harness_cli("metrics", str(answers), "--metric", "nan_metric", sites=sites, cwd=tmp_path, env=env)
     assert used.returncode == 2
     assert "unknown metric 'nan_metric'" in used.stderr
-    assert f"disabled by HARNESS_DISABLE_PLUGINS: broken ({BROKEN}), extractors ({CARELESS})" in used.stderr
+    assert (f"not loaded: broken ({BROKEN}, HARNESS_DISABLE_PLUGINS), "
+            f"extractors ({CARELESS}, HARNESS_DISABLE_PLUGINS)") in used.stderr
     # An entry point of one distribution, by DIST:NAME: the others of the distribution still load.
     one = harness_cli("list", sites=(careless_site,), cwd=tmp_path,
                       env={"HARNESS_DISABLE_PLUGINS": f"{CARELESS}:metrics"})
     assert "raises_metric" not in one.stdout and "duplicate names" not in one.stdout
     assert "plugins with a hint:" in one.stdout
+
+
+def test_plugins_option_loads_only_the_third_party_plugins_it_names_and_every_built_in(
+    careless_site: Path, broken_site: Path, fake_site: Path, answers: Path, tmp_path: Path
+):
+    sites = (careless_site, broken_site, fake_site)
+    result = harness_cli("--plugins", f"{FAKE},nope", "list", sites=sites, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "fake_metric" in result.stdout and "accuracy" in result.stdout  # the one named, and the built-ins
+    assert "raises_metric" not in result.stdout and "broken plugins:" not in result.stdout
+    not_loaded = [line.split() for line in result.stdout.split("plugins not loaded:\n", 1)[1].splitlines()]
+    assert ["broken", f"{BROKEN}:", "not", "among", "--plugins", "(HARNESS_PLUGINS)"] in not_loaded
+    assert ["nope", "(matches", "no", "installed", "plugin)"] in not_loaded
+    # the same through the environment, which child processes inherit
+    same = harness_cli("metrics", str(answers), "--metric", "fake_metric", sites=sites, cwd=tmp_path,
+                       env={"HARNESS_PLUGINS": FAKE})
+    assert same.returncode == 0, same.stderr
+    left_out = harness_cli("--plugins", FAKE, "metrics", str(answers), "--metric", "nan_metric",
+                           sites=sites, cwd=tmp_path)
+    assert left_out.returncode == 2
+    assert f"metrics ({CARELESS}, not among --plugins (HARNESS_PLUGINS))" in left_out.stderr
 
 
 def test_an_extractor_that_breaks_its_contract_is_one_line_naming_it(careless_site: Path, on_path,
@@ -563,14 +593,14 @@ def test_a_metric_that_fails_on_bootstrap_resamples_keeps_its_value_without_an_i
 def test_a_harness_that_was_never_installed_says_so_in_one_line(monkeypatch):
     """Its built-ins load only through entry points; without them the reason is named, not a
     ModuleNotFoundError (``harness.plugins`` exists only in an installed harness)."""
-    monkeypatch.setattr(plugin_manager.metadata, "entry_points", lambda group: [])
-    plugin_manager.reset()
+    monkeypatch.setattr(plugin_loading.metadata, "entry_points", lambda group: [])
+    registry.reset()
     try:
-        broken = plugin_manager.broken_plugins()
+        broken = registry.broken_plugins()
         assert [b.name for b in broken] == ["built-ins"] and "pip install -e ." in broken[0].error
         with pytest.raises(HarnessError, match="not installed"):
             registry.get("metric", "ece")
     finally:
         monkeypatch.undo()
-        plugin_manager.reset()
+        registry.reset()
     assert registry.get("metric", "ece").name == "ece"

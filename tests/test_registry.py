@@ -2,7 +2,7 @@
 and the checks of what a factory builds.
 
 Fake plugins here are plain objects registered for one test with
-``harness.plugin_manager.register_plugin`` and unregistered in ``finally``.
+``harness.registry.register_plugin`` and unregistered in ``finally``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import harness
 from harness import registry
 from harness.config import OTHER_SECTIONS, Config, Layer, shipped_registry
 from harness.errors import ParameterError, PluginContractError, UnknownStrategyError
-from harness.hookspecs import KINDS
 from harness.judge_settings import DEFAULTS as JUDGE_SETTINGS
 from harness.judge_settings import JudgeSettings
+from harness.kinds import HOOKS, KINDS
 
 
 def overconfidence(confidence: np.ndarray, correct: np.ndarray, scale: float = 1.0) -> float:
@@ -51,8 +51,29 @@ def demo_extractor(
     return DemoExtractor(alpha=alpha, beta=beta, gamma=gamma, delta=delta, eps=eps)
 
 
-def needs_path(path: str, limit: int = 10) -> tuple[str, int]:
-    return (path, limit)
+class Built:
+    """What the demo factories build: an object with every member ``create()`` checks for any
+    kind (harness.kinds), holding the arguments it was built with (``args``)."""
+
+    name = model = prompt_version = model_path = extractor = "demo"
+    stop = ()
+
+    def __init__(self, **args: object) -> None:
+        self.args = args
+
+    def examples(self): ...  # type: ignore[no-untyped-def]
+    def generate(self, requests, progress=True): ...  # type: ignore[no-untyped-def]
+    def prompt(self, example): ...  # type: ignore[no-untyped-def]
+    def extract(self, generation): ...  # type: ignore[no-untyped-def]
+    async def grade(self, example, prediction): ...  # type: ignore[no-untyped-def]
+    def fit(self, confidence, correct): ...  # type: ignore[no-untyped-def]
+    def __call__(self, confidence): ...  # type: ignore[no-untyped-def]
+    def fitted(self): ...  # type: ignore[no-untyped-def]
+    def train(self, model, records, out_dir, extractor): ...  # type: ignore[no-untyped-def]
+
+
+def needs_path(path: str, limit: int = 10) -> Built:
+    return Built(path=path, limit=limit)
 
 
 class EveryKind:
@@ -60,11 +81,12 @@ class EveryKind:
 
     @harness.hookimpl
     def register_tasks(self, register):
-        register("demo_task", lambda size=3: list(range(size)))
+        register("demo_task", lambda size=3: Built(size=size))
 
     @harness.hookimpl
     def register_backends(self, register):
-        register("demo_backend", lambda model, adapter=None, batch_size=8: (model, adapter, batch_size))
+        register("demo_backend", lambda model, adapter=None, batch_size=8: Built(model=model, adapter=adapter,
+                                                                            batch_size=batch_size))
 
     @harness.hookimpl
     def register_extractors(self, register):
@@ -72,7 +94,7 @@ class EveryKind:
 
     @harness.hookimpl
     def register_judges(self, register):
-        register("demo_judge", lambda strict=True: {"strict": strict})
+        register("demo_judge", lambda strict=True: Built(strict=strict))
 
     @harness.hookimpl
     def register_metrics(self, register):
@@ -80,16 +102,16 @@ class EveryKind:
 
     @harness.hookimpl
     def register_calibrators(self, register):
-        register("demo_calibrator", lambda bins=5: {"bins": bins})
+        register("demo_calibrator", lambda bins=5: Built(bins=bins))
 
     @harness.hookimpl
     def register_trainers(self, register):
-        register("demo_trainer", lambda epochs=3: {"epochs": epochs})
+        register("demo_trainer", lambda epochs=3: Built(epochs=epochs))
 
 
 def test_kinds_are_the_seven_of_the_contract_in_listing_order():
     assert list(KINDS) == ["task", "backend", "extractor", "judge", "metric", "calibrator", "trainer"]
-    assert set(KINDS.values()) == {
+    assert set(HOOKS) == {
         "register_tasks",
         "register_backends",
         "register_extractors",
@@ -137,7 +159,7 @@ def test_runtime_arguments_of_a_backend_are_not_registry_parameters():
         strategy = registry.get("backend", "demo_backend")
         assert strategy.parameters() == {"batch_size": 8}
         backend = registry.create("backend", "demo_backend", Config(), model="tiny", adapter="lora")
-    assert backend == ("tiny", "lora", 8)
+    assert backend.args == {"model": "tiny", "adapter": "lora", "batch_size": 8}
 
 
 def test_a_metric_s_parameters_are_those_after_confidence_and_correct():
@@ -354,7 +376,7 @@ def test_a_kind_wide_p_override_no_selected_strategy_accepts_is_an_error():
 def test_a_named_p_override_for_an_unregistered_name_is_caught_with_a_suggestion():
     config = Config.load(None, ["metric.acuracy.bins=3"], include_registry=False)
     with pytest.raises(UnknownStrategyError, match="did you mean 'accuracy'"):
-        config.check_overrides({"metric": [("accuracy", {})]})
+        config.check_overrides({"metric": [("accuracy", {})]}, registry.get)
 
 
 def test_a_required_parameter_left_unset_says_how_to_set_it():
@@ -370,19 +392,19 @@ def test_a_required_parameter_left_unset_says_how_to_set_it():
         ):
             registry.create("task", "needs_path", Config())
         config = Config.load(None, ["task.path=data.csv"], include_registry=False)
-        assert registry.create("task", "needs_path", config) == ("data.csv", 10)
+        assert registry.create("task", "needs_path", config).args == {"path": "data.csv", "limit": 10}
 
 
 def test_a_factory_taking_kwargs_accepts_any_parameter():
     class Plugin:
         @harness.hookimpl
         def register_trainers(self, register):
-            register("open", lambda **params: params)
+            register("open", lambda **params: Built(**params))
 
     config = Config.load(None, ["trainer.open.anything=1"], include_registry=False)
     with installed(Plugin(), "open"):
         assert registry.get("trainer", "open").parameters() is None
-        assert registry.create("trainer", "open", config) == {"anything": 1}
+        assert registry.create("trainer", "open", config).args == {"anything": 1}
 
 
 def test_a_judge_gets_the_core_runner_settings_which_its_factory_never_sees():
@@ -392,9 +414,9 @@ def test_a_judge_gets_the_core_runner_settings_which_its_factory_never_sees():
     with installed(EveryKind(), "every-kind"):
         assert set(JUDGE_SETTINGS) <= set(registry.get("judge", "demo_judge").parameters())
         judge, settings = registry.create_judge("demo_judge", config)
-        with pytest.raises(ParameterError, match="create_judge"):
+        with pytest.raises(ParameterError, match="core settings"):
             registry.create("judge", "demo_judge", config)
-    assert judge == {"strict": False}
+    assert judge.args == {"strict": False}
     assert settings == JudgeSettings(concurrency=4)
 
 
@@ -542,7 +564,7 @@ def test_an_extractor_without_its_members_fails_at_create_naming_it_and_its_dist
             registry.create("extractor", "no_extract", Config())
         assert str(info.value) == (
             "extractor 'no_extract' (careless-dist): its factory built a NoExtract without extract "
-            "(an extractor needs prompt, extract, stop; see harness.strategies)"
+            "(an extractor needs prompt, extract, stop; see harness.strategies.Extractor)"
         )
         with pytest.raises(PluginContractError, match="built a dict without prompt, extract, stop"):
             registry.create("extractor", "a_dict", Config())
@@ -583,3 +605,23 @@ def test_every_shipped_table_equals_its_factory_s_own_defaults():
                 if key in own and own[key] != registry.REQUIRED and _as_toml(own[key]) != value:
                     mismatches.append(f"[{kind}.{name}] {key} = {value!r}, factory default {own[key]!r}")
     assert not mismatches, "; ".join(mismatches)
+
+
+def test_the_summary_harness_list_shows_is_the_docstring_s_first_sentence():
+    def wrapped(x=1):  # type: ignore[no-untyped-def]
+        """Accuracy per equal-mass bin. ``bins``: the number of
+        bins, which continues here.
+
+        Details."""
+
+    def dotted(x=1):  # type: ignore[no-untyped-def]
+        """Plain ``Question: ... / Answer:`` prompt; confidence from tokens"""
+
+    def bare(x=1):  # type: ignore[no-untyped-def]
+        return x
+
+    assert registry.summary(wrapped) == "Accuracy per equal-mass bin."
+    assert registry.summary(dotted) == "Plain ``Question: ... / Answer:`` prompt; confidence from tokens"
+    assert registry.summary(bare) == ""
+    long = registry.summary(wrapped, width=10)
+    assert long == "Accuracy…" and len(long) <= 10

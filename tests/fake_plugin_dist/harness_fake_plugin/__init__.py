@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import harness
-from harness.records import Example, Generation, Prediction
+from harness import Example, Generation, Prediction
 
 
 def fake_metric(confidence: np.ndarray, correct: np.ndarray) -> float:
