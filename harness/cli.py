@@ -181,6 +181,9 @@ def _format_metric(name: str, entry: dict[str, Any]) -> str:
 
 @cli.command("run")
 @click.option("--task", default="facts", show_default=True, help="Task name.")
+@click.option("--eval-task", default=None,
+              help="Train on --task's training split, evaluate on this task (its parameters: "
+                   "-p eval_task.KEY=VALUE).")
 @click.option("--model", default="tiny", show_default=True, help="Hub id, local folder, or `tiny`.")
 @click.option("--backend", default="hf", show_default=True, help="Generation backend.")
 @click.option("--extractor", default="logprob", show_default=True, help="Confidence extractor.")

@@ -30,15 +30,20 @@ from harness.config import Config, Layer, Override, load_toml
 from harness.errors import HarnessError, ParameterError
 from harness.manifest import now, write_manifest
 from harness.records import Example, ModelRef, TrainingRecord
-from harness.splits import group_split, select
+from harness.splits import group_split, question_key, select
 
 PROFILE_FILE = "harness_profile.toml"
 DEFAULT_CALIBRATORS = ("temperature", "isotonic")
 
 
+EVAL_TASK = "eval_task"  # the prefix of -p overrides meant for the --eval-task's task
+
+
 @attrs.frozen(kw_only=True)
 class ExperimentSpec:
     task: str = "facts"
+    #: train on ``task``'s training split, evaluate on this task (out of distribution)
+    eval_task: str | None = None
     model: str = "tiny"
     backend: str = "hf"
     extractor: str = "logprob"
@@ -68,7 +73,8 @@ class ExperimentSpec:
             calibrators = ()
         return cls(
             calibrators=calibrators, bootstrap=options.get("bootstrap") or "group",
-            task=options["task"], model=options["model"], backend=options["backend"],
+            task=options["task"], eval_task=options.get("eval_task"),
+            model=options["model"], backend=options["backend"],
             extractor=options["extractor"], judge=options["judge"],
             trainers=tuple(dict.fromkeys(options["trainers"])),
             metrics=tuple(dict.fromkeys(options["metrics"])), limit=options["limit"],
@@ -81,7 +87,8 @@ class ExperimentSpec:
     def default_out(self) -> Path:
         model = self.model.rstrip("/").replace("/", "_").replace(":", "_")
         what = "+".join(self.trainers) if self.trainers else "eval"
-        return Path("runs") / f"{self.task}-{model}-{self.extractor}-{what}-seed{self.seed}"
+        task = f"{self.task}-on-{self.eval_task}" if self.eval_task else self.task
+        return Path("runs") / f"{task}-{model}-{self.extractor}-{what}-seed{self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
         data = attrs.asdict(self)
@@ -117,7 +124,17 @@ class Experiment:
         self.spec = spec
         self.log = Log(quiet=not spec.progress)
         self.out = spec.out or spec.default_out()
-        self.config = Config.load(spec.config_file, spec.overrides)
+        own, eval_task = _eval_task_overrides(spec.overrides)
+        self.own_overrides = own
+        if spec.eval_task is None and eval_task:
+            raise ParameterError(f"-p {EVAL_TASK}.{eval_task[0][len('task.'):]}: there is no --eval-task")
+        if spec.eval_task is not None and not spec.trainers:
+            raise ParameterError(f"--eval-task needs a --trainer (to evaluate only: --task {spec.eval_task})")
+        if spec.eval_task is not None and spec.eval_on_train:
+            raise ParameterError("--eval-task and --eval-on-train exclude each other")
+        self.config = Config.load(spec.config_file, own)
+        # the evaluation task's parameters: -p eval_task.KEY (the run's -p task.* never apply to it)
+        self.eval_config = Config.load(spec.config_file, eval_task)
         for kind, name in self._selected_names():
             registry.get(kind, name)  # unknown names fail before any work
         began = time.monotonic()  # an embedded model is built here on first use
@@ -141,6 +158,11 @@ class Experiment:
         self.extractors = {n: registry.create("extractor", n, self.config) for n in needed}
         self.judge, self.judge_settings = registry.create_judge(spec.judge, self.config)
         self.task = registry.create("task", spec.task, self.config)
+        self.eval_task = None
+        if spec.eval_task is not None:
+            self.eval_task = registry.create("task", spec.eval_task, self.eval_config)
+            self.eval_config.check_overrides({"task": [(spec.eval_task, registry.get("task", spec.eval_task)
+                                                        .parameters())]}, registry.get)
         self.config.check_overrides(self._accepted(), registry.get)
         # None: every registered metric, where one that cannot be computed is reported as n/a
         self.metric_names: list[str] | None = list(spec.metrics) or None
@@ -162,6 +184,7 @@ class Experiment:
     def _selected_names(self) -> list[tuple[str, str]]:
         s = self.spec
         names = [("task", s.task), ("backend", s.backend), ("extractor", s.extractor), ("judge", s.judge)]
+        names += [("task", s.eval_task)] if s.eval_task else []
         names += [("trainer", t) for t in s.trainers] + [("metric", m) for m in s.metrics]
         names += [("calibrator", c) for c in s.calibrators]
         return names
@@ -180,12 +203,15 @@ class Experiment:
     @functools.cached_property
     def effective_config(self) -> dict[str, Any]:
         """Every selected strategy's effective parameters (no secrets: keys come from env)."""
-        def entry(kind: str, name: str) -> dict[str, Any]:
+        def entry(kind: str, name: str, config: Config = self.config) -> dict[str, Any]:
             return {"name": name, "source": registry.get(kind, name).source,
-                    "params": _jsonable(registry.resolve_params(kind, name, self.config))}
+                    "params": _jsonable(registry.resolve_params(kind, name, config))}
 
+        evaluated = {}
+        if self.spec.eval_task:
+            evaluated = {"eval_task": entry("task", self.spec.eval_task, self.eval_config)}
         return {
-            "task": entry("task", self.spec.task),
+            "task": entry("task", self.spec.task), **evaluated,
             "backend": entry("backend", self.spec.backend),
             "extractors": [entry("extractor", n) for n in self.extractors],
             "judge": entry("judge", self.spec.judge),
@@ -199,7 +225,7 @@ class Experiment:
     @functools.cached_property
     def seed_defaults(self) -> dict[str, Any]:
         """The trainers' parameters without the model's profile (the seed's registry values)."""
-        plain = Config.load(self.spec.config_file, self.spec.overrides)
+        plain = Config.load(self.spec.config_file, self.own_overrides)
         return {n: _jsonable(registry.resolve_params("trainer", n, plain)) for n in self.trainers}
 
     # ----------------------------------------------------------------- stages
@@ -285,6 +311,13 @@ class Experiment:
         write_json_atomic(done, ref.to_dict())
         return ref
 
+    def _examples(self, task: Any, name: str) -> list[Example]:
+        """A task's examples, checked, then ``--limit`` of them drawn with the seed."""
+        examples = contract.check_examples(task.examples(), contract.label(task, "task"))
+        if not examples:
+            raise HarnessError(f"task {name!r} has no examples")
+        return select(examples, self.spec.limit, self.spec.seed)
+
     # ----------------------------------------------------------------- the whole run
     def run(self) -> dict[str, Any]:
         spec, log = self.spec, self.log
@@ -299,10 +332,7 @@ class Experiment:
         write_manifest(self.out / "manifest.json", manifest)
 
         began = time.monotonic()
-        examples = contract.check_examples(self.task.examples(), contract.label(self.task, "task"))
-        if not examples:
-            raise HarnessError(f"task {spec.task!r} has no examples")
-        examples = select(examples, spec.limit, spec.seed)
+        examples = self._examples(self.task, spec.task)
         if self.trainers and not spec.eval_on_train:
             train, test = group_split(examples, spec.test_size, spec.seed)
             test_name = "test"
@@ -310,11 +340,17 @@ class Experiment:
             train, test, test_name = examples, examples, "train"
         else:
             train, test, test_name = [], examples, "all"
-        write_json_atomic(self.out / "split.json", {
-            "held_out": bool(self.trainers) and not spec.eval_on_train,
-            "train": [e.id for e in train], "test": [e.id for e in test]})
+        split: dict[str, Any] = {"held_out": bool(self.trainers) and not spec.eval_on_train,
+                                 "train_task": spec.task, "test_task": spec.task}
+        if self.eval_task is not None:  # A's held-out part is not used: the questions are B's
+            test = self._examples(self.eval_task, spec.eval_task)
+            split.update(test_task=spec.eval_task, train_questions=[question_key(e) for e in train],
+                         test_questions=[question_key(e) for e in test])
+        write_json_atomic(self.out / "split.json", {**split, "train": [e.id for e in train],
+                                                     "test": [e.id for e in test]})
         self.log.timed("task", began)
-        log(f"{spec.task}: {len(examples)} examples; train {len(train)}, {test_name} {len(test)}; "
+        where = f"; evaluated on task {spec.eval_task}" if self.eval_task is not None else ""
+        log(f"{spec.task}: {len(examples)} examples; train {len(train)}, {test_name} {len(test)}{where}; "
             f"run folder {self.out}")
 
         results: dict[tuple[str, str], dict[str, Any]] = {}  # (label, extractor) -> eval on test
@@ -377,6 +413,18 @@ class Experiment:
             print(f"harness: warning: {error}", file=sys.stderr)
         log(f"report: {self.out / 'report.md'}")
         return report
+
+
+def _eval_task_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The run's own ``-p`` overrides, and those of ``-p eval_task.KEY=VALUE`` rewritten as
+    ``task.KEY=VALUE`` for the evaluation task's config."""
+    own, evaluated = [], []
+    for text in overrides:
+        if text.startswith(f"{EVAL_TASK}."):
+            evaluated.append("task." + text[len(EVAL_TASK) + 1:])
+        else:
+            own.append(text)
+    return own, evaluated
 
 
 def _read_json(path: Path) -> dict[str, Any]:

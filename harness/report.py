@@ -53,6 +53,7 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
     from harness.assessment import RowKey, Settings, assess
     from harness.criteria import thresholds_from
     from harness.posthoc import calibrate
+    from harness.splits import question_key
 
     spec, config = exp.spec, exp.config
     policy = exp.judge_settings.not_attempted
@@ -61,6 +62,14 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
             else "Evaluation only: every selected example, no training." if test_name == "all"
             else "NOT HELD-OUT: --eval-on-train re-evaluates on the training questions "
                  "(the seed's protocol); the gains below may be memorisation.")
+    if spec.eval_task:
+        shared = len({question_key(e) for e in train} & {question_key(e) for e in test})
+        held_out = shared == 0
+        note = (f"Out of distribution: trained on task {spec.task} (its training split, {len(train)} "
+                f"questions), evaluated on task {spec.eval_task} ({len(test)} questions); calibrators "
+                f"fitted on {spec.task}'s training answers. "
+                + ("No evaluated question is a training question." if held_out else
+                   f"NOT HELD-OUT: {shared} evaluated questions are also training questions."))
     rows: dict[Any, list[outcome_files.Outcome]] = {}
     for (label, extractor), result in results.items():
         rows[RowKey(label=label, extractor=extractor)] = outcome_files.collect(
@@ -89,7 +98,7 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
     diagrams = _diagrams(exp, rows, settings)
     return {
         "schema": SCHEMA, "held_out": held_out, "note": note, "posthoc_note": posthoc_note,
-        "task": spec.task, "model": spec.model,
+        "task": spec.task, "eval_task": spec.eval_task, "model": spec.model,
         "split": {"train": len(train), "test": len(test), "evaluated": test_name},
         "strategies": exp.effective_config, "seed_defaults": exp.seed_defaults,
         "profile": exp.profile_source, "seed": spec.seed,
@@ -365,6 +374,8 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
                         seed=int(report.get("seed", 0)))
     assessed = assess(outcomes, report["trainers"], settings, held_out=held_out, fits=fits)
     lines = []
+    if report.get("eval_task"):
+        lines.append(f"trained on task {report['task']}, evaluated on task {report['eval_task']}")
     stored = report.get("thresholds") or {}
     differ = sorted(k for k in limits if k in stored and stored[k] != limits[k])
     if differ:
@@ -396,11 +407,15 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
 
 
 def _held_out(run: Path) -> bool:
-    """Held out when the split's training and evaluated ids exist and do not overlap."""
+    """Held out when the split's training and evaluated ids exist and do not overlap; when the
+    evaluated questions come from another task (``--eval-task``: the split records question
+    digests), when no question's text is in both."""
     path = run / "split.json"
     try:
         split = json.loads(path.read_text(encoding="utf-8"))
-        train, test = set(split["train"]), set(split["test"])
+        other_task = "test_questions" in split
+        train_key, test_key = ("train_questions", "test_questions") if other_task else ("train", "test")
+        train, test = set(split[train_key]), set(split[test_key])
     except (OSError, ValueError, KeyError, TypeError):
         raise InputError(f"{path}: missing or unreadable; the run cannot be re-checked") from None
     return bool(train) and bool(test) and not train & test

@@ -47,3 +47,11 @@ def group_split(
             "use more examples (--limit) or another --test-size"
         )
     return train, test
+
+
+def question_key(example: Example) -> str:
+    """A short digest of a question's normalised text: what two tasks share if they share a question."""
+    import hashlib
+
+    text = " ".join(example.question.lower().split())
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
