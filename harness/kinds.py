@@ -7,23 +7,21 @@ object must have (a subset of its ``typing.Protocol`` in ``harness.strategies``,
 ``harness list``, the CLI's choices, the config's table names, the hook list and ``create()``
 all read this table, so a new kind is one row here plus its hook in ``harness.hookspecs``.
 
-This module imports nothing from the rest of the harness (it is a leaf of the import graph).
+This module imports nothing from the rest of the harness (it is a leaf of the import graph),
+and nothing that is slow to import.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 # The default shown for a parameter the factory declares without one.
 REQUIRED = "<required>"
 
 
-@attrs.frozen
-class Kind:
+class Kind(NamedTuple):  # a NamedTuple, not attrs: `harness --help` imports this module
     name: str  # "metric"
     hook: str  # "register_metrics"
     builds: str  # what the factory is called with and gives back (docs, `harness list`)
