@@ -153,6 +153,15 @@ batch_size = 32
 gradient_accumulation_steps = 1
 target_modules = "all-linear"
 
+[trainer.brier]
+lam = 4.0
+lm_on = "correct"
+learning_rate = 1e-3
+epochs = 6
+batch_size = 32
+gradient_accumulation_steps = 1
+target_modules = "all-linear"
+
 [trainer.explicit]
 target = "empirical"
 bins = 10

@@ -1,12 +1,14 @@
-"""Built-in trainers: ``implicit`` (calibration loss) and ``explicit`` (confidence DPO).
+"""Built-in trainers: ``implicit`` (calibration loss), ``explicit`` (confidence DPO) and
+``brier`` (tokenized Brier loss of the stated confidence).
 
-Both take the judged training split and return a ``ModelRef`` to the trained model; their
+Each takes the judged training split and return a ``ModelRef`` to the trained model; their
 modules import torch, transformers, peft and trl only when they train.
 """
 
 from __future__ import annotations
 
 import harness
+from harness.plugins.trainers.brier import BrierTrainer
 from harness.plugins.trainers.explicit import ExplicitTrainer
 from harness.plugins.trainers.implicit import ImplicitTrainer
 
@@ -15,3 +17,4 @@ from harness.plugins.trainers.implicit import ImplicitTrainer
 def register_trainers(register):  # type: ignore[no-untyped-def]
     register("implicit", ImplicitTrainer)
     register("explicit", ExplicitTrainer)
+    register("brier", BrierTrainer)

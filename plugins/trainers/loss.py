@@ -35,13 +35,28 @@ class CalibrationLossTrainer(Trainer):
     """
 
     loss_is_scaled_for_ga = True
+    #: the logged parts of the loss: the LM loss, the calibration term (weighted by ``lam``), a mean
+    components: tuple[str, str, str] = COMPONENTS
 
     def __init__(self, *args: Any, lam: float = 1.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lam = float(lam)
         self._window: tuple[float, float, float] | None = None  # (LM tokens, examples, world scale)
-        self._sums: dict[str, Any] = {name: 0.0 for name in COMPONENTS}
+        self._sums: dict[str, Any] = {name: 0.0 for name in self.components}
         self._last_logged_step = 0
+
+    def window(self, lm_mask: Any, has_answer: Any, training: bool) -> tuple[float, float, float]:
+        """(LM tokens, examples, scale) of the accumulation window, or of this batch alone
+        when called outside a training window (e.g. directly)."""
+        if self._window is not None and training:
+            return self._window
+        return float(lm_mask.sum()), float(has_answer.sum()), 1.0
+
+    def record(self, training: bool, **parts: Any) -> None:
+        """Add a micro-batch's loss components to the sums logged at the next step."""
+        if training:  # detached tensors: no device sync per micro-batch
+            for name, value in parts.items():
+                self._sums[name] += value.detach()
 
     # The accumulation window's counts, seen before any of its micro-batches runs.
     def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: Any) -> tuple[list, Any]:
@@ -83,33 +98,27 @@ class CalibrationLossTrainer(Trainer):
         lm_sum = -(logps * lm_mask).sum()
         se_sum = ((mean_prob - target) ** 2 * has_answer).sum()
 
-        if self._window is not None and model.training:
-            n_tokens, n_examples, scale = self._window
-        else:  # called outside a training window (e.g. directly): this batch alone
-            n_tokens, n_examples, scale = float(lm_mask.sum()), float(has_answer.sum()), 1.0
+        n_tokens, n_examples, scale = self.window(lm_mask, has_answer, model.training)
         lm_loss = lm_sum / max(n_tokens, 1.0)
         mse = se_sum / max(n_examples, 1.0)
         loss = lm_loss + self.lam * mse
-
-        if model.training:
-            # detached tensors: no device sync per micro-batch
-            self._sums["lm_loss"] += lm_loss.detach()
-            self._sums["mse"] += mse.detach()
-            self._sums["mean_prob"] += (mean_prob * has_answer).sum().detach() / max(n_examples, 1.0)
+        self.record(model.training, lm_loss=lm_loss, mse=mse,
+                    mean_prob=(mean_prob * has_answer).sum() / max(n_examples, 1.0))
         loss = loss * scale
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         steps = self.state.global_step - self._last_logged_step
         if "loss" in logs and steps > 0:
+            names = self.components
             sums = torch.stack(
-                [torch.as_tensor(self._sums[n], device=self.args.device).double() for n in COMPONENTS]
+                [torch.as_tensor(self._sums[n], device=self.args.device).double() for n in names]
             )
             if self.args.world_size > 1:
                 sums = self.accelerator.reduce(sums, reduction="sum")
-            means = dict(zip(COMPONENTS, (sums / steps).tolist(), strict=True))
-            logs["loss"] = means["lm_loss"] + self.lam * means["mse"]
+            means = dict(zip(names, (sums / steps).tolist(), strict=True))
+            logs["loss"] = means[names[0]] + self.lam * means[names[1]]
             logs.update(means)
-            self._sums = {name: 0.0 for name in COMPONENTS}
+            self._sums = {name: 0.0 for name in names}
             self._last_logged_step = self.state.global_step
         super().log(logs, start_time)
