@@ -65,7 +65,7 @@ def test_the_loss_equals_a_hand_computation_from_the_logits(lm_path, tmp_path):
         tokenizer = trainer.processing_class
         grid_ids = [tokenizer(f"Confidence: 0.{d}", add_special_tokens=False)["input_ids"][-1]
                     for d in range(10)]
-        lm_nll, lm_tokens, brier = 0.0, 0, 0.0
+        lm_nll, lm_tokens, brier, grid_nll = 0.0, 0, 0.0, 0.0
         for feature, record in zip(features, recs, strict=True):
             ids = torch.tensor([feature["input_ids"]])
             logits = model(input_ids=ids).logits[0].float()
@@ -77,31 +77,57 @@ def test_the_loss_equals_a_hand_computation_from_the_logits(lm_path, tmp_path):
             p = torch.softmax(logits[-1, grid_ids], dim=-1)
             values = torch.tensor(grid_values(range(10), []))
             brier += (p * (values - float(record.correct)) ** 2).sum().item()
-    assert loss == pytest.approx(lm_nll / lm_tokens + 2.0 * brier / len(recs), rel=1e-5)
+            grid_nll -= torch.log(torch.softmax(logits[-1], dim=-1)[grid_ids].sum()).item()
+    n = len(recs)
+    assert loss == pytest.approx(lm_nll / lm_tokens + 2.0 * brier / n + grid_nll / n, rel=1e-5)
 
 
 def expected_brier(trainer) -> float:  # type: ignore[no-untyped-def]
-    """The mean expected Brier score over the training set (the loss without its LM part)."""
+    """The mean expected Brier score over the training set, from the logits."""
     import torch
 
-    from harness.plugins.trainers.encoding import IGNORE, collate
+    from harness.plugins.trainers import brier_loss
+    from harness.plugins.trainers.encoding import collate
 
     batch = collate(list(trainer.train_dataset), pad_token_id=trainer.processing_class.pad_token_id or 0)
-    no_lm = {**batch, "lm_labels": torch.full_like(batch["lm_labels"], IGNORE)}
     trainer.model.eval()
     with torch.no_grad():
-        return float(trainer.compute_loss(trainer.model, no_lm)) / trainer.lam
+        logits = trainer.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    last = batch["answer_mask"].argmax(dim=1)
+    grid = logits[torch.arange(len(last)), last][:, trainer.grid_ids]
+    brier, _ = brier_loss.expected_brier(grid, trainer.values, batch["is_correct"])
+    return float(brier.mean())
 
 
 def test_a_few_steps_lower_the_expected_brier_score(lm_path, tmp_path):
-    trainer, _, _ = build(lm_path, records(12), tmp_path, lam=1.0, lm_on="none",
+    trainer, _, _ = build(lm_path, records(12), tmp_path, lam=1.0, lm_on="none", format_weight=0.0,
                           overrides=dict(learning_rate=1e-2, max_steps=15))
     before = expected_brier(trainer)
     trainer.train()
     after = expected_brier(trainer)
     assert after < before - 0.01, (before, after)
     log = (tmp_path / "train_log.jsonl").read_text()
-    assert '"brier"' in log and '"mean_confidence"' in log
+    assert '"brier"' in log and '"grid_nll"' in log and '"mean_confidence"' in log
+
+
+def test_the_format_term_raises_the_probability_of_writing_a_grid_token(lm_path, tmp_path):
+    def grid_mass(trainer) -> float:  # type: ignore[no-untyped-def]
+        import torch
+
+        from harness.plugins.trainers.encoding import collate
+
+        batch = collate(list(trainer.train_dataset), pad_token_id=trainer.processing_class.pad_token_id or 0)
+        trainer.model.eval()
+        with torch.no_grad():
+            out = trainer.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        last = out.logits[torch.arange(len(out.logits)), batch["answer_mask"].argmax(dim=1)]
+        return float(torch.softmax(last, dim=-1)[:, trainer.grid_ids].sum(dim=1).mean())
+
+    trainer, _, _ = build(lm_path, records(12), tmp_path, lam=1.0, lm_on="none",
+                          overrides=dict(learning_rate=1e-2, max_steps=15))
+    before = grid_mass(trainer)
+    trainer.train()
+    assert grid_mass(trainer) > before + 0.05
 
 
 def lora_weights(trainer) -> dict:  # type: ignore[no-untyped-def]
@@ -133,8 +159,9 @@ def test_a_grid_the_tokenizer_cannot_write_as_single_tokens_is_one_line(tiny_lm_
         build(tiny_lm_path, records(2), tmp_path, grid=["Paris", "red"])
 
 
-@pytest.mark.parametrize("params", [dict(lam=-1), dict(grid=["0"]), dict(values=[0.5]),
-                                    dict(values=[0.1, 2.0]), dict(lm_on="some"), dict(marker="")])
+@pytest.mark.parametrize("params", [dict(lam=-1), dict(format_weight=-1), dict(grid=["0"]),
+                                    dict(values=[0.5]), dict(values=[0.1, 2.0]), dict(lm_on="some"),
+                                    dict(marker="")])
 def test_bad_parameters_are_refused_with_one_line(params):
     grid = {"grid": ["0", "1"]} if "values" in params else {}
     with pytest.raises(ParameterError, match="trainer 'brier'"):

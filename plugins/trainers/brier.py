@@ -5,7 +5,9 @@ becomes the verbalized prompt, the model's own answer and the start of the confi
 (``Answer: X\\nConfidence: 0.``); the model's next-token probabilities over the grid tokens
 (``0`` ... ``9``: the confidence's first decimal), renormalised, define an expected Brier
 score ``sum_k p_k (v_k - y)^2`` against the judge's verdict ``y``, minimised together with
-the LM loss on the answers ``lm_on`` selects (``brier_loss.BrierLossTrainer``). No target
+the LM loss on the answers ``lm_on`` selects and ``format_weight`` times the negative log of
+the grid tokens' total probability, which keeps the model writing a digit there
+(``brier_loss.BrierLossTrainer``). No target
 confidence is invented, unlike the DPO pairs of ``explicit``. The grid token ``k`` stands
 for a confidence in ``[k/10, (k+1)/10)``; its value in the loss is ``values[k]`` (the bin
 centre by default).
@@ -72,6 +74,7 @@ class BrierTrainer:
         self,
         *,
         lam: float = 1.0,
+        format_weight: float = 1.0,
         lm_on: str = "correct",
         marker: str = "Confidence:",
         grid_prefix: str = " 0.",
@@ -92,8 +95,9 @@ class BrierTrainer:
     ) -> None:
         common.check_choice(self.name, "lm_on", lm_on, LM_ON)
         common.check_chat_template(self.name, chat_template)
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or lam < 0:
-            raise ParameterError(f"trainer 'brier': lam = {lam!r}; expected a number >= 0")
+        for key, weight in (("lam", lam), ("format_weight", format_weight)):
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                raise ParameterError(f"trainer 'brier': {key} = {weight!r}; expected a number >= 0")
         if len(grid) < 2 or not all(isinstance(g, str) and g for g in grid):
             raise ParameterError(f"trainer 'brier': grid = {grid!r}; expected two or more non-empty strings")
         if values and (len(values) != len(grid) or not all(0 <= v <= 1 for v in values)):
@@ -102,6 +106,7 @@ class BrierTrainer:
         if not marker:
             raise ParameterError("trainer 'brier': marker must not be empty")
         self.lam, self.lm_on, self.chat_template = float(lam), lm_on, chat_template
+        self.format_weight = float(format_weight)
         self.marker, self.grid_prefix = marker, grid_prefix
         self.grid, self.values = list(grid), grid_values(grid, values)
         self.settings = common.TrainSettings.from_parameters(self.name, locals())
@@ -161,7 +166,7 @@ class BrierTrainer:
         trainer = BrierLossTrainer(
             model=peft_model, args=args, train_dataset=features,
             data_collator=functools.partial(collate, pad_token_id=pad_id), processing_class=tokenizer,
-            lam=self.lam, grid_ids=grid_ids, values=self.values,
+            lam=self.lam, grid_ids=grid_ids, values=self.values, format_weight=self.format_weight,
         )
         common.install_callbacks(trainer, out_dir / common.LOG_FILE, "brier")
         return trainer, base, counts
@@ -181,7 +186,8 @@ class BrierTrainer:
         ref = common.finish(trainer.model, trainer.processing_class, base, out_dir, self.settings.merge)
         common.write_summary(
             out_dir, trainer=self.name,
-            params={"lam": self.lam, "lm_on": self.lm_on, "marker": self.marker,
+            params={"lam": self.lam, "format_weight": self.format_weight, "lm_on": self.lm_on,
+                    "marker": self.marker,
                     "grid_prefix": self.grid_prefix, "grid": self.grid, "values": self.values,
                     "chat_template": self.chat_template, **common.settings_dict(self.settings)},
             counts=counts, metrics=result.metrics, model=ref,

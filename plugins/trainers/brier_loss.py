@@ -4,8 +4,12 @@ For each judged answer the training text ends where the stated confidence's grid
 comes (``... Confidence: 0.``); the model's next-token distribution restricted to the grid
 tokens (``0`` ... ``9``), renormalised, is a distribution ``p`` over confidence values
 ``v``, and its expected Brier score against the judged correctness ``y`` is
-``sum_k p_k (v_k - y)^2``. The loss is ``lm_loss + lam * mean expected Brier``, from one
-forward pass per micro-batch; no target confidence is invented.
+``sum_k p_k (v_k - y)^2``. The renormalisation leaves the grid's total probability free, so
+a third term keeps the format: ``grid_nll = -log sum_k P(grid token k)``, the cross-entropy
+of "the next token is a grid token" (without it the model learns to write no digit at all
+after a wrong answer, and the stated confidence goes missing). The loss is
+``lm_loss + lam * mean expected Brier + format_weight * mean grid_nll``, from one forward pass per
+micro-batch; no target confidence is invented.
 
 Batches come from ``encoding.collate``: ``answer_mask`` is one-hot on the last token of the
 text (the position whose logits give the grid distribution). Gradient accumulation is exact
@@ -35,16 +39,19 @@ def expected_brier(grid_logits: Any, values: Any, correct: Any) -> tuple[Any, An
 
 
 class BrierLossTrainer(CalibrationLossTrainer):
-    """``Trainer`` whose loss is ``lm_loss + lam * expected Brier score of the confidence token``.
+    """``Trainer`` whose loss is ``lm_loss + lam * expected Brier score of the confidence token +
+    format_weight * grid_nll``.
 
-    Each optimizer step logs ``loss``, ``lm_loss``, ``brier`` and ``mean_confidence`` (the
-    expected stated confidence of the window).
+    Each optimizer step logs ``loss``, ``lm_loss``, ``brier``, ``grid_nll`` and
+    ``mean_confidence`` (the expected stated confidence of the window).
     """
 
-    components = ("lm_loss", "brier", "mean_confidence")
+    components = ("lm_loss", "brier", "grid_nll", "mean_confidence")
 
-    def __init__(self, *args: Any, grid_ids: Sequence[int], values: Sequence[float], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, grid_ids: Sequence[int], values: Sequence[float],
+                 format_weight: float = 1.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.format_weight = float(format_weight)
         self.grid_ids = torch.tensor(list(grid_ids), dtype=torch.long)
         self.values = torch.tensor(list(values), dtype=torch.float32)
 
@@ -67,15 +74,21 @@ class BrierLossTrainer(CalibrationLossTrainer):
         has_grid = marks.any(dim=1)
         position = marks.float().argmax(dim=1)  # the last token of the text: it predicts the grid token
         rows = torch.arange(logits.shape[0], device=logits.device)
-        grid_logits = logits[rows, position][:, self.grid_ids.to(logits.device)]
+        next_logits = logits[rows, position].float()
+        grid_logits = next_logits[:, self.grid_ids.to(logits.device)]
         brier, confidence = expected_brier(grid_logits, self.values.to(logits.device), inputs["is_correct"])
-        brier_sum = (brier * has_grid).sum()
+        grid_nll = torch.logsumexp(next_logits, dim=-1) - torch.logsumexp(grid_logits, dim=-1)
 
         n_tokens, n_examples, scale = self.window(lm_mask, has_grid, model.training)
         lm_loss = lm_sum / max(n_tokens, 1.0)
-        mean_brier = brier_sum / max(n_examples, 1.0)
-        loss = lm_loss + self.lam * mean_brier
-        self.record(model.training, lm_loss=lm_loss, brier=mean_brier,
-                    mean_confidence=(confidence * has_grid).sum() / max(n_examples, 1.0))
+        per_example = max(n_examples, 1.0)
+        mean_brier = (brier * has_grid).sum() / per_example
+        mean_grid_nll = (grid_nll * has_grid).sum() / per_example
+        loss = lm_loss + self.lam * mean_brier + self.format_weight * mean_grid_nll
+        self.record(model.training, lm_loss=lm_loss, brier=mean_brier, grid_nll=mean_grid_nll,
+                    mean_confidence=(confidence * has_grid).sum() / per_example)
         loss = loss * scale
         return (loss, outputs) if return_outputs else loss
+
+    def total(self, means: dict[str, float]) -> float:
+        return means["lm_loss"] + self.lam * means["brier"] + self.format_weight * means["grid_nll"]

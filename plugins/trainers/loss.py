@@ -35,8 +35,8 @@ class CalibrationLossTrainer(Trainer):
     """
 
     loss_is_scaled_for_ga = True
-    #: the logged parts of the loss: the LM loss, the calibration term (weighted by ``lam``), a mean
-    components: tuple[str, str, str] = COMPONENTS
+    #: the logged parts of the loss (``total`` combines them) and a mean
+    components: tuple[str, ...] = COMPONENTS
 
     def __init__(self, *args: Any, lam: float = 1.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,6 +51,10 @@ class CalibrationLossTrainer(Trainer):
         if self._window is not None and training:
             return self._window
         return float(lm_mask.sum()), float(has_answer.sum()), 1.0
+
+    def total(self, means: dict[str, float]) -> float:
+        """The loss from the means of its logged parts."""
+        return means["lm_loss"] + self.lam * means["mse"]
 
     def record(self, training: bool, **parts: Any) -> None:
         """Add a micro-batch's loss components to the sums logged at the next step."""
@@ -117,7 +121,7 @@ class CalibrationLossTrainer(Trainer):
             if self.args.world_size > 1:
                 sums = self.accelerator.reduce(sums, reduction="sum")
             means = dict(zip(names, (sums / steps).tolist(), strict=True))
-            logs["loss"] = means[names[0]] + self.lam * means[names[1]]
+            logs["loss"] = self.total(means)
             logs.update(means)
             self._sums = {name: 0.0 for name in names}
             self._last_logged_step = self.state.global_step
