@@ -110,12 +110,12 @@ class Counted:
 
 def count(outcomes: Sequence[Outcome], *, not_attempted: str = "incorrect",
           missing_confidence: float = MISSING_CONFIDENCE) -> Counted:
-    """Apply the counting rules of this module to one row's outcomes."""
+    """Apply the counting rules of this module to one row's outcomes, in example-id order."""
     ids, conf, hits, groups, subgroups = [], [], [], [], []
     counts = {"examples": len(outcomes), "judge_errors": 0, "not_attempted": 0,
               "not_attempted_excluded": 0, "missing_confidence": 0, "imputed": 0, "answered": 0,
               "correct": 0}
-    for o in outcomes:
+    for o in sorted(outcomes, key=lambda o: o.example_id):
         if o.grade is None:
             counts["judge_errors"] += 1
             continue
