@@ -61,14 +61,18 @@ class Outcome:
 
 def collect(examples: Sequence[Example], predictions: dict[str, Prediction],
             judgments: dict[str, Judgment]) -> list[Outcome]:
-    """One outcome per example, in the examples' order."""
+    """One outcome per example, in the examples' order. The confidence is the one the judge
+    extracted, when it did (HLE's judge), else the extractor's."""
     out = []
     for example in examples:
         judgment = judgments.get(example.id)
         prediction = predictions[example.id]
+        stated = prediction.confidence
+        if judgment is not None and judgment.confidence is not None:
+            stated = judgment.confidence
         out.append(Outcome(
             example_id=example.id, grade=None if judgment is None else judgment.grade,
-            confidence=None if prediction.confidence is None else float(prediction.confidence),
+            confidence=None if stated is None else float(stated),
             group=example.group, subgroup=example.subgroup,
         ))
     return out

@@ -209,6 +209,19 @@ def test_a_judgment_with_an_error_counts_as_an_error(tmp_path: Path) -> None:
     assert summary.judgments[0].raw == "Hmm." and summary.judgments[0].judge == "scripted"
 
 
+def test_a_judge_confidence_outside_0_1_is_an_error_not_a_verdict(tmp_path: Path) -> None:
+    class Overconfident(ScriptedJudge):
+        async def grade(self, example: Example, prediction: Prediction) -> Judgment:
+            judgment = await super().grade(example, prediction)
+            return Judgment(**{**judgment.to_dict(), "confidence": 85})  # a percentage, not a probability
+
+    summary = judge_predictions(Overconfident(), JudgeSettings(max_error_rate=1.0, **FAST), items(1),
+                                tmp_path / "j.jsonl", progress=False)
+    judgment = summary.judgments[0]
+    assert (judgment.grade, judgment.confidence) == (None, None)
+    assert judgment.error == "grade() returned a confidence 85 outside [0, 1]"
+
+
 def test_duplicate_example_ids_are_an_input_error(tmp_path: Path) -> None:
     pairs = items(2)
     with pytest.raises(HarnessError, match="appears more than once"):

@@ -110,6 +110,12 @@ async def ajudge_predictions(
     return summary
 
 
+def _is_confidence(value: Any) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+
+
 class _Run:
     def __init__(
         self,
@@ -211,6 +217,7 @@ class _Run:
                 model=self.judge.model,
                 answer=prediction.answer,
                 raw=hit["raw"],
+                confidence=hit.get("confidence"),
                 cached=True,
             )
             self._finish(judgment, appender, bar, counter="cached")
@@ -245,6 +252,7 @@ class _Run:
                         prompt_version=self.judge.prompt_version,
                         grade=judgment.grade,
                         raw=judgment.raw,
+                        confidence=judgment.confidence,
                     )
 
         # More workers than slots: an item sleeping before a retry leaves its slot to others.
@@ -321,6 +329,9 @@ class _Run:
         if judgment.error is None and judgment.grade not in GRADES:
             changes["grade"] = None
             changes["error"] = f"grade() returned an unknown grade {judgment.grade!r}"
+        if not _is_confidence(judgment.confidence):
+            changes.update(grade=None, confidence=None,
+                           error=f"grade() returned a confidence {judgment.confidence!r} outside [0, 1]")
         if judgment.raw and redact(judgment.raw) != judgment.raw:
             changes["raw"] = redact(judgment.raw)
         if judgment.error is not None:

@@ -1,6 +1,7 @@
 """Built-in judges: ``mock`` (offline normalised exact matching), ``openai`` and ``gemini``
 (SimpleQA's grading rules in the project's own words, with SimpleQA's grader configuration
-by default: system message "You are a helpful assistant.", temperature 0.5). Each module is
+by default: system message "You are a helpful assistant.", temperature 0.5), and ``hle``
+(Humanity's Last Exam's structured-output judge, through the ``openai`` SDK). Each module is
 imported only when its judge is built, so listing strategies loads no SDK. (The factories
 are not named after their judges: ``mock`` is also a submodule, whose import would replace a
 function of that name.)"""
@@ -56,8 +57,25 @@ def gemini_factory(
     return GeminiJudge(**settings)
 
 
+def hle_factory(
+    model: str = "o3-mini-2025-01-31",
+    base_url: str = "",
+    temperature: float = 0.0,
+    max_tokens: int = 4096,
+    system: str = "",
+    unparsed: Literal["not_attempted", "error"] = "error",
+    price_input: float | None = None,
+    price_output: float | None = None,
+) -> Any:
+    settings = dict(locals())
+    from harness.plugins.judges.hle_judge import HLEJudge
+
+    return HLEJudge(**settings)
+
+
 @harness.hookimpl
 def register_judges(register):  # type: ignore[no-untyped-def]
     register("mock", mock_factory)
     register("openai", openai_factory)
     register("gemini", gemini_factory)
+    register("hle", hle_factory)

@@ -31,10 +31,10 @@ class OpenAIJudge(ApiJudge):
         try:
             import openai  # noqa: F401
         except ImportError:
-            raise HarnessError("judge 'openai' needs the openai package: pip install openai") from None
+            raise HarnessError(f"judge {self.name!r} needs the openai package: pip install openai") from None
         if not os.environ.get(KEY_VARIABLE):
             raise HarnessError(
-                f"judge 'openai' needs an API key: set {KEY_VARIABLE} "
+                f"judge {self.name!r} needs an API key: set {KEY_VARIABLE} "
                 "(any value, e.g. EMPTY, for a local server that needs none)"
             )
         super().__init__(**settings)
@@ -47,8 +47,8 @@ class OpenAIJudge(ApiJudge):
     async def _close_client(self, client: Any) -> None:
         await client.close()
 
-    async def _ask(self, prompt: str) -> tuple[str | None, dict[str, int]]:
-        options: dict[str, Any] = {}
+    async def _ask(self, prompt: str, **options: Any) -> tuple[str | None, dict[str, int]]:
+        """``options``: more fields of the request (the ``hle`` judge's ``response_format``)."""
         if not _REASONING.match(self.model):
             options["temperature"] = self.temperature
         if self.max_tokens > 0:
