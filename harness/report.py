@@ -310,6 +310,14 @@ def summary_table(report: dict[str, Any]) -> str:
         lines.append(f"{_row_name(row):<24} {row['extractor']:<11} {n:>5} "
                      f"{val('accuracy'):>6} {val('rms_calib_err'):>7} {val('ece'):>6} {val('brier'):>6} "
                      f"{val('auroc'):>6} {val('confidence_std'):>7}")
+    for row in report["rows"]:
+        sq = row.get("simpleqa")
+        if sq and sq["f_score"] is not None and not row.get("calibrator"):
+            given = sq["accuracy_given_attempted"]
+            given = "n/a" if given is None else f"{given:.3f}"
+            lines.append(f"SimpleQA {_row_name(row)}/{row['extractor']}: correct {sq['correct']:.3f}, "
+                         f"not attempted {sq['not_attempted']:.3f}, accuracy given attempted {given}, "
+                         f"F-score {sq['f_score']:.3f}")
     for comp in report["comparisons"]:
         failed = [v["name"] for v in comp["criteria"] if not v["passed"]]
         verdict = "PASS" if comp["passed"] else f"FAIL ({', '.join(failed) or 'a required verdict'})"
