@@ -17,6 +17,7 @@ from harness.plugins.judges.grader_prompt import SYSTEM_MESSAGE, TEMPERATURE
 
 
 def mock_factory(replay: str = "") -> Any:
+    """Offline grading: normalised exact match against the gold answer and its aliases."""
     from harness.plugins.judges.mock import MockJudge
 
     return MockJudge(replay=replay)
@@ -33,6 +34,7 @@ def openai_factory(
     price_input: float | None = None,
     price_output: float | None = None,
 ) -> Any:
+    """SimpleQA's grading rules through any OpenAI-compatible chat server."""
     settings = dict(locals())
     from harness.plugins.judges.openai_judge import OpenAIJudge
 
@@ -51,6 +53,7 @@ def gemini_factory(
     price_input: float | None = None,
     price_output: float | None = None,
 ) -> Any:
+    """SimpleQA's grading rules through Google's Gemini API (google-genai)."""
     settings = dict(locals())
     from harness.plugins.judges.gemini_judge import GeminiJudge
 
@@ -67,6 +70,7 @@ def hle_factory(
     price_input: float | None = None,
     price_output: float | None = None,
 ) -> Any:
+    """Humanity's Last Exam's structured-output judge, through any OpenAI-compatible server."""
     settings = dict(locals())
     from harness.plugins.judges.hle_judge import HLEJudge
 
