@@ -4,7 +4,8 @@
 optionally a post-hoc calibrator, each with its examples' grades and confidences) and the
 settings in force, and returns:
 
-- ``rows``: per row, the counts and every metric with its bootstrap CI;
+- ``rows``: per row, the counts, every metric with its bootstrap CI, and SimpleQA's metrics
+  of its grades (``harness.grade_metrics``);
 - ``comparisons``: per trainer, paired on the examples both rows scored,
   - the paired change of every metric, the success criteria (``harness.criteria``),
     ``retention`` (accuracy on the examples the baseline answered correctly) and a
@@ -31,6 +32,7 @@ from harness import registry
 from harness.config import Config
 from harness.criteria import evaluate_criteria
 from harness.errors import HarnessError
+from harness.grade_metrics import simpleqa_metrics
 from harness.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
 from harness.scoring import paired_difference, score
 
@@ -108,6 +110,7 @@ def _row(key: RowKey, c: Counted | None, fit: Mapping[str, Any] | None,
         row["error"] = (fit or {}).get("error", "no outcomes")
         return row
     row["counts"], row["coverage"] = c.counts, c.coverage()
+    row["simpleqa"] = simpleqa_metrics(c.counts)
     if c.ids:
         scored = score(c.confidence, c.correct, settings.metric_names, settings.config,
                        resamples=settings.resamples, seed=settings.seed, groups=_groups(c, settings))

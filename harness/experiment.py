@@ -28,6 +28,7 @@ from harness import contract, registry, stages
 from harness.artifacts import write_json_atomic
 from harness.config import Config, Layer, Override, load_toml
 from harness.errors import HarnessError, ParameterError
+from harness.judge_settings import verdict
 from harness.manifest import now, write_manifest
 from harness.records import Example, ModelRef, TrainingRecord
 from harness.splits import group_split, question_key, select
@@ -268,7 +269,7 @@ class Experiment:
 
         items = [(e, predictions[e.id]) for e in examples]
         summary = judge_predictions(
-            self.judge, self.judge_settings, items, folder / "judgments.jsonl",
+            self.judge, self.judge_settings, items, folder / "judgments.jsonl", name=self.spec.judge,
             use_cache=not self.spec.no_cache, progress=self.spec.progress,
         )
         return summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
@@ -279,14 +280,13 @@ class Experiment:
             judgment = result["judgments"].get(example.id)
             prediction = result["predictions"][example.id]
             generation = result["generations"][example.id]
-            if judgment is None or judgment.grade is None:
-                continue  # a failed judgment is no label
-            if judgment.grade == "not_attempted" and self.judge_settings.not_attempted == "exclude":
-                continue
+            correct = verdict(None if judgment is None else judgment.grade, self.judge_settings.not_attempted)
+            if correct is None:
+                continue  # a failed judgment is no label, nor an excluded abstention
             records.append(TrainingRecord(
                 example=example, prompt=generation.prompt, completion=generation.text,
                 answer=prediction.answer, confidence=prediction.confidence,
-                correct=judgment.grade == "correct",
+                correct=correct,
             ))
         return records
 

@@ -8,8 +8,10 @@ predicted answer), so a new grader prompt or model never reuses an old verdict.
 Storage is one SQLite file in write-ahead-log mode under
 ``harness.paths.cache_dir()/judge-cache/``: safe under several processes writing at once
 (each write is its own short transaction; writers wait on a busy timeout) and under a
-kill at any moment. Only the key's hash, the grade, the grader's raw reply and the
-judge's name and model are stored — never a request, a header or a credential.
+kill at any moment. Only the key's hash, the grade, the grader's raw reply, a confidence the
+judge extracted (HLE's judge does) and the judge's name and model are stored — never a
+request, a header or a credential. A cache file of an older version gains the confidence
+column when it is opened.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ CREATE TABLE IF NOT EXISTS verdicts (
     prompt_version TEXT NOT NULL,
     grade TEXT NOT NULL,
     raw TEXT,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    confidence REAL
 )
 """
 
 
-_COLUMNS = "key, judge, model, prompt_version, grade, raw"
+_COLUMNS = "key, judge, model, prompt_version, grade, raw, confidence"
 
 
 def cache_key(
@@ -70,6 +73,12 @@ class JudgeCache:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")  # durable across process kills
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(verdicts)")}
+        if "confidence" not in columns:  # a cache file of an older version
+            try:
+                self._db.execute("ALTER TABLE verdicts ADD COLUMN confidence REAL")
+            except sqlite3.OperationalError:  # another process added it first
+                pass
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self.get_many([key]).get(key)
@@ -83,24 +92,26 @@ class JudgeCache:
                 marks = ",".join("?" * len(chunk))
                 query = f"SELECT {_COLUMNS} FROM verdicts WHERE key IN ({marks})"
                 rows = self._db.execute(query, chunk).fetchall()
-                for key, judge, model, version, grade, raw in rows:
+                for key, judge, model, version, grade, raw, confidence in rows:
                     found[key] = {
                         "judge": judge,
                         "model": model,
                         "prompt_version": version,
                         "grade": grade,
                         "raw": raw,
+                        "confidence": confidence,
                     }
         return found
 
     def put(
-        self, key: str, *, judge: str, model: str, prompt_version: str, grade: str, raw: str | None
+        self, key: str, *, judge: str, model: str, prompt_version: str, grade: str, raw: str | None,
+        confidence: float | None = None,
     ) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO verdicts (key, judge, model, prompt_version, grade, raw, created)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, judge, model, prompt_version, grade, raw, time.time()),
+                "INSERT OR REPLACE INTO verdicts (key, judge, model, prompt_version, grade, raw, created,"
+                " confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, judge, model, prompt_version, grade, raw, time.time(), confidence),
             )
 
     def __len__(self) -> int:

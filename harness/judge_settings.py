@@ -31,11 +31,23 @@ class JudgeSettings:
             raise ParameterError(f"judge concurrency must be >= 1, got {self.concurrency}")
         if self.max_attempts < 1:
             raise ParameterError(f"judge max_attempts must be >= 1, got {self.max_attempts}")
-        if self.not_attempted not in NOT_ATTEMPTED_POLICIES:
-            raise ParameterError(
-                f"judge not_attempted must be one of {', '.join(NOT_ATTEMPTED_POLICIES)}, "
-                f"got {self.not_attempted!r}"
-            )
+        verdict(None, self.not_attempted)  # checks the policy
+
+
+def verdict(grade: str | None, not_attempted: str = "incorrect") -> bool | None:
+    """What one judged grade says for calibration, under the ``not_attempted`` policy: the
+    one place the policy is applied (the report's counting, ``check``, training labels).
+
+    ``True`` for ``correct``; ``False`` for ``incorrect``, and for ``not_attempted`` under
+    ``"incorrect"`` (HLE's choice, the default); ``None`` (left out) for a judge error
+    (``grade=None``: no verdict on the model) and for ``not_attempted`` under ``"exclude"``.
+    """
+    if not_attempted not in NOT_ATTEMPTED_POLICIES:
+        raise ParameterError(f"judge not_attempted must be one of {', '.join(NOT_ATTEMPTED_POLICIES)}, "
+                             f"got {not_attempted!r}")
+    if grade is None or (grade == "not_attempted" and not_attempted == "exclude"):
+        return None
+    return grade == "correct"
 
 
 DEFAULTS: dict[str, Any] = {a.name: a.default for a in attrs.fields(JudgeSettings)}

@@ -10,7 +10,8 @@ saying nothing):
 
 - a judge error is no verdict on the model: the example is left out of that row, counted;
 - ``not_attempted`` counts as incorrect, or is left out (counted) when the judge's
-  ``not_attempted = "exclude"``; the ``coverage`` criterion sees abstentions either way;
+  ``not_attempted = "exclude"`` (``harness.judge_settings.verdict``, the one place that
+  policy is applied); the ``coverage`` criterion sees abstentions either way;
 - an example with no confidence (an empty answer, an unparsable ``Confidence:`` line)
   stays in every metric: it is wrong unless judged correct, and its confidence is
   ``missing_confidence`` (default 1.0, Humanity's Last Exam's rule for a missing
@@ -28,6 +29,7 @@ import numpy as np
 
 from harness.artifacts import read_jsonl, write_jsonl_atomic
 from harness.errors import InputError
+from harness.judge_settings import verdict
 from harness.records import Example, Judgment, Prediction
 
 MISSING_CONFIDENCE = 1.0  # HLE: "confidence ... defaults to 100" when the model gives none
@@ -59,14 +61,18 @@ class Outcome:
 
 def collect(examples: Sequence[Example], predictions: dict[str, Prediction],
             judgments: dict[str, Judgment]) -> list[Outcome]:
-    """One outcome per example, in the examples' order."""
+    """One outcome per example, in the examples' order. The confidence is the one the judge
+    extracted, when it did (HLE's judge), else the extractor's."""
     out = []
     for example in examples:
         judgment = judgments.get(example.id)
         prediction = predictions[example.id]
+        stated = prediction.confidence
+        if judgment is not None and judgment.confidence is not None:
+            stated = judgment.confidence
         out.append(Outcome(
             example_id=example.id, grade=None if judgment is None else judgment.grade,
-            confidence=None if prediction.confidence is None else float(prediction.confidence),
+            confidence=None if stated is None else float(stated),
             group=example.group, subgroup=example.subgroup,
         ))
     return out
@@ -108,19 +114,20 @@ class Counted:
 
 def count(outcomes: Sequence[Outcome], *, not_attempted: str = "incorrect",
           missing_confidence: float = MISSING_CONFIDENCE) -> Counted:
-    """Apply the counting rules of this module to one row's outcomes."""
-    ids, conf, hit, groups, subgroups = [], [], [], [], []
+    """Apply the counting rules of this module to one row's outcomes, in example-id order."""
+    ids, conf, hits, groups, subgroups = [], [], [], [], []
     counts = {"examples": len(outcomes), "judge_errors": 0, "not_attempted": 0,
               "not_attempted_excluded": 0, "missing_confidence": 0, "imputed": 0, "answered": 0,
               "correct": 0}
-    for o in outcomes:
+    for o in sorted(outcomes, key=lambda o: o.example_id):
         if o.grade is None:
             counts["judge_errors"] += 1
             continue
         attempted = o.grade != "not_attempted"
         counts["not_attempted"] += not attempted
         counts["answered"] += attempted and o.confidence is not None
-        if not attempted and not_attempted == "exclude":
+        hit = verdict(o.grade, not_attempted)
+        if hit is None:
             counts["not_attempted_excluded"] += 1
             continue
         if o.confidence is None:
@@ -128,10 +135,10 @@ def count(outcomes: Sequence[Outcome], *, not_attempted: str = "incorrect",
             counts["imputed"] += 1
         ids.append(o.example_id)
         conf.append(missing_confidence if o.confidence is None else o.confidence)
-        hit.append(o.grade == "correct")
+        hits.append(hit)
         groups.append(o.group if o.group is not None else o.example_id)
         subgroups.append(o.subgroup)
-    counts["correct"] = int(sum(hit))
+    counts["correct"] = int(sum(hits))
     counts["scored"] = len(ids)
-    return Counted(ids, np.asarray(conf, dtype=np.float64), np.asarray(hit, dtype=bool), groups,
+    return Counted(ids, np.asarray(conf, dtype=np.float64), np.asarray(hits, dtype=bool), groups,
                    subgroups, counts)

@@ -114,7 +114,9 @@ class Judgment:
     """A judge's grade of one prediction.
 
     ``grade`` is one of ``GRADES``, or ``None`` when grading failed (``error`` says why;
-    such a judgment is counted, never treated as incorrect).
+    such a judgment is counted, never treated as incorrect). ``confidence`` (in [0, 1]) is
+    set by a judge that extracts the model's stated confidence itself, as HLE's judge does;
+    the report then uses it instead of the extractor's.
     """
 
     example_id: str
@@ -126,6 +128,7 @@ class Judgment:
     error: str | None = None
     cached: bool = False
     usage: dict[str, int] = attrs.field(factory=dict)
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)

@@ -22,6 +22,9 @@ thresholds in force, never the ones stored here.
   name), ``key``, ``outcomes`` (the per-example file), ``counts`` (examples, scored,
   judge_errors, not_attempted, not_attempted_excluded, missing_confidence, imputed,
   answered, correct), ``coverage``, ``metrics`` (``{name: {"value", "ci": [lo, hi], "error"}}``),
+  ``simpleqa`` (SimpleQA's metrics of the row's grades: ``n``, the shares ``correct``,
+  ``incorrect``, ``not_attempted``, ``accuracy_given_attempted``, ``f_score``; see
+  ``harness.grade_metrics``),
   ``failed_metrics`` (``{name: error}`` of plugin metrics that raised or returned no number),
   and for calibrated rows ``calibrator_fit`` (fitted parameters, ``fitted_on``, or ``error``);
 - ``comparisons``: one per trainer: ``trainer``, ``extractor``, ``paired_n``, ``changes``
@@ -45,6 +48,7 @@ from harness.errors import InputError
 
 SCHEMA = "calibration-harness/report/v2"
 HEADLINE = ("accuracy", "hle_calib_err", "rms_calib_err", "ece", "brier", "auroc", "confidence_std")
+SIMPLEQA_COLUMNS = ("not_attempted", "accuracy_given_attempted", "f_score")  # of SimpleQA's metrics
 
 
 def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train: Sequence,
@@ -195,6 +199,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "HLE's reported form (`100 * round(err, 2)`): " + ", ".join(
             f"{_row_name(r)}/{r['extractor']} {e.get('hle_percent', 100 * round(e['value'], 2)):g}"
             for r, e in hle_rows if e.get("value") is not None)]
+    lines += _simpleqa_lines(report["rows"])
     lines += ["", "Counted, never hidden:", ""]
     for row in report["rows"]:
         c = row["counts"]
@@ -248,6 +253,22 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _simpleqa_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """SimpleQA's metrics of each row's grades (over the judged examples)."""
+    from harness.grade_metrics import NAMES
+
+    shown = [r for r in rows if r.get("simpleqa") and not r.get("calibrator")]  # a calibrator grades nothing
+    if not shown:
+        return []
+    lines = ["", "## SimpleQA's metrics (shares of the judged examples)", "",
+             "| model | extractor | judged | " + " | ".join(NAMES) + " |", "|" + " --- |" * (3 + len(NAMES))]
+    for row in shown:
+        sq = row["simpleqa"]
+        lines.append(f"| {_row_name(row)} | {row['extractor']} | {sq['n']} | "
+                     + " | ".join("n/a" if sq[n] is None else f"{sq[n]:.3f}" for n in NAMES) + " |")
+    return lines
+
+
 def _pair(values: Sequence[float | None]) -> str:
     return " -> ".join("n/a" if v is None else f"{v:.3f}" for v in values)
 
@@ -289,6 +310,14 @@ def summary_table(report: dict[str, Any]) -> str:
         lines.append(f"{_row_name(row):<24} {row['extractor']:<11} {n:>5} "
                      f"{val('accuracy'):>6} {val('rms_calib_err'):>7} {val('ece'):>6} {val('brier'):>6} "
                      f"{val('auroc'):>6} {val('confidence_std'):>7}")
+    for row in report["rows"]:
+        sq = row.get("simpleqa")
+        if sq and sq["f_score"] is not None and not row.get("calibrator"):
+            given = sq["accuracy_given_attempted"]
+            given = "n/a" if given is None else f"{given:.3f}"
+            lines.append(f"SimpleQA {_row_name(row)}/{row['extractor']}: correct {sq['correct']:.3f}, "
+                         f"not attempted {sq['not_attempted']:.3f}, accuracy given attempted {given}, "
+                         f"F-score {sq['f_score']:.3f}")
     for comp in report["comparisons"]:
         failed = [v["name"] for v in comp["criteria"] if not v["passed"]]
         verdict = "PASS" if comp["passed"] else f"FAIL ({', '.join(failed) or 'a required verdict'})"
@@ -324,15 +353,18 @@ def compare_runs(runs: list[Path], *, as_json: bool = False) -> str:
             table.append({"run": str(run), "label": row["label"], "calibrator": row.get("calibrator"),
                           "extractor": row["extractor"], "held_out": report["held_out"],
                           "n": (row.get("counts") or {}).get("scored", 0),
-                          **{n: row["metrics"].get(n) for n in HEADLINE}})
+                          **{n: row["metrics"].get(n) for n in HEADLINE},
+                          "simpleqa": row.get("simpleqa")})
     if as_json:
         return json.dumps(table, indent=2)
-    head = "| run | model | extractor | n | " + " | ".join(HEADLINE) + " |"
-    lines = [head, "|" + " --- |" * (4 + len(HEADLINE))]
+    head = "| run | model | extractor | n | " + " | ".join(HEADLINE + SIMPLEQA_COLUMNS) + " |"
+    lines = [head, "|" + " --- |" * (4 + len(HEADLINE) + len(SIMPLEQA_COLUMNS))]
     for entry in table:
         held = "" if entry["held_out"] else " (not held-out)"
+        sq = entry["simpleqa"] or {}
         lines.append(f"| {entry['run']}{held} | {_row_name(entry)} | {entry['extractor']} | {entry['n']} | "
-                     + " | ".join(_fmt(entry[n]) for n in HEADLINE) + " |")
+                     + " | ".join([_fmt(entry[n]) for n in HEADLINE]
+                                  + [_fmt({"value": sq.get(n)}) for n in SIMPLEQA_COLUMNS]) + " |")
     return "\n".join(lines)
 
 

@@ -103,6 +103,27 @@ def test_on_missing_must_be_exclude_or_a_confidence(bad: object) -> None:
         VerbalizedExtractor(on_missing=bad)  # type: ignore[arg-type]
 
 
+def test_hle_mode_asks_for_a_percentage_and_takes_a_missing_one_as_100() -> None:
+    """HLE's system prompt asks for an explanation, the answer and ``Confidence: X%``; HLE's
+    judge takes a missing confidence as 100%."""
+    extractor = VerbalizedExtractor(scale="percent", on_missing="hle")
+    prompt = extractor.prompt(Example(id="e", question="Who wrote Hamlet?", answer="Shakespeare"))
+    assert prompt == formats.verbalized_prompt("Who wrote Hamlet?", formats.PERCENT_TEMPLATE)
+    assert "Explanation:" in prompt and "from 0% to 100%" in prompt
+    assert extractor.stop == ()  # an explanation may have paragraphs
+    reply = "Explanation: the play is his.\n\nAnswer: Shakespeare\nConfidence: 85%"
+    assert extract(reply, scale="percent") == ("Shakespeare", 0.85, None)
+    assert extract("Answer: X\nConfidence: 1", scale="percent")[1] == 0.01  # a bare number is a percentage
+    assert extract("Answer: X\nConfidence: 1")[1] == 1.0  # on the unit scale it is a probability
+    assert extract("Explanation: hm\nAnswer: Shakespeare", scale="percent", on_missing="hle")[1:] == (
+        1.0, "no 'Confidence:' line; confidence set to 1 by on_missing")
+
+
+def test_the_scale_is_unit_or_percent() -> None:
+    with pytest.raises(ParameterError, match="scale must be 'unit' or 'percent'"):
+        VerbalizedExtractor(scale="permille")  # type: ignore[arg-type]
+
+
 def test_a_failed_generation_is_never_filled() -> None:
     g = Generation(example_id="e", prompt="p", text="", error="timeout")
     prediction = VerbalizedExtractor(on_missing=1.0).extract(g)

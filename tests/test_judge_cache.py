@@ -39,9 +39,25 @@ def test_verdicts_persist_in_the_user_cache_folder(fresh_cache: Path) -> None:  
     assert (fresh_cache / "judge-cache" / "judgments.sqlite3").exists()
     with JudgeCache() as cache:
         assert cache.get("k1") == {"judge": "openai", "model": "m", "prompt_version": "v1",
-                                   "grade": "correct", "raw": "A"}
+                                   "grade": "correct", "raw": "A", "confidence": None}
         assert cache.get("missing") is None
         assert len(cache) == 1
+
+
+def test_a_judge_extracted_confidence_is_kept_and_an_old_cache_file_gains_its_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # the schema of the previous version, with one verdict
+        db.execute("CREATE TABLE verdicts (key TEXT PRIMARY KEY, judge TEXT NOT NULL, model TEXT NOT NULL,"
+                   " prompt_version TEXT NOT NULL, grade TEXT NOT NULL, raw TEXT, created REAL NOT NULL)")
+        db.execute("INSERT INTO verdicts VALUES ('old', 'openai', 'm', 'v1', 'correct', 'A', 0)")
+    with JudgeCache(path) as cache:
+        assert cache.get("old")["confidence"] is None
+        cache.put("k", judge="hle", model="m", prompt_version="v", grade="incorrect", raw="{}",
+                  confidence=0.85)
+    with JudgeCache(path) as cache:
+        assert cache.get("k")["confidence"] == 0.85
 
 
 WRITER = """

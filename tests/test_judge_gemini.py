@@ -28,7 +28,8 @@ def test_grades_through_generate_content(tmp_path) -> None:  # type: ignore[no-u
         request = server.requests[0]
     assert summary.grades == {"correct": 4, "incorrect": 2, "not_attempted": 0}
     assert request.path.endswith("/models/gemini-2.5-flash:generateContent")
-    assert request.body["generationConfig"]["temperature"] == 0.0
+    assert request.body["generationConfig"]["temperature"] == 0.5  # SimpleQA's grader configuration
+    assert "You are a helpful assistant." in str(request.body["systemInstruction"])
     thinking = request.body["generationConfig"]["thinkingConfig"]
     assert list(thinking.values()) == [0]  # the SDK may send thinking_budget or thinkingBudget
     assert set(fields(request.body)) == {"QUESTION", "GOLD TARGET", "PREDICTED ANSWER"}
@@ -42,6 +43,34 @@ def test_no_thinking_config_for_models_without_thinking(tmp_path) -> None:  # ty
         judge_predictions(judge, FAST, items(1), tmp_path / "j.jsonl", progress=False)
         config = server.bodies()[0]["generationConfig"]
     assert "thinkingConfig" not in config and config["maxOutputTokens"] == 8
+
+
+@pytest.mark.parametrize(
+    ("model", "budget", "sent"),
+    [
+        ("gemini-2.5-flash", 0, {"thinkingBudget": 0}),  # Flash can switch thinking off
+        ("gemini-2.5-flash-lite", 0, {"thinkingBudget": 0}),
+        ("gemini-2.5-pro", 0, {"thinkingBudget": 128}),  # Pro cannot: its minimum budget
+        ("gemini-2.5-pro", -1, {"thinkingBudget": -1}),  # dynamic, as asked
+        ("gemini-2.5-pro", 512, {"thinkingBudget": 512}),
+        ("gemini-3-pro-preview", 0, {"thinkingLevel": "LOW"}),  # Gemini 3 takes a level, not a budget
+        ("gemini-3-flash-preview", 0, {"thinkingLevel": "MINIMAL"}),
+        ("gemini-3-pro-preview", -1, None),  # the model's own default
+    ],
+)
+def test_the_thinking_budget_is_sent_as_each_model_family_accepts_it(
+        model: str, budget: int, sent: dict | None, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with FakeOpenAIServer(responder=lambda body: "A") as server:
+        judge = GeminiJudge(model=model, base_url=server.root_url, thinking_budget=budget)
+        summary = judge_predictions(judge, FAST, items(1), tmp_path / "j.jsonl", progress=False)
+        request = server.requests[0]
+    assert request.path.endswith(f"/models/{model}:generateContent") and summary.grades["correct"] == 1
+    thinking = request.body["generationConfig"].get("thinkingConfig")
+    if sent is None:
+        assert thinking is None
+    else:  # the SDK may spell the keys in snake or camel case, the level in either case
+        normal = {k.replace("_", "").lower(): str(v).upper() for k, v in thinking.items()}
+        assert normal == {k.lower(): str(v).upper() for k, v in sent.items()}
 
 
 def test_google_api_key_is_accepted_too(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -60,12 +89,14 @@ def test_a_missing_key_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> Non
         registry.create_judge("gemini", Config.load())
 
 
-def test_a_blocked_reply_is_an_error_with_no_grade(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("unparsed", "grade"), [("error", None), ("not_attempted", "not_attempted")])
+def test_a_blocked_reply_is_asked_again_then_judged_by_the_unparsed_policy(
+        unparsed: str, grade: str | None, tmp_path) -> None:  # type: ignore[no-untyped-def]
     blocked = {"candidates": [{"finishReason": "SAFETY", "index": 0}],
                "usageMetadata": {"promptTokenCount": 5}}
     with FakeOpenAIServer(responder=lambda body: blocked) as server:
-        judge = GeminiJudge(base_url=server.root_url)
+        judge = GeminiJudge(base_url=server.root_url, unparsed=unparsed)
         settings = JudgeSettings(max_error_rate=1.0, backoff_base=0.01)
         summary = judge_predictions(judge, settings, items(1), tmp_path / "j.jsonl", progress=False)
         assert server.counters["received"] == 2  # asked once more, then given up
-    assert summary.judgments[0].grade is None and summary.errors == 1
+    assert summary.judgments[0].grade == grade and summary.errors == (grade is None)

@@ -1,4 +1,5 @@
-"""The API judges' grader prompt and the parser of the grader's A/B/C reply."""
+"""The API judges' grader prompt — SimpleQA's grading rules, one case each — and the parser
+of the grader's A/B/C reply."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.plugins.judges.grader_prompt import LETTERS, PROMPT_VERSION, build_prompt, parse_grade
+from harness.plugins.judges.grader_prompt import LETTERS, PROMPT_VERSION, TEMPLATE, build_prompt, parse_grade
+from harness.plugins.judges.mock import match_grade
 
 
 def test_the_prompt_carries_the_item_and_simpleqa_rules() -> None:
@@ -16,6 +18,46 @@ def test_the_prompt_carries_the_item_and_simpleqa_rules() -> None:
     assert "last significant figure" in prompt and "NOT_ATTEMPTED" in prompt
     assert prompt.rstrip().endswith("Reply with a single letter: A, B or C. No explanation.")
     assert PROMPT_VERSION
+
+
+def _section(letter: str) -> str:
+    """The part of the built-in template that defines grade ``letter``."""
+    starts = {"A": "A) CORRECT", "B": "B) INCORRECT", "C": "C) NOT_ATTEMPTED", "end": "Examples ("}
+    order = ["A", "B", "C", "end"]
+    begin = TEMPLATE.index(starts[letter])
+    return TEMPLATE[begin : TEMPLATE.index(starts[order[order.index(letter) + 1]])]
+
+
+# (rule, grade letter, what the prompt states under that grade, (predicted, gold) for the mock
+# judge where its exact matching can apply the rule, else None)
+RULES = [
+    ("a partial answer", "B", '(gold "Malia and Sasha": "Malia" is incorrect)', ("Malia", "Malia and Sasha")),
+    ("a hedged number", "C", '"around 100k", "more than 50k"', ("around 100k", "120,000")),
+    ("a number to the last significant figure", "A", "to the gold target's last significant figure", None),
+    ("a first name or surname for the full name", "A", "A first name or a surname alone is correct", None),
+    ("a unit the question implies", "A", "A unit the question clearly implies may be left out", None),
+    ("a gold target that says more than asked", "A", "When the gold target says more than the question",
+     None),
+    ("several candidates", "B", '("Paris or Lyon"), even when one of them is right',
+     ("Paris or Lyon", "Paris")),
+    ("a hedge committing to the gold target", "A", 'A hedge ("I think", "probably") is fine',
+     ("I think it's Paris", "Paris")),
+    ("a refusal", "C", "\"I don't know\", a refusal, an empty answer", ("I don't know", "Paris")),
+]
+
+
+@pytest.mark.parametrize(("rule", "letter", "stated", "mock_case"), RULES, ids=[r[0] for r in RULES])
+def test_each_simpleqa_rule_is_stated_under_its_grade_and_the_mock_judge_honours_it(
+        rule: str, letter: str, stated: str, mock_case: tuple[str, str] | None) -> None:
+    assert stated in _section(letter), rule
+    if mock_case is not None:
+        assert match_grade(*mock_case) == LETTERS[letter], rule
+
+
+def test_the_worked_examples_give_each_letter() -> None:
+    examples = TEMPLATE[TEMPLATE.index("Examples ("):TEMPLATE.index("QUESTION:")]
+    assert '"Malia" -> B' in examples and '"Malia and Sasha" -> A' in examples
+    assert '"I don\'t know" -> C' in examples
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The ``mock`` judge: deterministic normalised matching, refusals, and replayed verdicts."""
+"""The ``mock`` judge: normalised *exact* matching against the gold answer and its aliases,
+refusals not attempted, negations and lists of candidates incorrect, and replayed verdicts."""
 
 from __future__ import annotations
 
@@ -28,12 +29,41 @@ from harness.records import Example, Prediction
         ("3", "3.0"),
         ("3.50 metres", "3.5 metres"),
         ("Zürich", "Zurich"),
-        ("It is Paris, France.", "Paris"),  # contains the gold answer
+        ("It is Paris.", "Paris"),  # one leading hedge is dropped
+        ("I think it's Paris", "Paris"),
         ("Marie Curie", "Marie-Curie"),
+        ("NYC", "New York City|NYC"),  # a |-separated alias
     ],
 )
 def test_matches_despite_formatting(predicted: str, gold: str) -> None:
     assert match_grade(predicted, gold) == "correct"
+
+
+@pytest.mark.parametrize(
+    ("predicted", "gold", "rule"),
+    [
+        ("not red, it is blue", "blue", "a negation beside the answer"),
+        ("not red, it is blue", "red", "a negation of the answer"),
+        ("red or blue", "red", "several candidates"),
+        ("red, blue, green", "blue", "a list of every candidate"),
+        ("Malia", "Malia and Sasha", "a partial answer"),
+        ("It is Paris, France.", "Paris", "more than the gold answer"),
+    ],
+)
+def test_anything_but_the_gold_answer_itself_is_incorrect(predicted: str, gold: str, rule: str) -> None:
+    assert match_grade(predicted, gold) == "incorrect", rule
+
+
+@pytest.mark.parametrize("predicted", ["around 100k", "more than 50k", "about 118,000", "between 1 and 5"])
+def test_a_number_given_only_as_an_approximation_or_a_bound_is_not_attempted(predicted: str) -> None:
+    assert match_grade(predicted, "120,000") == "not_attempted"  # SimpleQA's rule for hedged numbers
+    assert match_grade("about 120,000", "120,000") == "correct"  # the gold number itself, hedged
+
+
+def test_aliases_may_come_from_the_examples_metadata() -> None:
+    assert match_grade("Big Apple", "New York City", {"aliases": ["NYC", "Big Apple"]}) == "correct"
+    assert match_grade("NYC", "New York City", {"aliases": "NYC"}) == "correct"
+    assert match_grade("Boston", "New York City", {"aliases": ["NYC"]}) == "incorrect"
 
 
 @pytest.mark.parametrize(
@@ -97,7 +127,7 @@ def test_replay_uses_recorded_verdicts_and_falls_back_to_matching(tmp_path: Path
     grade = lambda e, a: asyncio.run(judge.grade(e, Prediction(example_id=e.id, answer=a, confidence=None)))  # noqa: E731
     replayed = grade(e1, "Paris")
     assert replayed.grade == "incorrect" and replayed.raw == "replay of openai/gpt-4.1-mini: B"
-    assert grade(e1, "Paris, France").grade == "correct"  # not in the file: matched
+    assert grade(e1, "paris.").grade == "correct"  # not in the file: matched
     assert grade(e2, "Rome").grade == "correct"  # the recorded error is no verdict
 
 

@@ -28,11 +28,13 @@ def test_grades_through_the_sdk_with_the_grader_prompt(tmp_path) -> None:  # typ
         summary = judge_predictions(judge, FAST, items(6), tmp_path / "j.jsonl", progress=False)
         body = server.bodies()[0]
     assert summary.grades == {"correct": 4, "incorrect": 2, "not_attempted": 0}
-    assert body["model"] == "gpt-4.1-mini" and body["temperature"] == 0.0
+    # SimpleQA's grader configuration: its system message, sampled at 0.5
+    assert body["model"] == "gpt-4.1-mini" and body["temperature"] == 0.5
+    assert body["messages"][0] == {"role": "system", "content": "You are a helpful assistant."}
     assert "max_completion_tokens" not in body  # 0: no limit sent
     sent = fields(body)
     assert set(sent) == {"QUESTION", "GOLD TARGET", "PREDICTED ANSWER"}
-    assert "Reply with a single letter: A, B or C" in body["messages"][0]["content"]
+    assert "Reply with a single letter: A, B or C" in body["messages"][1]["content"]
     assert summary.usage["prompt_tokens"] > 0 and summary.usage["completion_tokens"] == 6
     assert summary.cost_usd is not None and summary.cost_usd > 0  # gpt-4.1-mini has a list price
 
@@ -65,18 +67,59 @@ def test_reply_shapes_are_parsed(reply: str, grade: str, tmp_path) -> None:  # t
     assert summary.judgments[0].grade == grade and summary.judgments[0].raw == reply
 
 
-def test_an_unparseable_reply_is_asked_once_more_then_recorded_with_its_text(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("unparsed", "grade", "error"),
+    [("not_attempted", "not_attempted", None),  # SimpleQA's rule, the default
+     ("error", None, "unparseable grader reply (asked twice)")],
+)
+def test_an_unparseable_reply_is_asked_once_more_then_judged_by_the_unparsed_policy(
+        unparsed: str, grade: str | None, error: str | None, tmp_path) -> None:  # type: ignore[no-untyped-def]
     replies = iter(["Let me think about it.", "B", "No idea what to say.", "Still thinking."])
     with FakeOpenAIServer(responder=lambda body: next(replies)) as server:
-        judge = OpenAIJudge(base_url=server.base_url)
+        judge = OpenAIJudge(base_url=server.base_url, unparsed=unparsed)
         settings = JudgeSettings(concurrency=1, max_error_rate=1.0, backoff_base=0.01)
         summary = judge_predictions(judge, settings, items(2), tmp_path / "j.jsonl", progress=False)
         assert server.counters["received"] == 4
     first, second = summary.judgments
     assert first.grade == "incorrect" and first.error is None
-    assert second.grade is None and second.raw == "Still thinking."
-    assert second.error == "unparseable grader reply (asked twice)"
-    assert summary.errors == 1
+    assert (second.grade, second.error, second.raw) == (grade, error, "Still thinking.")
+    assert summary.errors == (grade is None)
+    assert judge.prompt_version.endswith(f"/unparsed-{unparsed}")  # a policy never reuses another's verdicts
+
+
+def test_a_template_file_replaces_the_built_in_prompt_and_its_hash_keys_the_cache(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    template = tmp_path / "grader.txt"
+    template.write_text("Q={question} | GOLD={target} | SAID={predicted_answer} | {\"json\": 1}\nA, B or C?")
+    with FakeOpenAIServer(responder=lambda body: "A") as server:
+        judge = OpenAIJudge(base_url=server.base_url, template=str(template))
+        judge_predictions(judge, FAST, items(1), tmp_path / "j.jsonl", progress=False)
+        sent = server.bodies()[0]["messages"][1]["content"]
+    assert sent == 'Q=What is the code of item 0? | GOLD=code-0 | SAID=code-1000 | {"json": 1}\nA, B or C?'
+    assert judge.prompt_version.startswith("template-sha256-")
+    template.write_text(template.read_text() + " ")
+    assert OpenAIJudge(template=str(template)).prompt_version != judge.prompt_version
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("{question} {target}", r"lacks \{predicted_answer\}"),
+     ("{question} {target} {predicted_answer} {gold}", r"has unknown \{gold\}"),
+     ("{question} {answer}", r"lacks \{target\}, \{predicted_answer\}; has unknown \{answer\}")],
+)
+def test_a_template_without_a_placeholder_or_with_an_unknown_one_is_one_line_exit_2(
+        text: str, message: str, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from harness.cli import main
+
+    template = tmp_path / "bad.txt"
+    template.write_text(text)
+    with pytest.raises(HarnessError, match=message) as error:
+        OpenAIJudge(template=str(template))
+    assert "\n" not in str(error.value)
+    with pytest.raises(SystemExit) as exited:  # the openai backend builds nothing heavy first
+        main(["run", "--backend", "openai", "--model", "m", "--judge", "openai",
+              "--out", str(tmp_path / "run"), "-p", f"judge.template={template}"])
+    err = capsys.readouterr().err.strip()
+    assert exited.value.code == 2 and err.startswith("harness: error: judge template") and "\n" not in err
 
 
 def test_an_empty_answer_is_not_attempted_without_asking(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -14,11 +14,10 @@ import pytest
 from judge_helpers import expected_grade, fresh_cache, items  # noqa: F401 - fixture
 
 from harness.errors import HarnessError
-from harness.judge_settings import JudgeSettings
+from harness.judge_settings import JudgeSettings, verdict
 from harness.judging import (
     JudgingFailed,
     classify,
-    correct_flags,
     judge_predictions,
     load_judgments,
     redact,
@@ -124,8 +123,8 @@ def test_transient_failures_are_retried_and_final_ones_are_recorded_not_dropped(
     assert judged["q4"].grade is None and judge.calls["q4"] == 3
     assert "HTTP 503" in judged["q4"].error
     assert (summary.errors, summary.graded, summary.rate_limited) == (2, 4, 1)
-    included, correct = correct_flags([judged[f"q{i}"] for i in range(6)])
-    assert included.tolist() == [True, True, False, True, False, True]  # errors never count as wrong
+    verdicts = [verdict(judged[f"q{i}"].grade) for i in range(6)]
+    assert verdicts == [False, True, None, False, None, True]  # errors are no verdict, never wrong
 
 
 def test_error_rate_above_the_threshold_fails_the_run_after_writing_everything(tmp_path: Path) -> None:
@@ -210,6 +209,19 @@ def test_a_judgment_with_an_error_counts_as_an_error(tmp_path: Path) -> None:
     assert summary.judgments[0].raw == "Hmm." and summary.judgments[0].judge == "scripted"
 
 
+def test_a_judge_confidence_outside_0_1_is_an_error_not_a_verdict(tmp_path: Path) -> None:
+    class Overconfident(ScriptedJudge):
+        async def grade(self, example: Example, prediction: Prediction) -> Judgment:
+            judgment = await super().grade(example, prediction)
+            return Judgment(**{**judgment.to_dict(), "confidence": 85})  # a percentage, not a probability
+
+    summary = judge_predictions(Overconfident(), JudgeSettings(max_error_rate=1.0, **FAST), items(1),
+                                tmp_path / "j.jsonl", progress=False)
+    judgment = summary.judgments[0]
+    assert (judgment.grade, judgment.confidence) == (None, None)
+    assert judgment.error == "grade() returned a confidence 85 outside [0, 1]"
+
+
 def test_duplicate_example_ids_are_an_input_error(tmp_path: Path) -> None:
     pairs = items(2)
     with pytest.raises(HarnessError, match="appears more than once"):
@@ -256,16 +268,6 @@ def test_retry_after_is_read_from_response_headers() -> None:
     response = httpx.Response(429, headers={"retry-after": "2"}, request=httpx.Request("POST", "http://x"))
     error = openai.RateLimitError("slow down", response=response, body=None)
     assert classify(error).retry_after == 2.0
-
-
-def test_correct_flags_under_both_not_attempted_policies() -> None:
-    grades = ["correct", "incorrect", "not_attempted", None]
-    judgments = [Judgment(example_id=str(i), grade=g) for i, g in enumerate(grades)] + [None]
-    included, correct = correct_flags(judgments, "incorrect")
-    assert included.tolist() == [True, True, True, False, False]
-    assert correct.tolist() == [True, False, False, False, False]
-    included, correct = correct_flags(judgments, "exclude")
-    assert included.tolist() == [True, True, False, False, False]
 
 
 def test_redact_removes_credentials_from_messages(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -88,6 +88,21 @@ def test_a_new_prompt_version_or_model_is_not_served_from_the_cache(tmp_path: Pa
         assert server.counters["received"] == 12
 
 
+def test_the_cache_is_keyed_on_the_registered_name_not_the_judges_own(tmp_path: Path) -> None:
+    """Two registrations of one judge class (``openai`` and ``mine:openai``, say) share its
+    ``.name``; their verdicts must not be served for each other."""
+    pairs = items(4)
+    with FakeOpenAIServer(responder=grader) as server:
+        judge = OpenAIJudge(base_url=server.base_url)
+        judge_predictions(judge, STORMY, pairs, tmp_path / "a.jsonl", name="openai", progress=False)
+        again = judge_predictions(judge, STORMY, pairs, tmp_path / "b.jsonl", name="openai", progress=False)
+        other = judge_predictions(judge, STORMY, pairs, tmp_path / "c.jsonl", name="mine:openai",
+                                  progress=False)
+        assert server.counters["received"] == 8
+    assert (again.cached, other.graded, other.judge) == (4, 4, "mine:openai")
+    assert {j.judge for j in other.judgments} == {"mine:openai"}
+
+
 def test_the_gemini_judge_through_a_storm(tmp_path: Path) -> None:
     pairs = items(30)
     with FakeOpenAIServer(responder=grader, api_key=CANARY, failure_rate=0.2,

@@ -14,6 +14,15 @@ VERBALIZED_TEMPLATE = (
     "that your answer is correct>'.\n"
 )
 
+# Humanity's Last Exam's answer format (its system prompt for exact-answer questions), in
+# this project's words: an explanation, the answer, and a confidence in percent.
+PERCENT_TEMPLATE = (
+    "Question: {question}\n"
+    "Reply in three lines: 'Explanation: <why you give this answer>', then 'Answer: <your "
+    "short final answer>', then 'Confidence: <from 0% to 100%, how sure you are that your "
+    "answer is correct>'.\n"
+)
+
 
 def plain_prompt(question: str, template: str = PLAIN_TEMPLATE) -> str:
     """Prompt for a bare short answer (the ``logprob`` extractor)."""
@@ -26,7 +35,8 @@ def plain_completion(answer: str) -> str:
 
 
 def verbalized_prompt(question: str, template: str = VERBALIZED_TEMPLATE) -> str:
-    """Prompt for an answer and a stated confidence (the ``verbalized`` extractor)."""
+    """Prompt for an answer and a stated confidence (the ``verbalized`` extractor;
+    ``PERCENT_TEMPLATE`` for its ``scale = "percent"``, HLE's format)."""
     return template.format(question=question)
 
 

@@ -7,16 +7,23 @@ full stop around it ignored. Anything else — words, a negative number, more th
 several different values, no ``Confidence:`` line — is a missing confidence whose reason
 is recorded. ``on_missing`` decides what a missing one becomes: a fixed value in [0, 1]
 (default 1.0, Humanity's Last Exam's rule: a model that omits its confidence is taken as
-fully confident, so leaving it out can never improve a calibration score), or ``exclude``
+fully confident, so leaving it out can never improve a calibration score; ``hle`` names that
+rule), or ``exclude``
 (the prediction keeps ``confidence=None``; the report still counts the answer and scores
 it with the core's imputed value, also 1.0, see ``harness.outcomes``). ``error`` always
 says what failed, so the parse rate stays visible.
+
+``scale`` picks the prompt: ``unit`` (default) asks for a probability from 0 to 1;
+``percent`` asks, as Humanity's Last Exam's system prompt does, for an explanation, the
+answer and ``Confidence: X%`` from 0% to 100% — then a bare number is a percentage too
+(``Confidence: 1`` is 1%), and the reply is not cut at a blank line (the explanation may
+have paragraphs; raise the backend's ``max_new_tokens``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from harness.errors import ParameterError
 from harness.plugins.extractors import formats
@@ -27,10 +34,13 @@ _ANSWER = re.compile(r"answer\s*:", re.IGNORECASE)
 _VALUE = re.compile(r"^(?P<sign>[-+\u2212]?)\s*(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?P<pct>%?)$")
 _NUMBER = re.compile(r"[0-9]*\.?[0-9]+")
 _WRAPPERS = " \t*_`'\"()[]{}<>"
+HLE_MISSING = 1.0  # HLE's judge takes a missing confidence as 100%
+SCALES = ("unit", "percent")
 
 
-def parse_value(raw: str) -> tuple[float | None, str | None]:
-    """A confidence from the text after ``Confidence:``: ``(value, None)`` or ``(None, reason)``."""
+def parse_value(raw: str, scale: str = "unit") -> tuple[float | None, str | None]:
+    """A confidence from the text after ``Confidence:``: ``(value, None)`` or ``(None, reason)``.
+    Under ``scale="percent"`` every bare number is a percentage."""
     value = raw.strip().strip(_WRAPPERS).rstrip(".,;!").strip(_WRAPPERS)
     shown = raw.strip()[:40]
     if not value:
@@ -48,19 +58,19 @@ def parse_value(raw: str) -> tuple[float | None, str | None]:
         if number > 100:
             return None, f"confidence above 100%: {shown!r}"
         return number / 100, None
-    if number <= 1:
+    if number <= 1 and scale != "percent":
         return number, None
     if number <= 100:
         return number / 100, None  # a bare 1 < x <= 100 is a percentage
     return None, f"confidence above 100: {shown!r}"
 
 
-def parse_confidence(text: str) -> tuple[float | None, str | None]:
+def parse_confidence(text: str, scale: str = "unit") -> tuple[float | None, str | None]:
     """The stated confidence of a reply: ``(value in [0, 1], None)`` or ``(None, reason)``."""
     found = []
     for match in _CONFIDENCE.finditer(text):
         rest = text[match.end() :].split("\n", 1)[0]
-        found.append(parse_value(rest))
+        found.append(parse_value(rest, scale))
     if not found:
         return None, "no 'Confidence:' line"
     values = {value for value, _ in found if value is not None}
@@ -88,9 +98,12 @@ def parse_answer(text: str) -> str:
 
 
 def on_missing_value(setting: Any) -> float | None:
-    """``exclude`` -> ``None``; a number (or ``"100%"``-like text) in [0, 1] -> that number."""
+    """``exclude`` -> ``None``; ``hle`` -> 1.0 (HLE: a missing confidence is 100%); a number
+    (or ``"100%"``-like text) in [0, 1] -> that number."""
     if isinstance(setting, str) and setting.strip().lower() == "exclude":
         return None
+    if isinstance(setting, str) and setting.strip().lower() == "hle":
+        return HLE_MISSING
     if isinstance(setting, bool):
         raise ParameterError("on_missing must be 'exclude' or a confidence in [0, 1], not a bool")
     if isinstance(setting, int | float):
@@ -100,7 +113,8 @@ def on_missing_value(setting: Any) -> float | None:
         value, _ = parse_value(setting)  # read as a stated confidence would be: "1.0", "100%"
         if value is not None:
             return value
-    raise ParameterError(f"on_missing must be 'exclude' or a confidence in [0, 1] (or 'N%'), not {setting!r}")
+    raise ParameterError(
+        f"on_missing must be 'exclude', 'hle' or a confidence in [0, 1] (or 'N%'), not {setting!r}")
 
 
 class VerbalizedExtractor:
@@ -110,12 +124,18 @@ class VerbalizedExtractor:
     # the completion has two lines: stop at end-of-sequence or a blank line, not a newline
     stop: tuple[str, ...] = ("\n\n",)
 
-    def __init__(self, on_missing: str | float = 1.0) -> None:
+    def __init__(self, on_missing: str | float = 1.0, scale: Literal["unit", "percent"] = "unit") -> None:
+        if scale not in SCALES:
+            raise ParameterError(f"extractor verbalized: scale must be 'unit' or 'percent', not {scale!r}")
         self.on_missing = on_missing
+        self.scale = scale
         self._fill = on_missing_value(on_missing)
+        if scale == "percent":
+            self.stop = ()  # HLE's explanation may run over paragraphs
 
     def prompt(self, example: Example) -> str:
-        return formats.verbalized_prompt(example.question)
+        template = formats.PERCENT_TEMPLATE if self.scale == "percent" else formats.VERBALIZED_TEMPLATE
+        return formats.verbalized_prompt(example.question, template)
 
     @staticmethod
     def format_completion(answer: str, confidence: float) -> str:
@@ -132,7 +152,7 @@ class VerbalizedExtractor:
                 error=f"generation failed: {generation.error}",
             )
         answer = parse_answer(generation.text)
-        confidence, reason = parse_confidence(generation.text)
+        confidence, reason = parse_confidence(generation.text, self.scale)
         if confidence is None and self._fill is not None:
             confidence, reason = self._fill, f"{reason}; confidence set to {self._fill:g} by on_missing"
         return Prediction(

@@ -1,4 +1,5 @@
-"""What the API judges (``openai``, ``gemini``) share: their common settings, the grader prompt
+"""What the API judges (``openai``, ``gemini``) share: their common settings (the grader
+configuration: system message, temperature, template and unparsed policy), the grader prompt
 as ``grade``, pricing as ``cost``, and one SDK client per event loop.
 
 A subclass checks its SDK and key, calls ``ApiJudge.__init__`` with its settings, and
@@ -10,12 +11,29 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import hashlib
 import os
 from typing import Any
 
-from harness.plugins.judges.grader_prompt import PROMPT_VERSION, grade_by_prompt
+from harness.plugins.judges.grader_prompt import (
+    SYSTEM_MESSAGE,
+    TEMPERATURE,
+    check_unparsed,
+    grade_by_prompt,
+    load_template,
+)
 from harness.plugins.judges.pricing import cost, price_of
 from harness.records import Example, Judgment, Prediction
+
+
+def prompt_version(template_version: str, unparsed: str, system: str) -> str:
+    """Everything of the grader configuration that can change a verdict, but the model: the
+    template's version (or hash), the unparsed policy and a system message other than
+    SimpleQA's."""
+    version = f"{template_version}/unparsed-{unparsed}"
+    if system != SYSTEM_MESSAGE:
+        version += f"/system-sha256-{hashlib.sha256(system.encode('utf-8')).hexdigest()[:12]}"
+    return version
 
 
 class ApiJudge(abc.ABC):
@@ -24,23 +42,30 @@ class ApiJudge(abc.ABC):
     name: str
     #: where ``base_url`` comes from when the parameter is empty
     base_url_variable: str
+    default_model: str
 
     def __init__(
         self,
         *,
-        model: str,
-        base_url: str,
-        temperature: float,
-        max_tokens: int,
-        price_input: float | None,
-        price_output: float | None,
+        model: str = "",
+        base_url: str = "",
+        temperature: float = TEMPERATURE,
+        max_tokens: int = 0,
+        price_input: float | None = None,
+        price_output: float | None = None,
+        system: str = SYSTEM_MESSAGE,
+        template: str = "",
+        unparsed: str = "not_attempted",
     ) -> None:
-        self.model = model
+        self.model = model or self.default_model
         self.base_url = base_url or os.environ.get(self.base_url_variable) or None
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.prompt_version = PROMPT_VERSION
-        self.price = price_of(model, price_input, price_output)
+        self.system = system
+        self.unparsed = check_unparsed(unparsed)
+        self.template, version = load_template(template)
+        self.prompt_version = prompt_version(version, unparsed, system)
+        self.price = price_of(self.model, price_input, price_output)
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 

@@ -4,13 +4,15 @@
 not used). The key comes from ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY`` only, never from a
 parameter. ``base_url`` (a parameter, else ``GOOGLE_GEMINI_BASE_URL``) points the client at
 another endpoint (a proxy, or the tests' local server). The SDK's retries stay off (its
-default): the core's judge runner retries. ``thinking_budget`` (default 0: no thinking,
-the cheapest grading) is sent to Gemini 2.5 models only; -1 lets the model decide.
+default): the core's judge runner retries. ``thinking_budget`` (default 0: the least
+thinking each model family allows, the cheapest grading; -1 lets the model decide) is sent
+as each family accepts it (``thinking_config``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from harness.errors import HarnessError
@@ -23,20 +25,43 @@ def _key() -> str | None:
     return next((os.environ[v] for v in KEY_VARIABLES if os.environ.get(v)), None)
 
 
+#: the smallest thinking budget of Gemini 2.5 models that cannot switch thinking off
+PRO_MIN_BUDGET = 128
+#: the least thinking a Gemini 3 model allows, by family (they take a level, not a budget)
+LOWEST_LEVEL = {"flash": "minimal", "pro": "low"}
+
+
+def thinking_config(model: str, budget: int) -> dict[str, Any] | None:
+    """What to send for ``thinking_budget = budget`` to ``model``, per family:
+
+    - Gemini 2.5 Flash and Flash-Lite: the budget as given (0 switches thinking off);
+    - Gemini 2.5 Pro cannot switch thinking off: a budget in [0, 128) becomes its minimum, 128;
+    - Gemini 3 takes a ``thinking_level`` instead: budget 0 asks for the lowest level its
+      family allows (Flash ``minimal``, Pro ``low``); another budget sends nothing (the
+      model's dynamic default);
+    - other models (Gemini 2.0, 1.5, Gemma) do not think: nothing is sent.
+    """
+    name = model.split("/")[-1].lower()
+    match = re.match(r"gemini-(\d+(?:\.\d+)?)-(flash|pro)", name)
+    if match is None:
+        return None
+    version, family = float(match.group(1)), match.group(2)
+    if version >= 3:
+        return {"thinking_level": LOWEST_LEVEL[family]} if budget == 0 else None
+    if version < 2.5:
+        return None
+    if family == "pro" and 0 <= budget < PRO_MIN_BUDGET:
+        return {"thinking_budget": PRO_MIN_BUDGET}
+    return {"thinking_budget": budget}
+
+
 class GeminiJudge(ApiJudge):
     name = "gemini"
     base_url_variable = "GOOGLE_GEMINI_BASE_URL"
+    default_model = "gemini-2.5-flash"
 
-    def __init__(
-        self,
-        model: str = "gemini-2.5-flash",
-        base_url: str = "",
-        temperature: float = 0.0,
-        max_tokens: int = 0,
-        thinking_budget: int = 0,
-        price_input: float | None = None,
-        price_output: float | None = None,
-    ) -> None:
+    def __init__(self, thinking_budget: int = 0, **settings: Any) -> None:
+        """``settings``: those of ``ApiJudge`` (the ``gemini`` factory lists them with their defaults)."""
         try:
             from google import genai  # noqa: F401
         except ImportError:
@@ -45,10 +70,7 @@ class GeminiJudge(ApiJudge):
             ) from None
         if not _key():
             raise HarnessError("judge 'gemini' needs an API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
-        super().__init__(
-            model=model, base_url=base_url, temperature=temperature, max_tokens=max_tokens,
-            price_input=price_input, price_output=price_output,
-        )
+        super().__init__(**settings)
         self.thinking_budget = thinking_budget
 
     def _new_client(self) -> Any:
@@ -65,10 +87,13 @@ class GeminiJudge(ApiJudge):
         from google.genai import types
 
         config: dict[str, Any] = {"temperature": self.temperature}
+        if self.system:
+            config["system_instruction"] = self.system
         if self.max_tokens > 0:
             config["max_output_tokens"] = self.max_tokens
-        if "2.5" in self.model:
-            config["thinking_config"] = types.ThinkingConfig(thinking_budget=self.thinking_budget)
+        thinking = thinking_config(self.model, self.thinking_budget)
+        if thinking is not None:
+            config["thinking_config"] = types.ThinkingConfig(**thinking)
         return types.GenerateContentConfig(**config)
 
     async def _ask(self, prompt: str) -> tuple[str | None, dict[str, int]]:

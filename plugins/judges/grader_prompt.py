@@ -1,61 +1,129 @@
-"""The grader prompt of the API judges (``openai``, ``gemini``) and the parser of its reply.
+"""The grader prompt of the API judges (``openai``, ``gemini``), the parser of its reply, and
+what becomes of a reply that states no grade.
 
-Written for this project after SimpleQA's grading rules: a predicted answer is
-*correct* when it contains the gold answer's key fact without contradicting it,
-*incorrect* when anything in it contradicts the gold answer (hedged guesses included),
-and *not attempted* when it contradicts nothing but leaves the key fact out. The grader
-replies with one letter (A, B or C). ``PROMPT_VERSION`` is part of every cache key: bump
-it whenever the template or the parser changes meaning.
+The built-in template states SimpleQA's grading rules (openai/simple-evals) in this
+project's own words: a predicted answer is *correct* when it gives the gold target's
+answer in full and contradicts nothing; *incorrect* when it contradicts the gold target or
+gives only part of it; *not attempted* when it commits to nothing. Partial answers, hedged
+numbers, a first name for a full name, a unit the question implies and a gold target that
+says more than the question asks each have their rule and an example. The grader replies
+with one letter, A, B or C.
+
+``load_template(path)`` reads a user's template instead (``-p judge.template=FILE``): it
+must hold each of ``{question}``, ``{target}`` and ``{predicted_answer}`` and no other
+``{name}``; its SHA-256 goes into ``prompt_version`` and so into the cache key and the
+manifest. ``prompt_version`` also names the unparsed policy: bump ``PROMPT_VERSION``
+whenever the built-in template or the parser changes meaning.
+
+A reply that states no grade is asked once more; if the second states none either, the
+``unparsed`` policy decides: ``not_attempted`` (SimpleQA's rule, the default) or
+``error`` (a judgment without a grade, counted as a judge error).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+from harness.errors import ParameterError
 from harness.records import Example, Judgment, Prediction
 
-PROMPT_VERSION = "simpleqa-abc-v1"
+PROMPT_VERSION = "simpleqa-abc-v2"
 LETTERS = {"A": "correct", "B": "incorrect", "C": "not_attempted"}
+PLACEHOLDERS = ("question", "target", "predicted_answer")
+UNPARSED_POLICIES = ("not_attempted", "error")
+#: the grader configuration of SimpleQA's reference code
+SYSTEM_MESSAGE = "You are a helpful assistant."
+TEMPERATURE = 0.5
 
 TEMPLATE = """\
-You are grading an answer to a factual question. Compare the PREDICTED ANSWER with the \
-GOLD TARGET and choose one grade.
+Grade a predicted answer to a factual question against its gold target. Choose one of \
+three grades.
 
-A) CORRECT: the predicted answer contains the key fact of the gold target and nothing in \
+A) CORRECT: the predicted answer gives the whole answer of the gold target and nothing in \
 it contradicts the gold target.
-- Wording, capitalisation, punctuation, word order and small spelling mistakes do not matter.
-- A hedge ("I think", "probably") is fine if the one answer it commits to is the gold target.
-- Leaving out information the question does not ask for is fine (a surname alone is correct \
-when it is unambiguous in context).
-- A number is correct when it matches the gold target to the gold target's last significant \
-figure (gold "120,000": "about 118,000" or "120k" are correct; "100,000" is incorrect).
+- Capitalisation, punctuation, grammar, word order and small spelling mistakes of a name \
+do not matter.
+- Extra information is fine as long as it does not contradict the gold target.
+- A hedge ("I think", "probably") is fine when the predicted answer commits to the gold \
+target and to nothing else.
+- A number must match the gold target to the gold target's last significant figure (gold \
+"120,000": "about 118,000", "120k" and "119,500" are correct; "100,000" is incorrect).
+- When the question names part of the answer, leaving that part out is fine (question \
+"Which city in Texas ...?", gold "Houston, Texas": "Houston" is correct).
+- A unit the question clearly implies may be left out (question "How many metres tall is \
+...?", gold "120 metres": "120" is correct).
+- A first name or a surname alone is correct when it clearly refers to the person of the \
+gold target in the context of the question.
+- When the gold target says more than the question asks, the predicted answer needs only \
+what the question asks (question "In which year ...?", gold "1989, in March": "1989" is \
+correct).
 
-B) INCORRECT: anything in the predicted answer contradicts the gold target.
-- A different fact, or several candidate answers of which one is wrong ("Paris or Lyon"), is \
-incorrect, even when hedged.
-- Contradicting itself is incorrect.
+B) INCORRECT: a statement in the predicted answer contradicts the gold target, or the \
+predicted answer gives only part of what the gold target requires.
+- A hedged answer that commits to a wrong answer is incorrect ("I think it is Lyon").
+- Several candidate answers of which any is wrong are incorrect ("Paris or Lyon"), even \
+when one of them is right.
+- An answer that contradicts itself is incorrect.
+- A partial answer is incorrect (gold "Malia and Sasha": "Malia" is incorrect).
 
-C) NOT_ATTEMPTED: the predicted answer contradicts nothing in the gold target, but does not \
-give its key fact.
-- "I don't know", a refusal, an empty answer, or an answer that only restates the question.
+C) NOT_ATTEMPTED: the predicted answer does not commit to an answer, and nothing in it \
+contradicts the gold target.
+- "I don't know", a refusal, an empty answer, an answer that only restates the question, \
+or one that asks for more context.
+- A number given only as a range or a bound that does not commit to the gold target's \
+figure (gold "120,000": "around 100k", "more than 50k") is not attempted.
 
-Examples (gold target "Barack Obama and Michelle Obama had two daughters, Malia and Sasha"):
-- "Malia and Sasha" -> A; "I believe it's Malia and Sasha" -> A
-- "Malia, Sasha and Susan" -> B; "I think it's Malia and Jackie" -> B
-- "I don't know" -> C; "Barack Obama has two children" -> C
+Examples (question "What are the names of Barack Obama's children?", gold target "Malia \
+Obama and Sasha Obama"):
+- "Malia and Sasha" -> A; "I believe it's sasha and malia" -> A
+- "Malia" -> B; "Malia, Sasha and Susan" -> B; "I think it's Malia and Jackie" -> B
+- "I don't know" -> C; "Barack Obama has two children" -> C; "I need more context" -> C
 
 QUESTION: {question}
-GOLD TARGET: {gold}
-PREDICTED ANSWER: {predicted}
+GOLD TARGET: {target}
+PREDICTED ANSWER: {predicted_answer}
 
 Reply with a single letter: A, B or C. No explanation."""
 
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-def build_prompt(question: str, gold: str, predicted: str) -> str:
-    """The grader prompt for one item (a single user message)."""
-    return TEMPLATE.format(question=question.strip(), gold=gold.strip(), predicted=predicted.strip())
+
+def check_template(text: str, source: str) -> str:
+    """``text`` if it holds each placeholder exactly by name and no unknown one; else a
+    ``ParameterError`` naming ``source`` and what is missing or unknown."""
+    found = set(_FIELD.findall(text))
+    missing = [p for p in PLACEHOLDERS if p not in found]
+    unknown = sorted(found - set(PLACEHOLDERS))
+    if missing or unknown:
+        parts = ([f"lacks {', '.join('{' + m + '}' for m in missing)}"] if missing else []) + (
+            [f"has unknown {', '.join('{' + u + '}' for u in unknown)}"] if unknown else [])
+        raise ParameterError(f"judge template {source}: {'; '.join(parts)} "
+                             f"(a template uses {{question}}, {{target}} and {{predicted_answer}})")
+    return text
+
+
+def load_template(path: str) -> tuple[str, str]:
+    """``(template, prompt_version)`` for ``path`` ("" is the built-in template)."""
+    if not path:
+        return TEMPLATE, PROMPT_VERSION
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"judge template {path}: cannot be read ({type(exc).__name__})") from None
+    check_template(text, path)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return text, f"template-sha256-{digest}"
+
+
+def build_prompt(question: str, gold: str, predicted: str, template: str = TEMPLATE) -> str:
+    """The grader prompt for one item (a single user message). The placeholders are
+    replaced in one pass, so braces in the item's own text are left alone."""
+    values = {"question": question.strip(), "target": gold.strip(), "predicted_answer": predicted.strip()}
+    return _FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
@@ -98,6 +166,20 @@ def parse_grade(text: str | None) -> str | None:
     return None
 
 
+def check_unparsed(policy: str) -> str:
+    if policy not in UNPARSED_POLICIES:
+        raise ParameterError(f"judge unparsed must be one of {', '.join(UNPARSED_POLICIES)}, got {policy!r}")
+    return policy
+
+
+def unparsed_judgment(policy: str, reply: str | None, usage: dict[str, int], what: str,
+                      base: dict[str, Any]) -> Judgment:
+    """The judgment of an item whose grader replied twice without a usable grade."""
+    if policy == "not_attempted":
+        return Judgment(grade="not_attempted", raw=reply, usage=usage, **base)
+    return Judgment(grade=None, raw=reply, usage=usage, error=f"{what} (asked twice)", **base)
+
+
 AskFn = Callable[[str], Awaitable[tuple[str | None, dict[str, int]]]]
 
 
@@ -105,13 +187,13 @@ async def grade_by_prompt(judge: Any, ask: AskFn, example: Example, prediction: 
     """Grade one item with ``ask(prompt) -> (reply text, usage)``, the API call of a judge.
 
     An empty predicted answer is ``not_attempted`` without asking. An unparseable reply is
-    asked once more; a second one is a judgment with an ``error`` and the raw reply.
-    Exceptions of ``ask`` (HTTP errors, timeouts) propagate to the runner, which retries.
+    asked once more; a second one is judged by ``judge.unparsed``. Exceptions of ``ask``
+    (HTTP errors, timeouts) propagate to the runner, which retries.
     """
     base = {"example_id": example.id, "judge": judge.name, "model": judge.model, "answer": prediction.answer}
     if not prediction.answer.strip():
         return Judgment(grade="not_attempted", raw="(empty answer: not asked)", **base)
-    prompt = build_prompt(example.question, example.answer, prediction.answer)
+    prompt = build_prompt(example.question, example.answer, prediction.answer, judge.template)
     usage: dict[str, int] = {}
     reply: str | None = None
     for _ in range(2):
@@ -121,6 +203,4 @@ async def grade_by_prompt(judge: Any, ask: AskFn, example: Example, prediction: 
         grade = parse_grade(reply)
         if grade is not None:
             return Judgment(grade=grade, raw=reply, usage=usage, **base)
-    return Judgment(
-        grade=None, raw=reply, usage=usage, error="unparseable grader reply (asked twice)", **base
-    )
+    return unparsed_judgment(judge.unparsed, reply, usage, "unparseable grader reply", base)

@@ -1,10 +1,20 @@
 """The ``mock`` judge: deterministic, offline grading for CI and the embedded default run.
 
-A predicted answer is ``correct`` when, once both are normalised (case, accents,
-punctuation, the articles a/an/the, whitespace, number formats: ``1,000`` = ``1000``,
-``3.0`` = ``3``), the gold answer's words appear in it in order as whole words; it is
-``not_attempted`` when it is empty or a refusal ("I don't know"); otherwise
-``incorrect``. With ``replay=FILE`` it first replays verdicts a real judge recorded
+Its rule, in order:
+
+1. ``not_attempted`` when the predicted answer is empty or a refusal ("I don't know",
+   "not sure", "cannot answer"), or a number given only as an approximation or a bound
+   ("around 100k", "more than 50k") that is not the gold answer itself (SimpleQA's rule for
+   hedged numbers);
+2. ``correct`` when, once normalised (case, accents, punctuation, the articles a/an/the,
+   whitespace, number formats: ``1,000`` = ``1000``, ``3.0`` = ``3``) and stripped of one
+   leading hedge ("I think", "probably", "it is", "the answer is", "about"), it is *exactly* the gold
+   answer or one of its aliases: the gold answer split on ``|`` (``"NYC|New York City"``)
+   and the example's ``metadata["aliases"]`` (a string or a list of strings);
+3. ``incorrect`` otherwise — so a negation ("not red, it is blue" for gold "red"), a list
+   of candidates ("red or blue") and a partial answer are all incorrect.
+
+With ``replay=FILE`` it first replays verdicts a real judge recorded
 (a ``judgments.jsonl``, keyed by example id and predicted answer) so CI can reuse real
 verdicts at no cost; an answer not in the file falls back to matching.
 """
@@ -53,9 +63,19 @@ def normalize(text: str) -> list[str]:
     return words
 
 
-def _contains(words: list[str], part: list[str]) -> bool:
-    n = len(part)
-    return any(words[i : i + n] == part for i in range(len(words) - n + 1))
+_HEDGE = re.compile(
+    r"^\s*(?:(?:i\s+think|i\s+believe|i\s+guess|probably|maybe|perhaps)\s*,?\s*)?"
+    r"(?:(?:it\s+is|it's|that\s+is|the\s+answer\s+is)\s*:?\s*)?"
+    r"(?:(?:about|around|approximately|roughly)\s+)?",
+    re.IGNORECASE,
+)
+
+
+_BOUND = re.compile(
+    r"\b(?:around|about|approximately|roughly|circa|nearly|almost|more\s+than|less\s+than|fewer\s+than"
+    r"|over|under|at\s+least|at\s+most|between)\s+[-+]?\d",
+    re.IGNORECASE,
+)
 
 
 def is_refusal(answer: str) -> bool:
@@ -63,18 +83,28 @@ def is_refusal(answer: str) -> bool:
     return not normalize(answer) or bool(_REFUSAL.search(answer))
 
 
-def match_grade(predicted: str, gold: str) -> str:
-    """``correct``, ``incorrect`` or ``not_attempted`` by normalised matching."""
-    words, target = normalize(predicted), normalize(gold)
-    if target and _contains(words, target):
-        return "correct"
+def aliases(gold: str, metadata: dict | None = None) -> list[str]:
+    """Every accepted form of a gold answer: its ``|``-separated parts and ``metadata["aliases"]``."""
+    forms = [part for part in gold.split("|") if part.strip()]
+    extra = (metadata or {}).get("aliases") or []
+    forms += [extra] if isinstance(extra, str) else [str(a) for a in extra]
+    return forms
+
+
+def match_grade(predicted: str, gold: str, metadata: dict | None = None) -> str:
+    """``correct``, ``incorrect`` or ``not_attempted`` by the rule of this module."""
     if is_refusal(predicted):
+        return "not_attempted"
+    words = normalize(_HEDGE.sub("", predicted, count=1))
+    if any(words == normalize(form) for form in aliases(gold, metadata)):
+        return "correct"
+    if _BOUND.search(predicted):
         return "not_attempted"
     return "incorrect"
 
 
 class MockJudge:
-    """Normalised matching, optionally replaying recorded verdicts first."""
+    """Normalised exact matching, optionally replaying recorded verdicts first."""
 
     name = "mock"
     cacheable = False  # grading is instantaneous; the persistent cache would only grow
@@ -82,7 +112,7 @@ class MockJudge:
     def __init__(self, replay: str = "") -> None:
         self.replay_path = replay
         self.model = "normalised-match"
-        self.prompt_version = "match-v1"
+        self.prompt_version = "exact-match-v2"
         self._replay: dict[tuple[str, str], dict] = _load_replay(Path(replay)) if replay else {}
         if replay:
             self.model = "normalised-match+replay"
@@ -96,7 +126,7 @@ class MockJudge:
                 example_id=example.id, grade=recorded["grade"], judge=self.name, model=self.model,
                 answer=prediction.answer, raw=f"replay of {source}: {recorded.get('raw') or ''}".strip(),
             )
-        grade = match_grade(prediction.answer, example.answer)
+        grade = match_grade(prediction.answer, example.answer, example.metadata)
         return Judgment(
             example_id=example.id, grade=grade, judge=self.name, model=self.model,
             answer=prediction.answer, raw=grade,

@@ -24,29 +24,20 @@ _REASONING = re.compile(r"^(?:o\d|gpt-5)")
 class OpenAIJudge(ApiJudge):
     name = "openai"
     base_url_variable = "OPENAI_BASE_URL"
+    default_model = "gpt-4.1-mini"
 
-    def __init__(
-        self,
-        model: str = "gpt-4.1-mini",
-        base_url: str = "",
-        temperature: float = 0.0,
-        max_tokens: int = 0,
-        price_input: float | None = None,
-        price_output: float | None = None,
-    ) -> None:
+    def __init__(self, **settings: Any) -> None:
+        """``settings``: those of ``ApiJudge`` (the ``openai`` factory lists them with their defaults)."""
         try:
             import openai  # noqa: F401
         except ImportError:
-            raise HarnessError("judge 'openai' needs the openai package: pip install openai") from None
+            raise HarnessError(f"judge {self.name!r} needs the openai package: pip install openai") from None
         if not os.environ.get(KEY_VARIABLE):
             raise HarnessError(
-                f"judge 'openai' needs an API key: set {KEY_VARIABLE} "
+                f"judge {self.name!r} needs an API key: set {KEY_VARIABLE} "
                 "(any value, e.g. EMPTY, for a local server that needs none)"
             )
-        super().__init__(
-            model=model, base_url=base_url, temperature=temperature, max_tokens=max_tokens,
-            price_input=price_input, price_output=price_output,
-        )
+        super().__init__(**settings)
 
     def _new_client(self) -> Any:
         import openai
@@ -56,14 +47,16 @@ class OpenAIJudge(ApiJudge):
     async def _close_client(self, client: Any) -> None:
         await client.close()
 
-    async def _ask(self, prompt: str) -> tuple[str | None, dict[str, int]]:
-        options: dict[str, Any] = {}
+    async def _ask(self, prompt: str, **options: Any) -> tuple[str | None, dict[str, int]]:
+        """``options``: more fields of the request (the ``hle`` judge's ``response_format``)."""
         if not _REASONING.match(self.model):
             options["temperature"] = self.temperature
         if self.max_tokens > 0:
             options["max_completion_tokens"] = self.max_tokens
+        messages = [{"role": "system", "content": self.system}] if self.system else []
+        messages.append({"role": "user", "content": prompt})
         response = await self._connection().chat.completions.create(
-            model=self.model, messages=[{"role": "user", "content": prompt}], **options
+            model=self.model, messages=messages, **options
         )
         usage = {}
         if response.usage is not None:

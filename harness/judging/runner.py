@@ -1,21 +1,20 @@
-"""The judge runner: what every judge gets for free, around its one ``async grade``.
+"""The judge runner: ``Prediction -> Judgment`` for a whole stage, around a judge's one
+``async grade``.
 
-``Prediction -> Judgment`` for a whole stage. A judge plugin implements only
-``async grade(example, prediction) -> Judgment``; this module runs it over many items:
-
-- **resume**: judgments are appended to ``judgments.jsonl`` one line per item as each
-  completes (crash-safe); a rerun reads them back (a torn last line is tolerated) and
-  never asks again for an item already judged by the same judge for the same predicted
-  answer. Items that ended with an error are retried. When the run ends the file is
-  rewritten atomically with exactly one line per item, in input order.
+- **resume** (``harness.judging.resume``): judgments are appended to ``judgments.jsonl``
+  one line per item as each completes (crash-safe); a rerun reads them back (a torn last
+  line is tolerated) and never asks again for an item already judged by the same judge for
+  the same predicted answer. Items that ended with an error are retried. When the run ends
+  the file is rewritten atomically with exactly one line per item, in input order.
 - **cache**: verdicts of earlier runs (``harness.judge_cache``) are reused unless
-  ``use_cache=False``; a judge with ``cacheable = False`` is never cached.
+  ``use_cache=False``; a judge with ``cacheable = False`` is never cached. The key holds the
+  name the judge was registered under (``name``), its model and its ``prompt_version``.
 - **concurrency**: at most ``settings.concurrency`` requests in flight (an asyncio
   semaphore); an item waiting to retry does not hold a slot.
-- **retries**: exponential back-off with jitter on rate limits (honouring
-  ``Retry-After``, which also pauses every worker), 5xx, timeouts (``settings.timeout``
-  per request) and connection errors, up to ``settings.max_attempts``. A credential
-  error (401/403) stops the run at once. Any other failure is final for that item.
+- **retries** (``harness.judging.retries``): exponential back-off with jitter on rate
+  limits (honouring ``Retry-After``, which also pauses every worker), 5xx, timeouts
+  (``settings.timeout`` per request) and connection errors, up to ``settings.max_attempts``.
+  A credential error (401/403) stops the run at once. Any other failure is final for that item.
 - **errors**: an item that still fails is written as a ``Judgment`` with ``grade=None``
   and an ``error`` — never dropped, never graded incorrect — and counted; the run raises
   ``JudgingFailed`` (a ``HarnessError``) only when the error rate exceeds
@@ -23,17 +22,15 @@
 - **progress and usage**: a tqdm bar with rate and ETA; token usage (and cost, when the
   judge has ``cost(usage) -> float | None``) summed in the returned ``JudgingSummary``.
 
-Secrets never reach a file: error messages are redacted of every environment value that
-looks like a credential before they are written.
+Error messages and raw replies are redacted (``harness.judging.redaction``) before they
+are written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
 import random
-import re
 import sys
 import time
 from collections import Counter
@@ -43,233 +40,16 @@ from typing import Any
 
 import attrs
 
-from harness.artifacts import JsonlAppender, read_jsonl, write_jsonl_atomic
+from harness.artifacts import JsonlAppender, write_jsonl_atomic
 from harness.errors import HarnessError, InputError
 from harness.judge_settings import JudgeSettings
+from harness.judging.redaction import redact
+from harness.judging.resume import load_judgments, reusable
+from harness.judging.retries import MAX_RETRY_AFTER, Failure, backoff, classify
+from harness.judging.summary import JudgingFailed, JudgingSummary
 from harness.records import GRADES, Example, Judgment, Prediction
 
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
-FATAL_STATUSES = (401, 403)
-MAX_RETRY_AFTER = 600.0  # seconds; a longer Retry-After (a spent daily quota) is cut to this
-
-
-class JudgingFailed(HarnessError):
-    """More items than ``max_error_rate`` allows could not be judged (``.summary`` says how)."""
-
-    def __init__(self, message: str, summary: JudgingSummary | None = None) -> None:
-        super().__init__(message)
-        self.summary = summary
-
-
-# -- summary ---------------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class JudgingSummary:
-    """What one judging stage did. ``judgments`` (one per item, input order) is not in
-    ``to_dict()``, which is what a manifest records."""
-
-    judge: str
-    model: str
-    prompt_version: str
-    total: int  # items
-    graded: int  # judged by asking the judge in this run
-    cached: int  # taken from the persistent cache
-    resumed: int  # already in the run folder
-    errors: int  # items without a grade (each has an ``error``)
-    grades: dict[str, int]  # over all items: correct / incorrect / not_attempted
-    requests: int  # calls to ``grade`` in this run, retries included
-    retries: int
-    rate_limited: int  # 429 replies seen
-    timeouts: int
-    usage: dict[str, int]  # tokens spent in this run
-    cost_usd: float | None  # None when the judge knows no price
-    elapsed_s: float
-    concurrency: int
-    judgments: tuple[Judgment, ...] = attrs.field(default=(), repr=False)
-
-    @property
-    def error_rate(self) -> float:
-        return self.errors / self.total if self.total else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = attrs.asdict(self, recurse=False, filter=lambda a, _: a.name != "judgments")
-        data["error_rate"] = self.error_rate
-        return data
-
-
-def correct_flags(judgments: Sequence[Judgment | None], policy: str = "incorrect") -> tuple[Any, Any]:
-    """``(included, correct)`` boolean arrays for judgments aligned with the caller's items.
-
-    A missing judgment or one without a grade (an error) is excluded. ``not_attempted``
-    counts as incorrect under policy ``"incorrect"`` (HLE's choice, the default) and is
-    excluded under ``"exclude"``. ``correct`` is False wherever ``included`` is False.
-    """
-    import numpy as np
-
-    from harness.judge_settings import NOT_ATTEMPTED_POLICIES
-
-    if policy not in NOT_ATTEMPTED_POLICIES:
-        raise HarnessError(f"not_attempted policy must be one of {', '.join(NOT_ATTEMPTED_POLICIES)}")
-    included = np.zeros(len(judgments), dtype=bool)
-    correct = np.zeros(len(judgments), dtype=bool)
-    for i, judgment in enumerate(judgments):
-        grade = judgment.grade if judgment is not None else None
-        if grade is None or (grade == "not_attempted" and policy == "exclude"):
-            continue
-        included[i] = True
-        correct[i] = grade == "correct"
-    return included, correct
-
-
-# -- secrets ---------------------------------------------------------------------------------
-
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
-_SECRET_SHAPES = re.compile(r"\b(?:sk-[A-Za-z0-9_\-*]{8,}|AIza[0-9A-Za-z_\-]{20,})")
-
-
-def redact(text: str) -> str:
-    """``text`` without any credential-looking environment value or API-key-shaped string."""
-    for name, value in os.environ.items():
-        if len(value) >= 8 and _SECRET_NAME.search(name) and value in text:
-            text = text.replace(value, "[redacted]")
-    return _SECRET_SHAPES.sub("[redacted]", text)
-
-
-# -- failure classification ------------------------------------------------------------------
-
-
-@attrs.frozen
-class Failure:
-    """How the runner treats one exception from ``grade``."""
-
-    kind: str  # "retry", "fatal" (stop the run) or "final" (this item fails at once)
-    reason: str
-    status: int | None = None
-    retry_after: float | None = None
-
-
-def classify(exc: BaseException) -> Failure:
-    """Classify an exception of any SDK: by HTTP status (``status_code`` / ``code``), by
-    timeout or connection error (builtin types, or class names), and by the openai and
-    google-genai exception classes when those SDKs are loaded."""
-    message = _describe(exc)
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return Failure("retry", f"timeout: {message}")
-    status = _status_of(exc)
-    if status is not None:
-        if status == 429:
-            return Failure("retry", f"rate limited (HTTP 429): {message}", 429, _retry_after(exc))
-        if status in (408, 409) or status >= 500:
-            return Failure("retry", f"HTTP {status}: {message}", status, _retry_after(exc))
-        if status in FATAL_STATUSES:
-            return Failure("fatal", f"HTTP {status} (credentials refused): {message}", status)
-        return Failure("final", f"HTTP {status}: {message}", status)
-    if _is_transient_class(exc):
-        return Failure("retry", f"connection error: {message}")
-    return Failure("final", message)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return redact(f"{type(exc).__name__}: {first}"[:500])
-
-
-def _status_of(exc: BaseException) -> int | None:
-    for attr in ("status_code", "code", "status"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, int) and not isinstance(value, bool) and 100 <= value < 600:
-            return value
-    response = getattr(exc, "response", None)
-    value = getattr(response, "status_code", None) or getattr(response, "status", None)
-    if isinstance(value, int) and 100 <= value < 600:
-        return value
-    return None
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    explicit = getattr(exc, "retry_after", None)
-    if isinstance(explicit, (int, float)) and not isinstance(explicit, bool):
-        return float(explicit)
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
-    try:
-        millis = headers.get("retry-after-ms")
-        seconds = headers.get("retry-after")
-    except Exception:  # noqa: BLE001 - any header mapping will do
-        return None
-    try:
-        if millis is not None:
-            return float(millis) / 1000.0
-        if seconds is not None:
-            return float(seconds)
-    except ValueError:
-        return _http_date_delay(seconds)
-    return None
-
-
-def _http_date_delay(value: str | None) -> float | None:
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value) if value else None
-    except (TypeError, ValueError):
-        return None
-    return None if when is None else max(0.0, when.timestamp() - time.time())
-
-
-def _is_transient_class(exc: BaseException) -> bool:
-    if isinstance(exc, ConnectionError):
-        return True
-    transient: list[type] = []
-    if "openai" in sys.modules:
-        import openai
-
-        transient += [openai.APIConnectionError, openai.APITimeoutError]
-    for http_module in ("httpx", "httpx2"):  # the openai / google-genai transports
-        if http_module in sys.modules:
-            transient.append(sys.modules[http_module].TransportError)
-    if "aiohttp" in sys.modules:
-        import aiohttp
-
-        transient += [aiohttp.ClientConnectionError, aiohttp.ServerTimeoutError]
-    if transient and isinstance(exc, tuple(transient)):
-        return True
-    names = [cls.__name__ for cls in type(exc).__mro__]
-    return any("Connect" in name or "Timeout" in name for name in names)
-
-
-# -- resume ----------------------------------------------------------------------------------
-
-
-def load_judgments(path: Path) -> dict[str, Judgment]:
-    """Judgments of a ``judgments.jsonl`` by example id; the last line for an id wins."""
-    if not path.exists():
-        return {}
-    found: dict[str, Judgment] = {}
-    for row in read_jsonl(path).rows:
-        try:
-            judgment = Judgment.from_dict(row)
-        except (KeyError, TypeError) as exc:
-            raise InputError(f"{path}: not a judgment line ({exc})") from None
-        found[judgment.example_id] = judgment
-    return found
-
-
-def _reusable(previous: Judgment | None, judge: Any, prediction: Prediction) -> bool:
-    return (
-        previous is not None
-        and previous.error is None
-        and previous.grade in GRADES
-        and previous.answer == prediction.answer
-        and previous.judge == judge.name
-        and previous.model == judge.model
-    )
-
-
-# -- the runner ------------------------------------------------------------------------------
 
 
 def judge_predictions(
@@ -278,17 +58,20 @@ def judge_predictions(
     items: Sequence[tuple[Example, Prediction]],
     out_path: Path,
     *,
+    name: str | None = None,
     use_cache: bool = True,
     progress: bool = True,
 ) -> JudgingSummary:
     """Judge every ``(example, prediction)`` into ``out_path`` (see the module docstring).
 
+    ``name`` is the name the judge was registered under (``harness run`` passes it); it
+    keys the cache and resume, and names the judgments. Without it, the judge's ``name``.
     Synchronous: runs its own event loop (in a worker thread when the caller already has
     one running, e.g. in a notebook). Raises ``JudgingFailed`` when the error rate exceeds
     ``settings.max_error_rate``.
     """
     coroutine_args = (judge, settings, items, Path(out_path))
-    kwargs = {"use_cache": use_cache, "progress": progress}
+    kwargs = {"name": name, "use_cache": use_cache, "progress": progress}
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -303,11 +86,13 @@ async def ajudge_predictions(
     items: Sequence[tuple[Example, Prediction]],
     out_path: Path,
     *,
+    name: str | None = None,
     use_cache: bool = True,
     progress: bool = True,
 ) -> JudgingSummary:
     """The async form of ``judge_predictions``."""
-    run = _Run(judge, settings, items, Path(out_path), use_cache=use_cache, progress=progress)
+    run = _Run(judge, name or judge.name, settings, items, Path(out_path), use_cache=use_cache,
+               progress=progress)
     try:
         summary = await run.execute()
     finally:
@@ -325,10 +110,17 @@ async def ajudge_predictions(
     return summary
 
 
+def _is_confidence(value: Any) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+
+
 class _Run:
     def __init__(
         self,
         judge: Any,
+        name: str,
         settings: JudgeSettings,
         items: Sequence[tuple[Example, Prediction]],
         out_path: Path,
@@ -337,6 +129,7 @@ class _Run:
         progress: bool,
     ) -> None:
         self.judge = judge
+        self.name = name  # the registered name: the cache key, resume and the judgments use it
         self.settings = settings
         self.items = list(items)
         self.out_path = out_path
@@ -359,7 +152,7 @@ class _Run:
         todo: list[tuple[Example, Prediction]] = []
         for example, prediction in self.items:
             old = previous.get(example.id)
-            if _reusable(old, self.judge, prediction):
+            if reusable(old, prediction, judge=self.name, model=self.judge.model):
                 assert old is not None
                 self.final[example.id] = old
                 self.counts["resumed"] += 1
@@ -378,7 +171,7 @@ class _Run:
             if cache is not None:
                 cache.close()
         if self.fatal is not None:
-            raise HarnessError(f"judge {self.judge.name!r}: {self.fatal.reason}")
+            raise HarnessError(f"judge {self.name!r}: {self.fatal.reason}")
         ordered = [self.final[example.id] for example, _ in self.items]
         write_jsonl_atomic(self.out_path, ordered)  # one line per item, in input order
         return self._summary(ordered, time.monotonic() - began)
@@ -396,7 +189,7 @@ class _Run:
         from harness.judge_cache import cache_key
 
         return cache_key(
-            judge=self.judge.name,
+            judge=self.name,
             model=self.judge.model,
             prompt_version=self.judge.prompt_version,
             question=example.question,
@@ -420,10 +213,11 @@ class _Run:
             judgment = Judgment(
                 example_id=example.id,
                 grade=hit["grade"],
-                judge=self.judge.name,
+                judge=self.name,
                 model=self.judge.model,
                 answer=prediction.answer,
                 raw=hit["raw"],
+                confidence=hit.get("confidence"),
                 cached=True,
             )
             self._finish(judgment, appender, bar, counter="cached")
@@ -453,11 +247,12 @@ class _Run:
                 if cache is not None and judgment.error is None and judgment.grade in GRADES:
                     cache.put(
                         self._key(example, prediction),
-                        judge=self.judge.name,
+                        judge=self.name,
                         model=self.judge.model,
                         prompt_version=self.judge.prompt_version,
                         grade=judgment.grade,
                         raw=judgment.raw,
+                        confidence=judgment.confidence,
                     )
 
         # More workers than slots: an item sleeping before a retry leaves its slot to others.
@@ -471,7 +266,8 @@ class _Run:
         attempts = 0
         while attempts < self.settings.max_attempts:
             if attempts:
-                await asyncio.sleep(self._delay(attempts, failure))
+                await asyncio.sleep(backoff(attempts, failure, base=self.settings.backoff_base,
+                                            cap=self.settings.backoff_max, rng=self.rng))
                 self.counts["retries"] += 1
             attempts += 1
             async with semaphore:
@@ -500,7 +296,7 @@ class _Run:
         return Judgment(
             example_id=example.id,
             grade=None,
-            judge=self.judge.name,
+            judge=self.name,
             model=self.judge.model,
             answer=prediction.answer,
             error=f"after {attempts} attempt(s): {failure.reason}",
@@ -515,20 +311,10 @@ class _Run:
         elif failure.reason.startswith("timeout"):
             self.counts["timeouts"] += 1
 
-    def _delay(self, retry: int, failure: Failure | None) -> float:
-        """Exponential back-off with jitter (at most ``backoff_max``), and at least the
-        server's ``Retry-After`` (which ``backoff_max`` does not cap; ``MAX_RETRY_AFTER`` does)."""
-        base = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (retry - 1))
-        delay = base / 2 + self.rng.uniform(0, base / 2)
-        if failure is not None and failure.retry_after is not None:
-            wanted = min(failure.retry_after, MAX_RETRY_AFTER)
-            delay = max(delay, wanted * (1 + self.rng.uniform(0, 0.2)))
-        return delay
-
     def _normalise(self, judgment: Any, example: Example, prediction: Prediction) -> Judgment:
         if not isinstance(judgment, Judgment):
             return Judgment(
-                example_id=example.id, grade=None, judge=self.judge.name, model=self.judge.model,
+                example_id=example.id, grade=None, judge=self.name, model=self.judge.model,
                 answer=prediction.answer, error=f"grade() returned {type(judgment).__name__}, not a Judgment",
             )
         changes: dict[str, Any] = {}
@@ -536,13 +322,16 @@ class _Run:
             changes["example_id"] = example.id
         if judgment.answer != prediction.answer:
             changes["answer"] = prediction.answer
-        if not judgment.judge:
-            changes["judge"] = self.judge.name
+        if judgment.judge != self.name:
+            changes["judge"] = self.name
         if not judgment.model:
             changes["model"] = self.judge.model
         if judgment.error is None and judgment.grade not in GRADES:
             changes["grade"] = None
             changes["error"] = f"grade() returned an unknown grade {judgment.grade!r}"
+        if not _is_confidence(judgment.confidence):
+            changes.update(grade=None, confidence=None,
+                           error=f"grade() returned a confidence {judgment.confidence!r} outside [0, 1]")
         if judgment.raw and redact(judgment.raw) != judgment.raw:
             changes["raw"] = redact(judgment.raw)
         if judgment.error is not None:
@@ -572,7 +361,7 @@ class _Run:
         return tqdm(
             total=len(self.items),
             initial=initial,
-            desc=f"judge {self.judge.name}",
+            desc=f"judge {self.name}",
             unit="item",
             disable=not self.progress,
             file=sys.stderr,
@@ -587,7 +376,7 @@ class _Run:
         coster = getattr(self.judge, "cost", None)
         cost = coster(usage) if callable(coster) else None
         return JudgingSummary(
-            judge=self.judge.name,
+            judge=self.name,
             model=self.judge.model,
             prompt_version=self.judge.prompt_version,
             total=len(ordered),

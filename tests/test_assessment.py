@@ -1,0 +1,44 @@
+"""``assess``: the report's rows and its paired comparisons see the examples in one canonical
+order, so each quantity has one value whatever the order of the outcomes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.assessment import BASELINE, RowKey, Settings, assess
+from harness.config import Config
+from harness.criteria import thresholds_from
+from harness.outcomes import Outcome
+
+
+def _outcomes(seed: int, n: int = 450) -> list[Outcome]:
+    rng = np.random.default_rng(seed)
+    confidence = rng.choice([0.3, 0.6, 0.9], size=n)  # integer percentages make ties the norm
+    correct = rng.random(n) < confidence
+    return [Outcome(example_id=f"q{i:03d}", grade="correct" if hit else "incorrect", confidence=float(c))
+            for i, (c, hit) in enumerate(zip(confidence, correct, strict=True))]
+
+
+def _assess(base: list[Outcome], trained: list[Outcome]) -> dict:
+    config = Config.load()
+    settings = Settings(thresholds=thresholds_from(config), config=config,
+                        metric_names=["hle_calib_err", "accuracy"], resamples=20)
+    rows = {RowKey(label=BASELINE, extractor="verbalized"): base,
+            RowKey(label="explicit", extractor="verbalized"): trained}
+    return assess(rows, {"explicit": "verbalized"}, settings, held_out=True)
+
+
+def test_tied_confidences_in_two_input_orders_give_one_value_in_both_tables() -> None:
+    base, trained = _outcomes(0), _outcomes(1)
+    rng = np.random.default_rng(2)
+    shuffled = [base[i] for i in rng.permutation(len(base))]
+    values = []
+    for order in (base, shuffled, base[::-1]):
+        assessed = _assess(order, trained)
+        row = assessed["rows"][0]["metrics"]["hle_calib_err"]["value"]
+        paired = assessed["comparisons"][0]["changes"]["hle_calib_err"]["a"]
+        assert row == paired  # the metric table and the paired table agree
+        values.append(row)
+    assert len(set(values)) == 1  # and the input order changes nothing
+    simpleqa = assessed["rows"][0]["simpleqa"]
+    assert simpleqa["n"] == 450 and simpleqa["not_attempted"] == 0.0
