@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 
 from harness import contract, registry, stages
-from harness.artifacts import write_json_atomic
+from harness.artifacts import write_json_atomic, write_jsonl_atomic
 from harness.config import Config, Layer, Override, load_toml
 from harness.errors import HarnessError, ParameterError
 from harness.manifest import now, write_manifest
@@ -348,6 +348,9 @@ class Experiment:
                          test_questions=[question_key(e) for e in test])
         write_json_atomic(self.out / "split.json", {**split, "train": [e.id for e in train],
                                                      "test": [e.id for e in test]})
+        # the evaluated questions and gold answers (of --eval-task's task when given), for
+        # `harness view`'s per-example browser
+        write_jsonl_atomic(self.out / "examples.jsonl", [e.to_dict() for e in test])
         self.log.timed("task", began)
         where = f"; evaluated on task {spec.eval_task}" if self.eval_task is not None else ""
         log(f"{spec.task}: {len(examples)} examples; train {len(train)}, {test_name} {len(test)}{where}; "
