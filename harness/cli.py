@@ -250,6 +250,29 @@ def sweep_command(seeds: str, extractors: tuple[str, ...], out: Path, jobs: int,
               overrides=options["overrides"], jobs=jobs)
 
 
+@cli.command("view")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where to write report.html (default: in the first folder).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to serve on (0: any free port).")
+@click.option("--serve/--no-serve", default=True, help="Serve the page, or only write it.")
+def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int, serve: bool) -> None:
+    """Write a self-contained report.html of run or sweep folders and serve it on 127.0.0.1.
+
+    Metric tables with CIs, verdicts, reliability diagrams (click a bin to list its answers)
+    and a per-example browser; a sweep folder shows its table and links to its cells."""
+    from harness.view import write_page
+
+    page = write_page(list(runs), out)
+    click.echo(f"wrote {page}")
+    if serve:
+        from harness.serve import serve_page
+
+        serve_page(page, host=host, port=port, announce=click.echo)
+
+
 @cli.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
