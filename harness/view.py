@@ -114,7 +114,8 @@ def render(runs: Sequence[dict[str, Any]], sweeps: Sequence[dict[str, Any]], tit
                              undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = _fmt
     template = env.from_string(_asset("page.html.j2"))
-    names = [n for n in HEADLINE if any(n in r["metrics"] for run in runs for r in run["report"]["rows"])]
+    names = [n for n in HEADLINE if any(n in r["metrics"] for run in runs
+                                        for r in (run["report"] or {}).get("rows", []))]
     return template.render(
         title=title, runs=runs, sweeps=sweeps, headline=names, all_headline=HEADLINE,
         change_names=CHANGES, css=_asset("page.css"), js=_asset("page.js"),
@@ -131,7 +132,10 @@ def write_page(folders: Sequence[Path], out: Path | None = None) -> Path:
             raise InputError(f"{folder}: no such run or sweep folder")
         sweep = load_sweep(folder)
         if sweep is not None:
-            sweeps.append({"name": str(folder), "summary": sweep, "links": _cell_pages(folder, sweep)})
+            links, cells = _cell_pages(folder, sweep)
+            sweeps.append({"name": str(folder), "summary": sweep, "links": links})
+            if cells:
+                runs.append(pool(f"sweep {folder}: every cell, pooled", cells))
         elif (folder / "report.json").is_file():
             runs.append(run_data(folder))
         else:
@@ -143,16 +147,36 @@ def write_page(folders: Sequence[Path], out: Path | None = None) -> Path:
     return page
 
 
-def _cell_pages(folder: Path, sweep: dict[str, Any]) -> dict[str, str]:
-    """Write a page for each finished cell of a sweep; cell name -> its page, relative to ``folder``."""
-    links = {}
+def _cell_pages(folder: Path, sweep: dict[str, Any]) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """Write a page for each finished cell of a sweep; return cell name -> its page (relative to
+    ``folder``) and cell name -> its run data."""
+    links, cells = {}, {}
     for cell in sweep["cells"]:
         cell_folder = folder / cell["folder"]
         if cell["status"] == "complete" and (cell_folder / "report.json").is_file():
-            page = cell_folder / PAGE
-            write_text_atomic(page, render([run_data(cell_folder)], [], f"harness view: {cell['name']}"))
+            cells[cell["name"]] = data = run_data(cell_folder)
+            write_text_atomic(cell_folder / PAGE, render([data], [], f"harness view: {cell['name']}"))
             links[cell["name"]] = f"{cell['folder']}/{PAGE}"
-    return links
+    return links, cells
+
+
+def pool(name: str, cells: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The cells' rows pooled per strategy (title, extractor and the cell's axes without the seed);
+    each example's id is prefixed with its cell's name, so the browser tells them apart."""
+    examples: dict[str, list[Any]] = {}
+    stages: dict[str, dict[str, list[Any]]] = {}
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for cell, data in cells.items():
+        axes = cell.rpartition("seed")[0].rstrip("_")
+        examples.update({f"{cell}/{i}": e for i, e in data["examples"].items()})
+        for row in data["rows"]:
+            stage = f"{cell}/{row['stage']}"
+            stages[stage] = {f"{cell}/{i}": v for i, v in data["stages"][row["stage"]].items()}
+            title = f"{row['title']} ({axes})" if axes else row["title"]
+            slot = rows.setdefault((title, row["extractor"], axes), {
+                "title": title, "extractor": row["extractor"], "key": row["key"], "stage": None, "items": []})
+            slot["items"] += [[f"{cell}/{it[0]}", *it[1:], stage] for it in row["items"]]
+    return {"name": name, "report": None, "examples": examples, "stages": stages, "rows": list(rows.values())}
 
 
 __all__ = ["PAGE", "run_data", "render", "write_page"]

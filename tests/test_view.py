@@ -123,7 +123,13 @@ def test_a_sweep_page_shows_its_table_and_links_its_cells(tiny_lm_path, tmp_path
     out = tmp_path / "sweep"
     run_sweep(_spec(tiny_lm_path, write_qa(tmp_path / "qa.jsonl")), out, seeds=[0, 1])
     html = write_page([out]).read_text()
-    assert "Sweep " in html and "mean over seeds" in html
+    assert "Sweep " in html and "mean over seeds" in html and "every cell, pooled" in html
+    pooled = _data(html)["runs"][0]
+    assert [r["title"] for r in pooled["rows"]] == ["baseline"]
+    assert len(pooled["rows"][0]["items"]) == 2 * len(QUESTIONS)  # both seeds' answers
+    first = pooled["rows"][0]["items"][0]
+    assert first[0] == "seed0/q0" and first[5] == "seed0/baseline/logprob/all"
+    assert pooled["stages"][first[5]][first[0]][0] is not None
     assert 'href="cells/seed0/report.html"' in html and (out / "cells" / "seed1" / "report.html").is_file()
     from harness.serve import routes
 

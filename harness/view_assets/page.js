@@ -19,7 +19,8 @@
     const ex = run.examples[id] || [];
     return { question: ex[0], gold: ex[1], subgroup: ex[2] };
   }
-  function stageOf(run, row, id) { return (run.stages[row.stage] || {})[id] || []; }
+  /* [answer, judge reply, prompt] of an item; a pooled sweep's item names its own stage (it[5]) */
+  function stageOf(run, row, it) { return (run.stages[it[5] || row.stage] || {})[it[0]] || []; }
 
   function diagram(run, index, row, rowIndex, list) {
     const scored = row.items.filter((it) => it[3] !== null && it[3] !== undefined);
@@ -66,7 +67,7 @@
     list.appendChild(el("h4", {}, `${row.title} / ${row.extractor}, confidence ${(k / BINS).toFixed(1)}-${((k + 1) / BINS).toFixed(1)}: ${items.length} answers`));
     const ul = el("ul", {});
     for (const it of items.slice(0, 500)) {
-      const d = details(run, it[0]), s = stageOf(run, row, it[0]);
+      const d = details(run, it[0]), s = stageOf(run, row, it);
       const li = el("li", { class: "bin-answer", "data-confidence": it[3], "data-grade": it[2] === null ? "none" : it[2] });
       li.appendChild(el("b", {}, `${fmt(it[3])} ${it[2] === null ? "judge error" : it[2]}: `));
       li.appendChild(el("span", { class: "answer" }, s[0] === undefined ? "" : s[0]));
@@ -82,7 +83,7 @@
     const lines = [];
     run.rows.forEach((row, r) => {
       for (const it of row.items) {
-        const d = details(run, it[0]), s = stageOf(run, row, it[0]);
+        const d = details(run, it[0]), s = stageOf(run, row, it);
         lines.push({ row: r, model: `${row.title} / ${row.extractor}`, id: it[0],
                      question: d.question === undefined ? (s[2] || it[0]) : d.question,
                      gold: d.gold === undefined ? "" : d.gold, subgroup: it[4] || d.subgroup || "",
