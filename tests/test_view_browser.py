@@ -23,10 +23,9 @@ if not (CHROMIUM and DRIVER):
                 allow_module_level=True)
 
 
-@pytest.fixture()
-def served(tiny_lm_path, tmp_path):
-    run = hostile_run(tiny_lm_path, tmp_path / "run")
-    process = subprocess.Popen([sys.executable, "-m", "harness.cli", "view", str(run), "--port", "0"],
+def _serve(folder: Path):
+    """``harness view FOLDER --port 0`` in a process; yields the address it serves on."""
+    process = subprocess.Popen([sys.executable, "-m", "harness.cli", "view", str(folder), "--port", "0"],
                                stdout=subprocess.PIPE, text=True)
     try:
         for line in process.stdout:
@@ -38,6 +37,22 @@ def served(tiny_lm_path, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture()
+def served(tiny_lm_path, tmp_path):
+    yield from _serve(hostile_run(tiny_lm_path, tmp_path / "run"))
+
+
+@pytest.fixture()
+def served_sweep(tiny_lm_path, tmp_path):
+    from test_sweep import _spec
+    from view_fixtures import write_qa
+
+    from harness.sweep import run_sweep
+
+    run_sweep(_spec(tiny_lm_path, write_qa(tmp_path / "qa.jsonl")), tmp_path / "sweep", seeds=[0, 1])
+    yield from _serve(tmp_path / "sweep")
 
 
 @pytest.fixture()
@@ -91,3 +106,19 @@ def test_clicking_a_bin_lists_that_bins_answers_and_nothing_hostile_runs(served,
     browser.find_element(By.CSS_SELECTOR, ".f-text").clear()
     shot = _screenshot(browser, "harness-view-run.png", tmp_path)
     assert shot.stat().st_size > 10_000
+
+
+def test_a_sweep_page_shows_its_tables_a_diagram_and_opens_its_cells(served_sweep, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(served_sweep)
+    heading = browser.find_element(By.CSS_SELECTOR, "section.sweep h2").text
+    assert heading.startswith("Sweep ")
+    cells = browser.find_elements(By.CSS_SELECTOR, "section.sweep table.metrics tbody tr td")
+    assert cells[1].text == "baseline" and cells[3].text == "2"  # two seeds in the mean
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".diagram svg")) == 1
+    shot = _screenshot(browser, "harness-view-sweep.png", tmp_path)
+    assert shot.stat().st_size > 10_000
+    browser.find_element(By.LINK_TEXT, "seed1").click()
+    assert browser.current_url.endswith("/cells/seed1/report.html")
+    assert browser.find_element(By.CSS_SELECTOR, "section.run h2").text.startswith("jsonl on")
