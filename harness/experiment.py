@@ -293,8 +293,11 @@ class Experiment:
     def train(self, name: str, records: list[TrainingRecord]) -> ModelRef:
         trainer = self.trainers[name]
         folder = self.out / "train" / name
-        inputs = {"trainer": name, "base": self.base.to_dict(),
-                  "params": _jsonable(registry.resolve_params("trainer", name, self.config)),
+        from harness.tracking import RUN_ONLY_PARAMS
+
+        params = registry.resolve_params("trainer", name, self.config)
+        inputs = {"trainer": name, "base": self.base.to_dict(),  # where it reports changes no model
+                  "params": _jsonable({k: v for k, v in params.items() if k not in RUN_ONLY_PARAMS}),
                   "records": stages.fingerprint([r.to_dict() for r in records])}
         done = folder / "model.json"
         if stages.prepare(folder, inputs, force=self.spec.force):
@@ -410,6 +413,12 @@ class Experiment:
                         wall_seconds=round(time.monotonic() - self.log.start, 1))
         write_manifest(self.out / "manifest.json", manifest)
         print(summary_table(report))
+        trackers = [t for trainer in self.trainers.values() for t in getattr(trainer, "report_to", ())]
+        if trackers:
+            from harness.tracking import log_report
+
+            for where in log_report(report, trackers, self.out):
+                log(f"metrics logged to {where}")
         failed = {name: error for row in report["rows"]
                   for name, error in row.get("failed_metrics", {}).items()}
         for error in failed.values():
