@@ -14,6 +14,7 @@ linked from it. ``harness.serve`` serves the result.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -127,12 +128,16 @@ def render(runs: Sequence[dict[str, Any]], sweeps: Sequence[dict[str, Any]], tit
 def write_page(folders: Sequence[Path], out: Path | None = None) -> Path:
     """Write ``report.html`` for run and sweep ``folders`` (and each sweep cell's page); return its path."""
     runs, sweeps = [], []
+    page = Path(out) if out else Path(folders[0]) / PAGE
     for folder in (Path(f) for f in folders):
         if not folder.is_dir():
             raise InputError(f"{folder}: no such run or sweep folder")
         sweep = load_sweep(folder)
         if sweep is not None:
             links, cells = _cell_pages(folder, sweep)
+            # the cells' pages as seen from where the page is written (--out may be elsewhere)
+            links = {name: Path(os.path.relpath(os.path.abspath(folder / link), os.path.abspath(page.parent)))
+                     .as_posix() for name, link in links.items()}
             sweeps.append({"name": str(folder), "summary": sweep, "links": links})
             if cells:
                 runs.append(pool(f"sweep {folder}: every cell, pooled", cells))
@@ -141,7 +146,6 @@ def write_page(folders: Sequence[Path], out: Path | None = None) -> Path:
         else:
             raise InputError(f"{folder}: not a run folder (no report.json) "
                              "nor a sweep folder (no sweep.json)")
-    page = Path(out) if out else Path(folders[0]) / PAGE
     title = "harness view: " + ", ".join(str(f) for f in folders)
     write_text_atomic(page, render(runs, sweeps, title))
     return page

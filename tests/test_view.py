@@ -135,3 +135,5 @@ def test_a_sweep_page_shows_its_table_and_links_its_cells(tiny_lm_path, tmp_path
 
     assert set(routes(out / "report.html")) == {"/", "/report.html", "/cells/seed0/report.html",
                                                 "/cells/seed1/report.html"}
+    elsewhere = write_page([out], tmp_path / "pages" / "sweep.html").read_text()
+    assert 'href="../sweep/cells/seed0/report.html"' in elsewhere
