@@ -30,7 +30,7 @@ import attrs
 
 from harness.config import Override
 from harness.errors import HarnessError, ParameterError
-from harness.experiment import ExperimentSpec
+from harness.experiment import EVAL_TASK, ExperimentSpec
 
 #: spec fields that change how a cell runs, never what it computes
 _RUN_ONLY = ("progress", "force", "no_cache")
@@ -92,7 +92,7 @@ def parse_grid(overrides: Sequence[str]) -> tuple[list[str], dict[str, list[str]
     axes: dict[str, list[str]] = {}
     for text in overrides:
         target, sep, value = text.partition("=")
-        Override.parse(text if sep else text + "=")  # an unknown kind or a bad shape: one line
+        _parse(text if sep else text + "=")  # an unknown kind or a bad shape: one line
         if not sep:
             raise ParameterError(f"-p {text!r}: expected kind.key=value")
         values = split_values(value)
@@ -105,6 +105,13 @@ def parse_grid(overrides: Sequence[str]) -> tuple[list[str], dict[str, list[str]
     return fixed, axes
 
 
+def _parse(text: str) -> Override:
+    """A ``-p`` override; one for ``--eval-task``'s task (``eval_task.KEY``) reads as ``task.KEY``."""
+    if text.startswith(f"{EVAL_TASK}."):
+        return Override.parse("task." + text[len(EVAL_TASK) + 1:])
+    return Override.parse(text)
+
+
 def check_parameters(overrides: Sequence[str], spec: ExperimentSpec, extractors: Sequence[str]) -> None:
     """Every ``-p`` names a parameter that a selected (or, for a kind-wide one, some) strategy takes,
     before any cell runs: a typo in the grid is one line, not a failure in cell 7."""
@@ -114,8 +121,12 @@ def check_parameters(overrides: Sequence[str], spec: ExperimentSpec, extractors:
                 "extractor": list(extractors), "trainer": list(spec.trainers),
                 "calibrator": list(spec.calibrators), "metric": list(spec.metrics)}
     for text in overrides:
-        override = Override.parse(text)
+        override = _parse(text)
         names = [override.name] if override.name else selected.get(override.kind) or []
+        if text.startswith(f"{EVAL_TASK}."):
+            if spec.eval_task is None:
+                raise ParameterError(f"-p {text}: there is no --eval-task")
+            names = [spec.eval_task]
         if not override.name and override.kind in ("extractor", "metric") or not names:
             names = registry.names(override.kind)  # trainers bring their own extractors
         accepted = [registry.get(override.kind, n).parameters() for n in names]
@@ -139,7 +150,8 @@ def check_values(cells: Sequence[Cell]) -> None:
         if key in seen:
             continue
         seen.add(key)
-        config = Config.load(spec.config_file, spec.overrides)
+        own = [o for o in spec.overrides if not o.startswith(f"{EVAL_TASK}.")]  # the run's own
+        config = Config.load(spec.config_file, own)
         for kind, names in (("extractor", [spec.extractor]), ("trainer", spec.trainers),
                             ("calibrator", spec.calibrators)):
             for name in names:
@@ -187,7 +199,8 @@ def finished(cell: Cell) -> bool:
 
 def cli_arguments(spec: ExperimentSpec) -> list[str]:
     """The ``harness run`` arguments that make ``spec``."""
-    args = ["run", "--task", spec.task, "--model", spec.model, "--backend", spec.backend,
+    args = ["run", "--task", spec.task, *(["--eval-task", spec.eval_task] if spec.eval_task else []),
+            "--model", spec.model, "--backend", spec.backend,
             "--extractor", spec.extractor, "--judge", spec.judge, "--seed", str(spec.seed),
             "--test-size", repr(spec.test_size), "--bootstrap", spec.bootstrap, "--out", str(spec.out)]
     args += [a for t in spec.trainers for a in ("--trainer", t)]

@@ -64,6 +64,17 @@ def test_each_cell_process_gets_its_share_of_the_cores(monkeypatch):
     assert (cell_threads(1), cell_threads(3), cell_threads(16)) == (8, 2, 1)
 
 
+def test_an_eval_task_and_its_parameters_reach_every_cell(tmp_path):
+    base = ExperimentSpec(trainers=("implicit",), eval_task="jsonl")
+    cells = build_cells(base, tmp_path, [0], [], ["eval_task.path=a.jsonl,b.jsonl"])
+    assert [c.spec.overrides for c in cells] == [("eval_task.path=a.jsonl",), ("eval_task.path=b.jsonl",)]
+    assert cli_arguments(cells[0].spec)[1:7] == ["--task", "facts", "--eval-task", "jsonl", "--model", "tiny"]
+    with pytest.raises(ParameterError, match="no parameter 'pth'"):
+        build_cells(base, tmp_path, [0], [], ["eval_task.pth=a,b"])
+    with pytest.raises(ParameterError, match="there is no --eval-task"):
+        build_cells(ExperimentSpec(), tmp_path, [0], [], ["eval_task.path=a"])
+
+
 def test_an_unknown_parameter_fails_before_any_cell(tmp_path):
     with pytest.raises(ParameterError, match="no parameter 'lamda'"):
         build_cells(ExperimentSpec(trainers=("implicit",)), tmp_path, [0], [], ["trainer.implicit.lamda=4,8"])
