@@ -192,9 +192,10 @@ def finished(cell: Cell) -> bool:
         return False
     if manifest.get("status") != "complete" or not (cell.spec.out / "report.json").is_file():
         return False
-    stored = {k: v for k, v in (manifest.get("spec") or {}).items() if k not in _RUN_ONLY}
-    wanted = {k: v for k, v in json.loads(json.dumps(cell.spec.to_dict())).items() if k not in _RUN_ONLY}
-    return stored == wanted
+    stored = manifest.get("spec") or {}
+    wanted = json.loads(json.dumps(cell.spec.to_dict()))
+    defaults = ExperimentSpec().to_dict()  # a field newer than the cell's run had its default then
+    return all(stored.get(k, defaults.get(k)) == v for k, v in wanted.items() if k not in _RUN_ONLY)
 
 
 def cli_arguments(spec: ExperimentSpec) -> list[str]:

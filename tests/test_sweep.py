@@ -15,6 +15,7 @@ from harness.sweep import (
     build_cells,
     cell_threads,
     cli_arguments,
+    finished,
     parse_grid,
     parse_seeds,
     run_sweep,
@@ -149,6 +150,12 @@ def test_an_evaluation_sweep_writes_cells_and_tables_and_resumes(tiny_lm_path, t
                       overrides=["extractor.aggregation=mean_prob,min"])
     assert (cell / "report.json").stat().st_mtime_ns == stamp  # a finished cell is not rerun
     assert again["rows"] == summary["rows"]
+    manifest = json.loads((cell / "manifest.json").read_text())
+    del manifest["spec"]["eval_task"]  # made by a version without the field: still finished
+    (cell / "manifest.json").write_text(json.dumps(manifest))
+    assert finished(next(c for c in build_cells(_spec(tiny_lm_path, qa), out, [1], ["logprob"],
+                                                ["extractor.aggregation=mean_prob,min"])
+                         if c.name == cell.name))
 
 
 @pytest.mark.slow
