@@ -36,7 +36,8 @@
     bins.forEach((b, k) => {
       const x = (k / BINS) * W, w = W / BINS - 2;
       const acc = b.n ? b.hit / b.n : 0;
-      const bar = el("svg:rect", { x: x + 1, y: H - acc * H, width: w, height: Math.max(acc * H, b.n ? 2 : 0),
+      const tall = Math.max(acc * H, b.n ? 2 : 0);  // a filled bin of accuracy 0 still shows
+      const bar = el("svg:rect", { x: x + 1, y: H - tall, width: w, height: tall,
                                    class: "bin", "data-bin": k, "data-row": rowIndex });
       bar.appendChild(el("svg:title", {}, `${k / BINS}-${(k + 1) / BINS}: ${b.n} answers, accuracy ${b.n ? acc.toFixed(3) : "n/a"}`));
       const hit = el("svg:rect", { x: x + 1, y: 0, width: w, height: H, fill: "transparent", class: "bin-hit",
