@@ -150,6 +150,13 @@ def test_an_evaluation_sweep_writes_cells_and_tables_and_resumes(tiny_lm_path, t
                       overrides=["extractor.aggregation=mean_prob,min"])
     assert (cell / "report.json").stat().st_mtime_ns == stamp  # a finished cell is not rerun
     assert again["rows"] == summary["rows"]
+    # a cell killed before its report: rerun, reusing its finished stages
+    generations = cell / "baseline" / "logprob" / "all" / "generations.jsonl"
+    generated = generations.stat().st_mtime_ns
+    (cell / "report.json").unlink()
+    run_sweep(_spec(tiny_lm_path, qa), out, seeds=[0, 1], extractors=["logprob"],
+              overrides=["extractor.aggregation=mean_prob,min"])
+    assert (cell / "report.json").is_file() and generations.stat().st_mtime_ns == generated
     manifest = json.loads((cell / "manifest.json").read_text())
     del manifest["spec"]["eval_task"]  # made by a version without the field: still finished
     (cell / "manifest.json").write_text(json.dumps(manifest))
