@@ -179,38 +179,98 @@ def _format_metric(name: str, entry: dict[str, Any]) -> str:
     return text
 
 
+def _experiment_options(command: Any) -> Any:
+    """The options `harness run` and `harness sweep` share (all but extractor, seed and out)."""
+    options = [
+        click.option("--task", default="facts", show_default=True, help="Task name."),
+        click.option("--eval-task", default=None,
+                     help="Train on --task's training split, evaluate on this task (its parameters: "
+                          "-p eval_task.KEY=VALUE)."),
+        click.option("--model", default="tiny", show_default=True, help="Hub id, local folder, or `tiny`."),
+        click.option("--backend", default="hf", show_default=True, help="Generation backend."),
+        click.option("--judge", default="mock", show_default=True, help="Judge."),
+        click.option("--trainer", "trainers", multiple=True,
+                     help="Trainer (repeatable); none: evaluate only."),
+        click.option("--calibrator", "calibrators", multiple=True,
+                     help="Post-hoc calibrator fitted on the training split (repeatable; default: "
+                          "temperature, isotonic; `none`: no calibrator rows)."),
+        click.option("--bootstrap", type=click.Choice(["group", "example"]), default="group",
+                     show_default=True, help="Resample groups (e.g. entities) or examples for every CI."),
+        click.option("--metric", "metrics", multiple=True, help="Metric (repeatable); default: all."),
+        click.option("--limit", type=click.IntRange(min=1), default=None, help="Use N examples (seeded)."),
+        click.option("--test-size", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+                     default=0.5, show_default=True, help="Held-out fraction when training."),
+        click.option("--eval-on-train", is_flag=True,
+                     help="Re-evaluate on the training questions (not held-out)."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path), help="User TOML config."),
+        click.option("-p", "overrides", multiple=True, metavar="KIND.KEY=VALUE",
+                     help="Override a parameter."),
+        click.option("--force", is_flag=True, help="Redo every stage."),
+        click.option("--no-cache", is_flag=True, help="Bypass the persistent judge cache."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command("run")
-@click.option("--task", default="facts", show_default=True, help="Task name.")
-@click.option("--eval-task", default=None,
-              help="Train on --task's training split, evaluate on this task (its parameters: "
-                   "-p eval_task.KEY=VALUE).")
-@click.option("--model", default="tiny", show_default=True, help="Hub id, local folder, or `tiny`.")
-@click.option("--backend", default="hf", show_default=True, help="Generation backend.")
 @click.option("--extractor", default="logprob", show_default=True, help="Confidence extractor.")
-@click.option("--judge", default="mock", show_default=True, help="Judge.")
-@click.option("--trainer", "trainers", multiple=True, help="Trainer (repeatable); none: evaluate only.")
-@click.option("--calibrator", "calibrators", multiple=True,
-              help="Post-hoc calibrator fitted on the training split (repeatable; default: temperature, "
-                   "isotonic; `none`: no calibrator rows).")
-@click.option("--bootstrap", type=click.Choice(["group", "example"]), default="group", show_default=True,
-              help="Resample groups (e.g. entities) or examples for every CI.")
-@click.option("--metric", "metrics", multiple=True, help="Metric (repeatable); default: all.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use N examples (seeded).")
 @click.option("--seed", default=0, show_default=True, help="Seed of selection, split and training.")
-@click.option("--test-size", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
-              default=0.5, show_default=True, help="Held-out fraction when training.")
-@click.option("--eval-on-train", is_flag=True, help="Re-evaluate on the training questions (not held-out).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder.")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="User TOML config.")
-@click.option("-p", "overrides", multiple=True, metavar="KIND.KEY=VALUE", help="Override a parameter.")
-@click.option("--force", is_flag=True, help="Redo every stage.")
-@click.option("--no-cache", is_flag=True, help="Bypass the persistent judge cache.")
+@_experiment_options
 def run_command(**options: Any) -> None:
     """Run the experiment: baseline, optional training, held-out evaluation, report."""
     from harness.experiment import ExperimentSpec, run_experiment
 
     spec = ExperimentSpec.from_cli(**options)
     run_experiment(spec)
+
+
+@cli.command("sweep")
+@click.option("--seeds", default="0", show_default=True, help="Seeds: a range (0-9) or a list (0,3,7).")
+@click.option("--extractor", "extractors", multiple=True,
+              help="Confidence extractor (repeatable: an axis of the grid; default logprob).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/sweep"), show_default=True,
+              help="Sweep folder (one run folder per cell under cells/).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Cells run at once, as separate processes with cores//jobs threads each.")
+@_experiment_options
+def sweep_command(seeds: str, extractors: tuple[str, ...], out: Path, jobs: int, **options: Any) -> None:
+    """Run a grid of ordinary runs and summarize it across seeds: sweep.md and sweep.json.
+
+    The grid: the seeds, the extractors, and every -p given several values
+    (-p trainer.implicit.lam=4,8,16). Trainers and calibrators are strategies within each cell.
+    A model name may hold {seed} (--model tiny-{seed}). A killed sweep resumes."""
+    from harness.experiment import ExperimentSpec
+    from harness.sweep import parse_seeds, run_sweep
+
+    base = ExperimentSpec.from_cli(extractor=(extractors or ("logprob",))[0], seed=0, out=None,
+                                   **{**options, "overrides": ()})
+    run_sweep(base, out, seeds=parse_seeds(seeds), extractors=extractors,
+              overrides=options["overrides"], jobs=jobs)
+
+
+@cli.command("view")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where to write report.html (default: in the first folder).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to serve on (0: any free port).")
+@click.option("--serve/--no-serve", default=True, help="Serve the page, or only write it.")
+def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int, serve: bool) -> None:
+    """Write a self-contained report.html of run or sweep folders and serve it on 127.0.0.1.
+
+    Metric tables with CIs, verdicts, reliability diagrams (click a bin to list its answers)
+    and a per-example browser; a sweep folder shows its table and links to its cells."""
+    from harness.view import write_page
+
+    page = write_page(list(runs), out)
+    click.echo(f"wrote {page}")
+    if serve:
+        from harness.serve import serve_page
+
+        serve_page(page, host=host, port=port, announce=click.echo)
 
 
 @cli.command("compare")

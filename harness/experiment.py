@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 
 from harness import contract, registry, stages
-from harness.artifacts import write_json_atomic
+from harness.artifacts import write_json_atomic, write_jsonl_atomic
 from harness.config import Config, Layer, Override, load_toml
 from harness.errors import HarnessError, ParameterError
 from harness.judge_settings import verdict
@@ -293,8 +293,11 @@ class Experiment:
     def train(self, name: str, records: list[TrainingRecord]) -> ModelRef:
         trainer = self.trainers[name]
         folder = self.out / "train" / name
-        inputs = {"trainer": name, "base": self.base.to_dict(),
-                  "params": _jsonable(registry.resolve_params("trainer", name, self.config)),
+        from harness.tracking import RUN_ONLY_PARAMS
+
+        params = registry.resolve_params("trainer", name, self.config)
+        inputs = {"trainer": name, "base": self.base.to_dict(),  # where it reports changes no model
+                  "params": _jsonable({k: v for k, v in params.items() if k not in RUN_ONLY_PARAMS}),
                   "records": stages.fingerprint([r.to_dict() for r in records])}
         done = folder / "model.json"
         if stages.prepare(folder, inputs, force=self.spec.force):
@@ -348,6 +351,9 @@ class Experiment:
                          test_questions=[question_key(e) for e in test])
         write_json_atomic(self.out / "split.json", {**split, "train": [e.id for e in train],
                                                      "test": [e.id for e in test]})
+        # the evaluated questions and gold answers (of --eval-task's task when given), for
+        # `harness view`'s per-example browser
+        write_jsonl_atomic(self.out / "examples.jsonl", [e.to_dict() for e in test])
         self.log.timed("task", began)
         where = f"; evaluated on task {spec.eval_task}" if self.eval_task is not None else ""
         log(f"{spec.task}: {len(examples)} examples; train {len(train)}, {test_name} {len(test)}{where}; "
@@ -407,6 +413,12 @@ class Experiment:
                         wall_seconds=round(time.monotonic() - self.log.start, 1))
         write_manifest(self.out / "manifest.json", manifest)
         print(summary_table(report))
+        trackers = [t for trainer in self.trainers.values() for t in getattr(trainer, "report_to", ())]
+        if trackers:
+            from harness.tracking import log_report
+
+            for where in log_report(report, trackers, self.out):
+                log(f"metrics logged to {where}")
         failed = {name: error for row in report["rows"]
                   for name, error in row.get("failed_metrics", {}).items()}
         for error in failed.values():

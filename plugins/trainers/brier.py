@@ -92,6 +92,7 @@ class BrierTrainer:
         merge: bool = False,
         max_length: int = 256,
         chat_template: str | bool = "auto",
+        report_to: str | list[str] = "none",
     ) -> None:
         common.check_choice(self.name, "lm_on", lm_on, LM_ON)
         common.check_chat_template(self.name, chat_template)
@@ -110,6 +111,7 @@ class BrierTrainer:
         self.marker, self.grid_prefix = marker, grid_prefix
         self.grid, self.values = list(grid), grid_values(grid, values)
         self.settings = common.TrainSettings.from_parameters(self.name, locals())
+        self.report_to = self.settings.report_to  # the run logs its metrics to these trackers too
 
     def text(self, record: TrainingRecord, extractor: Any) -> str:
         """The completion up to the grid token: ``Answer: X\\nConfidence: 0.``."""

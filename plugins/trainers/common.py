@@ -44,6 +44,8 @@ class TrainSettings:
     seed: int = 0
     merge: bool = False
     max_length: int = 256
+    #: experiment trackers the HF Trainer reports to (``harness.tracking.TRACKERS``); () for none
+    report_to: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, trainer: str, **params: Any) -> TrainSettings:
@@ -66,6 +68,9 @@ class TrainSettings:
             _bad(trainer, "seed", params.get("seed"), "an integer")
         if not isinstance(params.get("merge", False), bool):
             _bad(trainer, "merge", params.get("merge"), "true or false")
+        from harness.tracking import check_trackers
+
+        params["report_to"] = check_trackers(f"trainer {trainer!r}", params.get("report_to", "none"))
         return cls(**params)
 
     @classmethod
@@ -375,7 +380,7 @@ def common_arguments(settings: TrainSettings, precision: Precision, out_dir: Pat
         "logging_steps": 1,
         "logging_first_step": True,
         "save_strategy": "no",
-        "report_to": [],
+        "report_to": list(settings.report_to),
         "remove_unused_columns": False,
         "dataloader_num_workers": 0,
     }

@@ -78,6 +78,7 @@ class ExplicitTrainer:
         merge: bool = False,
         max_length: int = 256,
         chat_template: str | bool = "auto",
+        report_to: str | list[str] = "none",
     ) -> None:
         from harness.plugins.trainers.pairs import TARGETS, calibrator_name, check_min_distance
 
@@ -116,6 +117,7 @@ class ExplicitTrainer:
         self.sft_learning_rate = float(sft_learning_rate)
         self.sft_lm_on = sft_lm_on
         self.settings = common.TrainSettings.from_parameters(self.name, locals())
+        self.report_to = self.settings.report_to  # the run logs its metrics to these trackers too
 
     def params(self) -> dict[str, Any]:
         return {

@@ -135,6 +135,7 @@ class ImplicitTrainer:
         merge: bool = False,
         max_length: int = 256,
         chat_template: str | bool = "auto",
+        report_to: str | list[str] = "none",
     ) -> None:
         common.check_choice(self.name, "lm_on", lm_on, LM_ON)
         common.check_chat_template(self.name, chat_template)
@@ -144,6 +145,7 @@ class ImplicitTrainer:
         self.lam = float(lam)
         self.lm_on = lm_on
         self.settings = common.TrainSettings.from_parameters(self.name, locals())
+        self.report_to = self.settings.report_to  # the run logs its metrics to these trackers too
 
     def build(
         self,

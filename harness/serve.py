@@ -1,0 +1,90 @@
+"""The server behind ``harness view``: the page and its own assets on 127.0.0.1, nothing else.
+
+What may be served is a fixed table, built before the server starts: ``/`` and the page's
+name for the page, and each page it links to (a sweep's cell pages) by its relative path. No
+request path is ever joined to a folder, so ``/../``, absolute and percent-encoded traversal
+cannot reach a file: anything outside the table is a 404.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from harness.errors import InputError
+
+_LINK = re.compile(r'href="([^"#:?]+\.html)"')
+_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+                               "img-src data:",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def routes(page: Path) -> dict[str, Path]:
+    """URL path -> file: the page, and the relative ``.html`` links in it that exist under its folder."""
+    page = Path(page).resolve()
+    table = {"/": page, "/" + page.name: page}
+    root = page.parent
+    for link in _LINK.findall(page.read_text(encoding="utf-8")):
+        target = (root / link).resolve()
+        if target.is_file() and target.is_relative_to(root):
+            table["/" + link] = target
+    return table
+
+
+def make_server(page: Path, host: str = "127.0.0.1", port: int = 0) -> Any:
+    """A ``ThreadingHTTPServer`` for ``page`` (not yet serving); a port in use is an ``InputError``."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    table = routes(page)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            path = unquote(urlsplit(self.path).path)
+            target = table.get(path)
+            if target is None:
+                self._send(404, b"not found\n", "text/plain; charset=utf-8")
+                return
+            self._send(200, target.read_bytes(), _HEADERS["Content-Type"])
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self.do_GET()
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            for key, value in {**_HEADERS, "Content-Type": content_type}.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+            pass
+
+    try:
+        return ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise InputError(f"port {port} on {host} is in use; choose another with --port") from None
+        raise InputError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+
+
+def serve_page(page: Path, *, host: str = "127.0.0.1", port: int = 8765,
+               announce: Callable[[str], None] = print) -> None:
+    """Serve ``page`` until interrupted, after announcing its address."""
+    server = make_server(page, host, port)
+    announce(f"serving http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

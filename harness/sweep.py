@@ -1,0 +1,284 @@
+"""The grid behind ``harness sweep``: seeds x extractors x multi-valued parameters, one run folder each.
+
+A **cell** is an ordinary ``harness run`` folder under ``<sweep>/cells/``. The grid's axes are
+the seeds (``--seeds 0-9`` or ``0,3,7``), the extractors and every ``-p`` given with several
+values (``-p trainer.implicit.lam=4,8,16``); trainers and calibrators are strategies *within*
+each cell (one run trains every trainer on a shared baseline, and fits every calibrator on it).
+A model name may contain ``{seed}`` (``--model tiny-{seed}``: each seed its own world).
+
+Each cell reuses every finished stage of its folder, and a finished cell (its manifest says
+complete, for the same spec) is not rerun at all, so a killed sweep resumes. ``jobs > 1``
+runs cells as separate ``harness run`` processes, each with ``cores // jobs`` threads.
+``harness.sweep_summary`` turns the cells' reports into ``sweep.json`` and ``sweep.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from harness.config import Override
+from harness.errors import HarnessError, ParameterError
+from harness.experiment import EVAL_TASK, ExperimentSpec
+
+#: spec fields that change how a cell runs, never what it computes
+_RUN_ONLY = ("progress", "force", "no_cache")
+
+
+@attrs.frozen(kw_only=True)
+class Cell:
+    """One point of the grid: its axes' values and the run it stands for."""
+
+    seed: int
+    axes: dict[str, str]  # axis name -> value, without the seed (e.g. {"extractor": "logprob"})
+    spec: ExperimentSpec
+
+    @property
+    def name(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.axes.items()] + [f"seed{self.seed}"]
+        return "__".join(re.sub(r"[^A-Za-z0-9._=+-]", "_", p) for p in parts)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0-9`` (inclusive), ``0,3,7``, or a mix (``0-2,5``); an empty range is an error."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        match = re.fullmatch(r"(-?\d+)(?:\s*-\s*(-?\d+))?", part)
+        if not match:
+            raise ParameterError(f"--seeds {text!r}: expected a range (0-9) or a list (0,3,7)")
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) is not None else low
+        if high < low:
+            raise ParameterError(f"--seeds {text!r}: the range {part} is empty")
+        seeds += range(low, high + 1)
+    return list(dict.fromkeys(seeds))
+
+
+def split_values(text: str) -> list[str]:
+    """A ``-p`` value split at its top-level commas (``4,8,16``; ``[1,2]`` and quotes stay whole)."""
+    values, depth, quote, current = [], 0, "", ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+            continue
+        current += char
+    values.append(current.strip())
+    return values
+
+
+def parse_grid(overrides: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Single-valued ``-p`` overrides, and each multi-valued one's values by its target."""
+    fixed: list[str] = []
+    axes: dict[str, list[str]] = {}
+    for text in overrides:
+        target, sep, value = text.partition("=")
+        _parse(text if sep else text + "=")  # an unknown kind or a bad shape: one line
+        if not sep:
+            raise ParameterError(f"-p {text!r}: expected kind.key=value")
+        values = split_values(value)
+        if any(v == "" for v in values):
+            raise ParameterError(f"-p {text!r}: an empty value in the list")
+        if len(values) == 1:
+            fixed.append(text)
+        else:
+            axes[target.strip()] = list(dict.fromkeys(values))
+    return fixed, axes
+
+
+def _parse(text: str) -> Override:
+    """A ``-p`` override; one for ``--eval-task``'s task (``eval_task.KEY``) reads as ``task.KEY``."""
+    if text.startswith(f"{EVAL_TASK}."):
+        return Override.parse("task." + text[len(EVAL_TASK) + 1:])
+    return Override.parse(text)
+
+
+def check_parameters(overrides: Sequence[str], spec: ExperimentSpec, extractors: Sequence[str]) -> None:
+    """Every ``-p`` names a parameter that a selected (or, for a kind-wide one, some) strategy takes,
+    before any cell runs: a typo in the grid is one line, not a failure in cell 7."""
+    from harness import registry
+
+    selected = {"task": [spec.task], "backend": [spec.backend], "judge": [spec.judge],
+                "extractor": list(extractors), "trainer": list(spec.trainers),
+                "calibrator": list(spec.calibrators), "metric": list(spec.metrics)}
+    for text in overrides:
+        override = _parse(text)
+        names = [override.name] if override.name else selected.get(override.kind) or []
+        if text.startswith(f"{EVAL_TASK}."):
+            if spec.eval_task is None:
+                raise ParameterError(f"-p {text}: there is no --eval-task")
+            names = [spec.eval_task]
+        if not override.name and override.kind in ("extractor", "metric") or not names:
+            names = registry.names(override.kind)  # trainers bring their own extractors
+        accepted = [registry.get(override.kind, n).parameters() for n in names]
+        if any(a is None or override.key in a for a in accepted):
+            continue
+        valid = sorted({k for a in accepted for k in (a or {})})
+        raise ParameterError(f"{override}: {override.kind} {', '.join(names)} has no parameter "
+                             f"{override.key!r}; valid: {', '.join(valid) or '(none)'}")
+
+
+def check_values(cells: Sequence[Cell]) -> None:
+    """Build each cell's extractors, trainers and calibrators (cheap: no model is loaded), so that
+    a bad value (``-p extractor.aggregation=mean,mnn``) fails before the first cell runs."""
+    from harness import registry
+    from harness.config import Config
+
+    seen = set()
+    for cell in cells:
+        spec = cell.spec
+        key = (spec.extractor, spec.overrides)
+        if key in seen:
+            continue
+        seen.add(key)
+        own = [o for o in spec.overrides if not o.startswith(f"{EVAL_TASK}.")]  # the run's own
+        config = Config.load(spec.config_file, own)
+        for kind, names in (("extractor", [spec.extractor]), ("trainer", spec.trainers),
+                            ("calibrator", spec.calibrators)):
+            for name in names:
+                registry.create(kind, name, config)
+
+
+def build_cells(base: ExperimentSpec, out: Path, seeds: Sequence[int], extractors: Sequence[str],
+                overrides: Sequence[str]) -> list[Cell]:
+    """Every cell of the grid, seeds innermost, each with its own run folder under ``out/cells``."""
+    if not seeds:
+        raise ParameterError("--seeds: no seeds to run")
+    fixed, grid = parse_grid(overrides)
+    extractors = list(dict.fromkeys(extractors)) or [base.extractor]
+    every = [*base.overrides, *fixed] + [f"{k}={v}" for k, vs in grid.items() for v in vs]
+    check_parameters(every, base, extractors)
+    axes_names = (["extractor"] if len(extractors) > 1 else []) + list(grid)
+    axes_values = ([extractors] if len(extractors) > 1 else []) + list(grid.values())
+    cells = []
+    for combo in itertools.product(*axes_values):
+        axes = dict(zip(axes_names, combo, strict=True))
+        extractor = axes.get("extractor", extractors[0])
+        grid_params = tuple(f"{k}={v}" for k, v in axes.items() if k != "extractor")
+        params = tuple(base.overrides) + tuple(fixed) + grid_params
+        for seed in seeds:
+            spec = attrs.evolve(base, seed=seed, extractor=extractor, overrides=params,
+                                model=base.model.replace("{seed}", str(seed)))
+            cell = Cell(seed=seed, axes=axes, spec=spec)
+            cells.append(attrs.evolve(cell, spec=attrs.evolve(spec, out=out / "cells" / cell.name)))
+    check_values(cells)
+    return cells
+
+
+def finished(cell: Cell) -> bool:
+    """The cell's run completed for this very spec (a killed or changed cell is rerun)."""
+    try:
+        manifest = json.loads((cell.spec.out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if manifest.get("status") != "complete" or not (cell.spec.out / "report.json").is_file():
+        return False
+    stored = manifest.get("spec") or {}
+    wanted = json.loads(json.dumps(cell.spec.to_dict()))
+    defaults = ExperimentSpec().to_dict()  # a field newer than the cell's run had its default then
+    return all(stored.get(k, defaults.get(k)) == v for k, v in wanted.items() if k not in _RUN_ONLY)
+
+
+def cli_arguments(spec: ExperimentSpec) -> list[str]:
+    """The ``harness run`` arguments that make ``spec``."""
+    args = ["run", "--task", spec.task, *(["--eval-task", spec.eval_task] if spec.eval_task else []),
+            "--model", spec.model, "--backend", spec.backend,
+            "--extractor", spec.extractor, "--judge", spec.judge, "--seed", str(spec.seed),
+            "--test-size", repr(spec.test_size), "--bootstrap", spec.bootstrap, "--out", str(spec.out)]
+    args += [a for t in spec.trainers for a in ("--trainer", t)]
+    args += [a for c in (spec.calibrators or ("none",)) for a in ("--calibrator", c)]
+    args += [a for m in spec.metrics for a in ("--metric", m)]
+    args += [a for o in spec.overrides for a in ("-p", o)]
+    args += ["--limit", str(spec.limit)] if spec.limit is not None else []
+    args += ["--config", str(spec.config_file)] if spec.config_file else []
+    args += [flag for flag, on in (("--eval-on-train", spec.eval_on_train), ("--force", spec.force),
+                                   ("--no-cache", spec.no_cache)) if on]
+    return args
+
+
+def cell_threads(jobs: int) -> int:
+    """Threads per cell process so that ``jobs`` cells share the cores without fighting."""
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def _run_in_process(cell: Cell) -> None:
+    from harness.experiment import run_experiment
+
+    run_experiment(cell.spec)
+
+
+def _run_in_subprocess(cell: Cell, threads: int) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    cell.spec.out.mkdir(parents=True, exist_ok=True)
+    with open(cell.spec.out / "sweep-cell.log", "ab") as log:
+        done = subprocess.run([sys.executable, "-m", "harness.cli", *cli_arguments(cell.spec)],
+                              stdout=log, stderr=subprocess.STDOUT, env=env)
+    if done.returncode != 0:
+        raise HarnessError(f"cell {cell.name} failed (exit {done.returncode}); "
+                           f"see {cell.spec.out / 'sweep-cell.log'}")
+
+
+def run_sweep(base: ExperimentSpec, out: Path, *, seeds: Sequence[int], extractors: Sequence[str] = (),
+              overrides: Sequence[str] = (), jobs: int = 1) -> dict[str, Any]:
+    """Run (or resume) every cell, then write ``sweep.json`` and ``sweep.md``; return the summary."""
+    from harness.sweep_summary import summarize, write_summary
+
+    cells = build_cells(base, out, seeds, extractors, overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    todo = [c for c in cells if base.force or not finished(c)]
+    _say(f"sweep: {len(cells)} cells, {len(cells) - len(todo)} already finished; folder {out}")
+    threads = cell_threads(jobs)
+
+    def one(item: tuple[int, Cell]) -> float:
+        index, cell = item
+        _say(f"sweep: cell {index}/{len(todo)} {cell.name}: running")
+        start = time.monotonic()
+        if jobs > 1:
+            _run_in_subprocess(cell, threads)
+        else:
+            _run_in_process(cell)
+        _say(f"sweep: cell {index}/{len(todo)} {cell.name}: done in {time.monotonic() - start:.0f} s")
+        return time.monotonic() - start
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(one, enumerate(todo, start=1)))
+    summary = summarize(cells, out, command=_command(base, seeds, extractors, overrides, jobs))
+    summary["wall_seconds"] = round(time.monotonic() - began, 1)
+    write_summary(out, summary)
+    _say(f"sweep: {out / 'sweep.md'}")
+    return summary
+
+
+def _command(base: ExperimentSpec, seeds: Sequence[int], extractors: Sequence[str],
+             overrides: Sequence[str], jobs: int) -> dict[str, Any]:
+    data = {k: v for k, v in base.to_dict().items() if k not in (*_RUN_ONLY, "out", "seed", "overrides")}
+    return {**data, "seeds": list(seeds), "extractors": list(extractors) or [base.extractor],
+            "overrides": list(overrides), "jobs": jobs}
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+__all__ = ["Cell", "parse_seeds", "split_values", "parse_grid", "check_parameters", "check_values",
+           "build_cells", "run_sweep", "cli_arguments", "cell_threads", "finished"]

@@ -1,0 +1,176 @@
+"""`harness sweep`: the grid, its bad input, the summary across seeds, resume, and cells as processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from view_fixtures import QUESTIONS, write_qa
+
+from harness import cli
+from harness.errors import ParameterError
+from harness.experiment import ExperimentSpec
+from harness.sweep import (
+    build_cells,
+    cell_threads,
+    cli_arguments,
+    finished,
+    parse_grid,
+    parse_seeds,
+    run_sweep,
+    split_values,
+)
+from harness.sweep_summary import mean_ci, render_markdown, summarize
+
+
+def test_seeds_are_a_range_a_list_or_both():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("0,3,7") == [0, 3, 7]
+    assert parse_seeds("100-102,5,100") == [100, 101, 102, 5]
+
+
+@pytest.mark.parametrize("text", ["5-3", "", "a-b", "1,,2"])
+def test_an_empty_or_malformed_seed_range_is_an_error(text):
+    with pytest.raises(ParameterError, match="--seeds"):
+        parse_seeds(text)
+
+
+def test_a_parameter_with_several_values_is_an_axis():
+    assert split_values("4,8,16") == ["4", "8", "16"]
+    assert split_values("[1, 2],'a,b'") == ["[1, 2]", "'a,b'"]
+    fixed, axes = parse_grid(["trainer.implicit.lam=4,8,16", "backend.max_new_tokens=4"])
+    assert fixed == ["backend.max_new_tokens=4"]
+    assert axes == {"trainer.implicit.lam": ["4", "8", "16"]}
+    with pytest.raises(ParameterError, match="empty value"):
+        parse_grid(["trainer.implicit.lam=4,"])
+
+
+def test_cells_cross_the_axes_with_the_seeds(tmp_path):
+    base = ExperimentSpec(model="tiny-{seed}", trainers=("implicit",))
+    cells = build_cells(base, tmp_path, [0, 1], ["logprob", "verbalized"], ["trainer.implicit.lam=4,8"])
+    assert len(cells) == 8
+    names = {c.name for c in cells}
+    assert "extractor=logprob__trainer.implicit.lam=8__seed1" in names
+    cell = next(c for c in cells if c.name == "extractor=verbalized__trainer.implicit.lam=4__seed1")
+    assert cell.spec.model == "tiny-1" and cell.spec.seed == 1 and cell.spec.extractor == "verbalized"
+    assert cell.spec.overrides == ("trainer.implicit.lam=4",)
+    assert cell.spec.out == tmp_path / "cells" / cell.name
+    args = cli_arguments(cell.spec)
+    assert args[:2] == ["run", "--task"] and ["-p", "trainer.implicit.lam=4"] == args[args.index("-p"):][:2]
+
+
+def test_each_cell_process_gets_its_share_of_the_cores(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert (cell_threads(1), cell_threads(3), cell_threads(16)) == (8, 2, 1)
+
+
+def test_an_eval_task_and_its_parameters_reach_every_cell(tmp_path):
+    base = ExperimentSpec(trainers=("implicit",), eval_task="jsonl")
+    cells = build_cells(base, tmp_path, [0], [], ["eval_task.path=a.jsonl,b.jsonl"])
+    assert [c.spec.overrides for c in cells] == [("eval_task.path=a.jsonl",), ("eval_task.path=b.jsonl",)]
+    assert cli_arguments(cells[0].spec)[1:7] == ["--task", "facts", "--eval-task", "jsonl", "--model", "tiny"]
+    with pytest.raises(ParameterError, match="no parameter 'pth'"):
+        build_cells(base, tmp_path, [0], [], ["eval_task.pth=a,b"])
+    with pytest.raises(ParameterError, match="there is no --eval-task"):
+        build_cells(ExperimentSpec(), tmp_path, [0], [], ["eval_task.path=a"])
+
+
+def test_an_unknown_parameter_fails_before_any_cell(tmp_path):
+    with pytest.raises(ParameterError, match="no parameter 'lamda'"):
+        build_cells(ExperimentSpec(trainers=("implicit",)), tmp_path, [0], [], ["trainer.implicit.lamda=4,8"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "3-1"], "the range 3-1 is empty"),
+    (["-p", "trainer.implicit.lamda=4,8", "--trainer", "implicit"], "no parameter 'lamda'"),
+    (["-p", "nokind.x=1,2"], "unknown kind"),
+    (["-p", "extractor.aggregation=min,mnn"], "aggregation must be one of"),
+])
+def test_bad_sweep_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["sweep", "--out", str(tmp_path / "s"), *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "s").exists()
+
+
+def _report(rms: float, diff: float, passed: bool) -> dict:
+    return {"schema": "calibration-harness/report/v2",
+            "rows": [{"label": "baseline", "calibrator": None, "extractor": "logprob",
+                      "metrics": {"rms_calib_err": {"value": rms, "ci": [0, 1]},
+                                  "accuracy": {"value": 0.5}}}],
+            "comparisons": [{"trainer": "implicit", "extractor": "logprob",
+                             "changes": {"rms_calib_err": {"diff": diff}},
+                             "criteria": [{"name": "calibration", "passed": passed},
+                                          {"name": "accuracy", "passed": True}],
+                             "passed": passed, "beats_posthoc": {"passed": False}}]}
+
+
+def test_the_summary_gives_mean_ci_and_pass_rates_per_strategy(tmp_path):
+    cells = build_cells(ExperimentSpec(trainers=("implicit",)), tmp_path, [0, 1, 2], [], [])
+    values = [(0.2, -0.1, True), (0.3, -0.05, True), (0.4, 0.02, False)]
+    for cell, (rms, diff, ok) in zip(cells, values, strict=True):
+        cell.spec.out.mkdir(parents=True)
+        (cell.spec.out / "report.json").write_text(json.dumps(_report(rms, diff, ok)))
+    summary = summarize(cells, tmp_path, command={"task": "facts", "model": "tiny", "seeds": [0, 1, 2]})
+    rms = summary["rows"][0]["metrics"]["rms_calib_err"]
+    assert rms["mean"] == pytest.approx(0.3)
+    assert rms["ci"] == pytest.approx([0.3 - 4.303 * 0.1 / 3 ** 0.5, 0.3 + 4.303 * 0.1 / 3 ** 0.5])
+    comp = summary["comparisons"][0]
+    assert comp["criteria"]["calibration"] == {"passed": 2, "n": 3, "rate": pytest.approx(2 / 3)}
+    assert comp["passed"]["passed"] == 2 and comp["beats_posthoc"]["passed"] == 0
+    text = render_markdown(summary)
+    assert "| - | implicit | 2/3 | 3/3 | 2/3 | 0/3 | n/a |" in text
+    assert mean_ci([1.0]) == {"mean": 1.0, "ci": None, "values": [1.0]}
+
+
+def _spec(tiny_lm_path: Path, qa: Path) -> ExperimentSpec:
+    return ExperimentSpec(task="jsonl", model=str(tiny_lm_path), progress=False, calibrators=(),
+                          overrides=(f"task.path={qa}", "task.group_field=item", "backend.max_new_tokens=4"))
+
+
+def test_an_evaluation_sweep_writes_cells_and_tables_and_resumes(tiny_lm_path, tmp_path):
+    qa = write_qa(tmp_path / "qa.jsonl")
+    out = tmp_path / "sweep"
+    summary = run_sweep(_spec(tiny_lm_path, qa), out, seeds=[0, 1], extractors=["logprob"],
+                        overrides=["extractor.aggregation=mean_prob,min"])
+    assert [c["status"] for c in summary["cells"]] == ["complete"] * 4
+    assert {r["axes"]["extractor.aggregation"] for r in summary["rows"]} == {"mean_prob", "min"}
+    assert all(r["seeds"] == [0, 1] for r in summary["rows"])
+    accuracy = summary["rows"][0]["metrics"]["accuracy"]
+    assert len(accuracy["values"]) == 2 and accuracy["ci"] is not None
+    cell = out / "cells" / "extractor.aggregation=min__seed1"
+    assert json.loads((cell / "manifest.json").read_text())["spec"]["seed"] == 1
+    assert len((cell / "examples.jsonl").read_text().splitlines()) == len(QUESTIONS)
+    assert (out / "sweep.md").read_text().startswith("# Sweep: jsonl")
+    stamp = (cell / "report.json").stat().st_mtime_ns
+    again = run_sweep(_spec(tiny_lm_path, qa), out, seeds=[0, 1], extractors=["logprob"],
+                      overrides=["extractor.aggregation=mean_prob,min"])
+    assert (cell / "report.json").stat().st_mtime_ns == stamp  # a finished cell is not rerun
+    assert again["rows"] == summary["rows"]
+    # a cell killed before its report: rerun, reusing its finished stages
+    generations = cell / "baseline" / "logprob" / "all" / "generations.jsonl"
+    generated = generations.stat().st_mtime_ns
+    (cell / "report.json").unlink()
+    run_sweep(_spec(tiny_lm_path, qa), out, seeds=[0, 1], extractors=["logprob"],
+              overrides=["extractor.aggregation=mean_prob,min"])
+    assert (cell / "report.json").is_file() and generations.stat().st_mtime_ns == generated
+    manifest = json.loads((cell / "manifest.json").read_text())
+    del manifest["spec"]["eval_task"]  # made by a version without the field: still finished
+    (cell / "manifest.json").write_text(json.dumps(manifest))
+    assert finished(next(c for c in build_cells(_spec(tiny_lm_path, qa), out, [1], ["logprob"],
+                                                ["extractor.aggregation=mean_prob,min"])
+                         if c.name == cell.name))
+
+
+@pytest.mark.slow
+def test_jobs_run_cells_as_separate_processes(tiny_lm_path, tmp_path):
+    qa = write_qa(tmp_path / "qa.jsonl")
+    out = tmp_path / "sweep"
+    summary = run_sweep(_spec(tiny_lm_path, qa), out, seeds=[0, 1], jobs=2)
+    assert [c["status"] for c in summary["cells"]] == ["complete"] * 2
+    manifest = json.loads((out / "cells" / "seed0" / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert (out / "cells" / "seed0" / "sweep-cell.log").is_file()

@@ -1,0 +1,139 @@
+"""`harness view`: the self-contained page, escaping of untrusted text, the server's 404s and bad input.
+(The page in a real browser is tested in test_view_browser.py.)"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from view_fixtures import PAYLOAD_SCRIPT, QUESTIONS, hostile_run
+
+from harness import cli
+from harness.errors import InputError
+from harness.serve import make_server
+from harness.view import run_data, write_page
+
+
+@pytest.fixture(scope="module")
+def run_folder(tiny_lm_path, tmp_path_factory) -> Path:
+    return hostile_run(tiny_lm_path, tmp_path_factory.mktemp("view") / "run")
+
+
+def _data(html: str) -> dict:
+    found = re.search(r'<script type="application/json" id="harness-data">(.*?)</script>', html, re.S)
+    assert found
+    return json.loads(found.group(1))
+
+
+def test_the_page_is_self_contained_and_holds_every_answer(run_folder):
+    page = write_page([run_folder], run_folder / "page.html")
+    html = page.read_text()
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
+    assert not re.search(r"<(link|img|iframe|script)[^>]*\s(src|href)=", html)  # nothing to fetch
+    data = _data(html)["runs"][0]
+    assert data["examples"]["q3"][:2] == [QUESTIONS[3][1], QUESTIONS[3][2]]
+    assert [r["title"] for r in data["rows"]] == ["baseline"]
+    assert len(data["rows"][0]["items"]) == len(QUESTIONS)
+    answer, reply, _ = data["stages"]["baseline/logprob/all"]["q0"]
+    assert PAYLOAD_SCRIPT in answer and PAYLOAD_SCRIPT in reply
+    assert PAYLOAD_SCRIPT in data["examples"]["q0"][0]
+    assert "Metrics (95% bootstrap CIs)" in html and "accuracy" in html
+
+
+def test_untrusted_text_never_appears_as_markup(run_folder):
+    html = write_page([run_folder], run_folder / "page.html").read_text()
+    assert html.count("<script") == 2  # the page's data and its code, nothing from the data
+    assert "<img" not in html and "onerror=\"window" not in html
+    assert "\\u003cscript>" in html or "\\u003cscript\\u003e" in html  # there, as inert JSON
+
+
+def test_run_data_reads_the_rows_stage_files(run_folder):
+    data = run_data(run_folder)
+    item = data["rows"][0]["items"][0]
+    assert item[0] == "q0" and item[2] in ("correct", "incorrect", "not_attempted")
+
+
+@pytest.fixture()
+def server(run_folder):
+    page = write_page([run_folder])
+    srv = make_server(page, "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _get(srv, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", srv.server_address[1], timeout=10)
+    conn.putrequest("GET", path, skip_host=False, skip_accept_encoding=True)
+    conn.endheaders()
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def test_the_server_binds_loopback_and_serves_only_the_page(server, run_folder):
+    assert server.server_address[0] == "127.0.0.1"
+    status, body = _get(server, "/")
+    assert status == 200 and body == (run_folder / "report.html").read_bytes()
+    assert _get(server, "/report.html")[0] == 200
+    for path in ["/report.json", "/manifest.json", "/../report.json", "/..%2freport.json",
+                 "/%2e%2e/%2e%2e/etc/passwd", "/../../../../etc/passwd", "//etc/passwd",
+                 "/etc/passwd", "/baseline/logprob/all/judgments.jsonl", "/report.html/..", "/.%2e/"]:
+        assert _get(server, path)[0] == 404, path
+
+
+def test_view_of_a_folder_that_is_no_run_is_one_line_and_exit_2(tmp_path, capsys):
+    for folder in (tmp_path, tmp_path / "missing"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["view", str(folder), "--no-serve"])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "not a run folder" in err or "no such run" in err
+        assert err.count("\n") == 1
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(run_folder, capsys):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        with pytest.raises(InputError, match="in use"):
+            make_server(run_folder / "report.html" if (run_folder / "report.html").exists()
+                        else write_page([run_folder]), "127.0.0.1", taken.getsockname()[1])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["view", str(run_folder), "--port", str(taken.getsockname()[1])])
+        assert exit_info.value.code == 2
+        assert "is in use" in capsys.readouterr().err
+    finally:
+        taken.close()
+
+
+def test_a_sweep_page_shows_its_table_and_links_its_cells(tiny_lm_path, tmp_path):
+    from test_sweep import _spec
+    from view_fixtures import write_qa
+
+    from harness.sweep import run_sweep
+
+    out = tmp_path / "sweep"
+    run_sweep(_spec(tiny_lm_path, write_qa(tmp_path / "qa.jsonl")), out, seeds=[0, 1])
+    html = write_page([out]).read_text()
+    assert "Sweep " in html and "mean over seeds" in html and "every cell, pooled" in html
+    pooled = _data(html)["runs"][0]
+    assert [r["title"] for r in pooled["rows"]] == ["baseline"]
+    assert len(pooled["rows"][0]["items"]) == 2 * len(QUESTIONS)  # both seeds' answers
+    first = pooled["rows"][0]["items"][0]
+    assert first[0] == "seed0/q0" and first[5] == "seed0/baseline/logprob/all"
+    assert pooled["stages"][first[5]][first[0]][0] is not None
+    assert 'href="cells/seed0/report.html"' in html and (out / "cells" / "seed1" / "report.html").is_file()
+    from harness.serve import routes
+
+    assert set(routes(out / "report.html")) == {"/", "/report.html", "/cells/seed0/report.html",
+                                                "/cells/seed1/report.html"}
+    elsewhere = write_page([out], tmp_path / "pages" / "sweep.html").read_text()
+    assert 'href="../sweep/cells/seed0/report.html"' in elsewhere
