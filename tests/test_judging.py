@@ -219,7 +219,22 @@ def test_a_judge_confidence_outside_0_1_is_an_error_not_a_verdict(tmp_path: Path
                                 tmp_path / "j.jsonl", progress=False)
     judgment = summary.judgments[0]
     assert (judgment.grade, judgment.confidence) == (None, None)
-    assert judgment.error == "grade() returned a confidence 85 outside [0, 1]"
+    assert judgment.error == "judge 'scripted': grade() returned a confidence 85 outside [0, 1]"
+
+
+def test_an_unknown_grade_or_a_non_judgment_is_that_item_s_error_naming_the_judge(tmp_path: Path) -> None:
+    class Sloppy(ScriptedJudge):
+        async def grade(self, example: Example, prediction: Prediction):  # type: ignore[no-untyped-def]
+            if example.id.endswith("0"):
+                return {"grade": "correct"}
+            return Judgment(example_id=example.id, grade="yes")
+
+    summary = judge_predictions(Sloppy(), JudgeSettings(max_error_rate=1.0, **FAST), items(2),
+                                tmp_path / "j.jsonl", progress=False)
+    errors = sorted(j.error for j in summary.judgments)
+    assert summary.errors == 2 and all(j.grade is None for j in summary.judgments)
+    assert errors == ["judge 'scripted': grade() returned an unknown grade 'yes' (grades: correct, incorrect, "
+                      "not_attempted)", "judge 'scripted': grade() returned dict, not a Judgment"]
 
 
 def test_duplicate_example_ids_are_an_input_error(tmp_path: Path) -> None:

@@ -311,11 +311,19 @@ class _Run:
         elif failure.reason.startswith("timeout"):
             self.counts["timeouts"] += 1
 
+    @property
+    def _label(self) -> str:
+        """How an error names the judge: ``judge 'x' (its distribution)``."""
+        from harness.contract import label
+
+        return label(self.judge, "judge")
+
     def _normalise(self, judgment: Any, example: Example, prediction: Prediction) -> Judgment:
         if not isinstance(judgment, Judgment):
             return Judgment(
                 example_id=example.id, grade=None, judge=self.name, model=self.judge.model,
-                answer=prediction.answer, error=f"grade() returned {type(judgment).__name__}, not a Judgment",
+                answer=prediction.answer,
+                error=f"{self._label}: grade() returned {type(judgment).__name__}, not a Judgment",
             )
         changes: dict[str, Any] = {}
         if judgment.example_id != example.id:
@@ -328,10 +336,12 @@ class _Run:
             changes["model"] = self.judge.model
         if judgment.error is None and judgment.grade not in GRADES:
             changes["grade"] = None
-            changes["error"] = f"grade() returned an unknown grade {judgment.grade!r}"
+            changes["error"] = (f"{self._label}: grade() returned an unknown grade {judgment.grade!r} "
+                                f"(grades: {', '.join(GRADES)})")
         if not _is_confidence(judgment.confidence):
             changes.update(grade=None, confidence=None,
-                           error=f"grade() returned a confidence {judgment.confidence!r} outside [0, 1]")
+                           error=f"{self._label}: grade() returned a confidence {judgment.confidence!r} "
+                                 f"outside [0, 1]")
         if judgment.raw and redact(judgment.raw) != judgment.raw:
             changes["raw"] = redact(judgment.raw)
         if judgment.error is not None:
