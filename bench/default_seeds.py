@@ -15,6 +15,7 @@ default worlds here, 100-109, are never used for tuning. The runs are one ``harn
 means across worlds); this script adds the per-world table, written to ``<out>/results.md``.
 
     python bench/default_seeds.py                       # worlds 100-109
+    python bench/default_seeds.py --trainer brier --out runs/bench-worlds-brier   # another trainer
     python bench/default_seeds.py --worlds 100 101 --out runs/bench-worlds --jobs 2
 """
 
@@ -31,14 +32,15 @@ SEED_CRITERIA = ("calibration", "accuracy", "not_collapsed")
 FRESH_WORLDS = list(range(100, 110))
 
 
-def run_worlds(worlds: list[int], out: Path, jobs: int) -> dict[int, tuple[dict, float, int]]:
-    """``harness sweep --model tiny-{seed} --seeds <worlds> --trainer implicit --trainer explicit``;
-    per world its report, its run's wall time and ``harness check``'s exit status."""
+def run_worlds(worlds: list[int], out: Path, jobs: int,
+               trainers: tuple[str, ...] = TRAINERS) -> dict[int, tuple[dict, float, int]]:
+    """``harness sweep --model tiny-{seed} --seeds <worlds> --trainer implicit --trainer explicit``
+    (or ``trainers``); per world its report, its run's wall time and ``harness check``'s exit status."""
     from harness.experiment import ExperimentSpec
     from harness.report import check_run
     from harness.sweep import run_sweep
 
-    summary = run_sweep(ExperimentSpec(model="tiny-{seed}", trainers=TRAINERS), out, seeds=worlds, jobs=jobs)
+    summary = run_sweep(ExperimentSpec(model="tiny-{seed}", trainers=trainers), out, seeds=worlds, jobs=jobs)
     results = {}
     for cell in summary["cells"]:
         folder = out / cell["folder"]
@@ -84,14 +86,17 @@ def main() -> None:
     parser.add_argument("--worlds", type=int, nargs="+", default=FRESH_WORLDS)
     parser.add_argument("--out", type=Path, default=Path("runs/bench-worlds"))
     parser.add_argument("--jobs", type=int, default=1, help="Worlds run at once (harness sweep --jobs).")
+    parser.add_argument("--trainer", dest="trainers", action="append",
+                        help=f"Trainer (repeatable; default {' '.join(TRAINERS)}).")
     args = parser.parse_args()
+    trainers = tuple(args.trainers or TRAINERS)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     began = time.monotonic()
     lines = ["| world | trainer | RMS baseline → trained | accuracy change | + temperature | + isotonic "
              "| seed criteria | all criteria | beats post-hoc | adds to post-hoc | retention |",
              "| --- |" + " --- |" * 10]
-    tally = {t: {"seed": 0, "new": 0, "beats": 0, "adds": 0} for t in TRAINERS}
-    for world, (report, elapsed, exit_code) in run_worlds(args.worlds, args.out, args.jobs).items():
+    tally = {t: {"seed": 0, "new": 0, "beats": 0, "adds": 0} for t in trainers}
+    for world, (report, elapsed, exit_code) in run_worlds(args.worlds, args.out, args.jobs, trainers).items():
         print(f"world {world}: {elapsed:.0f} s (harness check exit {exit_code})", flush=True)
         for comparison in report["comparisons"]:
             s = summary(report, comparison)

@@ -310,7 +310,9 @@ def summary_table(report: dict[str, Any]) -> str:
         lines.append(f"{_row_name(row):<24} {row['extractor']:<11} {n:>5} "
                      f"{val('accuracy'):>6} {val('rms_calib_err'):>7} {val('ece'):>6} {val('brier'):>6} "
                      f"{val('auroc'):>6} {val('confidence_std'):>7}")
-    for row in report["rows"]:
+    # SimpleQA's metrics say more than accuracy only where answers go unattempted (or on SimpleQA)
+    abstained = any((row.get("simpleqa") or {}).get("not_attempted") for row in report["rows"])
+    for row in report["rows"] if abstained or report.get("task") == "simpleqa" else []:
         sq = row.get("simpleqa")
         if sq and sq["f_score"] is not None and not row.get("calibrator"):
             given = sq["accuracy_given_attempted"]
