@@ -10,10 +10,15 @@ Two ways to write, both safe against a kill at any moment:
 
 ``read_jsonl`` tolerates a torn last line (it is reported in ``JsonlRead.torn``) and
 rejects any other malformed line with an ``InputError`` naming file and line.
+
+An ``OSError`` while writing (a full disk, no permission) becomes a ``StorageError``: one
+line naming the file and the reason. What was written before stays whole, so a rerun
+after freeing space resumes with nothing written twice.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -23,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from harness.errors import InputError
+from harness.errors import InputError, StorageError
 
 
 @attrs.frozen
@@ -113,19 +118,29 @@ class JsonlAppender:
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _repair_torn_tail(self.path)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = -1
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _repair_torn_tail(self.path)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError.from_os(exc, self.path) from None
         self._fsync = fsync
 
     def write(self, record: Any) -> None:
         data = record.to_dict() if hasattr(record, "to_dict") else record
         line = (json.dumps(data, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
-        written = os.write(self._fd, line)
-        if written != len(line):  # pragma: no cover - regular files write whole buffers
-            raise OSError(f"short write to {self.path}")
-        if self._fsync:
-            os.fsync(self._fd)
+        try:
+            written = os.write(self._fd, line)
+            if written != len(line):  # a full disk can take part of a line: cut it, as a crash would
+                _repair_torn_tail(self.path)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            if self._fsync:
+                os.fsync(self._fd)
+        except StorageError:
+            raise
+        except OSError as exc:
+            raise StorageError.from_os(exc, self.path) from None
 
     def write_all(self, records: Iterable[Any]) -> None:
         for record in records:
@@ -165,8 +180,11 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     alone would leave it readable by its owner only).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise StorageError.from_os(exc, path) from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
@@ -174,9 +192,11 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise StorageError.from_os(exc, path) from None
         raise
 
 

@@ -1,7 +1,8 @@
 """The ``harness`` command line: thin click commands that parse options and call the library.
 
 Every user error (``HarnessError``, or a click usage error) becomes one line on stderr and
-exit status 2; no traceback reaches a user.
+exit status 2; so does an ``OSError`` on a named file (a full disk, no permission), as
+``path: reason``. No traceback reaches a user.
 """
 
 from __future__ import annotations
@@ -345,6 +346,11 @@ def main(argv: list[str] | None = None) -> None:
     except HarnessError as exc:
         click.echo(f"harness: error: {_one_line(str(exc))}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a file of the run folder or the cache: the path and the reason
+        if exc.filename is None:
+            raise
+        click.echo(f"harness: error: {exc.filename}: {_one_line(exc.strerror or str(exc))}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         click.echo("harness: interrupted", err=True)
         sys.exit(130)

@@ -38,6 +38,21 @@ class InputError(HarnessError):
     """A malformed input file: missing, not JSON, a field of the wrong type."""
 
 
+class StorageError(HarnessError, OSError):
+    """Reading or writing a file of the run folder or the cache failed (a full disk, no
+    permission, a file where a folder should be): one line naming the path and the reason.
+    Still an ``OSError``, so code that catches those keeps working."""
+
+    @classmethod
+    def from_os(cls, exc: OSError, path: object, action: str = "cannot write") -> StorageError:
+        error = cls(f"{path}: {action}: {exc.strerror or exc}")
+        error.errno, error.strerror, error.filename = exc.errno, exc.strerror, str(path)
+        return error
+
+    def __str__(self) -> str:  # OSError would prefix [Errno n]
+        return str(self.args[0]) if self.args else ""
+
+
 class RecordError(InputError, KeyError):
     """A record (``Example``, ``Generation``, ...) read from a dict that lacks a field."""
 

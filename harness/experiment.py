@@ -27,10 +27,11 @@ import attrs
 from harness import contract, registry, stages
 from harness.artifacts import write_json_atomic, write_jsonl_atomic
 from harness.config import Config, Layer, Override, load_toml
-from harness.errors import HarnessError, ParameterError
+from harness.errors import HarnessError, InputError, ParameterError, StorageError
 from harness.judge_settings import verdict
 from harness.manifest import now, write_manifest
 from harness.records import Example, ModelRef, TrainingRecord
+from harness.runlock import RunLock
 from harness.splits import group_split, question_key, select
 
 PROFILE_FILE = "harness_profile.toml"
@@ -125,6 +126,8 @@ class Experiment:
         self.spec = spec
         self.log = Log(quiet=not spec.progress)
         self.out = spec.out or spec.default_out()
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(f"{self.out}: exists and is not a folder; --out names the run folder")
         own, eval_task = _eval_task_overrides(spec.overrides)
         self.own_overrides = own
         if spec.eval_task is None and eval_task:
@@ -323,8 +326,16 @@ class Experiment:
 
     # ----------------------------------------------------------------- the whole run
     def run(self) -> dict[str, Any]:
+        """The whole run, holding the run folder's lock (one writer per folder)."""
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError.from_os(exc, self.out, "cannot create the run folder") from None
+        with RunLock(self.out):
+            return self._run()
+
+    def _run(self) -> dict[str, Any]:
         spec, log = self.spec, self.log
-        self.out.mkdir(parents=True, exist_ok=True)
         started = now()
         manifest = {"status": "running", "started": started, "spec": spec.to_dict(),
                     "seeds": {"selection": spec.seed, "split": spec.seed,
