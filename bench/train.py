@@ -14,6 +14,12 @@ BPE vocabulary 700), random weights: step time does not depend on what it knows.
 
     python bench/train.py                   # batch 32, 20 rounds of 5 steps; DPO 24 steps of batch 8
     python bench/train.py --threads 1       # one intra-op thread (a busy shared CPU likes it)
+    python bench/train.py --under-load      # only 3.: idle and loaded, side by side
+
+3. Threads under load (``--under-load``): the implicit step with torch's default threads and
+   with one, idle and beside 1 and ``cpus + 1`` busy processes that the benchmark starts itself
+   (spin loops bounded in time), side by side, each as a ratio to the same threads idle. On a
+   shared machine "idle" means: no busy process of the benchmark's own.
 """
 
 from __future__ import annotations
@@ -68,12 +74,10 @@ def build_model(folder: Path, data: list) -> Path:
     return save_model(model, tokenizer, folder)
 
 
-def step_times(path: Path, data: list, out: Path, batch_size: int, rounds: int, per_round: int) -> dict:
-    """Median seconds per optimizer step: implicit loss vs the model's own LM loss."""
+def implicit_setup(path: Path, data: list, out: Path, batch_size: int) -> tuple:
+    """The implicit trainer's step (forward, backward, AdamW) and the batches it runs on."""
     import torch
-    from peft import get_peft_model
 
-    from harness.plugins.trainers import common
     from harness.plugins.trainers.encoding import collate
     from harness.plugins.trainers.implicit import ImplicitTrainer
     from harness.records import ModelRef
@@ -83,27 +87,46 @@ def step_times(path: Path, data: list, out: Path, batch_size: int, rounds: int, 
         target_modules="all-linear", lora_dropout=0.0,
     )
     trainer, _, _ = implicit.build(ModelRef(base=str(path)), data, out, disable_tqdm=True)
-    model_a = trainer.model
-    tokenizer = trainer.processing_class
-    plain = get_peft_model(
-        common.load_model(str(path), common.Precision(use_cpu=True, bf16=False)),
-        common.lora_config(model_a, implicit.settings),
-    )
+    model = trainer.model
     features = list(trainer.train_dataset)
     batches = [
-        collate(features[i : i + batch_size], tokenizer.pad_token_id)
+        collate(features[i : i + batch_size], trainer.processing_class.pad_token_id)
         for i in range(0, len(features) - batch_size + 1, batch_size)
     ]
-    opt_a = torch.optim.AdamW([p for p in model_a.parameters() if p.requires_grad], lr=1e-3)
-    opt_b = torch.optim.AdamW([p for p in plain.parameters() if p.requires_grad], lr=1e-3)
-    model_a.train()
-    plain.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    model.train()
 
-    def implicit_step(batch: dict) -> None:
-        loss = trainer.compute_loss(model_a, batch)
+    def step(batch: dict) -> None:
+        loss = trainer.compute_loss(model, batch)
         loss.backward()
-        opt_a.step()
-        opt_a.zero_grad(set_to_none=True)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return implicit, trainer, step, batches
+
+
+def timed(step, batches: list, n: int, offset: int) -> float:  # type: ignore[no-untyped-def]
+    """Seconds per step over ``n`` steps."""
+    start = time.perf_counter()
+    for k in range(n):
+        step(batches[(offset + k) % len(batches)])
+    return (time.perf_counter() - start) / n
+
+
+def step_times(path: Path, data: list, out: Path, batch_size: int, rounds: int, per_round: int) -> dict:
+    """Median seconds per optimizer step: implicit loss vs the model's own LM loss."""
+    import torch
+    from peft import get_peft_model
+
+    from harness.plugins.trainers import common
+
+    implicit, trainer, implicit_step, batches = implicit_setup(path, data, out, batch_size)
+    plain = get_peft_model(
+        common.load_model(str(path), common.Precision(use_cpu=True, bf16=False)),
+        common.lora_config(trainer.model, implicit.settings),
+    )
+    opt_b = torch.optim.AdamW([p for p in plain.parameters() if p.requires_grad], lr=1e-3)
+    plain.train()
 
     def plain_step(batch: dict) -> None:
         loss = plain(
@@ -113,18 +136,12 @@ def step_times(path: Path, data: list, out: Path, batch_size: int, rounds: int, 
         opt_b.step()
         opt_b.zero_grad(set_to_none=True)
 
-    def timed(step, n: int, offset: int) -> float:  # type: ignore[no-untyped-def]
-        start = time.perf_counter()
-        for k in range(n):
-            step(batches[(offset + k) % len(batches)])
-        return (time.perf_counter() - start) / n
-
-    timed(implicit_step, 3, 0)  # warm-up
-    timed(plain_step, 3, 0)
+    timed(implicit_step, batches, 3, 0)  # warm-up
+    timed(plain_step, batches, 3, 0)
     a, b = [], []
     for r in range(rounds):
         first, second = (implicit_step, plain_step) if r % 2 == 0 else (plain_step, implicit_step)
-        t1, t2 = timed(first, per_round, r), timed(second, per_round, r)
+        t1, t2 = timed(first, batches, per_round, r), timed(second, batches, per_round, r)
         (a if first is implicit_step else b).append(t1)
         (b if first is implicit_step else a).append(t2)
     return {
@@ -132,6 +149,54 @@ def step_times(path: Path, data: list, out: Path, batch_size: int, rounds: int, 
         "plain_ms": 1000 * statistics.median(b),
         "tokens_per_batch": int(batches[0]["input_ids"].numel()),
     }
+
+
+BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
+
+
+def under_load(path: Path, data: list, out: Path, batch_size: int, steps: int, busy_counts: list[int],
+               seconds: float) -> list[dict]:
+    """Implicit step time with torch's default threads and with one, idle and beside busy
+    processes that this benchmark starts (pure-Python spin loops, each ended after ``seconds``
+    at most, and killed as soon as its measurement is done)."""
+    import subprocess
+
+    import torch
+
+    _, _, step, batches = implicit_setup(path, data, out, batch_size)
+    default = torch.get_num_threads()
+    counts = list(dict.fromkeys([default, 1]))
+    timed(step, batches, 3, 0)  # warm-up
+    rows = []
+    for busy in busy_counts:
+        spin = [sys.executable, "-c", BUSY.format(seconds=seconds)]
+        spinners = [subprocess.Popen(spin) for _ in range(busy)]
+        try:
+            time.sleep(0.5 if busy else 0)
+            for threads in counts:
+                torch.set_num_threads(threads)
+                per_step = timed(step, batches, steps, 0)
+                rows.append({"busy": busy, "threads": threads, "ms_per_step": round(1000 * per_step, 1)})
+        finally:
+            for spinner in spinners:
+                spinner.kill()
+                spinner.wait()
+    torch.set_num_threads(default)
+    return rows
+
+
+def print_under_load(rows: list[dict], batch_size: int, load: float) -> None:
+    threads = list(dict.fromkeys(r["threads"] for r in rows))
+    print(f"implicit step, batch {batch_size}, ms per step (ratio to the same threads idle); "
+          f"{os.cpu_count()} CPUs, load average {load:.2f} at the start")
+    print("  busy processes  " + "  ".join(f"{t} thread{'s' if t > 1 else ''}".rjust(22) for t in threads))
+    idle = {r["threads"]: r["ms_per_step"] for r in rows if r["busy"] == 0}
+    for busy in dict.fromkeys(r["busy"] for r in rows):
+        cells = []
+        for t in threads:
+            ms = next(r["ms_per_step"] for r in rows if r["busy"] == busy and r["threads"] == t)
+            cells.append(f"{ms:10.1f} ms ({ms / idle[t]:5.2f}x)".rjust(22))
+        print(f"  {busy:>14}  " + "  ".join(cells))
 
 
 def dpo_rate(path: Path, data: list, out: Path, steps: int, batch_size: int) -> dict:
@@ -171,6 +236,9 @@ def main() -> None:
     parser.add_argument("--dpo-batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--under-load", action="store_true", help="only: threads idle vs busy")
+    parser.add_argument("--load-steps", type=int, default=10, help="steps per measurement under load")
+    parser.add_argument("--busy-seconds", type=float, default=300, help="bound of each busy process")
     args = parser.parse_args()
 
     import torch
@@ -183,6 +251,16 @@ def main() -> None:
         os.environ["HARNESS_CACHE_DIR"] = str(Path(tmp) / "cache")
         data = records(256)
         path = build_model(Path(tmp) / "model", data)
+        if args.under_load:
+            busy = [0, 1, (os.cpu_count() or 1) + 1]
+            load = os.getloadavg()[0]
+            rows = under_load(path, data, Path(tmp) / "load", args.batch_size, args.load_steps, busy,
+                              args.busy_seconds)
+            print_under_load(rows, args.batch_size, load)
+            print(json.dumps({"under_load": rows, "cpus": os.cpu_count(), "load_average_1m": load}))
+            if args.json:
+                args.json.write_text(json.dumps({"under_load": rows}, indent=2) + "\n")
+            return
         steps = step_times(
             path, data, Path(tmp) / "implicit", args.batch_size, args.rounds, args.steps_per_round
         )

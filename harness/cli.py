@@ -219,6 +219,8 @@ def _experiment_options(command: Any) -> Any:
 @click.option("--seed", default=0, show_default=True, help="Seed of selection, split and training.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder.")
 @_experiment_options
+@click.option("--threads", type=int, default=None,
+              help="Torch threads (default: OMP_NUM_THREADS, else the cores free now; in the manifest).")
 def run_command(**options: Any) -> None:
     """Run the experiment: baseline, optional training, held-out evaluation, report."""
     from harness.experiment import ExperimentSpec, run_experiment

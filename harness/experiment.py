@@ -33,6 +33,7 @@ from harness.manifest import now, write_manifest
 from harness.records import Example, ModelRef, TrainingRecord
 from harness.runlock import RunLock
 from harness.splits import group_split, question_key, select
+from harness.threads import apply_threads, choose_threads
 
 PROFILE_FILE = "harness_profile.toml"
 DEFAULT_CALIBRATORS = ("temperature", "isotonic")
@@ -65,6 +66,8 @@ class ExperimentSpec:
     force: bool = False
     no_cache: bool = False
     progress: bool = True
+    #: torch threads (None: ``OMP_NUM_THREADS``, else measured; see ``harness.threads``)
+    threads: int | None = None
 
     @classmethod
     def from_cli(cls, **options: Any) -> ExperimentSpec:
@@ -83,7 +86,7 @@ class ExperimentSpec:
             seed=options["seed"], test_size=options["test_size"],
             eval_on_train=options["eval_on_train"], out=options["out"],
             config_file=options["config_file"], overrides=tuple(options["overrides"]),
-            force=options["force"], no_cache=options["no_cache"],
+            force=options["force"], no_cache=options["no_cache"], threads=options.get("threads"),
         )
 
     def default_out(self) -> Path:
@@ -125,6 +128,8 @@ class Experiment:
     def __init__(self, spec: ExperimentSpec) -> None:
         self.spec = spec
         self.log = Log(quiet=not spec.progress)
+        self.threads = choose_threads(spec.threads)  # before any model is built
+        self.threads_used = apply_threads(self.threads)
         self.out = spec.out or spec.default_out()
         if self.out.exists() and not self.out.is_dir():
             raise InputError(f"{self.out}: exists and is not a folder; --out names the run folder")
@@ -342,7 +347,8 @@ class Experiment:
                               "training": {n: registry.resolve_params("trainer", n, self.config).get("seed")
                                            for n in self.trainers},
                               "bootstrap": spec.seed},
-                    "config": self.effective_config, "seed_defaults": self.seed_defaults}
+                    "config": self.effective_config, "seed_defaults": self.seed_defaults,
+                    "threads": {**self.threads.to_dict(), "threads": self.threads_used}}
         write_manifest(self.out / "manifest.json", manifest)
 
         began = time.monotonic()
