@@ -15,11 +15,14 @@ BPE vocabulary 700), random weights: step time does not depend on what it knows.
     python bench/train.py                   # batch 32, 20 rounds of 5 steps; DPO 24 steps of batch 8
     python bench/train.py --threads 1       # one intra-op thread (a busy shared CPU likes it)
     python bench/train.py --under-load      # only 3.: idle and loaded, side by side
+    python bench/train.py --checkpoints     # only 4.: what resumability costs
 
 3. Threads under load (``--under-load``): the implicit step with torch's default threads and
    with one, idle and beside 1 and ``cpus + 1`` busy processes that the benchmark starts itself
    (spin loops bounded in time), side by side, each as a ratio to the same threads idle. On a
    shared machine "idle" means: no busy process of the benchmark's own.
+4. Checkpoints (``--checkpoints``): a whole implicit training with its checkpoints (one every
+   tenth of the steps, what makes a killed training resume) vs without, as a ratio.
 """
 
 from __future__ import annotations
@@ -185,6 +188,29 @@ def under_load(path: Path, data: list, out: Path, batch_size: int, steps: int, b
     return rows
 
 
+def checkpoint_overhead(path: Path, data: list, out: Path, batch_size: int, rounds: int) -> dict:
+    """A whole implicit training (2 epochs) with its checkpoints (one every tenth of the steps,
+    what makes a killed training resumable) against the same without, interleaved; median s."""
+    from harness.plugins.trainers import common
+    from harness.plugins.trainers.implicit import ImplicitTrainer
+    from harness.records import ModelRef
+
+    implicit = ImplicitTrainer(lam=8.0, learning_rate=1e-3, batch_size=batch_size, epochs=2,
+                               gradient_accumulation_steps=1, target_modules="all-linear")
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    for r in range(rounds):
+        for kind in (("with", "without") if r % 2 == 0 else ("without", "with")):
+            folder = out / f"{kind}-{r}"
+            extra = {} if kind == "with" else {"save_strategy": "no"}
+            trainer, _, _ = implicit.build(ModelRef(base=str(path)), data, folder, disable_tqdm=True, **extra)
+            start = time.perf_counter()
+            common.run_phase(trainer, folder, "implicit")
+            times[kind].append(time.perf_counter() - start)
+    steps = 2 * (len(data) // batch_size)
+    return {"steps": steps, "with_s": statistics.median(times["with"]),
+            "without_s": statistics.median(times["without"])}
+
+
 def print_under_load(rows: list[dict], batch_size: int, load: float) -> None:
     threads = list(dict.fromkeys(r["threads"] for r in rows))
     print(f"implicit step, batch {batch_size}, ms per step (ratio to the same threads idle); "
@@ -239,6 +265,7 @@ def main() -> None:
     parser.add_argument("--under-load", action="store_true", help="only: threads idle vs busy")
     parser.add_argument("--load-steps", type=int, default=10, help="steps per measurement under load")
     parser.add_argument("--busy-seconds", type=float, default=300, help="bound of each busy process")
+    parser.add_argument("--checkpoints", action="store_true", help="only: with vs without checkpoints")
     args = parser.parse_args()
 
     import torch
@@ -251,6 +278,13 @@ def main() -> None:
         os.environ["HARNESS_CACHE_DIR"] = str(Path(tmp) / "cache")
         data = records(256)
         path = build_model(Path(tmp) / "model", data)
+        if args.checkpoints:
+            cost = checkpoint_overhead(path, data, Path(tmp) / "ckpt", args.batch_size, rounds=3)
+            ratio = cost["with_s"] / cost["without_s"]
+            print(f"implicit training, {cost['steps']} steps of batch {args.batch_size}: "
+                  f"{cost['with_s']:.2f} s with checkpoints, {cost['without_s']:.2f} s without: {ratio:.3f}x")
+            print(json.dumps({**cost, "ratio": round(ratio, 3)}))
+            return
         if args.under_load:
             busy = [0, 1, (os.cpu_count() or 1) + 1]
             load = os.getloadavg()[0]

@@ -312,8 +312,9 @@ class Experiment:
             if done.exists():
                 self.log(f"train {name}: reusing {done}")
                 return ModelRef.from_dict(_read_json(done))
-            # an earlier attempt was killed mid-training: redo the stage from a clean folder
-            stages.prepare(folder, inputs, force=True)
+            # an earlier attempt with the same inputs was killed mid-training: the folder is kept,
+            # and the trainer resumes from what it left (the built-ins: their last checkpoint)
+            self.log(f"train {name}: resuming the attempt in {folder}")
         self.log(f"train {name} on {len(records)} judged answers")
         began = time.monotonic()
         extractor = self.extractors[trainer.extractor]

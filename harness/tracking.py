@@ -4,7 +4,7 @@ Trainers take ``report_to`` (``-p trainer.report_to=tensorboard``) and pass it t
 Trainer, which logs the training curves; when any trainer has one, ``harness run`` also logs
 the run's final metrics to the same trackers (``log_report``). All three work offline, with
 local files: TensorBoard writes event files (``<run>/tracking/tensorboard`` here; the HF Trainer
-under ``<run>/train/<trainer>/checkpoints/runs``), MLflow its ``./mlruns`` folder (or
+under ``<run>/train/<trainer>/checkpoints/<phase>/runs``), MLflow its ``./mlruns`` folder (or
 ``MLFLOW_TRACKING_URI``), W&B ``<run>/tracking/wandb`` in offline mode unless ``WANDB_MODE``
 says otherwise. Each needs its package installed (``pip install tensorboard`` / ``mlflow`` /
 ``wandb``); asking for one that is not is a one-line error before any work.

@@ -145,18 +145,22 @@ def test_training_run_reports_criteria_and_check_gates(tiny_lm_path, qa_file, tm
 
 
 @pytest.mark.slow
-def test_a_training_killed_midway_is_redone_from_a_clean_folder(tiny_lm_path, qa_file, tmp_path):
+def test_a_training_killed_midway_keeps_its_folder_for_the_trainer_to_resume(tiny_lm_path, qa_file, tmp_path):
+    """The stage's fingerprint is unchanged, so its folder is kept (the built-in trainers resume
+    from their last checkpoint there: test_training_resume.py) and no step is logged twice."""
     out = tmp_path / "run"
     s = spec(tiny_lm_path, qa_file, out, trainers=("implicit",))
     s = attrs.evolve(s, overrides=s.overrides + ("trainer.epochs=1", "trainer.batch_size=4",
                                                  "trainer.gradient_accumulation_steps=1"))
     run_experiment(s)
     folder = out / "train" / "implicit"
+    stage = (folder / "stage.json").read_text()
     (folder / "model.json").unlink()  # as if killed before the stage finished
-    (folder / "leftover-from-the-killed-attempt").write_text("x")
+    (folder / "left-by-the-killed-attempt").write_text("x")
     run_experiment(s)
     assert (folder / "model.json").exists()
-    assert not (folder / "leftover-from-the-killed-attempt").exists()
+    assert (folder / "left-by-the-killed-attempt").exists()
+    assert (folder / "stage.json").read_text() == stage
     rows = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
     steps = [row["step"] for row in rows if "loss" in row]  # per-step rows (not the final summary)
     assert steps and len(steps) == len(set(steps)), "a step was logged twice"

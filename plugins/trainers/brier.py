@@ -162,7 +162,7 @@ class BrierTrainer:
         precision = common.choose_precision()
         common.seed_everything(self.settings.seed)  # the LoRA initialisation is random
         peft_model = get_peft_model(lm_model, common.lora_config(lm_model, self.settings))
-        arguments = common.common_arguments(self.settings, precision, out_dir)
+        arguments = common.common_arguments(self.settings, precision, out_dir, "brier")
         args = TrainingArguments(**{**arguments, **overrides})
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         trainer = BrierLossTrainer(
@@ -182,9 +182,8 @@ class BrierTrainer:
     ) -> ModelRef:
         out_dir = Path(out_dir)
         common.check_records(self.name, records)
-        common.fresh_log(out_dir)
         trainer, base, counts = self.build(model, records, out_dir, extractor)
-        result = trainer.train()
+        result = common.run_phase(trainer, out_dir, "brier")
         ref = common.finish(trainer.model, trainer.processing_class, base, out_dir, self.settings.merge)
         common.write_summary(
             out_dir, trainer=self.name,
@@ -194,4 +193,5 @@ class BrierTrainer:
                     "chat_template": self.chat_template, **common.settings_dict(self.settings)},
             counts=counts, metrics=result.metrics, model=ref,
         )
+        common.drop_checkpoints(out_dir, "brier")
         return ref

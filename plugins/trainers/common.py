@@ -27,6 +27,9 @@ MERGED_DIR = "merged"
 INPUT_MERGED_DIR = "input_merged"
 LOG_FILE = "train_log.jsonl"
 SUMMARY_FILE = "train_summary.json"
+CHECKPOINTS_DIR = "checkpoints"
+#: a checkpoint every tenth of a phase's steps (the Trainer reads a fraction of its steps)
+CHECKPOINT_EVERY = 0.1
 
 
 @attrs.frozen(kw_only=True)
@@ -254,12 +257,19 @@ def merge_and_save(model: Any, tokenizer: Any, folder: Path) -> Any:
 
 
 def _save_on_main(model: Any, tokenizer: Any, folder: Path) -> None:
-    """``save_pretrained`` of the model and the tokenizer into ``folder`` by the main process;
-    every process waits until it is written."""
+    """``save_pretrained`` of the model and the tokenizer into ``folder`` by the main process, through
+    ``folder.partial`` and a rename (a kill mid-save leaves no half folder to resume from); every
+    process waits until it is written."""
+    import os
+    import shutil
+
     if is_main_process():
-        folder.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(partial, folder)
     wait_for_everyone()
 
 
@@ -273,11 +283,56 @@ def finish(model: Any, tokenizer: Any, base: str, out_dir: Path, merge: bool) ->
     return ModelRef(base=base, adapter=str(adapter_dir))
 
 
-def fresh_log(out_dir: Path) -> None:
-    """Start ``train_log.jsonl`` afresh: a training restarted after a crash starts from scratch,
-    and its log describes the run that made the adapter."""
+# --- checkpoints and resume -------------------------------------------------------------------
+
+
+def checkpoints_dir(out_dir: Path, phase: str) -> Path:
+    return out_dir / CHECKPOINTS_DIR / phase
+
+
+def last_checkpoint(out_dir: Path, phase: str) -> Path | None:
+    """The newest complete checkpoint of ``phase`` (the Trainer writes ``trainer_state.json``
+    last, so a checkpoint without it was cut short by a kill), or None."""
+    folder = checkpoints_dir(out_dir, phase)
+    steps = []
+    for path in folder.glob("checkpoint-*") if folder.is_dir() else ():
+        step = path.name.rpartition("-")[2]
+        if step.isdigit() and (path / "trainer_state.json").is_file():
+            steps.append((int(step), path))
+    return max(steps)[1] if steps else None
+
+
+def run_phase(trainer: Any, out_dir: Path, phase: str) -> Any:
+    """``trainer.train()``, resumed from the phase's last checkpoint when a killed attempt left one
+    (model, optimizer, scheduler, RNG and data order are restored: no step is redone). The log
+    keeps the rows of the steps that checkpoint holds and drops the ones after it."""
+    checkpoint = last_checkpoint(out_dir, phase)
+    step = int(checkpoint.name.rpartition("-")[2]) if checkpoint else 0
     if is_main_process():
-        (out_dir / LOG_FILE).unlink(missing_ok=True)
+        _trim_log(out_dir / LOG_FILE, phase, step)
+    wait_for_everyone()
+    return trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+
+
+def _trim_log(path: Path, phase: str, step: int) -> None:
+    from harness.artifacts import read_jsonl, write_jsonl_atomic
+
+    if not path.exists():
+        return
+    rows = read_jsonl(path).rows
+    kept = [r for r in rows if r.get("phase") != phase or 0 < r.get("step", 0) <= step]
+    if len(kept) != len(rows):
+        write_jsonl_atomic(path, kept)
+
+
+def drop_checkpoints(out_dir: Path, phase: str) -> None:
+    """Remove a finished phase's checkpoints (its result is saved); a tracker's files there
+    (TensorBoard's ``runs/``) stay."""
+    import shutil
+
+    if is_main_process():
+        for checkpoint in checkpoints_dir(out_dir, phase).glob("checkpoint-*"):
+            shutil.rmtree(checkpoint, ignore_errors=True)
     wait_for_everyone()
 
 
@@ -354,8 +409,12 @@ def install_callbacks(trainer: Any, log_path: Path, phase: str) -> None:
         trainer.add_callback(callback)
 
 
-def common_arguments(settings: TrainSettings, precision: Precision, out_dir: Path) -> dict[str, Any]:
-    """Keyword arguments of ``TrainingArguments`` (and TRL's configs) both trainers use."""
+def common_arguments(
+    settings: TrainSettings, precision: Precision, out_dir: Path, phase: str
+) -> dict[str, Any]:
+    """Keyword arguments of ``TrainingArguments`` (and TRL's configs) both trainers use: a
+    checkpoint every tenth of the steps into ``out_dir/checkpoints/<phase>`` (the last two kept,
+    so a kill while writing one leaves the one before), for ``run_phase`` to resume from."""
     import dataclasses
 
     from transformers import TrainingArguments
@@ -366,7 +425,7 @@ def common_arguments(settings: TrainSettings, precision: Precision, out_dir: Pat
     if checkpointing not in names:
         checkpointing = "gradient_checkpointing"
     return {
-        "output_dir": str(out_dir / "checkpoints"),
+        "output_dir": str(checkpoints_dir(out_dir, phase)),
         "per_device_train_batch_size": settings.batch_size,
         "gradient_accumulation_steps": settings.gradient_accumulation_steps,
         "num_train_epochs": settings.epochs,
@@ -379,7 +438,9 @@ def common_arguments(settings: TrainSettings, precision: Precision, out_dir: Pat
         checkpointing: False,
         "logging_steps": 1,
         "logging_first_step": True,
-        "save_strategy": "no",
+        "save_strategy": "steps",
+        "save_steps": CHECKPOINT_EVERY,
+        "save_total_limit": 2,
         "report_to": list(settings.report_to),
         "remove_unused_columns": False,
         "dataloader_num_workers": 0,

@@ -18,6 +18,9 @@ Output: ``ModelRef(base=<the SFT-merged folder, else the base>, adapter=out_dir/
 ``dpo`` steps (DPO's rewards and margins included) and ``train_summary.json``. The model
 is evaluated again with ``verbalized``.
 
+A killed training resumes: a finished warm-up (``sft_merged``, saved whole or not at all) is
+reused, and each phase continues from its last checkpoint (``out_dir/checkpoints/<phase>``).
+
 Several GPUs: both steps run on the transformers ``Trainer``, so they run data-parallel
 under accelerate, e.g. ``accelerate launch --multi_gpu --num_processes 4 -m harness.cli run
 --trainer explicit --extractor verbalized --model google/gemma-2b`` (batch per device).
@@ -186,8 +189,10 @@ class ExplicitTrainer:
         )
         settings = attrs.evolve(self.settings, epochs=self.sft_epochs, learning_rate=self.sft_learning_rate)
         trainer = make_trainer(model, tokenizer, features, settings, out_dir, lam=0.0, phase="sft")
-        trainer.train()
-        return common.merge_and_save(trainer.model, tokenizer, out_dir / SFT_DIR)
+        common.run_phase(trainer, out_dir, "sft")
+        merged = common.merge_and_save(trainer.model, tokenizer, out_dir / SFT_DIR)
+        common.drop_checkpoints(out_dir, "sft")
+        return merged
 
     def dpo_trainer(
         self, model: Any, tokenizer: Any, pairs: Sequence[Any], out_dir: Path, chat: bool, **overrides: Any
@@ -199,7 +204,7 @@ class ExplicitTrainer:
 
         precision = common.choose_precision()
         arguments = {
-            **common.common_arguments(self.settings, precision, out_dir),
+            **common.common_arguments(self.settings, precision, out_dir, "dpo"),
             "beta": self.beta,
             "loss_type": list(self.loss_type),
             "max_length": self.settings.max_length,
@@ -230,7 +235,6 @@ class ExplicitTrainer:
 
         common.check_records(self.name, records)
         out_dir = Path(out_dir)
-        common.fresh_log(out_dir)
         if extractor is None:  # the format the verbalized extractor prompts and parses
             from harness.plugins.extractors.verbalized import VerbalizedExtractor
 
@@ -247,10 +251,14 @@ class ExplicitTrainer:
 
         base, tokenizer, lm_model, chat = common.load_for_training(model, out_dir, self.chat_template)
         if self.sft_epochs > 0:
-            lm_model = self.warm_up(lm_model, tokenizer, pairs, out_dir, chat)
-            base = str(out_dir / SFT_DIR)
+            sft_dir = out_dir / SFT_DIR
+            if sft_dir.is_dir():  # a killed attempt finished the warm-up: DPO starts from it
+                lm_model = common.load_model(str(sft_dir), common.choose_precision())
+            else:
+                lm_model = self.warm_up(lm_model, tokenizer, pairs, out_dir, chat)
+            base = str(sft_dir)
         trainer = self.dpo_trainer(lm_model, tokenizer, pairs, out_dir, chat)
-        result = trainer.train()
+        result = common.run_phase(trainer, out_dir, "dpo")
         ref = common.finish(trainer.model, tokenizer, base, out_dir, self.settings.merge)
         examples = {p.example_id for p in pairs}
         common.write_summary(
@@ -267,4 +275,5 @@ class ExplicitTrainer:
             metrics=result.metrics,
             model=ref,
         )
+        common.drop_checkpoints(out_dir, "dpo")
         return ref

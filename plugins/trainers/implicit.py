@@ -7,6 +7,8 @@ tokens of the examples ``lm_on`` selects (``correct`` by default: reinforcing wr
 answers would trade accuracy for calibration). Output: the adapter and tokenizer in
 ``out_dir/adapter`` (plus ``out_dir/merged`` with ``merge = true``), the per-step
 ``train_log.jsonl`` and ``train_summary.json``. The model is evaluated again with ``logprob``.
+A killed training resumes from its last checkpoint (``out_dir/checkpoints/implicit``, one every
+tenth of the steps, removed once the adapter is saved).
 
 Several GPUs: the transformers ``Trainer`` underneath runs data-parallel under accelerate,
 e.g. ``accelerate launch --multi_gpu --num_processes 4 -m harness.cli run --trainer implicit
@@ -96,7 +98,7 @@ def make_trainer(
     precision = common.choose_precision()
     common.seed_everything(settings.seed)  # the LoRA initialisation is random
     peft_model = get_peft_model(model, common.lora_config(model, settings))
-    args = TrainingArguments(**{**common.common_arguments(settings, precision, out_dir), **overrides})
+    args = TrainingArguments(**{**common.common_arguments(settings, precision, out_dir, phase), **overrides})
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     trainer = CalibrationLossTrainer(
         model=peft_model,
@@ -190,9 +192,8 @@ class ImplicitTrainer:
     ) -> ModelRef:
         out_dir = Path(out_dir)
         common.check_records(self.name, records)
-        common.fresh_log(out_dir)
         trainer, base, counts = self.build(model, records, out_dir, extractor)
-        result = trainer.train()
+        result = common.run_phase(trainer, out_dir, "implicit")
         ref = common.finish(trainer.model, trainer.processing_class, base, out_dir, self.settings.merge)
         common.write_summary(
             out_dir,
@@ -207,4 +208,5 @@ class ImplicitTrainer:
             metrics=result.metrics,
             model=ref,
         )
+        common.drop_checkpoints(out_dir, "implicit")
         return ref
