@@ -228,3 +228,23 @@ def test_built_from_the_registry_with_its_defaults(varied_lm_path: Path) -> None
 def test_bad_parameters_are_one_line_errors(params: dict, varied_lm_path: Path) -> None:
     with pytest.raises(ParameterError):
         HFBackend(str(varied_lm_path), **params)
+
+
+def test_decoding_ignores_the_models_own_penalties_and_top_k(varied_lm_path: Path, tmp_path: Path) -> None:
+    """A model whose generation_config sets a repetition penalty, no-repeat n-grams and top-k
+    decodes as plain greedy all the same (the other backends pin the same)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(varied_lm_path)
+    model.generation_config.update(do_sample=True, temperature=0.7, repetition_penalty=3.0,
+                                   no_repeat_ngram_size=1, top_k=2, typical_p=0.5, min_new_tokens=6)
+    model.save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(varied_lm_path).save_pretrained(tmp_path)
+    for kind in ("raw", "processed"):
+        plain = by_id(HFBackend(str(varied_lm_path), max_new_tokens=8, logprob_kind=kind).generate(
+            requests(), progress=False))
+        penalised = by_id(HFBackend(str(tmp_path), max_new_tokens=8, logprob_kind=kind).generate(
+            requests(), progress=False))
+        for key, g in plain.items():
+            assert (penalised[key].text, penalised[key].tokens) == (g.text, g.tokens)
+            assert penalised[key].logprobs == pytest.approx(g.logprobs, abs=1e-5)

@@ -5,7 +5,9 @@ The stand-in has vLLM's shapes — ``LLM(model=..., **engine_args)``, ``Sampling
 ``LoRARequest(lora_name, lora_int_id, lora_path)``, ``RequestOutput.outputs[0]`` as a
 ``CompletionOutput(text, token_ids, logprobs=[{token_id: Logprob(logprob, rank,
 decoded_token)}], finish_reason, stop_reason)`` — and its habits: ``text`` without the stop
-string while ``token_ids`` keep the token that held it, and the end-of-sequence token.
+string while ``token_ids`` keep the token that held it, and the end-of-sequence token;
+``decoded_token`` a raw vocabulary piece ("Ġred") as V1 engines 0.7.3-0.9.2 give it; a whole
+``generate`` call refused with a ``ValueError`` for one prompt longer than ``max_model_len``.
 Behind it a tiny transformers model decodes greedily, so results can be compared with the
 ``hf`` backend's.
 """
@@ -89,6 +91,10 @@ class SamplingParams:
         "stop_token_ids",
         "max_tokens",
         "logprobs",
+        "repetition_penalty",
+        "presence_penalty",
+        "frequency_penalty",
+        "min_p",
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -99,6 +105,8 @@ class SamplingParams:
         self.logprobs = kwargs.get("logprobs")
         self.stop = kwargs.get("stop") or []
         self.seed = kwargs.get("seed")
+        self.pinned = {k: kwargs.get(k) for k in self.FIELDS - {"n", "temperature", "seed", "stop",
+                                                                "stop_token_ids", "max_tokens", "logprobs"}}
 
 
 @dataclasses.dataclass
@@ -138,6 +146,11 @@ class LLM:
     ) -> list[RequestOutput]:
         params = sampling_params if isinstance(sampling_params, list) else [sampling_params] * len(prompts)
         self.calls.append({"n": len(prompts), "lora_request": lora_request, "params": params})
+        limit = self.engine_args.get("max_model_len") or 2048
+        for p in prompts:  # vLLM refuses the whole call for one prompt that is too long
+            if len(p["prompt_token_ids"]) > limit:
+                raise ValueError(f"The decoder prompt (length {len(p['prompt_token_ids'])}) is longer than "
+                                 f"the maximum model length of {limit}. Make sure that `max_model_len` ...")
         return [
             self._one(str(i), p["prompt_token_ids"], sp)
             for i, (p, sp) in enumerate(zip(prompts, params, strict=True))
@@ -153,7 +166,9 @@ class LLM:
             token = int(scores.argmax())
             ids.append(token)
             token_ids.append(token)
-            logprobs.append({token: Logprob(float(scores[token]), 1, self.tokenizer.decode([token]))})
+            # a raw vocabulary piece ("Ġred"), as vLLM V1 0.7.3-0.9.2 reports decoded_token
+            piece = self.tokenizer.convert_ids_to_tokens(token)
+            logprobs.append({token: Logprob(float(scores[token]), 1, piece)})
             text = self.tokenizer.decode(token_ids, skip_special_tokens=True)
             if token == self.tokenizer.eos_token_id:
                 finish = "stop"
@@ -317,6 +332,27 @@ def test_requests_go_in_chunks_and_results_come_after_each(fake_vllm, varied_lm_
     assert first.example_id == "p0" and [c["n"] for c in LLM.instances[0].calls] == [2]
     assert [g.example_id for g in stream] == ["p1", "p2"]
     assert [c["n"] for c in LLM.instances[0].calls] == [2, 1]
+
+
+def test_one_over_long_prompt_fails_only_its_example(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake_vllm()
+    long = GenerationRequest(example_id="long", prompt="Question: colour? " * 40 + "\nAnswer:")
+    batch = [*requests()[:2], long, requests()[2]]
+    got = {g.example_id: g for g in VLLMBackend(str(varied_lm_path), max_new_tokens=3, max_model_len=64)
+           .generate(batch, progress=False)}
+    assert set(got) == {"p0", "p1", "long", "p2"}
+    assert got["long"].error.startswith("vLLM refused the request: The decoder prompt (length ")
+    assert got["long"].text == "" and got["long"].tokens == []
+    assert all(got[k].error is None and got[k].tokens for k in ("p0", "p1", "p2"))
+    assert [c["n"] for c in LLM.instances[0].calls] == [4, 1, 1, 1, 1]  # the chunk, then one at a time
+
+
+def test_decoding_is_pinned_to_plain_greedy(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake_vllm()
+    list(VLLMBackend(str(varied_lm_path), max_new_tokens=2).generate(requests(), progress=False))
+    pinned = [p.pinned for p in LLM.instances[0].calls[0]["params"]]
+    assert pinned == [{"repetition_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0,
+                       "top_p": 1.0, "top_k": -1, "min_p": 0.0}] * len(PROMPTS)
 
 
 def test_without_vllm_the_error_says_how_to_install_it(

@@ -135,6 +135,41 @@ def tokens_covering(tokens: Sequence[str], text_length: int) -> int:
     return covering_prefix(len(tokens), lambda k: lengths[k] >= text_length)
 
 
+def decode_batch(tokenizer: Any, rows: list[list[int]], *, skip_special_tokens: bool = True) -> list[str]:
+    """Decode many short id lists at once, without clean-up of spaces (straight through the
+    Rust tokenizer where there is one: transformers' own loop costs more than a model step
+    of a tiny model)."""
+    fast = getattr(tokenizer, "backend_tokenizer", None)
+    if fast is not None:
+        return list(fast.decode_batch(rows, skip_special_tokens=skip_special_tokens))
+    return list(
+        tokenizer.batch_decode(
+            rows, skip_special_tokens=skip_special_tokens, clean_up_tokenization_spaces=False
+        )
+    )
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message as one line (its first), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def failed_generation(request: Any, backend: Any, logprob_kind: str, error: str) -> Any:
+    """The ``Generation`` of a request that failed: no text, ``error`` says why (the run goes on)."""
+    from harness.records import Generation
+
+    return Generation(
+        example_id=request.example_id,
+        prompt=request.prompt,
+        text="",
+        logprob_kind=logprob_kind,
+        model=model_label(backend.model_name, backend.adapter),
+        backend=backend.name,
+        error=error,
+    )
+
+
 def model_label(model: str, adapter: str | None) -> str:
     """How a generation names its model: the name as given, plus the adapter when there is one."""
     return f"{model}+{adapter}" if adapter else model

@@ -18,6 +18,8 @@ from harness.plugins.backends.common import (
     BackendBase,
     chat_setting,
     check_positive,
+    decode_batch,
+    first_line,
     model_label,
     progress_bar,
     prompt_token_ids,
@@ -92,14 +94,14 @@ class HFBackend(BackendBase):
             tokenizer = AutoTokenizer.from_pretrained(self.model_path)
             model = AutoModelForCausalLM.from_pretrained(self.model_path, **_dtype_argument(dtype))
         except OSError as exc:
-            raise HarnessError(f"cannot load model {self.model_path!r}: {_first_line(exc)}") from None
+            raise HarnessError(f"cannot load model {self.model_path!r}: {first_line(exc)}") from None
         if self.adapter:
             from peft import PeftModel
 
             try:
                 model = PeftModel.from_pretrained(model, self.adapter)
             except (OSError, ValueError) as exc:
-                raise HarnessError(f"cannot load adapter {self.adapter!r}: {_first_line(exc)}") from None
+                raise HarnessError(f"cannot load adapter {self.adapter!r}: {first_line(exc)}") from None
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -223,6 +225,7 @@ class HFBackend(BackendBase):
         config.top_k = 0 if sample else None
         config.top_p = 1.0
         config.min_p = None
+        config.update(**NEUTRAL_PROCESSING)  # whatever the model's generation_config sets
         config.pad_token_id = self.tokenizer.pad_token_id
         config.eos_token_id = sorted(self.eos_ids())
         config.return_dict_in_generate = True
@@ -230,6 +233,16 @@ class HFBackend(BackendBase):
         config.output_logits = raw
         config.output_scores = not raw
         return config
+
+
+#: logits processors a model's generation_config may switch on, switched off: the backends
+#: decode alike (vllm and openai pin the same), plain greedy or plain temperature sampling.
+#: Each has a neutral value: transformers fills a field left None from the model's config.
+NEUTRAL_PROCESSING: dict[str, Any] = {
+    "repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
+    "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "min_length": 0, "min_new_tokens": 0,
+    "renormalize_logits": False,
+}
 
 
 class StopOnStrings:
@@ -250,20 +263,6 @@ class StopOnStrings:
         texts = decode_batch(self.tokenizer, tails)
         done = [any(s in text for s in row) for text, row in zip(texts, self.stops, strict=True)]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
-def decode_batch(tokenizer: Any, rows: list[list[int]], *, skip_special_tokens: bool = True) -> list[str]:
-    """Decode many short id lists at once, without clean-up of spaces (straight through the
-    Rust tokenizer where there is one: transformers' own loop costs more than a model step
-    of a tiny model)."""
-    fast = getattr(tokenizer, "backend_tokenizer", None)
-    if fast is not None:
-        return list(fast.decode_batch(rows, skip_special_tokens=skip_special_tokens))
-    return list(
-        tokenizer.batch_decode(
-            rows, skip_special_tokens=skip_special_tokens, clean_up_tokenization_spaces=False
-        )
-    )
 
 
 def _criteria_list(criteria: list[Any]) -> Any:
@@ -304,7 +303,3 @@ def _dtype_argument(dtype: Any) -> dict[str, Any]:
     major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
     return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

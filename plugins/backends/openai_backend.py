@@ -34,6 +34,7 @@ from harness.plugins.backends.common import (
     BackendBase,
     check_positive,
     cut_at_stop,
+    failed_generation,
     model_label,
     progress_bar,
     tokens_covering,
@@ -195,15 +196,7 @@ class OpenAIBackend(BackendBase):
         )
 
     def _failed(self, request: GenerationRequest, error: str) -> Generation:
-        return Generation(
-            example_id=request.example_id,
-            prompt=request.prompt,
-            text="",
-            logprob_kind=self.logprob_kind,
-            model=model_label(self.model_name, self.adapter),
-            backend=self.name,
-            error=error,
-        )
+        return failed_generation(request, self, self.logprob_kind, error)
 
     def _where(self) -> str:
         return self.base_url or "api.openai.com"

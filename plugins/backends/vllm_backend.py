@@ -20,6 +20,9 @@ from harness.plugins.backends.common import (
     chat_setting,
     check_positive,
     covering_prefix,
+    decode_batch,
+    failed_generation,
+    first_line,
     model_label,
     progress_bar,
     prompt_token_ids,
@@ -28,6 +31,12 @@ from harness.plugins.backends.common import (
 from harness.records import Generation
 from harness.strategies import GenerationRequest
 
+#: decoding as the other backends decode: plain greedy (or plain temperature sampling), none of
+#: the penalties or top-k/p that a model's generation_config may set elsewhere
+PINNED_SAMPLING = {
+    "repetition_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0,
+    "top_p": 1.0, "top_k": -1, "min_p": 0.0,
+}
 INSTALL_HINT = (
     'the vllm backend needs vLLM, a CUDA-only optional extra: pip install "calibration-harness[vllm]"'
 )
@@ -124,10 +133,26 @@ class VLLMBackend(BackendBase):
                 chunk = requests[start : start + self.batch_size]
                 prompts = [{"prompt_token_ids": prompt_token_ids(tokenizer, r.prompt, chat)} for r in chunk]
                 params = [self._sampling_params(r) for r in chunk]
-                outputs = self._llm.generate(prompts, params, use_tqdm=False, lora_request=self._lora)
-                for request, output in zip(chunk, outputs, strict=True):
-                    yield self._to_generation(request, output, tokenizer)
+                for request, output in zip(chunk, self._outputs(prompts, params), strict=True):
+                    if isinstance(output, ValueError):
+                        error = f"vLLM refused the request: {first_line(output)}"
+                        yield failed_generation(request, self, self.logprob_kind or "raw", error)
+                    else:
+                        yield self._to_generation(request, output, tokenizer)
                 bar.update(len(chunk))
+
+    def _outputs(self, prompts: list[dict[str, Any]], params: list[Any]) -> list[Any]:
+        """vLLM's output for each prompt, or the ``ValueError`` it refused that prompt with. vLLM
+        refuses a whole call for one bad prompt (one longer than ``max_model_len``): such a call
+        is retried one prompt at a time, so only that prompt fails."""
+        try:
+            return list(self._llm.generate(prompts, params, use_tqdm=False, lora_request=self._lora))
+        except ValueError as exc:
+            if len(prompts) == 1:
+                return [exc]
+        one_by_one = (self._outputs(prompts[i : i + 1], params[i : i + 1]) for i in range(len(prompts)))
+        return [output for outputs in one_by_one for output in outputs]
+
 
     def _sampling_params(self, request: GenerationRequest) -> Any:
         kwargs: dict[str, Any] = {
@@ -135,6 +160,7 @@ class VLLMBackend(BackendBase):
             "max_tokens": self.max_new_tokens,
             "logprobs": 1,  # the chosen token's log-probability is always among those returned
             "stop": [s for s in request.stop if s] or None,
+            **PINNED_SAMPLING,
         }
         if self.temperature > 0:
             kwargs["seed"] = self.seed
@@ -165,11 +191,12 @@ class VLLMBackend(BackendBase):
         n = len(ids)
         if reason != "length":
             n = covering_prefix(n, lambda k: decode(k).startswith(text))
-        tokens, logprobs = [], []
+        # each token's text from its id, as the hf backend decodes it: vLLM's ``decoded_token``
+        # is a raw vocabulary piece ("Ġred", "Ċ") in some versions (V1, 0.7.3-0.9.2)
+        tokens = decode_batch(tokenizer, [[token_id] for token_id in ids[:n]], skip_special_tokens=False)
+        logprobs = []
         for position, token_id in enumerate(ids[:n]):
             entry = completion.logprobs[position][token_id] if completion.logprobs else None
-            decoded = getattr(entry, "decoded_token", None)
-            tokens.append(decoded if decoded is not None else tokenizer.decode([token_id]))
             logprobs.append(float(entry.logprob) if entry is not None else None)
         return Generation(
             example_id=request.example_id,
