@@ -32,6 +32,8 @@ Constructor (every argument is keyword-only and also a settable attribute):
 - ``model``: the model name echoed in responses (default: the request's ``model``).
 - ``api_key``: when set, a request whose ``Authorization: Bearer`` / ``x-goog-api-key``
   header differs gets a 401.
+- ``rejected_fields``: request fields this server does not know; a body with one gets a 400
+  "Unrecognized request argument supplied: NAME", as strict servers answer.
 
 Routes:
 
@@ -180,8 +182,10 @@ class FakeOpenAIServer:
         seed: int = 0,
         model: str | None = None,
         api_key: str | None = None,
+        rejected_fields: Sequence[str] = (),
     ) -> None:
         self.responder = responder
+        self.rejected_fields = tuple(rejected_fields)
         self.default_text = default_text
         self.logprob_fn = logprob_fn
         self.latency = latency
@@ -371,6 +375,9 @@ class FakeOpenAIServer:
                 headers["Retry-After"] = _seconds(retry_after)
                 headers["retry-after-ms"] = str(int(round(retry_after * 1000)))
             return status, error(status, f"injected failure {status}"), headers
+        refused = [name for name in self.rejected_fields if name in body]
+        if refused and not gemini:
+            return 400, error(400, f"Unrecognized request argument supplied: {refused[0]}"), {}
         if self.latency > 0:
             self._stopping.wait(self.latency)
         if gemini:

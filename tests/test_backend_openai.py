@@ -58,13 +58,36 @@ def test_chat_answers_come_with_tokens_and_logprobs() -> None:
     assert {g.text for g in generations.values()} == {f" {c} City" for c in CAPITALS.values()}
     body = bodies[0]
     assert body["messages"][0]["role"] == "user" and body["messages"][0]["content"].startswith("Question:")
-    assert (body["model"], body["logprobs"], body["max_tokens"], body["temperature"], body["stop"]) == (
+    limit = body["max_completion_tokens"]
+    assert (body["model"], body["logprobs"], limit, body["temperature"], body["stop"]) == (
         "served-model",
         True,
         12,
         0.0,
         ["\n"],
     )
+    assert "max_tokens" not in body  # deprecated for chat
+    assert (body["top_p"], body["presence_penalty"], body["frequency_penalty"]) == (1.0, 0.0, 0.0)
+    assert "repetition_penalty" not in body  # outside the OpenAI schema: only with server_sampling
+
+
+def test_a_server_without_max_completion_tokens_gets_max_tokens() -> None:
+    with FakeOpenAIServer(responder=answer, rejected_fields=["max_completion_tokens"]) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, max_new_tokens=7, concurrency=1)
+        generations = list(backend.generate(requests(), progress=False))
+        bodies = server.bodies()
+    assert all(g.error is None and g.text for g in generations)
+    assert [("max_completion_tokens" in b, b.get("max_tokens")) for b in bodies] == [
+        (True, None), *[(False, 7)] * len(CAPITALS)]  # refused once, then the old field throughout
+
+
+def test_server_sampling_pins_vllm_serves_own_fields() -> None:
+    with FakeOpenAIServer(responder=answer) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, server_sampling=True, api="completions")
+        list(backend.generate(requests()[:1], progress=False))
+        (body,) = server.bodies()
+    pinned = (body["repetition_penalty"], body["top_k"], body["min_p"], body["max_tokens"])
+    assert pinned == (1.0, -1, 0.0, 64)
 
 
 def test_the_legacy_completions_api() -> None:

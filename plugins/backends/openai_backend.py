@@ -15,6 +15,14 @@ times with exponential back-off, honouring ``Retry-After``. What is left after t
   stops the run with one line; the generations already yielded are kept, so re-running
   resumes where it stopped.
 
+Decoding is pinned to plain greedy (or plain temperature sampling): ``top_p`` 1 and no
+presence or frequency penalty on every request; with ``server_sampling = true`` also
+``repetition_penalty`` 1, ``top_k`` -1 and ``min_p`` 0, fields outside the OpenAI schema that
+``vllm serve`` fills from the model's generation_config when a request leaves them out (hosted
+APIs refuse them: keep it off there). Chat requests bound the reply with
+``max_completion_tokens`` (``max_tokens`` is deprecated there); a server that refuses that
+field gets ``max_tokens`` from then on.
+
 ``logprob_kind`` is ``processed`` unless set otherwise: the OpenAI schema does not say which
 distribution its log-probabilities come from, and servers differ (vLLM's V1 engine reports
 raw ones, llama.cpp and hosted APIs those of the distribution they sampled from). Set
@@ -43,6 +51,12 @@ from harness.records import Generation
 from harness.strategies import GenerationRequest
 
 APIS = ("chat", "completions")
+#: decoding as the other backends decode (plain greedy or plain temperature sampling), in the
+#: fields of the OpenAI schema
+PINNED_SAMPLING = {"top_p": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0}
+#: the same for the fields vLLM and SGLang servers take outside the schema, and fill from the
+#: model's generation_config when a request leaves them out (``server_sampling = true``)
+SERVER_SAMPLING = {"repetition_penalty": 1.0, "top_k": -1, "min_p": 0.0}
 _MISSING = object()
 
 
@@ -69,6 +83,7 @@ class OpenAIBackend(BackendBase):
         max_retries: int = 5,
         timeout: float = 60.0,
         logprob_kind: str = "processed",
+        server_sampling: bool = False,
     ) -> None:
         check_positive("concurrency", concurrency)
         check_positive("max_retries", max_retries, allow_zero=True)
@@ -85,6 +100,10 @@ class OpenAIBackend(BackendBase):
         self.max_retries = int(max_retries)
         self.timeout = float(timeout)
         self.logprob_kind = logprob_kind
+        self.server_sampling = bool(server_sampling)
+        #: the field that bounds a reply's length: chat's ``max_completion_tokens`` (``max_tokens``
+        #: is deprecated there), until a server refuses it
+        self.limit_field = "max_completion_tokens" if api == "chat" else "max_tokens"
         self._client: Any = None
 
     @property
@@ -137,11 +156,15 @@ class OpenAIBackend(BackendBase):
         import openai
 
         stop = [s for s in request.stop if s] or None
+        field = self.limit_field
         common: dict[str, Any] = {
             "model": self.request_model,
-            "max_tokens": self.max_new_tokens,
+            field: self.max_new_tokens,
             "temperature": self.temperature,
+            **PINNED_SAMPLING,
         }
+        if self.server_sampling:
+            common["extra_body"] = dict(SERVER_SAMPLING)
         if stop:
             common["stop"] = stop
         try:
@@ -152,6 +175,9 @@ class OpenAIBackend(BackendBase):
             else:
                 reply = client.completions.create(prompt=request.prompt, logprobs=1, **common)
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            if field == "max_completion_tokens" and field in _message(exc):  # a server that predates it
+                self.limit_field = "max_tokens"
+                return self._one(client, request)
             return self._failed(request, f"{exc.status_code}: {_message(exc)}")
         except openai.APIStatusError as exc:
             retried = f" after {self.max_retries} retries" if _retryable(exc.status_code) else ""
