@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from attrs import evolve as attrs_evolve
 from torch_helpers import one_torch_thread
 from trainer_fixtures import colour_records, learnable_lm, load
 
@@ -171,3 +172,42 @@ def test_records_without_any_answer_are_an_error(lm_path, tmp_path):
     blank = [attrs.evolve(r, answer=" ", completion=" ") for r in make_records(2)]
     with pytest.raises(InsufficientDataError, match="non-blank"):
         ExplicitTrainer().train(ModelRef(base=str(lm_path)), blank, tmp_path, VerbalizedExtractor())
+
+
+def test_examples_too_long_for_dpo_are_refused_with_a_count(lm_path, tmp_path, capsys):
+    """TRL cuts a sequence longer than max_length at its end, through the Confidence: line: such
+    examples are left out and counted, and those kept reach DPO whole."""
+    from harness.plugins.trainers import common
+    from harness.plugins.trainers.explicit import dpo_length
+
+    records = make_records(12)
+    for i in (1, 4):  # two questions far longer than the others
+        question = "Tell me, after a long preamble, " * 12 + "which colour?"
+        long = attrs_evolve(records[i].example, question=question)
+        records[i] = attrs_evolve(records[i], example=long)
+    tokenizer = common.load_tokenizer(str(lm_path))
+    pairs, _ = ExplicitTrainer(**TINY).pairs(records, VerbalizedExtractor())
+    lengths: dict[str, int] = {}
+    for p in pairs:
+        for completion in (p.chosen, p.rejected):
+            n = dpo_length(tokenizer, p, completion, False)
+            lengths[p.example_id] = max(lengths.get(p.example_id, 0), n)
+    limit = max(v for k, v in lengths.items() if k not in ("item-1", "item-4"))
+    assert min(lengths["item-1"], lengths["item-4"]) > limit
+    trainer = ExplicitTrainer(**{**TINY, "epochs": 1}, max_length=limit)
+
+    trainer.train(ModelRef(base=str(lm_path)), records, tmp_path, VerbalizedExtractor())
+    summary = json.loads((tmp_path / "train_summary.json").read_text())
+    assert (summary["counts"]["too_long"], summary["counts"]["used"]) == (2, 10)
+    kept = {json.loads(line)["example_id"] for line in (tmp_path / "pairs.jsonl").read_text().splitlines()}
+    assert kept.isdisjoint({"item-1", "item-4"}) and len(kept) == 10
+    assert f"2 of 12 examples are longer than max_length = {limit} tokens" in capsys.readouterr().err
+
+    dpo = trainer.dpo_trainer(common.load_model(str(lm_path), common.choose_precision()), tokenizer,
+                              trainer.fitting(pairs, tokenizer, False)[0], tmp_path / "dpo", chat=False)
+    for row in dpo.train_dataset:  # nothing left for TRL to cut
+        assert len(row["prompt_ids"]) + max(len(row["chosen_ids"]), len(row["rejected_ids"])) <= limit
+        assert "Confidence:" in tokenizer.decode(row["chosen_ids"])
+
+    with pytest.raises(InsufficientDataError, match=r"all 12 examples are longer than max_length = 8 tokens"):
+        ExplicitTrainer(**TINY, max_length=8).train(ModelRef(base=str(lm_path)), records, tmp_path / "short")

@@ -28,7 +28,8 @@ under accelerate, e.g. ``accelerate launch --multi_gpu --num_processes 4 -m harn
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,29 @@ class ExplicitTrainer:
         )
         return pairs, fitted
 
+    def fitting(self, pairs: Sequence[Any], tokenizer: Any, chat: bool) -> tuple[list[Any], int]:
+        """The pairs whose prompt and completions fit in ``max_length`` tokens as TRL tokenizes them,
+        and how many examples were left out. TRL cuts a longer sequence at its end, which can cut
+        the ``Confidence:`` line that DPO is about: such an example is refused, with a warning."""
+        limit = self.settings.max_length
+        def fits(pair: Any) -> bool:
+            return max(dpo_length(tokenizer, pair, c, chat) for c in (pair.chosen, pair.rejected)) <= limit
+
+        kept = [p for p in pairs if fits(p)]
+        examples = {p.example_id for p in pairs}
+        refused = len(examples) - len({p.example_id for p in kept})
+        if not kept:
+            raise InsufficientDataError(
+                f"trainer 'explicit': all {len(examples)} examples are longer than max_length = {limit} "
+                "tokens (prompt and completion, which DPO would cut before the Confidence: line); "
+                "raise max_length"
+            )
+        if refused and common.is_main_process():
+            print(f"harness: warning: trainer 'explicit': {refused} of {len(examples)} examples are longer "
+                  f"than max_length = {limit} tokens and are left out (cut, they would lose the Confidence: "
+                  "line)", file=sys.stderr)
+        return kept, refused
+
     def _warm_up_item(self, pair: Any, chat: bool) -> tuple[str, str, bool, bool]:
         """``(prompt, completion, correct, lm)`` for the warm-up. Where ``sft_lm_on`` leaves an
         answer out of the loss (a wrong one under ``correct``, every one under ``confidence``)
@@ -244,12 +268,13 @@ class ExplicitTrainer:
             raise InsufficientDataError(
                 f"trainer 'explicit': none of the {len(records)} training records has a non-blank answer"
             )
+        base, tokenizer, lm_model, chat = common.load_for_training(model, out_dir, self.chat_template)
+        pairs, too_long = self.fitting(pairs, tokenizer, chat)
         if common.is_main_process():
             write_jsonl_atomic(out_dir / PAIRS_FILE, pairs)
             if fitted is not None:
                 write_json_atomic(out_dir / CALIBRATOR_FILE, fitted.to_dict())
 
-        base, tokenizer, lm_model, chat = common.load_for_training(model, out_dir, self.chat_template)
         if self.sft_epochs > 0:
             sft_dir = out_dir / SFT_DIR
             if sft_dir.is_dir():  # a killed attempt finished the warm-up: DPO starts from it
@@ -268,7 +293,8 @@ class ExplicitTrainer:
             counts={
                 "records": len(records),
                 "used": len(examples),
-                "skipped_blank": len(records) - len(examples),
+                "skipped_blank": len(records) - len(examples) - too_long,
+                "too_long": too_long,
                 "pairs": len(pairs),
                 "correct": sum(1 for r in records if r.correct and r.example.id in examples),
             },
@@ -277,3 +303,13 @@ class ExplicitTrainer:
         )
         common.drop_checkpoints(out_dir, "dpo")
         return ref
+
+
+def dpo_length(tokenizer: Any, pair: Any, completion: str, chat: bool) -> int:
+    """Tokens of ``pair.prompt`` with ``completion`` as TRL's ``DPOTrainer`` tokenizes them: the
+    plain text with eos appended, or the conversation through the chat template."""
+    if not chat:
+        return len(tokenizer(pair.prompt + completion + (tokenizer.eos_token or ""))["input_ids"])
+    turns = [{"role": "user", "content": pair.prompt}, {"role": "assistant", "content": completion}]
+    ids = tokenizer.apply_chat_template(turns, tokenize=True)
+    return len(ids["input_ids"] if isinstance(ids, Mapping) else ids)
