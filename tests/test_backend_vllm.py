@@ -15,6 +15,7 @@ Behind it a tiny transformers model decodes greedily, so results can be compared
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import types
 from pathlib import Path
@@ -23,9 +24,9 @@ from typing import Any
 import pytest
 from torch_helpers import one_torch_thread, varied_lm
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, ParameterError
 from harness.plugins.backends.hf import HFBackend
-from harness.plugins.backends.vllm_backend import VLLMBackend
+from harness.plugins.backends.vllm_backend import VLLMBackend, built_logprob_kind
 from harness.strategies import GenerationRequest
 
 torch = pytest.importorskip("torch")
@@ -128,6 +129,7 @@ class LLM:
         unknown = set(engine_args) - names
         assert not unknown, f"EngineArgs has no {unknown}"  # what the real LLM would reject
         self.engine_args = engine_args
+        self.llm_engine = sys.modules["vllm"].ENGINE(engine_args.get("logprobs_mode"))
         self.model = AutoModelForCausalLM.from_pretrained(model)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.calls: list[dict[str, Any]] = []
@@ -190,7 +192,32 @@ class LLM:
         return RequestOutput(request_id, None, prompt_ids, None, [completion], True)
 
 
-def stand_in(*, logprobs_mode: bool = True, version: str = "0.11.0") -> types.ModuleType:
+class _Engine:
+    """``LLM.llm_engine``: its class's module says V0 or V1; ``model_config.logprobs_mode``
+    exists where the engine has the switch."""
+
+    def __init__(self, logprobs_mode: str | None) -> None:
+        self.model_config = types.SimpleNamespace()
+        if logprobs_mode is not None:
+            self.model_config.logprobs_mode = logprobs_mode
+
+
+class V1Engine(_Engine):
+    pass
+
+
+class V0Engine(_Engine):
+    pass
+
+
+V1Engine.__module__ = "vllm.v1.engine.llm_engine"
+V0Engine.__module__ = "vllm.engine.llm_engine"
+
+
+def stand_in(*, logprobs_mode: bool = True, version: str = "0.11.0", engine: str = "v1",
+             data_parallel: bool = True) -> types.ModuleType:
+    """A vllm module of ``version``; ``engine`` is the engine ``LLM`` builds (``v0``: what vLLM
+    0.8-0.9 fall back to, whatever ``VLLM_USE_V1`` says)."""
     fields = [
         ("model", str, ""),
         ("tensor_parallel_size", int, 1),
@@ -203,7 +230,10 @@ def stand_in(*, logprobs_mode: bool = True, version: str = "0.11.0") -> types.Mo
     ]
     if logprobs_mode:
         fields.append(("logprobs_mode", str, "raw_logprobs"))
+    if data_parallel:
+        fields.append(("data_parallel_size", int, 1))
     vllm = types.ModuleType("vllm")
+    vllm.ENGINE = V1Engine if engine == "v1" else V0Engine
     vllm.__version__ = version
     vllm.LLM, vllm.SamplingParams, vllm.RequestOutput = LLM, SamplingParams, RequestOutput
     vllm.EngineArgs = dataclasses.make_dataclass("EngineArgs", fields)
@@ -266,7 +296,7 @@ def test_engine_is_asked_for_raw_logprobs_and_greedy_sampling(fake_vllm, varied_
 
 
 def test_an_older_engine_records_the_logprob_kind_it_reports(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
-    fake_vllm(logprobs_mode=False, version="0.6.3")  # the V0 engine: post-processing logprobs
+    fake_vllm(logprobs_mode=False, version="0.6.3", engine="v0")  # the V0 engine: post-processing logprobs
     backend = VLLMBackend(str(varied_lm_path), max_new_tokens=3)
     (g, *_) = backend.generate(requests(), progress=False)
     assert "logprobs_mode" not in LLM.instances[0].engine_args
@@ -274,6 +304,42 @@ def test_an_older_engine_records_the_logprob_kind_it_reports(fake_vllm, varied_l
     fake_vllm(logprobs_mode=False, version="0.9.2")  # V1 without the switch: raw
     (g, *_) = VLLMBackend(str(varied_lm_path), max_new_tokens=3).generate(requests(), progress=False)
     assert g.logprob_kind == "raw"
+
+
+def test_the_logprob_kind_comes_from_the_engine_built(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake_vllm(logprobs_mode=False, version="0.9.2", engine="v0")  # V1 asked for, V0 built (a fallback)
+    backend = VLLMBackend(str(varied_lm_path), max_new_tokens=2)
+    assert {g.logprob_kind for g in backend.generate(requests(), progress=False)} == {"processed"}
+    fake_vllm(version="0.11.0")
+    backend = VLLMBackend(str(varied_lm_path), max_new_tokens=2)
+    list(backend.generate(requests(), progress=False))
+    assert backend.logprob_kind == "raw"
+    LLM.instances[0].llm_engine.model_config.logprobs_mode = "processed_logprobs"
+    assert built_logprob_kind(LLM.instances[0], sys.modules["vllm"]) == "processed"
+
+
+def test_max_lora_rank_comes_from_the_adapter_and_is_checked(  # type: ignore[no-untyped-def]
+        fake_vllm, varied_lm_path: Path, tmp_path: Path) -> None:
+    fake_vllm()
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 24}))
+    backend = VLLMBackend(str(varied_lm_path), adapter=str(tmp_path), max_new_tokens=2)
+    list(backend.generate(requests()[:1], progress=False))
+    assert LLM.instances[0].engine_args["max_lora_rank"] == 32  # 24 rounded up to a rank vLLM takes
+    with pytest.raises(ParameterError, match=r"max_lora_rank = 16 is below the rank r = 24"):
+        VLLMBackend(str(varied_lm_path), adapter=str(tmp_path), max_lora_rank=16)
+    with pytest.raises(ParameterError, match=r"max_lora_rank = 48; vLLM accepts 8, 16, 32"):
+        VLLMBackend(str(varied_lm_path), adapter=str(tmp_path), max_lora_rank=48)
+
+
+def test_data_parallel_size_reaches_the_engine_or_is_one_line(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake_vllm()
+    backend = VLLMBackend(str(varied_lm_path), max_new_tokens=2, tensor_parallel_size=2, data_parallel_size=2)
+    list(backend.generate(requests()[:1], progress=False))
+    args = LLM.instances[0].engine_args
+    assert (args["tensor_parallel_size"], args["data_parallel_size"]) == (2, 2)
+    fake_vllm(data_parallel=False, version="0.7.3")
+    with pytest.raises(ParameterError, match=r"^data_parallel_size = 2: the installed vLLM 0.7.3 has no"):
+        list(VLLMBackend(str(varied_lm_path), data_parallel_size=2).generate(requests()[:1], progress=False))
 
 
 def test_a_stop_string_is_cut_from_text_and_tokens(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -359,9 +425,8 @@ def test_without_vllm_the_error_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, varied_lm_path: Path
 ) -> None:
     monkeypatch.setitem(sys.modules, "vllm", None)  # what `import vllm` meets where it is not installed
-    backend = VLLMBackend(str(varied_lm_path))
     with pytest.raises(HarnessError, match=r'pip install "calibration-harness\[vllm\]"') as caught:
-        list(backend.generate(requests(), progress=False))
+        VLLMBackend(str(varied_lm_path))  # at once, before any work
     assert "\n" not in str(caught.value)
 
 

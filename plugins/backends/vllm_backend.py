@@ -1,17 +1,24 @@
 """The ``vllm`` backend: offline generation with ``vllm.LLM`` — how a run goes beyond one
-GPU (``tensor_parallel_size``) and how it gets vLLM's throughput on one.
+GPU (``tensor_parallel_size`` splits the model, ``data_parallel_size`` runs copies of it) and
+how it gets vLLM's throughput on one. An adapter is served with ``max_lora_rank`` read from its
+``adapter_config.json`` (rounded up to a rank vLLM accepts) unless set.
 
 vLLM is an optional extra (``pip install "calibration-harness[vllm]"``), imported only when
 the backend loads. Log-probabilities: vLLM's default has changed across versions (V0
 reported them after temperature and penalties, the V1 engine before). Where the engine
-takes ``logprobs_mode`` this backend asks for ``raw_logprobs`` and records ``raw``; an
-older V1 engine records ``raw``, a V0 engine ``processed``.
+takes ``logprobs_mode`` this backend asks for ``raw_logprobs``; what it records is read from
+the engine once built (its ``logprobs_mode``, else ``raw`` for a V1 engine and ``processed``
+for V0, which vLLM 0.8-0.9 may fall back to whatever was asked).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import json
+import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, ParameterError
@@ -59,17 +66,22 @@ class VLLMBackend(BackendBase):
         max_new_tokens: int = 64,
         temperature: float = 0.0,
         tensor_parallel_size: int = 1,
+        data_parallel_size: int = 1,
         batch_size: int = 1024,
         dtype: str = "auto",
         chat_template: str | bool = "auto",
         gpu_memory_utilization: float = 0.9,
         max_model_len: int = 0,
-        max_lora_rank: int = 64,
+        max_lora_rank: int = 0,
         seed: int = 0,
     ) -> None:
         from harness.plugins.models import resolve_model
 
+        if not vllm_installed():
+            raise HarnessError(INSTALL_HINT)
         check_positive("tensor_parallel_size", tensor_parallel_size)
+        check_positive("data_parallel_size", data_parallel_size)
+        check_positive("max_lora_rank", max_lora_rank, allow_zero=True)
         check_positive("batch_size", batch_size)
         check_positive("max_model_len", max_model_len, allow_zero=True)
         if not 0 < gpu_memory_utilization <= 1:
@@ -77,12 +89,13 @@ class VLLMBackend(BackendBase):
         chat_setting(chat_template)
         self._set_generation(model, str(resolve_model(model)), adapter, max_new_tokens, temperature)
         self.tensor_parallel_size = int(tensor_parallel_size)
+        self.data_parallel_size = int(data_parallel_size)
         self.batch_size = int(batch_size)
         self.dtype = dtype
         self.chat_template = chat_template
         self.gpu_memory_utilization = float(gpu_memory_utilization)
         self.max_model_len = int(max_model_len)
-        self.max_lora_rank = int(max_lora_rank)
+        self.max_lora_rank = lora_rank(adapter, int(max_lora_rank)) if adapter else int(max_lora_rank)
         self.seed = int(seed)
         #: ``raw`` or ``processed``: what the loaded engine reports (known once loaded)
         self.logprob_kind: str | None = None
@@ -103,16 +116,23 @@ class VLLMBackend(BackendBase):
             "gpu_memory_utilization": self.gpu_memory_utilization,
             "enable_lora": bool(self.adapter),
         }
+        names = engine_arg_names(vllm)
         if self.adapter:
             kwargs["max_lora_rank"] = self.max_lora_rank
         if self.max_model_len:
             kwargs["max_model_len"] = self.max_model_len
-        if "logprobs_mode" in engine_arg_names(vllm):
+        if self.data_parallel_size > 1:
+            if names and "data_parallel_size" not in names:
+                raise ParameterError(
+                    f"data_parallel_size = {self.data_parallel_size}: the installed vLLM "
+                    f"{getattr(vllm, '__version__', '?')} has no data parallelism (vLLM >= 0.8.5 has)"
+                )
+            kwargs["data_parallel_size"] = self.data_parallel_size
+        if "logprobs_mode" in names:
             kwargs["logprobs_mode"] = "raw_logprobs"
-            self.logprob_kind = "raw"
-        else:
-            self.logprob_kind = "raw" if uses_v1_engine(vllm) else "processed"
         self._llm = vllm.LLM(**kwargs)
+        # what the engine that was built reports (a V1 request may fall back to V0, ...)
+        self.logprob_kind = built_logprob_kind(self._llm, vllm)
         if self.adapter:
             from vllm.lora.request import LoRARequest
 
@@ -217,6 +237,54 @@ def finish_reason(reason: str | None, stop_reason: int | str | None) -> str:
     if reason == "stop":
         return "stop" if isinstance(stop_reason, str) else "eos"
     return str(reason)
+
+
+def vllm_installed() -> bool:
+    module = sys.modules.get("vllm", False)
+    if module is not False:
+        return module is not None  # None: imports of it are blocked
+    return importlib.util.find_spec("vllm") is not None
+
+
+#: the LoRA ranks every vLLM since 0.6 accepts for ``max_lora_rank`` (``LoRAConfig``)
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def lora_rank(adapter: str, max_lora_rank: int) -> int:
+    """The ``max_lora_rank`` to serve ``adapter`` with: the rank in its ``adapter_config.json``
+    rounded up to one vLLM accepts (``max_lora_rank = 0``), or the value given, checked."""
+    config = Path(adapter) / "adapter_config.json"
+    try:
+        rank = int(json.loads(config.read_text(encoding="utf-8"))["r"])
+    except FileNotFoundError:
+        rank = 0  # the adapter is named on a server, or not written yet: no rank to read
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ParameterError(f"{config}: cannot read the adapter's rank r ({exc})") from None
+    if max_lora_rank:
+        if max_lora_rank not in VLLM_LORA_RANKS:
+            raise ParameterError(
+                f"max_lora_rank = {max_lora_rank}; vLLM accepts {', '.join(map(str, VLLM_LORA_RANKS))}"
+            )
+        if max_lora_rank < rank:
+            raise ParameterError(f"max_lora_rank = {max_lora_rank} is below the rank r = {rank} of {config}")
+        return max_lora_rank
+    fits = [r for r in VLLM_LORA_RANKS if r >= rank]
+    if not fits:
+        raise ParameterError(f"the adapter's rank r = {rank} is above vLLM's largest, {VLLM_LORA_RANKS[-1]}")
+    return fits[0] if rank else 16  # no rank to read: vLLM's own default
+
+
+def built_logprob_kind(llm: Any, vllm: Any) -> str:
+    """``raw`` or ``processed``: what the engine ``llm`` runs reports. Its ``logprobs_mode``
+    where it has one, else its generation: V1 engines report raw log-probabilities, V0 ones
+    processed ones."""
+    engine = getattr(llm, "llm_engine", None)
+    mode = getattr(getattr(engine, "model_config", None), "logprobs_mode", None)
+    if mode is not None:
+        return "processed" if "processed" in str(mode) else "raw"
+    if engine is not None:
+        return "raw" if ".v1." in type(engine).__module__ else "processed"
+    return "raw" if uses_v1_engine(vllm) else "processed"
 
 
 def import_vllm() -> Any:
