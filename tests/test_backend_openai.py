@@ -125,6 +125,41 @@ def test_a_server_that_ignores_stop_is_cut_here_and_eos_is_told_apart() -> None:
     assert (generations["Italy"].text, generations["Italy"].finish_reason) == (" Rome", "eos")
 
 
+def test_llama_cpp_completions_logprobs_are_read() -> None:
+    """llama.cpp's /v1/completions sends ``logprobs: {"content": [{"token", "logprob"}, ...]}``."""
+
+    def reply(body: dict[str, Any]) -> dict[str, Any]:
+        content = [{"id": 1, "token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": []}
+                   for t, lp in ((" Paris", -0.1), (" City", -0.2), ("\n", -0.3))]
+        choice = {"index": 0, "text": " Paris City\n", "finish_reason": "stop",
+                  "logprobs": {"content": content}}
+        return {"id": "x", "object": "text_completion", "created": 0, "model": "m", "choices": [choice]}
+
+    with FakeOpenAIServer(responder=reply) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, api="completions", logprob_kind="raw")
+        (g,) = backend.generate(requests()[:1], progress=False)
+    assert (g.text, g.tokens, g.logprobs) == (" Paris City", [" Paris", " City"], [-0.1, -0.2])
+    assert g.logprob_kind == "raw"
+
+
+def test_reasoning_tokens_are_left_out_of_the_answers_logprobs() -> None:
+    """vllm serve --reasoning-parser: ``message.content`` is the answer alone, while
+    ``logprobs.content`` covers the reasoning before it too."""
+
+    def reply(body: dict[str, Any]) -> dict[str, Any]:
+        pieces = [("<think>", -1.0), (" Paris", -2.0), (" maybe", -3.0), ("</think>", -4.0), (" Paris", -0.5),
+                  (" City", -0.25)]
+        content = [{"token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": []}
+                   for t, lp in pieces]
+        message = {"role": "assistant", "content": " Paris City", "reasoning_content": " Paris maybe"}
+        choice = {"index": 0, "finish_reason": "stop", "message": message, "logprobs": {"content": content}}
+        return {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice]}
+
+    with FakeOpenAIServer(responder=reply) as server:
+        (g,) = OpenAIBackend("m", base_url=server.base_url).generate(requests()[:1], progress=False)
+    assert (g.text, g.tokens, g.logprobs) == (" Paris City", [" Paris", " City"], [-0.5, -0.25])
+
+
 def test_server_errors_are_retried() -> None:
     with FakeOpenAIServer(responder=answer) as server:
         server.fail_next(500, count=2, retry_after=0.01)

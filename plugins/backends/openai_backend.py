@@ -23,11 +23,18 @@ APIs refuse them: keep it off there). Chat requests bound the reply with
 ``max_completion_tokens`` (``max_tokens`` is deprecated there); a server that refuses that
 field gets ``max_tokens`` from then on.
 
+Log-probabilities are read from ``logprobs.content`` on chat, and on legacy completions from
+``tokens``/``token_logprobs`` or, as llama.cpp's server sends them, ``content``. With a
+reasoning parser (``vllm serve --reasoning-parser``) ``logprobs.content`` also covers the
+reasoning that ``message.content`` leaves out: only the tokens of the content are kept.
+
 ``logprob_kind`` is ``processed`` unless set otherwise: the OpenAI schema does not say which
 distribution its log-probabilities come from, and servers differ (vLLM's V1 engine reports
-raw ones, llama.cpp and hosted APIs those of the distribution they sampled from). Set
+raw ones, hosted APIs those of the distribution they sampled from). Set
 ``logprob_kind = "raw"`` for a server you know reports raw ones (``vllm serve
---logprobs-mode raw_logprobs``). With greedy decoding the two coincide on most servers.
+--logprobs-mode raw_logprobs``; llama.cpp's server, which reports the probabilities before
+sampling unless asked for ``post_sampling_probs``). With greedy decoding the two coincide on
+most servers.
 """
 
 from __future__ import annotations
@@ -198,14 +205,18 @@ class OpenAIBackend(BackendBase):
     def _to_generation(self, request: GenerationRequest, choice: Any) -> Generation:
         if self.api == "chat":
             raw_text = choice.message.content or ""
-            content = getattr(choice.logprobs, "content", None) or []
-            tokens = [item.token for item in content]
-            logprobs = [item.logprob for item in content]
+            tokens, logprobs = _content_logprobs(choice.logprobs)
+            # a reasoning parser (vllm serve --reasoning-parser) leaves the reasoning out of the
+            # content but not out of the log-probabilities: keep those of the content
+            start = _content_start(tokens, raw_text)
+            tokens, logprobs = tokens[start:], logprobs[start:]
         else:
             raw_text = choice.text or ""
             legacy = choice.logprobs
             tokens = list(getattr(legacy, "tokens", None) or [])
             logprobs = list(getattr(legacy, "token_logprobs", None) or [])
+            if not tokens:  # llama.cpp's /v1/completions: {"content": [{"token", "logprob"}, ...]}
+                tokens, logprobs = _content_logprobs(legacy)
         # a server that ignores ``stop`` still gets its answer cut where the extractor wants
         text, stopped = cut_at_stop(raw_text, request.stop)
         n = tokens_covering(tokens, len(text)) if tokens else 0
@@ -226,6 +237,30 @@ class OpenAIBackend(BackendBase):
 
     def _where(self) -> str:
         return self.base_url or "api.openai.com"
+
+
+def _content_logprobs(logprobs: Any) -> tuple[list[str], list[float | None]]:
+    """Tokens and log-probabilities of a ``logprobs.content`` list (chat, and llama.cpp's legacy
+    completions, where the SDK keeps it as an extra field of plain dicts)."""
+    content = getattr(logprobs, "content", None)
+    if content is None:
+        content = (getattr(logprobs, "model_extra", None) or {}).get("content")
+    items = [item if isinstance(item, dict) else {"token": item.token, "logprob": item.logprob}
+             for item in content or []]
+    return [str(item.get("token", "")) for item in items], [item.get("logprob") for item in items]
+
+
+def _content_start(tokens: Sequence[str], content: str) -> int:
+    """Where the tokens of ``content`` begin among ``tokens``: 0 unless the tokens carry more text
+    before it (reasoning), then the last start whose tokens spell the content (up to a stop)."""
+    joined = "".join(tokens)
+    if not content or joined.startswith(content) or content not in joined:
+        return 0
+    lengths = [0]
+    for token in tokens:
+        lengths.append(lengths[-1] + len(token))
+    starts = [k for k in range(len(tokens)) if joined.startswith(content, lengths[k])]
+    return starts[-1] if starts else 0
 
 
 def _finish_reason(choice: Any) -> str | None:
