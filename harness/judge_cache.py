@@ -11,7 +11,8 @@ Storage is one SQLite file in write-ahead-log mode under
 kill at any moment. Only the key's hash, the grade, the grader's raw reply, a confidence the
 judge extracted (HLE's judge does) and the judge's name and model are stored — never a
 request, a header or a credential. A cache file of an older version gains the confidence
-column when it is opened.
+column when it is opened. A cache that cannot be opened or written (a full disk) is one
+line naming the file (``StorageError``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.errors import StorageError
 from harness.paths import cache_dir
 
 FILE_NAME = "judgments.sqlite3"
@@ -64,21 +66,26 @@ class JudgeCache:
 
     def __init__(self, path: str | Path | None = None, *, timeout: float = 60.0) -> None:
         self.path = Path(path) if path is not None else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")  # durable across process kills
-        self._db.execute(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(verdicts)")}
-        if "confidence" not in columns:  # a cache file of an older version
-            try:
-                self._db.execute("ALTER TABLE verdicts ADD COLUMN confidence REAL")
-            except sqlite3.OperationalError:  # another process added it first
-                pass
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")  # durable across process kills
+            self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(verdicts)")}
+            if "confidence" not in columns:  # a cache file of an older version
+                try:
+                    self._db.execute("ALTER TABLE verdicts ADD COLUMN confidence REAL")
+                except sqlite3.OperationalError:  # another process added it first
+                    pass
+        except OSError as exc:
+            raise StorageError.from_os(exc, self.path, "cannot open the judge cache") from None
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: cannot open the judge cache: {exc}") from None
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self.get_many([key]).get(key)
@@ -108,11 +115,14 @@ class JudgeCache:
         confidence: float | None = None,
     ) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO verdicts (key, judge, model, prompt_version, grade, raw, created,"
-                " confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, judge, model, prompt_version, grade, raw, time.time(), confidence),
-            )
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO verdicts (key, judge, model, prompt_version, grade, raw, created,"
+                    " confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key, judge, model, prompt_version, grade, raw, time.time(), confidence),
+                )
+            except sqlite3.OperationalError as exc:  # "database or disk is full", read-only, ...
+                raise StorageError(f"{self.path}: cannot write: {exc}") from None
 
     def __len__(self) -> int:
         with self._lock:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness.errors import StorageError
+
 
 def cache_dir() -> Path:
     """``$HARNESS_CACHE_DIR``, else ``$XDG_CACHE_HOME/calibration-harness``, else ``~/.cache/...``."""
@@ -14,5 +16,8 @@ def cache_dir() -> Path:
     else:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         path = Path(base) / "calibration-harness"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError.from_os(exc, path, "cannot create the cache folder") from None
     return path

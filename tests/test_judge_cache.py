@@ -84,3 +84,24 @@ def test_several_processes_write_at_once_and_nothing_is_lost(tmp_path: Path) -> 
         assert len(cache) == 450
         keys = [f"w{n}-{i}" for n in range(3) for i in range(150)]
         assert len(cache.get_many(keys)) == 450  # looked up in chunks below SQLite's limits
+
+
+def test_a_full_disk_or_a_blocked_cache_is_one_line(tmp_path, monkeypatch):
+    import sqlite3
+
+    from harness.errors import StorageError
+    from harness.judge_cache import JudgeCache
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(StorageError, match=r"not-a-folder/judge.sqlite3: cannot open the judge cache: "):
+        JudgeCache(blocker / "judge.sqlite3")
+    cache = JudgeCache(tmp_path / "judge.sqlite3")
+
+    class FullDisk:
+        def execute(self, *args):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(cache, "_db", FullDisk())
+    with pytest.raises(StorageError, match=r"judge.sqlite3: cannot write: database or disk is full$"):
+        cache.put("k", judge="j", model="m", prompt_version="v", grade="correct", raw="A")
