@@ -160,6 +160,23 @@ def test_reasoning_tokens_are_left_out_of_the_answers_logprobs() -> None:
     assert (g.text, g.tokens, g.logprobs) == (" Paris City", [" Paris", " City"], [-0.5, -0.25])
 
 
+@pytest.mark.parametrize("pieces", [["ĠParis", "ĠCity", "Ċ", "Question"], ["▁Paris", "▁City", "<0x0A>"]])
+def test_raw_vocabulary_pieces_are_read_as_text(pieces: list[str]) -> None:
+    """vLLM 0.8-0.9 servers send raw pieces in logprobs.content ("Ġred", "Ċ"): the answer's
+    tokens must be its text, or the extractor counts a newline token as part of the answer."""
+
+    def reply(body: dict[str, Any]) -> dict[str, Any]:
+        content = [{"token": t, "logprob": -0.5, "bytes": list(t.encode()), "top_logprobs": []}
+                   for t in pieces]
+        message = {"role": "assistant", "content": " Paris City\nQuestion"}
+        choice = {"index": 0, "finish_reason": "length", "message": message, "logprobs": {"content": content}}
+        return {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice]}
+
+    with FakeOpenAIServer(responder=reply) as server:
+        (g,) = OpenAIBackend("m", base_url=server.base_url).generate(requests()[:1], progress=False)
+    assert (g.text, g.tokens) == (" Paris City", [" Paris", " City"])
+
+
 def test_server_errors_are_retried() -> None:
     with FakeOpenAIServer(responder=answer) as server:
         server.fail_next(500, count=2, retry_after=0.01)

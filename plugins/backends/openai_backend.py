@@ -40,6 +40,7 @@ most servers.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -217,6 +218,7 @@ class OpenAIBackend(BackendBase):
             logprobs = list(getattr(legacy, "token_logprobs", None) or [])
             if not tokens:  # llama.cpp's /v1/completions: {"content": [{"token", "logprob"}, ...]}
                 tokens, logprobs = _content_logprobs(legacy)
+        tokens = readable_pieces(tokens, raw_text)
         # a server that ignores ``stop`` still gets its answer cut where the extractor wants
         text, stopped = cut_at_stop(raw_text, request.stop)
         n = tokens_covering(tokens, len(text)) if tokens else 0
@@ -237,6 +239,48 @@ class OpenAIBackend(BackendBase):
 
     def _where(self) -> str:
         return self.base_url or "api.openai.com"
+
+
+def _byte_decoder() -> dict[str, int]:
+    """The inverse of GPT-2's byte-level alphabet (bytes shown as printable characters: "Ġ" is a
+    space, "Ċ" a newline), which byte-level BPE vocabularies (GPT-2, Llama 3, Qwen) are written in."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
+    chars = list(printable)
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            chars.append(256 + extra)
+            extra += 1
+    return {chr(c): b for b, c in zip(printable, chars, strict=True)}
+
+
+_BYTES = _byte_decoder()
+_SP_BYTE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")  # SentencePiece's byte fallback: "<0x0A>"
+
+
+def readable_pieces(tokens: list[str], text: str) -> list[str]:
+    """Token strings as text. vLLM 0.8-0.9 servers send raw vocabulary pieces ("Ġred", "Ċ",
+    "▁red") in ``logprobs``: when the pieces do not spell the returned text and, read as
+    byte-level or SentencePiece pieces, they do, they are read so."""
+    joined = "".join(tokens)
+    if not tokens or _spells(joined, text):
+        return tokens
+    if all(ch in _BYTES for token in tokens for ch in token):
+        pieces = [bytes(_BYTES[ch] for ch in token).decode("utf-8", errors="replace") for token in tokens]
+        if _spells("".join(pieces), text):
+            return pieces
+    pieces = [_SP_BYTE.sub(_byte_char, token.replace("\u2581", " ")) for token in tokens]
+    return pieces if _spells("".join(pieces), text) else tokens
+
+
+def _byte_char(match: re.Match[str]) -> str:
+    return chr(int(match.group(1), 16))
+
+
+def _spells(joined: str, text: str) -> bool:
+    return joined.startswith(text) or text.startswith(joined)
 
 
 def _content_logprobs(logprobs: Any) -> tuple[list[str], list[float | None]]:
