@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from harness import contract, registry, stages
+from harness import contract, distributed, registry, stages
 from harness.artifacts import write_json_atomic, write_jsonl_atomic
 from harness.config import Config, Layer, Override, load_toml
 from harness.errors import HarnessError, InputError, ParameterError, StorageError
@@ -308,7 +308,9 @@ class Experiment:
                   "params": _jsonable({k: v for k, v in params.items() if k not in RUN_ONLY_PARAMS}),
                   "records": stages.fingerprint([r.to_dict() for r in records])}
         done = folder / "model.json"
-        if stages.prepare(folder, inputs, force=self.spec.force):
+        kept = stages.prepare(folder, inputs, force=self.spec.force)
+        distributed.barrier()  # the other processes train once the folder is ready
+        if kept:
             if done.exists():
                 self.log(f"train {name}: reusing {done}")
                 return ModelRef.from_dict(_read_json(done))
@@ -330,9 +332,44 @@ class Experiment:
             raise HarnessError(f"task {name!r} has no examples")
         return select(examples, self.spec.limit, self.spec.seed)
 
+    def split(self) -> tuple[list[Example], list[Example], list[Example], str]:
+        """The selected examples, the training and evaluated splits and the evaluated one's name
+        (``test``; ``train`` with --eval-on-train; ``all`` without trainers). Seeded: every
+        process of a launch gets the same."""
+        spec = self.spec
+        examples = self._examples(self.task, spec.task)
+        if self.trainers and not spec.eval_on_train:
+            train, test = group_split(examples, spec.test_size, spec.seed)
+            return examples, train, test, "test"
+        if self.trainers:
+            return examples, examples, examples, "train"
+        return examples, [], examples, "all"
+
+    def _train_beside_main(self) -> None:
+        """A process other than the main one: wait for the judged baseline, read the training
+        records the main process wrote, and train with it (each on its shard); nothing is written."""
+        _, train, _, _ = self.split()
+        distributed.barrier()  # the main process has judged the baseline
+        for name, trainer in self.trainers.items():
+            extractor = self.train_extractor[name]
+            folder = self.out / "baseline" / extractor / "train"
+            generations = stages.read_generations(folder / "generations.jsonl")
+            predictions = stages.extract(None, self.extractors[extractor], train, generations)
+            records = self.training_records({"examples": train, "generations": generations,
+                                             "predictions": predictions,
+                                             "judgments": stages.read_judgments(folder / "judgments.jsonl")})
+            distributed.barrier()  # the main process has prepared the training folder
+            out = self.out / "train" / name
+            if not (out / "model.json").exists():
+                trainer.train(self.base, records, out, self.extractors[trainer.extractor])
+
     # ----------------------------------------------------------------- the whole run
-    def run(self) -> dict[str, Any]:
-        """The whole run, holding the run folder's lock (one writer per folder)."""
+    def run(self) -> dict[str, Any] | None:
+        """The whole run, holding the run folder's lock (one writer per folder). Under a
+        multi-process launch the other processes only train (``harness.distributed``): None."""
+        if not distributed.is_main():
+            self._train_beside_main()
+            return None
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -349,18 +386,12 @@ class Experiment:
                                            for n in self.trainers},
                               "bootstrap": spec.seed},
                     "config": self.effective_config, "seed_defaults": self.seed_defaults,
-                    "threads": {**self.threads.to_dict(), "threads": self.threads_used}}
+                    "threads": {**self.threads.to_dict(), "threads": self.threads_used},
+                    "processes": distributed.world_size()}
         write_manifest(self.out / "manifest.json", manifest)
 
         began = time.monotonic()
-        examples = self._examples(self.task, spec.task)
-        if self.trainers and not spec.eval_on_train:
-            train, test = group_split(examples, spec.test_size, spec.seed)
-            test_name = "test"
-        elif self.trainers:
-            train, test, test_name = examples, examples, "train"
-        else:
-            train, test, test_name = [], examples, "all"
+        examples, train, test, test_name = self.split()
         split: dict[str, Any] = {"held_out": bool(self.trainers) and not spec.eval_on_train,
                                  "train_task": spec.task, "test_task": spec.task}
         if self.eval_task is not None:  # A's held-out part is not used: the questions are B's
@@ -391,6 +422,7 @@ class Experiment:
             log(f"baseline, {name} extractor, on train ({len(train)})")
             on_train[("baseline", name)] = self.evaluate(
                 self.out / "baseline" / name / "train", self.backend, self.base, name, train)
+        distributed.barrier()  # the other processes of a launch read the judged baseline now
         models: dict[str, ModelRef] = {}
         for trainer_name in self.trainers:
             train_result = on_train[("baseline", self.train_extractor[trainer_name])]
@@ -486,8 +518,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def run_experiment(spec: ExperimentSpec) -> dict[str, Any]:
-    """Run the whole experiment and return the report (also written to the run folder)."""
+def run_experiment(spec: ExperimentSpec) -> dict[str, Any] | None:
+    """Run the whole experiment and return the report (also written to the run folder); None in
+    a process other than the main one of a multi-process launch."""
     return Experiment(spec).run()
 
 

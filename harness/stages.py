@@ -61,11 +61,7 @@ def generate(
     path: Path, backend: Any, extractor: Any, examples: Sequence[Example], *, progress: bool = True
 ) -> dict[str, Generation]:
     """Generations for every example, resuming from the records already in ``path``."""
-    done: dict[str, Generation] = {}
-    if path.exists():
-        for row in read_jsonl(path).rows:
-            generation = Generation.from_dict(row)
-            done[generation.example_id] = generation
+    done = read_generations(path)
     todo = [
         GenerationRequest(example_id=e.id, prompt=extractor.prompt(e), stop=tuple(extractor.stop))
         for e in examples
@@ -86,10 +82,21 @@ def generate(
     return done
 
 
+def read_generations(path: Path) -> dict[str, Generation]:
+    """The generations already in ``path``, by example id."""
+    done: dict[str, Generation] = {}
+    if path.exists():
+        for row in read_jsonl(path).rows:
+            generation = Generation.from_dict(row)
+            done[generation.example_id] = generation
+    return done
+
+
 def extract(
-    path: Path, extractor: Any, examples: Sequence[Example], generations: dict[str, Generation]
+    path: Path | None, extractor: Any, examples: Sequence[Example], generations: dict[str, Generation]
 ) -> dict[str, Prediction]:
-    """Predictions of every example (cheap and deterministic: always recomputed).
+    """Predictions of every example (cheap and deterministic: always recomputed), written to
+    ``path`` unless it is None.
 
     An extractor whose ``extract`` returns anything but a ``Prediction`` is a
     ``PluginContractError`` naming it and its distribution."""
@@ -109,7 +116,8 @@ def extract(
                     f"not a harness.records.Prediction (example {example.id!r})"
                 )
         predictions[example.id] = prediction
-    write_jsonl_atomic(path, [predictions[e.id] for e in examples])
+    if path is not None:
+        write_jsonl_atomic(path, [predictions[e.id] for e in examples])
     return predictions
 
 

@@ -230,15 +230,15 @@ def lora_config(model: Any, settings: TrainSettings) -> Any:
 
 
 def is_main_process() -> bool:
-    from accelerate import PartialState
+    from harness.distributed import state
 
-    return PartialState().is_main_process
+    return state().is_main_process
 
 
 def wait_for_everyone() -> None:
-    from accelerate import PartialState
+    from harness.distributed import state
 
-    PartialState().wait_for_everyone()
+    state().wait_for_everyone()
 
 
 def save_adapter(model: Any, tokenizer: Any, folder: Path) -> Path:
