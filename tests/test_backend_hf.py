@@ -248,3 +248,14 @@ def test_decoding_ignores_the_models_own_penalties_and_top_k(varied_lm_path: Pat
         for key, g in plain.items():
             assert (penalised[key].text, penalised[key].tokens) == (g.text, g.tokens)
             assert penalised[key].logprobs == pytest.approx(g.logprobs, abs=1e-5)
+
+
+def test_auto_device_is_this_processs_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.plugins.backends.hf import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert pick_device("auto") == "cuda:1"
+    monkeypatch.delenv("LOCAL_RANK")
+    assert pick_device("auto") == "cuda:0"
+    assert pick_device("cpu") == "cpu"

@@ -272,13 +272,17 @@ def _criteria_list(criteria: list[Any]) -> Any:
 
 
 def pick_device(setting: str) -> str:
-    """``auto``: ``cuda`` if available, else ``mps``, else ``cpu``; otherwise the setting."""
+    """``auto``: this process's CUDA device if available (``cuda:LOCAL_RANK`` under a multi-process
+    launch, where a bare ``cuda`` would put every process on the first GPU), else ``mps``, else
+    ``cpu``; otherwise the setting."""
+    import os
+
     import torch
 
     if setting != "auto":
         return setting
     if torch.cuda.is_available():
-        return "cuda"
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0') or 0)}"
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return "mps"
