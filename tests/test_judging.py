@@ -233,8 +233,11 @@ def test_an_unknown_grade_or_a_non_judgment_is_that_item_s_error_naming_the_judg
                                 tmp_path / "j.jsonl", progress=False)
     errors = sorted(j.error for j in summary.judgments)
     assert summary.errors == 2 and all(j.grade is None for j in summary.judgments)
-    assert errors == ["judge 'scripted': grade() returned an unknown grade 'yes' (grades: correct, incorrect, "
-                      "not_attempted)", "judge 'scripted': grade() returned dict, not a Judgment"]
+    assert errors == [
+        "judge 'scripted': grade() returned an unknown grade 'yes' "
+        "(grades: correct, incorrect, not_attempted)",
+        "judge 'scripted': grade() returned dict, not a Judgment",
+    ]
 
 
 def test_duplicate_example_ids_are_an_input_error(tmp_path: Path) -> None:
