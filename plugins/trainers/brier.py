@@ -183,15 +183,9 @@ class BrierTrainer:
         out_dir = Path(out_dir)
         common.check_records(self.name, records)
         trainer, base, counts = self.build(model, records, out_dir, extractor)
-        result = common.run_phase(trainer, out_dir, "brier")
-        ref = common.finish(trainer.model, trainer.processing_class, base, out_dir, self.settings.merge)
-        common.write_summary(
-            out_dir, trainer=self.name,
-            params={"lam": self.lam, "format_weight": self.format_weight, "lm_on": self.lm_on,
-                    "marker": self.marker,
-                    "grid_prefix": self.grid_prefix, "grid": self.grid, "values": self.values,
-                    "chat_template": self.chat_template, **common.settings_dict(self.settings)},
-            counts=counts, metrics=result.metrics, model=ref,
-        )
-        common.drop_checkpoints(out_dir, "brier")
-        return ref
+        params = {"lam": self.lam, "format_weight": self.format_weight, "lm_on": self.lm_on,
+                  "marker": self.marker, "grid_prefix": self.grid_prefix, "grid": self.grid,
+                  "values": self.values, "chat_template": self.chat_template,
+                  **common.settings_dict(self.settings)}
+        return common.train_and_save(trainer, base, out_dir, name=self.name, phase="brier",
+                                     merge=self.settings.merge, params=params, counts=counts)

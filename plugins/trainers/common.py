@@ -445,3 +445,14 @@ def common_arguments(
         "remove_unused_columns": False,
         "dataloader_num_workers": 0,
     }
+
+
+def train_and_save(trainer: Any, base: str, out_dir: Path, *, name: str, phase: str, merge: bool,
+                   params: dict[str, Any], counts: dict[str, int]) -> ModelRef:
+    """Run one built phase (resuming from its last checkpoint), save the model, write the
+    summary, drop the checkpoints: the end of a one-phase trainer's ``train``."""
+    result = run_phase(trainer, out_dir, phase)
+    ref = finish(trainer.model, trainer.processing_class, base, out_dir, merge)
+    write_summary(out_dir, trainer=name, params=params, counts=counts, metrics=result.metrics, model=ref)
+    drop_checkpoints(out_dir, phase)
+    return ref
