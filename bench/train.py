@@ -116,19 +116,19 @@ def timed(step, batches: list, n: int, offset: int) -> float:  # type: ignore[no
     return (time.perf_counter() - start) / n
 
 
-def step_times(path: Path, data: list, out: Path, batch_size: int, rounds: int, per_round: int) -> dict:
-    """Median seconds per optimizer step: implicit loss vs the model's own LM loss."""
+def against_plain_lora(path: Path, settings: object, step, batches: list, rounds: int,  # type: ignore[no-untyped-def]
+                       per_round: int) -> tuple[float, float]:
+    """Median seconds per step of ``step`` and of a plain LoRA step (the model's own LM loss on the
+    same batches, same LoRA settings, AdamW), run interleaved in rounds so that a change in the
+    machine's load hits both alike."""
     import torch
     from peft import get_peft_model
 
     from harness.plugins.trainers import common
 
-    implicit, trainer, implicit_step, batches = implicit_setup(path, data, out, batch_size)
-    plain = get_peft_model(
-        common.load_model(str(path), common.Precision(use_cpu=True, bf16=False)),
-        common.lora_config(trainer.model, implicit.settings),
-    )
-    opt_b = torch.optim.AdamW([p for p in plain.parameters() if p.requires_grad], lr=1e-3)
+    base = common.load_model(str(path), common.Precision(use_cpu=True, bf16=False))
+    plain = get_peft_model(base, common.lora_config(base, settings))
+    optimizer = torch.optim.AdamW([p for p in plain.parameters() if p.requires_grad], lr=1e-3)
     plain.train()
 
     def plain_step(batch: dict) -> None:
@@ -136,20 +136,27 @@ def step_times(path: Path, data: list, out: Path, batch_size: int, rounds: int, 
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["lm_labels"]
         ).loss
         loss.backward()
-        opt_b.step()
-        opt_b.zero_grad(set_to_none=True)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
 
-    timed(implicit_step, batches, 3, 0)  # warm-up
+    timed(step, batches, 3, 0)  # warm-up
     timed(plain_step, batches, 3, 0)
     a, b = [], []
     for r in range(rounds):
-        first, second = (implicit_step, plain_step) if r % 2 == 0 else (plain_step, implicit_step)
+        first, second = (step, plain_step) if r % 2 == 0 else (plain_step, step)
         t1, t2 = timed(first, batches, per_round, r), timed(second, batches, per_round, r)
-        (a if first is implicit_step else b).append(t1)
-        (b if first is implicit_step else a).append(t2)
+        (a if first is step else b).append(t1)
+        (b if first is step else a).append(t2)
+    return statistics.median(a), statistics.median(b)
+
+
+def step_times(path: Path, data: list, out: Path, batch_size: int, rounds: int, per_round: int) -> dict:
+    """Median seconds per optimizer step: implicit loss vs the model's own LM loss."""
+    implicit, _, implicit_step, batches = implicit_setup(path, data, out, batch_size)
+    mine, plain = against_plain_lora(path, implicit.settings, implicit_step, batches, rounds, per_round)
     return {
-        "implicit_ms": 1000 * statistics.median(a),
-        "plain_ms": 1000 * statistics.median(b),
+        "implicit_ms": 1000 * mine,
+        "plain_ms": 1000 * plain,
         "tokens_per_batch": int(batches[0]["input_ids"].numel()),
     }
 

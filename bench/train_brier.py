@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train import build_model, records  # noqa: E402 - bench/train.py: the same model and questions
+from train import against_plain_lora, build_model, records  # noqa: E402 - bench/train.py's model
 
 
 def verbalized(data: list) -> list:
@@ -40,10 +38,8 @@ def verbalized(data: list) -> list:
 def step_times(path: Path, data: list, out: Path, batch_size: int, rounds: int, per_round: int) -> dict:
     """Median seconds per optimizer step: the brier loss vs the model's own LM loss."""
     import torch
-    from peft import get_peft_model
 
     from harness.plugins.extractors.verbalized import VerbalizedExtractor
-    from harness.plugins.trainers import common
     from harness.plugins.trainers.brier import BrierTrainer
     from harness.plugins.trainers.encoding import collate
     from harness.records import ModelRef
@@ -51,42 +47,19 @@ def step_times(path: Path, data: list, out: Path, batch_size: int, rounds: int, 
     brier = BrierTrainer(lam=4.0, learning_rate=1e-3, batch_size=batch_size, gradient_accumulation_steps=1,
                          target_modules="all-linear", lora_dropout=0.0)
     trainer, _, _ = brier.build(ModelRef(base=str(path)), data, out, VerbalizedExtractor(), disable_tqdm=True)
-    model_a = trainer.model
-    plain = get_peft_model(common.load_model(str(path), common.Precision(use_cpu=True, bf16=False)),
-                           common.lora_config(model_a, brier.settings))
     features = list(trainer.train_dataset)
     batches = [collate(features[i: i + batch_size], trainer.processing_class.pad_token_id)
                for i in range(0, len(features) - batch_size + 1, batch_size)]
-    opt_a = torch.optim.AdamW([p for p in model_a.parameters() if p.requires_grad], lr=1e-3)
-    opt_b = torch.optim.AdamW([p for p in plain.parameters() if p.requires_grad], lr=1e-3)
-    model_a.train()
-    plain.train()
+    optimizer = torch.optim.AdamW([p for p in trainer.model.parameters() if p.requires_grad], lr=1e-3)
+    trainer.model.train()
 
     def brier_step(batch: dict) -> None:
-        trainer.compute_loss(model_a, batch).backward()
-        opt_a.step()
-        opt_a.zero_grad(set_to_none=True)
+        trainer.compute_loss(trainer.model, batch).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
 
-    def plain_step(batch: dict) -> None:
-        plain(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-              labels=batch["lm_labels"]).loss.backward()
-        opt_b.step()
-        opt_b.zero_grad(set_to_none=True)
-
-    def timed(step, n: int, offset: int) -> float:  # type: ignore[no-untyped-def]
-        start = time.perf_counter()
-        for k in range(n):
-            step(batches[(offset + k) % len(batches)])
-        return (time.perf_counter() - start) / n
-
-    timed(brier_step, 3, 0)  # warm-up
-    timed(plain_step, 3, 0)
-    a, b = [], []
-    for r in range(rounds):
-        order = (brier_step, plain_step) if r % 2 == 0 else (plain_step, brier_step)
-        for step in order:
-            (a if step is brier_step else b).append(timed(step, per_round, r))
-    return {"brier_ms": 1000 * statistics.median(a), "plain_ms": 1000 * statistics.median(b)}
+    mine, plain = against_plain_lora(path, brier.settings, brier_step, batches, rounds, per_round)
+    return {"brier_ms": 1000 * mine, "plain_ms": 1000 * plain}
 
 
 def main() -> None:
