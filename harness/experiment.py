@@ -29,6 +29,7 @@ from harness.artifacts import write_json_atomic, write_jsonl_atomic
 from harness.config import Config, Layer, Override, load_toml
 from harness.errors import HarnessError, InputError, ParameterError, StorageError
 from harness.judge_settings import verdict
+from harness.kinds import KINDS
 from harness.manifest import now, write_manifest
 from harness.records import Example, ModelRef, TrainingRecord
 from harness.runlock import RunLock
@@ -254,9 +255,8 @@ class Experiment:
                                       progress=self.spec.progress)
         self.log.timed("generate", began)
         predictions = stages.extract(folder / "predictions.jsonl", extractor, examples, generations)
-        from harness.judge_settings import split as split_judge_params
-
-        _, judge_params = split_judge_params(registry.resolve_params("judge", self.spec.judge, self.config))
+        _, judge_params = KINDS["judge"].split_settings(
+            registry.resolve_params("judge", self.spec.judge, self.config))
         judge_inputs = {"judge": self.spec.judge, "model": getattr(self.judge, "model", ""),
                         "prompt_version": getattr(self.judge, "prompt_version", ""),
                         # the judge's own parameters; the runner's (concurrency, ...) change no verdict

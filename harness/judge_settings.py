@@ -7,8 +7,6 @@ sees them, so a third-party judge implements only ``grade``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from harness.errors import ParameterError
@@ -50,11 +48,3 @@ def verdict(grade: str | None, not_attempted: str = "incorrect") -> bool | None:
     return grade == "correct"
 
 
-DEFAULTS: dict[str, Any] = {a.name: a.default for a in attrs.fields(JudgeSettings)}
-
-
-def split(params: dict[str, Any]) -> tuple[JudgeSettings, dict[str, Any]]:
-    """Separate the runner's settings from the judge factory's own parameters."""
-    own = {k: v for k, v in params.items() if k not in DEFAULTS}
-    settings = JudgeSettings(**{k: v for k, v in params.items() if k in DEFAULTS})
-    return settings, own

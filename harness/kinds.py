@@ -61,6 +61,22 @@ class Kind(NamedTuple):  # a NamedTuple, not attrs: `harness --help` imports thi
         module, _, name = self.settings.partition(":")
         return getattr(importlib.import_module(module), name)
 
+    def settings_defaults(self) -> dict[str, Any]:
+        """The core settings' names and defaults (``{}`` for a kind without settings)."""
+        import attrs
+
+        settings = self.settings_class()
+        return {} if settings is None else {a.name: a.default for a in attrs.fields(settings)}
+
+    def split_settings(self, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The core's settings built from ``params`` (``None`` for a kind without settings), and
+        the parameters left for the strategy's own factory."""
+        settings = self.settings_class()
+        names = self.settings_defaults()
+        own = {k: v for k, v in params.items() if k not in names}
+        built = None if settings is None else settings(**{k: v for k, v in params.items() if k in names})
+        return built, own
+
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("task", "register_tasks", "factory(**params) -> object with examples()",

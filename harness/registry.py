@@ -140,10 +140,8 @@ def factory_parameters(kind: str, factory: Callable[..., Any]) -> dict[str, Any]
         return None
     empty = inspect.Parameter.empty
     own_defaults = {n: REQUIRED if p.default is empty else p.default for n, p in own.items()}
-    settings = spec.settings_class()
-    if settings is not None:  # e.g. the core's judge-runner settings are parameters of every judge
-        return {**{a.name: a.default for a in attrs.fields(settings)}, **own_defaults}
-    return own_defaults
+    # e.g. the core's judge-runner settings are parameters of every judge
+    return {**spec.settings_defaults(), **own_defaults}
 
 
 def factory_parameter_types(kind: str, factory: Callable[..., Any]) -> dict[str, ParamType] | None:
@@ -379,13 +377,9 @@ class Registry:
         """Build a strategy whose kind has core settings (a judge: the runner's concurrency,
         retries, ...), and those settings."""
         strategy = self.get(kind, name)
-        settings_class = KINDS[kind].settings_class()
-        if settings_class is None:
+        if KINDS[kind].settings is None:
             raise ParameterError(f"a {kind} has no core settings: use registry.create()")
-        params = self.resolve_params(kind, name, config)
-        names = {a.name for a in attrs.fields(settings_class)}
-        settings = settings_class(**{k: v for k, v in params.items() if k in names})
-        own = {k: v for k, v in params.items() if k not in names}
+        settings, own = KINDS[kind].split_settings(self.resolve_params(kind, name, config))
         return _call(strategy, name, own, {}), settings
 
 

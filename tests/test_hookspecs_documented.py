@@ -87,10 +87,8 @@ def test_the_metric_section_gives_the_function_signature():
 
 
 def test_the_judge_section_lists_every_runner_setting():
-    from harness.judge_settings import DEFAULTS
-
     text = section("register_judges")
-    assert not [key for key in DEFAULTS if f"`{key}`" not in text]
+    assert not [key for key in KINDS["judge"].settings_defaults() if f"`{key}`" not in text]
 
 
 def test_the_example_package_in_contributing_is_the_one_the_tests_install():

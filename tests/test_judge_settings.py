@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ParameterError
-from harness.judge_settings import JudgeSettings, split, verdict
+from harness.judge_settings import JudgeSettings, verdict
+from harness.kinds import KINDS
 
 
 def test_not_attempted_counts_as_incorrect_by_default_and_is_left_out_under_exclude() -> None:
@@ -22,5 +23,6 @@ def test_an_unknown_policy_is_one_clear_error() -> None:
 
 
 def test_split_keeps_the_runner_settings_from_the_judge_parameters() -> None:
-    settings, own = split({"concurrency": 4, "model": "m", "not_attempted": "exclude"})
+    params = {"concurrency": 4, "model": "m", "not_attempted": "exclude"}
+    settings, own = KINDS["judge"].split_settings(params)
     assert (settings.concurrency, settings.not_attempted, own) == (4, "exclude", {"model": "m"})

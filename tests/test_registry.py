@@ -19,9 +19,10 @@ import harness
 from harness import registry
 from harness.config import OTHER_SECTIONS, Config, Layer, shipped_registry
 from harness.errors import ParameterError, PluginContractError, UnknownStrategyError
-from harness.judge_settings import DEFAULTS as JUDGE_SETTINGS
 from harness.judge_settings import JudgeSettings
 from harness.kinds import HOOKS, KINDS
+
+JUDGE_SETTINGS = KINDS["judge"].settings_defaults()
 
 
 def overconfidence(confidence: np.ndarray, correct: np.ndarray, scale: float = 1.0) -> float:
