@@ -38,6 +38,15 @@ def tiny_lm_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_model(model, tokenizer, folder)
 
 
+@pytest.fixture(scope="session")
+def learnable_lm_path(tiny_lm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny_lm_path`` with its embeddings scaled up so that LoRA can move its logits (the
+    trainer tests); built once, read only."""
+    from trainer_fixtures import learnable_lm
+
+    return learnable_lm(tiny_lm_path, tmp_path_factory.mktemp("learnable-lm"))
+
+
 def _has_cuda() -> bool:
     try:
         import torch

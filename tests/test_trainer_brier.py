@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from torch_helpers import one_torch_thread
-from trainer_fixtures import COLOURS, learnable_lm
+from trainer_fixtures import COLOURS
 
 from harness.errors import ParameterError
 from harness.plugins.extractors.formats import verbalized_prompt
@@ -37,11 +37,6 @@ def _one_thread():
     yield from one_torch_thread()
 
 
-@pytest.fixture(scope="module")
-def lm_path(tiny_lm_path, tmp_path_factory):
-    return learnable_lm(tiny_lm_path, tmp_path_factory.mktemp("learnable-lm"))
-
-
 def build(path, recs, out, **params):  # type: ignore[no-untyped-def]
     overrides = params.pop("overrides", {})
     settings = dict(lora_dropout=0.0, target_modules="all-linear", batch_size=4,
@@ -50,13 +45,13 @@ def build(path, recs, out, **params):  # type: ignore[no-untyped-def]
     return trainer.build(ModelRef(base=str(path)), recs, out, VerbalizedExtractor(), **overrides)
 
 
-def test_the_loss_equals_a_hand_computation_from_the_logits(lm_path, tmp_path):
+def test_the_loss_equals_a_hand_computation_from_the_logits(learnable_lm_path, tmp_path):
     import torch
 
     from harness.plugins.trainers.encoding import collate
 
     recs = records(4)
-    trainer, _, _ = build(lm_path, recs, tmp_path, lam=2.0, lm_on="all")
+    trainer, _, _ = build(learnable_lm_path, recs, tmp_path, lam=2.0, lm_on="all")
     features = list(trainer.train_dataset)
     batch = collate(features, pad_token_id=trainer.processing_class.pad_token_id or 0)
     model = trainer.model.eval()
@@ -99,8 +94,8 @@ def expected_brier(trainer) -> float:  # type: ignore[no-untyped-def]
     return float(brier.mean())
 
 
-def test_a_few_steps_lower_the_expected_brier_score(lm_path, tmp_path):
-    trainer, _, _ = build(lm_path, records(12), tmp_path, lam=1.0, lm_on="none", format_weight=0.0,
+def test_a_few_steps_lower_the_expected_brier_score(learnable_lm_path, tmp_path):
+    trainer, _, _ = build(learnable_lm_path, records(12), tmp_path, lam=1.0, lm_on="none", format_weight=0.0,
                           overrides=dict(learning_rate=1e-2, max_steps=15))
     before = expected_brier(trainer)
     trainer.train()
@@ -110,7 +105,7 @@ def test_a_few_steps_lower_the_expected_brier_score(lm_path, tmp_path):
     assert '"brier"' in log and '"grid_nll"' in log and '"mean_confidence"' in log
 
 
-def test_the_format_term_raises_the_probability_of_writing_a_grid_token(lm_path, tmp_path):
+def test_the_format_term_raises_the_probability_of_writing_a_grid_token(learnable_lm_path, tmp_path):
     def grid_mass(trainer) -> float:  # type: ignore[no-untyped-def]
         import torch
 
@@ -123,7 +118,7 @@ def test_the_format_term_raises_the_probability_of_writing_a_grid_token(lm_path,
         last = out.logits[torch.arange(len(out.logits)), batch["answer_mask"].argmax(dim=1)]
         return float(torch.softmax(last, dim=-1)[:, trainer.grid_ids].sum(dim=1).mean())
 
-    trainer, _, _ = build(lm_path, records(12), tmp_path, lam=1.0, lm_on="none",
+    trainer, _, _ = build(learnable_lm_path, records(12), tmp_path, lam=1.0, lm_on="none",
                           overrides=dict(learning_rate=1e-2, max_steps=15))
     before = grid_mass(trainer)
     trainer.train()
@@ -143,12 +138,12 @@ def one_sgd_step(path, recs, out, batch_size, accumulation):  # type: ignore[no-
     return {n: w - before[n] for n, w in lora_weights(trainer).items()}
 
 
-def test_one_step_of_batch_4_equals_four_accumulated_steps_of_batch_1(lm_path, tmp_path):
+def test_one_step_of_batch_4_equals_four_accumulated_steps_of_batch_1(learnable_lm_path, tmp_path):
     import torch
 
     recs = records(4)  # one wrong: no LM loss on it
-    whole = one_sgd_step(lm_path, recs, tmp_path / "a", batch_size=4, accumulation=1)
-    accumulated = one_sgd_step(lm_path, recs, tmp_path / "b", batch_size=1, accumulation=4)
+    whole = one_sgd_step(learnable_lm_path, recs, tmp_path / "a", batch_size=4, accumulation=1)
+    accumulated = one_sgd_step(learnable_lm_path, recs, tmp_path / "b", batch_size=1, accumulation=4)
     assert any(delta.abs().max() > 1e-4 for delta in whole.values())
     for name, delta in whole.items():
         torch.testing.assert_close(accumulated[name], delta, rtol=1e-4, atol=1e-7)

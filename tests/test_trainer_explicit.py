@@ -7,7 +7,7 @@ import json
 import pytest
 from attrs import evolve as attrs_evolve
 from torch_helpers import one_torch_thread
-from trainer_fixtures import colour_records, learnable_lm, load
+from trainer_fixtures import colour_records, load
 
 from harness import registry
 from harness.config import shipped_registry
@@ -26,11 +26,6 @@ def make_records(n: int) -> list[TrainingRecord]:
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     yield from one_torch_thread()
-
-
-@pytest.fixture(scope="module")
-def lm_path(tiny_lm_path, tmp_path_factory):
-    return learnable_lm(tiny_lm_path, tmp_path_factory.mktemp("learnable-lm"))
 
 
 TINY = dict(  # a tiny random model needs a large learning rate
@@ -56,10 +51,11 @@ def mean_margin(model, tokenizer, pairs) -> float:
 
 
 @pytest.fixture(scope="module")
-def trained(lm_path, tmp_path_factory):
+def trained(learnable_lm_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("explicit")
     records = make_records(12)
-    ref = ExplicitTrainer(**TINY).train(ModelRef(base=str(lm_path)), records, out, VerbalizedExtractor())
+    model = ModelRef(base=str(learnable_lm_path))
+    ref = ExplicitTrainer(**TINY).train(model, records, out, VerbalizedExtractor())
     return ref, records, out
 
 
@@ -67,10 +63,10 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_a_short_dpo_run_raises_the_chosen_over_rejected_margin(trained, lm_path):
+def test_a_short_dpo_run_raises_the_chosen_over_rejected_margin(trained, learnable_lm_path):
     ref, _, out = trained
     pairs = read_jsonl(out / "pairs.jsonl")
-    base, tokenizer = load(ModelRef(base=str(lm_path)))
+    base, tokenizer = load(ModelRef(base=str(learnable_lm_path)))
     tuned, _ = load(ref)
     assert mean_margin(tuned, tokenizer, pairs) > mean_margin(base, tokenizer, pairs) + 5.0
 
@@ -99,12 +95,12 @@ def test_each_dpo_step_is_logged_with_its_rewards(trained):
     assert all(r["phase"] == "dpo" and "rewards/margins" in r for r in steps)
 
 
-def test_the_saved_adapter_reloads_and_changes_the_models_outputs(trained, lm_path):
+def test_the_saved_adapter_reloads_and_changes_the_models_outputs(trained, learnable_lm_path):
     import torch
 
     ref, records, out = trained
-    assert ref == ModelRef(base=str(lm_path), adapter=str(out / "adapter"))
-    base, tokenizer = load(ModelRef(base=str(lm_path)))
+    assert ref == ModelRef(base=str(learnable_lm_path), adapter=str(out / "adapter"))
+    base, tokenizer = load(ModelRef(base=str(learnable_lm_path)))
     tuned, _ = load(ref)
     ids = tokenizer(VerbalizedExtractor().prompt(records[0].example), return_tensors="pt")["input_ids"]
     with torch.no_grad():
@@ -113,7 +109,7 @@ def test_the_saved_adapter_reloads_and_changes_the_models_outputs(trained, lm_pa
     assert summary["counts"]["pairs"] == 24 and summary["params"]["n_rejected"] == 2
 
 
-def test_a_supervised_warm_up_is_merged_and_becomes_the_base_of_the_dpo_adapter(lm_path, tmp_path):
+def test_a_supervised_warm_up_is_merged_and_becomes_the_base_of_the_dpo_adapter(learnable_lm_path, tmp_path):
     import torch
 
     trainer = ExplicitTrainer(
@@ -124,13 +120,13 @@ def test_a_supervised_warm_up_is_merged_and_becomes_the_base_of_the_dpo_adapter(
         merge=True,
     )
     records = make_records(8)
-    ref = trainer.train(ModelRef(base=str(lm_path)), records, tmp_path, VerbalizedExtractor())
+    ref = trainer.train(ModelRef(base=str(learnable_lm_path)), records, tmp_path, VerbalizedExtractor())
 
     assert ref == ModelRef(base=str(tmp_path / "merged"), adapter=None)  # merge = true
     warmed, tokenizer = load(ModelRef(base=str(tmp_path / "sft_merged")))
     dpo, _ = load(ModelRef(base=str(tmp_path / "sft_merged"), adapter=str(tmp_path / "adapter")))
     merged, _ = load(ref)
-    original, _ = load(ModelRef(base=str(lm_path)))
+    original, _ = load(ModelRef(base=str(learnable_lm_path)))
     ids = tokenizer(VerbalizedExtractor().prompt(records[0].example), return_tensors="pt")["input_ids"]
     with torch.no_grad():
         logits = [m(ids).logits for m in (original, warmed, dpo, merged)]
@@ -166,15 +162,15 @@ def test_bad_parameters_are_refused_with_one_line(params):
         ExplicitTrainer(**params)
 
 
-def test_records_without_any_answer_are_an_error(lm_path, tmp_path):
+def test_records_without_any_answer_are_an_error(learnable_lm_path, tmp_path):
     import attrs
 
     blank = [attrs.evolve(r, answer=" ", completion=" ") for r in make_records(2)]
     with pytest.raises(InsufficientDataError, match="non-blank"):
-        ExplicitTrainer().train(ModelRef(base=str(lm_path)), blank, tmp_path, VerbalizedExtractor())
+        ExplicitTrainer().train(ModelRef(base=str(learnable_lm_path)), blank, tmp_path, VerbalizedExtractor())
 
 
-def test_examples_too_long_for_dpo_are_refused_with_a_count(lm_path, tmp_path, capsys):
+def test_examples_too_long_for_dpo_are_refused_with_a_count(learnable_lm_path, tmp_path, capsys):
     """TRL cuts a sequence longer than max_length at its end, through the Confidence: line: such
     examples are left out and counted, and those kept reach DPO whole."""
     from harness.plugins.trainers import common
@@ -185,7 +181,7 @@ def test_examples_too_long_for_dpo_are_refused_with_a_count(lm_path, tmp_path, c
         question = "Tell me, after a long preamble, " * 12 + "which colour?"
         long = attrs_evolve(records[i].example, question=question)
         records[i] = attrs_evolve(records[i], example=long)
-    tokenizer = common.load_tokenizer(str(lm_path))
+    tokenizer = common.load_tokenizer(str(learnable_lm_path))
     pairs, _ = ExplicitTrainer(**TINY).pairs(records, VerbalizedExtractor())
     lengths: dict[str, int] = {}
     for p in pairs:
@@ -196,18 +192,19 @@ def test_examples_too_long_for_dpo_are_refused_with_a_count(lm_path, tmp_path, c
     assert min(lengths["item-1"], lengths["item-4"]) > limit
     trainer = ExplicitTrainer(**{**TINY, "epochs": 1}, max_length=limit)
 
-    trainer.train(ModelRef(base=str(lm_path)), records, tmp_path, VerbalizedExtractor())
+    trainer.train(ModelRef(base=str(learnable_lm_path)), records, tmp_path, VerbalizedExtractor())
     summary = json.loads((tmp_path / "train_summary.json").read_text())
     assert (summary["counts"]["too_long"], summary["counts"]["used"]) == (2, 10)
     kept = {json.loads(line)["example_id"] for line in (tmp_path / "pairs.jsonl").read_text().splitlines()}
     assert kept.isdisjoint({"item-1", "item-4"}) and len(kept) == 10
     assert f"2 of 12 examples are longer than max_length = {limit} tokens" in capsys.readouterr().err
 
-    dpo = trainer.dpo_trainer(common.load_model(str(lm_path), common.choose_precision()), tokenizer,
+    dpo = trainer.dpo_trainer(common.load_model(str(learnable_lm_path), common.choose_precision()), tokenizer,
                               trainer.fitting(pairs, tokenizer, False)[0], tmp_path / "dpo", chat=False)
     for row in dpo.train_dataset:  # nothing left for TRL to cut
         assert len(row["prompt_ids"]) + max(len(row["chosen_ids"]), len(row["rejected_ids"])) <= limit
         assert "Confidence:" in tokenizer.decode(row["chosen_ids"])
 
     with pytest.raises(InsufficientDataError, match=r"all 12 examples are longer than max_length = 8 tokens"):
-        ExplicitTrainer(**TINY, max_length=8).train(ModelRef(base=str(lm_path)), records, tmp_path / "short")
+        model = ModelRef(base=str(learnable_lm_path))
+        ExplicitTrainer(**TINY, max_length=8).train(model, records, tmp_path / "short")

@@ -7,7 +7,7 @@ import json
 import attrs
 import pytest
 from torch_helpers import one_torch_thread
-from trainer_fixtures import colour_records, learnable_lm, load
+from trainer_fixtures import colour_records, load
 
 from harness import registry
 from harness.config import shipped_registry
@@ -34,11 +34,6 @@ def _one_thread():
     yield from one_torch_thread()
 
 
-@pytest.fixture(scope="module")
-def lm_path(tiny_lm_path, tmp_path_factory):
-    return learnable_lm(tiny_lm_path, tmp_path_factory.mktemp("learnable-lm"))
-
-
 TINY = dict(  # a tiny random model needs a large learning rate and many epochs
     lam=8.0,
     learning_rate=1e-2,
@@ -50,16 +45,17 @@ TINY = dict(  # a tiny random model needs a large learning rate and many epochs
 
 
 @pytest.fixture(scope="module")
-def trained(lm_path, tmp_path_factory):
+def trained(learnable_lm_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("implicit")
     records = make_records(16)
-    ref = ImplicitTrainer(**TINY).train(ModelRef(base=str(lm_path)), records, out, LogprobExtractor())
+    model = ModelRef(base=str(learnable_lm_path))
+    ref = ImplicitTrainer(**TINY).train(model, records, out, LogprobExtractor())
     return ref, records, out
 
 
-def test_training_lowers_the_squared_error_of_the_answer_probability(trained, lm_path):
+def test_training_lowers_the_squared_error_of_the_answer_probability(trained, learnable_lm_path):
     ref, records, _ = trained
-    base, tokenizer = load(ModelRef(base=str(lm_path)))
+    base, tokenizer = load(ModelRef(base=str(learnable_lm_path)))
     tuned, _ = load(ref)
     before, after = squared_error(base, tokenizer, records), squared_error(tuned, tokenizer, records)
     assert after < 0.8 * before
@@ -77,14 +73,14 @@ def test_each_step_logs_both_loss_components(trained):
     assert steps[-1]["mse"] < steps[0]["mse"]
 
 
-def test_the_saved_adapter_reloads_and_changes_the_models_outputs(trained, lm_path):
+def test_the_saved_adapter_reloads_and_changes_the_models_outputs(trained, learnable_lm_path):
     import torch
 
     ref, records, out = trained
-    assert ref.base == str(lm_path) and ref.adapter == str(out / "adapter")
+    assert ref.base == str(learnable_lm_path) and ref.adapter == str(out / "adapter")
     assert (out / "adapter" / "adapter_config.json").exists()
     assert (out / "adapter" / "tokenizer.json").exists()
-    base, tokenizer = load(ModelRef(base=str(lm_path)))
+    base, tokenizer = load(ModelRef(base=str(learnable_lm_path)))
     tuned, _ = load(ref)
     ids = tokenizer(records[0].prompt + records[0].completion, return_tensors="pt")["input_ids"]
     with torch.no_grad():
@@ -94,7 +90,7 @@ def test_the_saved_adapter_reloads_and_changes_the_models_outputs(trained, lm_pa
     assert summary["model"] == ref.to_dict()
 
 
-def test_the_hf_backend_generates_with_the_trained_model(trained, lm_path):
+def test_the_hf_backend_generates_with_the_trained_model(trained, learnable_lm_path):
     from harness.plugins.backends.hf import HFBackend
     from harness.strategies import GenerationRequest
 
@@ -108,7 +104,7 @@ def test_the_hf_backend_generates_with_the_trained_model(trained, lm_path):
         backend = HFBackend(**model, max_new_tokens=4, device="cpu")
         return [extractor.extract(g).confidence for g in backend.generate(requests, progress=False)]
 
-    assert confidences(model=ref.base, adapter=ref.adapter) != confidences(model=str(lm_path))
+    assert confidences(model=ref.base, adapter=ref.adapter) != confidences(model=str(learnable_lm_path))
 
 
 def lora_weights(trainer) -> dict:
@@ -137,13 +133,13 @@ def one_sgd_step(path, records, out, batch_size, accumulation):
     return {n: w - before[n] for n, w in lora_weights(trainer).items()}
 
 
-def test_one_step_of_batch_4_equals_four_accumulated_steps_of_batch_1(lm_path, tmp_path):
+def test_one_step_of_batch_4_equals_four_accumulated_steps_of_batch_1(learnable_lm_path, tmp_path):
     import torch
 
     records = make_records(4)  # answers of different lengths, one wrong: no LM loss on it
     records[1] = attrs.evolve(records[1], completion=" blue green", answer="blue green")
-    whole = one_sgd_step(lm_path, records, tmp_path / "a", batch_size=4, accumulation=1)
-    accumulated = one_sgd_step(lm_path, records, tmp_path / "b", batch_size=1, accumulation=4)
+    whole = one_sgd_step(learnable_lm_path, records, tmp_path / "a", batch_size=4, accumulation=1)
+    accumulated = one_sgd_step(learnable_lm_path, records, tmp_path / "b", batch_size=1, accumulation=4)
     assert any(delta.abs().max() > 1e-4 for delta in whole.values())
     for name, delta in whole.items():
         torch.testing.assert_close(accumulated[name], delta, rtol=1e-4, atol=1e-7)
@@ -207,7 +203,7 @@ def test_no_records_or_only_blank_completions_is_an_error(tiny_lm_path, tmp_path
 
 
 @pytest.mark.gpu
-def test_on_a_gpu_training_runs_in_bf16_where_supported(lm_path, tmp_path):
+def test_on_a_gpu_training_runs_in_bf16_where_supported(learnable_lm_path, tmp_path):
     import torch
 
     from harness.plugins.trainers.common import choose_precision
@@ -216,7 +212,7 @@ def test_on_a_gpu_training_runs_in_bf16_where_supported(lm_path, tmp_path):
     assert not precision.use_cpu
     assert precision.bf16 == torch.cuda.is_bf16_supported(including_emulation=False)
     ref = ImplicitTrainer(**{**TINY, "epochs": 1}).train(
-        ModelRef(base=str(lm_path)), make_records(16), tmp_path, LogprobExtractor()
+        ModelRef(base=str(learnable_lm_path)), make_records(16), tmp_path, LogprobExtractor()
     )
     tuned, _ = load(ref)
     assert any("lora_" in name for name, _ in tuned.named_parameters())
