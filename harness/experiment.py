@@ -396,8 +396,9 @@ class Experiment:
                                  "train_task": spec.task, "test_task": spec.task}
         if self.eval_task is not None:  # A's held-out part is not used: the questions are B's
             test = self._examples(self.eval_task, spec.eval_task)
-            split.update(test_task=spec.eval_task, train_questions=[question_key(e) for e in train],
-                         test_questions=[question_key(e) for e in test])
+            trained_on, evaluated = [question_key(e) for e in train], [question_key(e) for e in test]
+            split.update(test_task=spec.eval_task, train_questions=trained_on, test_questions=evaluated,
+                         held_out=not set(trained_on) & set(evaluated))
         write_json_atomic(self.out / "split.json", {**split, "train": [e.id for e in train],
                                                      "test": [e.id for e in test]})
         # the evaluated questions and gold answers (of --eval-task's task when given), for

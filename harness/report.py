@@ -57,7 +57,6 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
     from harness.assessment import RowKey, Settings, assess
     from harness.criteria import thresholds_from
     from harness.posthoc import calibrate
-    from harness.splits import question_key
 
     spec, config = exp.spec, exp.config
     policy = exp.judge_settings.not_attempted
@@ -67,8 +66,9 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
             else "NOT HELD-OUT: --eval-on-train re-evaluates on the training questions "
                  "(the seed's protocol); the gains below may be memorisation.")
     if spec.eval_task:
-        shared = len({question_key(e) for e in train} & {question_key(e) for e in test})
-        held_out = shared == 0
+        trained_on, evaluated = _split_sets(exp.out)  # the digests split.json holds, as check reads them
+        shared = len(trained_on & evaluated)
+        held_out = _held_out(exp.out)
         note = (f"Out of distribution: trained on task {spec.task} (its training split, {len(train)} "
                 f"questions), evaluated on task {spec.eval_task} ({len(test)} questions); calibrators "
                 f"fitted on {spec.task}'s training answers. "
@@ -440,16 +440,21 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
     return ok, "\n".join(lines)
 
 
-def _held_out(run: Path) -> bool:
-    """Held out when the split's training and evaluated ids exist and do not overlap; when the
-    evaluated questions come from another task (``--eval-task``: the split records question
-    digests), when no question's text is in both."""
+def _split_sets(run: Path) -> tuple[set[str], set[str]]:
+    """What split.json says was trained on and evaluated: the ids, or, when the evaluated
+    questions come from another task (``--eval-task``), the digests of the questions' text."""
     path = run / "split.json"
     try:
         split = json.loads(path.read_text(encoding="utf-8"))
         other_task = "test_questions" in split
         train_key, test_key = ("train_questions", "test_questions") if other_task else ("train", "test")
-        train, test = set(split[train_key]), set(split[test_key])
+        return set(split[train_key]), set(split[test_key])
     except (OSError, ValueError, KeyError, TypeError):
         raise InputError(f"{path}: missing or unreadable; the run cannot be re-checked") from None
+
+
+def _held_out(run: Path) -> bool:
+    """Held out when the split's training and evaluated sets (``_split_sets``) exist and do not
+    overlap: no shared id, or with ``--eval-task`` no question's text in both."""
+    train, test = _split_sets(run)
     return bool(train) and bool(test) and not train & test
