@@ -3,10 +3,12 @@
 The public API for plugin authors, importable from ``harness`` itself:
 
 - ``hookimpl``, the marker of a hook implementation (``@harness.hookimpl``);
-- the records that flow between stages: ``Example``, ``Generation``, ``Prediction``,
-  ``Judgment``, ``ModelRef``, ``TrainingRecord`` and ``GenerationRequest``;
-- the shapes of strategies, as ``typing.Protocol``s: ``Task``, ``Backend``, ``Extractor``,
-  ``Judge``, ``Calibrator``, ``Trainer``;
+- the records that flow between stages: ``Example``, ``Generation``, ``Scores``,
+  ``Prediction``, ``Judgment``, ``ModelRef``, ``TrainingRecord``, and the requests
+  ``GenerationRequest`` and ``ScoreRequest``;
+- the shapes of strategies, as ``typing.Protocol``s: ``Task``, ``Backend``, ``Extractor``
+  (and ``FollowUpExtractor``, with the backend ``CAPABILITIES`` it may require), ``Judge``,
+  ``Calibrator``, ``Trainer``;
 - the errors: ``HarnessError`` and its kinds (``InputError``, ``ParameterError``,
   ``InsufficientDataError``, ``PluginContractError``, ...);
 - ``vectorized``, which attaches the all-resamples-at-once form of a metric, and the
@@ -28,9 +30,10 @@ __version__ = "0.1.0"
 
 # name -> the module that defines it
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(("Example", "Generation", "Prediction", "Judgment", "ModelRef", "TrainingRecord"),
-                    "harness.records"),
-    **dict.fromkeys(("GenerationRequest", "Task", "Backend", "Extractor", "Judge", "Calibrator", "Trainer"),
+    **dict.fromkeys(("Example", "Generation", "Scores", "Prediction", "Judgment", "ModelRef",
+                     "TrainingRecord"), "harness.records"),
+    **dict.fromkeys(("GenerationRequest", "ScoreRequest", "CAPABILITIES", "Task", "Backend", "Extractor",
+                     "FollowUpExtractor", "Judge", "Calibrator", "Trainer"),
                     "harness.strategies"),
     **dict.fromkeys(("HarnessError", "InputError", "RecordError", "ParameterError", "InsufficientDataError",
                      "PluginContractError", "PluginLoadError", "UnknownStrategyError"), "harness.errors"),

@@ -66,7 +66,11 @@ class Generation:
 
     ``logprobs[i]`` is the log-probability of ``tokens[i]``; ``logprob_kind`` says which
     kind (``raw``: log-softmax of the unprocessed logits; ``processed``: after
-    temperature and other logits processors).
+    temperature and other logits processors). ``entropies[i]`` is the entropy (nats) of the
+    next-token distribution ``tokens[i]`` was drawn from (empty where the backend gives
+    none). For a request of ``n > 1`` samples, ``samples`` holds the ``n`` sampled texts,
+    each cut at the stop strings like ``text``; ``text`` is ``samples[0]`` and ``tokens``
+    and ``logprobs`` are the first sample's.
     """
 
     example_id: str
@@ -79,12 +83,37 @@ class Generation:
     model: str = ""
     backend: str = ""
     error: str | None = None
+    samples: list[str] = attrs.field(factory=list)
+    entropies: list[float] = attrs.field(factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Generation:
+        return _build(cls, data)
+
+
+@attrs.frozen(kw_only=True)
+class Scores:
+    """What a backend's ``score`` gave for one prompt: ``logprobs[i]`` is the log-probability
+    of ``continuations[i]`` after ``prompt`` (summed over the continuation's tokens, which are
+    the continuation tokenized on its own and appended to the prompt's), ``None`` where it
+    could not be taken; ``error`` says why a whole request failed."""
+
+    example_id: str
+    prompt: str
+    continuations: list[str]
+    logprobs: list[float | None] = attrs.field(factory=list)
+    model: str = ""
+    backend: str = ""
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scores:
         return _build(cls, data)
 
 

@@ -6,26 +6,50 @@ no base class, only these attributes. See CONTRIBUTING.md for each kind.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
-from harness.records import Example, Generation, Judgment, ModelRef, Prediction, TrainingRecord
+from harness.records import Example, Generation, Judgment, ModelRef, Prediction, Scores, TrainingRecord
 
 if TYPE_CHECKING:  # numpy is not imported by `harness list`
     import numpy as np
 
 
+#: what a backend can serve (its ``capabilities``) and an extractor can require (``requires``)
+CAPABILITIES = ("logprobs", "entropies", "samples", "scores")
+
+
 @attrs.frozen(kw_only=True)
 class GenerationRequest:
     """One prompt to generate from: the extractor's prompt text (before any chat
-    template) and the strings that end the answer (end-of-sequence always does)."""
+    template) and the strings that end the answer (end-of-sequence always does).
+
+    ``n > 1`` asks for that many samples in one go (``Generation.samples``), drawn at
+    ``temperature`` (``None``: the backend's own setting) from a generator seeded with
+    ``seed`` (``None``: the backend's own seed)."""
 
     example_id: str
     prompt: str
     stop: tuple[str, ...] = ()
+    n: int = 1
+    temperature: float | None = None
+    seed: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ScoreRequest:
+    """The log-probability of each of ``continuations`` after ``prompt`` (e.g. of ``" A"`` and
+    ``" B"`` after a multiple-choice question), served by a backend's ``score``."""
+
+    example_id: str
+    prompt: str
+    continuations: tuple[str, ...]
+
+
+FollowUp = GenerationRequest | ScoreRequest
 
 
 @runtime_checkable
@@ -47,15 +71,47 @@ class Backend(Protocol):
         """Yield one ``Generation`` per request, in any order, as soon as each is ready."""
         ...
 
+    # Optional: ``capabilities``, a frozenset of ``CAPABILITIES`` this backend serves as built
+    # (a backend without it is taken to serve ``logprobs`` only, and nothing is checked up
+    # front); and ``score(requests: Sequence[ScoreRequest], *, progress=True) ->
+    # Iterator[Scores]``, one ``Scores`` per request, for the ``scores`` capability.
+
 
 @runtime_checkable
 class Extractor(Protocol):
+    """Takes an answer and a confidence from the greedy generation of ``prompt(example)``.
+
+    A *multi-request* extractor also has ``follow_ups`` (see ``FollowUpExtractor``): then the
+    core calls ``extract(generation, responses)`` with what the backend gave for them."""
+
     name: str
     stop: tuple[str, ...]
 
     def prompt(self, example: Example) -> str: ...
 
     def extract(self, generation: Generation) -> Prediction: ...
+
+
+@runtime_checkable
+class FollowUpExtractor(Protocol):
+    """An extractor that needs more than the greedy generation: samples at a temperature, a
+    second prompt that embeds the first answer, or the probability of given continuations.
+
+    ``follow_ups`` names the requests one example needs once its greedy generation is there
+    (an empty mapping: none); the core batches them across examples, the backend serves them
+    (``generate`` for a ``GenerationRequest``, ``score`` for a ``ScoreRequest``), and
+    ``extract`` receives the answers under the same keys. ``requires`` lists the backend
+    ``CAPABILITIES`` it needs: a backend that lacks one is refused before any work."""
+
+    name: str
+    stop: tuple[str, ...]
+    requires: frozenset[str]
+
+    def prompt(self, example: Example) -> str: ...
+
+    def follow_ups(self, example: Example, generation: Generation) -> Mapping[str, FollowUp]: ...
+
+    def extract(self, generation: Generation, responses: Mapping[str, Generation | Scores]) -> Prediction: ...
 
 
 @runtime_checkable
