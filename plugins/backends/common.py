@@ -204,3 +204,17 @@ class BackendBase:
         self.adapter = adapter
         self.max_new_tokens = int(max_new_tokens)
         self.temperature = float(temperature)
+
+
+def request_sampling(request: Any, default_temperature: float) -> tuple[int, float]:
+    """A request's number of samples and temperature (its own, else the backend's), checked:
+    ``n`` at least 1, and a temperature above 0 whenever ``n > 1`` (greedy samples would all
+    be the same text)."""
+    n = request.n
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ParameterError(f"a request's n (samples) must be at least 1, not {n!r}")
+    temperature = default_temperature if request.temperature is None else request.temperature
+    check_positive("temperature", temperature, allow_zero=True)
+    if n > 1 and temperature <= 0:
+        raise ParameterError(f"{n} samples need a temperature above 0, not {temperature!r}")
+    return n, float(temperature)

@@ -4,13 +4,27 @@ Prompts are tokenized once, sorted by length and generated in left-padded batche
 generated token's log-probability comes from the same ``generate`` call that chose it:
 ``raw`` is the log-softmax of the model's unprocessed logits at the chosen token (what
 calibration needs; independent of temperature), ``processed`` that of the scores after the
-logits processors (temperature, penalties) as ``compute_transition_scores`` gives them.
+logits processors (temperature, penalties) as ``compute_transition_scores`` gives them; the
+entropy of each step's distribution (of the same kind) comes with it.
 Results are yielded batch by batch, so the experiment can append them as they come.
+
+Requests for ``n`` samples are served with ``num_return_sequences`` in one batched call per
+batch (``batch_size`` counts sequences, so a batch holds ``batch_size // n`` prompts). The
+random generator is seeded before each batch from the request's seed and the batch's example
+ids, so a rerun of the same requests in the same batches draws the same samples. It is not
+seeded per example: transformers draws the whole batch from one generator, so a prompt's
+samples depend on the other prompts of its batch (and so on ``batch_size``); one prompt at a
+time, with the same seed, gives other samples than the batched call.
+
+``score`` gives the log-probability of given continuations after a prompt from one forward
+pass per batch of (prompt, continuation) rows.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
+from itertools import groupby
 from typing import Any
 
 from harness.errors import HarnessError, ParameterError
@@ -23,11 +37,12 @@ from harness.plugins.backends.common import (
     model_label,
     progress_bar,
     prompt_token_ids,
+    request_sampling,
     trim_output,
     use_chat_template,
 )
-from harness.records import Generation
-from harness.strategies import GenerationRequest
+from harness.records import Generation, Scores
+from harness.strategies import GenerationRequest, ScoreRequest
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 LOGPROB_KINDS = ("raw", "processed")
@@ -44,6 +59,7 @@ class HFBackend(BackendBase):
     """
 
     name = "hf"
+    capabilities = frozenset({"logprobs", "entropies", "samples", "scores"})
 
     def __init__(
         self,
@@ -142,43 +158,57 @@ class HFBackend(BackendBase):
     def generate(
         self, requests: Sequence[GenerationRequest], *, progress: bool = True
     ) -> Iterator[Generation]:
-        """Yield a ``Generation`` per request, one batch at a time (longest prompts first)."""
+        """Yield a ``Generation`` per request, one batch at a time (longest prompts first; requests
+        of one sampling setting — ``n``, temperature, seed — share a batch)."""
         requests = list(requests)
         if not requests:
             return
+        settings = [(*request_sampling(r, self.temperature), self.seed if r.seed is None else r.seed)
+                    for r in requests]
         encoded = [self.encode(r.prompt) for r in requests]
-        order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
+        order = sorted(range(len(requests)), key=lambda i: (settings[i], -len(encoded[i])))
         with progress_bar(self.name, len(requests), progress) as bar:
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
-                yield from self._generate_batch([requests[i] for i in chunk], [encoded[i] for i in chunk])
-                bar.update(len(chunk))
+            for (n, temperature, seed), group in groupby(order, key=lambda i: settings[i]):
+                indices = list(group)
+                per_batch = max(1, self.batch_size // n)
+                for start in range(0, len(indices), per_batch):
+                    chunk = indices[start : start + per_batch]
+                    yield from self._generate_batch([requests[i] for i in chunk], [encoded[i] for i in chunk],
+                                                    n=n, temperature=temperature, seed=seed)
+                    bar.update(len(chunk))
 
-    def _generate_batch(self, requests: list[GenerationRequest], ids: list[list[int]]) -> list[Generation]:
+    def _generate_batch(self, requests: list[GenerationRequest], ids: list[list[int]], *,
+                        n: int = 1, temperature: float = 0.0, seed: int = 0) -> list[Generation]:
         import torch
 
         tokenizer, model = self.tokenizer, self.model
         batch = tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt").to(self._device)
         width = batch["input_ids"].shape[1]
         stops = sorted({s for r in requests for s in r.stop if s})
-        criteria = [StopOnStrings(tokenizer, [list(r.stop) for r in requests], width)] if stops else []
+        row_stops = [list(r.stop) for r in requests for _ in range(n)]
+        criteria = [StopOnStrings(tokenizer, row_stops, width)] if stops else []
         raw = self.logprob_kind == "raw"
-        if self.temperature > 0:
-            torch.manual_seed(self.seed)
+        if temperature > 0:
+            torch.manual_seed(_batch_seed(seed, [r.example_id for r in requests]))
         with torch.inference_mode():
             out = model.generate(
                 **batch,
-                generation_config=self._generation_config(),
+                generation_config=self._generation_config(temperature, n),
                 stopping_criteria=_criteria_list(criteria),
             )
         new = out.sequences[:, width:]
-        logprobs = self._token_logprobs(out, new, raw)
+        logprobs, entropies = self._token_logprobs(out, new, raw)
         eos = self.eos_ids()
         results = []
-        for row, request in enumerate(requests):
-            row_ids = new[row].tolist()
-            trimmed = trim_output(row_ids, self._decode, request.stop, eos)
-            kept = row_ids[: trimmed.n_tokens]
+        for index, request in enumerate(requests):
+            texts, first = [], None
+            for row in range(index * n, index * n + n):
+                row_ids = new[row].tolist()
+                trimmed = trim_output(row_ids, self._decode, request.stop, eos)
+                texts.append(trimmed.text)
+                if first is None:
+                    first = (row, row_ids[: trimmed.n_tokens], trimmed)
+            row, kept, trimmed = first
             results.append(
                 Generation(
                     example_id=request.example_id,
@@ -186,41 +216,108 @@ class HFBackend(BackendBase):
                     text=trimmed.text,
                     tokens=decode_batch(tokenizer, [[t] for t in kept], skip_special_tokens=False),
                     logprobs=[float(x) for x in logprobs[row, : trimmed.n_tokens].tolist()],
+                    entropies=[float(x) for x in entropies[row, : trimmed.n_tokens].tolist()],
                     logprob_kind=self.logprob_kind,
                     finish_reason=trimmed.finish_reason,
                     model=model_label(self.model_name, self.adapter),
                     backend=self.name,
+                    samples=texts if n > 1 else [],
                 )
             )
         return results
 
+    # -- scoring -----------------------------------------------------------------------------
+
+    def score(self, requests: Sequence[ScoreRequest], *, progress: bool = True) -> Iterator[Scores]:
+        """Yield the ``Scores`` of each request: log P(continuation | prompt) of each of its
+        continuations, from one forward pass per batch of ``batch_size`` (prompt, continuation)
+        rows. A continuation's tokens are its own tokenization appended to the prompt's ids."""
+        requests = list(requests)
+        rows = []  # (request index, continuation index, prompt ids, continuation ids)
+        for i, request in enumerate(requests):
+            prompt = self.encode(request.prompt)
+            for j, text in enumerate(request.continuations):
+                rows.append((i, j, prompt, list(self.tokenizer(text, add_special_tokens=False)["input_ids"])))
+        values: list[list[float | None]] = [[None] * len(r.continuations) for r in requests]
+        left = [len(r.continuations) for r in requests]
+        rows.sort(key=lambda row: -(len(row[2]) + len(row[3])))
+        with progress_bar(f"{self.name} score", len(requests), progress) as bar:
+            for empty in [i for i, count in enumerate(left) if count == 0]:
+                yield self._scores(requests[empty], [])
+                bar.update(1)
+            for start in range(0, len(rows), self.batch_size):
+                chunk = rows[start : start + self.batch_size]
+                for (i, j, _, _), value in zip(chunk, self._score_rows([(p, c) for _, _, p, c in chunk]),
+                                               strict=True):
+                    values[i][j] = value
+                    left[i] -= 1
+                    if left[i] == 0:
+                        yield self._scores(requests[i], values[i])
+                        bar.update(1)
+
+    def _scores(self, request: ScoreRequest, values: list[float | None]) -> Scores:
+        return Scores(example_id=request.example_id, prompt=request.prompt,
+                      continuations=list(request.continuations), logprobs=values,
+                      model=model_label(self.model_name, self.adapter), backend=self.name)
+
+    def _score_rows(self, rows: list[tuple[list[int], list[int]]]) -> list[float | None]:
+        """Summed log-probabilities of each row's continuation ids after its prompt ids (one
+        right-padded forward pass; ``None`` for an empty continuation)."""
+        import torch
+
+        width = max(len(p) + len(c) for p, c in rows)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, (prompt, continuation) in enumerate(rows):
+            ids = torch.tensor(prompt + continuation)
+            input_ids[r, : len(ids)] = ids
+            mask[r, : len(ids)] = 1
+        with torch.inference_mode():
+            logits = self.model(input_ids=input_ids.to(self._device),
+                                attention_mask=mask.to(self._device)).logits.float()
+        out: list[float | None] = []
+        for r, (prompt, continuation) in enumerate(rows):
+            if not continuation or not prompt:
+                out.append(None)
+                continue
+            at = torch.arange(len(prompt) - 1, len(prompt) + len(continuation) - 1)
+            logp = torch.log_softmax(logits[r, at], dim=-1)
+            out.append(float(logp.gather(1, torch.tensor(continuation).unsqueeze(1).to(logp.device)).sum()))
+        return out
+
     def _decode(self, ids: Sequence[int]) -> str:
         return self._tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
-    def _token_logprobs(self, out: Any, new: Any, raw: bool) -> Any:
-        """``[batch, steps]`` log-probabilities of the chosen tokens, in float32 on the CPU."""
+    def _token_logprobs(self, out: Any, new: Any, raw: bool) -> tuple[Any, Any]:
+        """``[rows, steps]`` log-probabilities of the chosen tokens and entropies (nats) of each
+        step's distribution, in float32 on the CPU."""
         import torch
 
-        if raw:
-            steps = [
-                torch.log_softmax(step.float(), dim=-1).gather(1, new[:, t : t + 1]).squeeze(1)
-                for t, step in enumerate(out.logits)
-            ]
-            return torch.stack(steps, dim=1).cpu() if steps else torch.zeros(new.shape[0], 0)
-        scores = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
-        return scores.float().cpu()
+        steps = out.logits if raw else out.scores
+        if not steps:
+            empty = torch.zeros(new.shape[0], 0)
+            return empty, empty
+        chosen, entropy = [], []
+        for t, step in enumerate(steps):
+            logp = torch.log_softmax(step.float(), dim=-1)
+            chosen.append(logp.gather(1, new[:, t : t + 1]).squeeze(1))
+            entropy.append(-(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1))
+        return torch.stack(chosen, dim=1).cpu(), torch.stack(entropy, dim=1).cpu()
 
-    def _generation_config(self) -> Any:
+    def _generation_config(self, temperature: float | None = None, n: int = 1) -> Any:
         import copy
 
+        temperature = self.temperature if temperature is None else temperature
         config = copy.deepcopy(self.model.generation_config)
-        sample = self.temperature > 0
+        sample = temperature > 0
         config.do_sample = sample
+        config.num_return_sequences = n
         config.max_new_tokens = self.max_new_tokens
         config.max_length = None
         config.num_beams = 1
         # plain temperature sampling, or plain greedy: no top-k/top-p left over from the model
-        config.temperature = self.temperature if sample else 1.0
+        config.temperature = temperature if sample else 1.0
         # (top_k None would fall back to transformers' default of 50 when sampling)
         config.top_k = 0 if sample else None
         config.top_p = 1.0
@@ -233,6 +330,12 @@ class HFBackend(BackendBase):
         config.output_logits = raw
         config.output_scores = not raw
         return config
+
+
+def _batch_seed(seed: int, example_ids: Sequence[str]) -> int:
+    """The generator seed of one sampled batch: from the request seed and the batch's example ids."""
+    digest = hashlib.sha256(repr((int(seed), list(example_ids))).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % (2**63)
 
 
 #: logits processors a model's generation_config may switch on, switched off: the backends
