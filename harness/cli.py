@@ -215,7 +215,9 @@ def _experiment_options(command: Any) -> Any:
 
 
 @cli.command("run")
-@click.option("--extractor", default="logprob", show_default=True, help="Confidence extractor.")
+@click.option("--extractor", multiple=True, default=("logprob",), show_default=True,
+              help="Confidence extractor (repeatable: the first is the main one, every other is reported "
+                   "and compared with it on the same questions).")
 @click.option("--seed", default=0, show_default=True, help="Seed of selection, split and training.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder.")
 @_experiment_options

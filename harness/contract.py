@@ -92,6 +92,21 @@ def check_generation(generation: Any, wanted: set[str], where: str) -> None:
                                   f"which was not requested (or was already given)")
 
 
+def check_scores(scores: Any, wanted: dict[str, int], where: str) -> None:
+    """A backend's ``score`` output: a ``Scores`` for a requested id, one value per continuation."""
+    from harness.records import Scores
+
+    if not isinstance(scores, Scores):
+        raise PluginContractError(f"{where}: score() yielded {type(scores).__name__}, "
+                                  "not a harness.records.Scores")
+    if scores.example_id not in wanted:
+        raise PluginContractError(f"{where}: score() yielded Scores for {scores.example_id!r}, "
+                                  f"which was not requested (or was already given)")
+    if scores.error is None and len(scores.logprobs) != wanted[scores.example_id]:
+        raise PluginContractError(f"{where}: score() gave {len(scores.logprobs)} values for "
+                                  f"{wanted[scores.example_id]} continuations ({scores.example_id!r})")
+
+
 def checked_metric(fn: Callable[..., Any], where: str) -> Callable[..., float]:
     """``fn`` whose value is checked: a finite real number, returned as a float.
 

@@ -51,6 +51,8 @@ class ExperimentSpec:
     model: str = "tiny"
     backend: str = "hf"
     extractor: str = "logprob"
+    #: more extractors reported beside ``extractor`` on the same questions (compared with it)
+    extra_extractors: tuple[str, ...] = ()
     judge: str = "mock"
     trainers: tuple[str, ...] = ()
     #: post-hoc calibrators fitted on the training split (``()``: none)
@@ -77,11 +79,13 @@ class ExperimentSpec:
             if len(calibrators) > 1:
                 raise ParameterError("--calibrator none cannot be combined with other calibrators")
             calibrators = ()
+        given = options["extractor"]  # one name (harness sweep's cells), or the repeated option
+        extractors = list(dict.fromkeys([given] if isinstance(given, str) else given or ["logprob"]))
         return cls(
             calibrators=calibrators, bootstrap=options.get("bootstrap") or "group",
             task=options["task"], eval_task=options.get("eval_task"),
             model=options["model"], backend=options["backend"],
-            extractor=options["extractor"], judge=options["judge"],
+            extractor=extractors[0], extra_extractors=tuple(extractors[1:]), judge=options["judge"],
             trainers=tuple(dict.fromkeys(options["trainers"])),
             metrics=tuple(dict.fromkeys(options["metrics"])), limit=options["limit"],
             seed=options["seed"], test_size=options["test_size"],
@@ -94,7 +98,8 @@ class ExperimentSpec:
         model = self.model.rstrip("/").replace("/", "_").replace(":", "_")
         what = "+".join(self.trainers) if self.trainers else "eval"
         task = f"{self.task}-on-{self.eval_task}" if self.eval_task else self.task
-        return Path("runs") / f"{task}-{model}-{self.extractor}-{what}-seed{self.seed}"
+        extractors = "+".join((self.extractor, *self.extra_extractors))
+        return Path("runs") / f"{task}-{model}-{extractors}-{what}-seed{self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
         data = attrs.asdict(self)
@@ -162,10 +167,15 @@ class Experiment:
         self.train_extractor = {
             n: getattr(t, "train_extractor", t.extractor) for n, t in self.trainers.items()
         }
-        reported = [spec.extractor] + [t.extractor for t in self.trainers.values()]
+        reported = [spec.extractor, *spec.extra_extractors] + [t.extractor for t in self.trainers.values()]
         self.reported = list(dict.fromkeys(reported))
         needed = list(dict.fromkeys(self.reported + list(self.train_extractor.values())))
         self.extractors = {n: registry.create("extractor", n, self.config) for n in needed}
+        for name, extractor in self.extractors.items():
+            check_capabilities(name, extractor, spec.backend, self.backend)
+        # what was generated and judged in this run, by the requests that made it: extractors
+        # that prompt alike share one greedy answer per example, judged once
+        self.shared: dict[str, dict[str, Any]] = {}
         self.judge, self.judge_settings = registry.create_judge(spec.judge, self.config)
         self.task = registry.create("task", spec.task, self.config)
         self.eval_task = None
@@ -250,11 +260,22 @@ class Experiment:
             "examples": stages.fingerprint([e.id for e in examples]),
         }
         stages.prepare(folder, inputs, force=self.spec.force)
+        # the same prompts to the same model: the greedy answers (and their verdicts) are shared
+        answers_key = stages.fingerprint({k: v for k, v in inputs.items() if not k.startswith("extractor")}
+                                         | {"requests": [attrs.astuple(r) for r in
+                                                         stages.requests_for(extractor, examples)]})
+        sibling = self.shared.get(answers_key)
         began = time.monotonic()
         generations = stages.generate(folder / "generations.jsonl", backend, extractor, examples,
-                                      progress=self.spec.progress)
+                                      progress=self.spec.progress,
+                                      reuse=sibling["generations"] if sibling else None)
+        responses = None
+        if hasattr(extractor, "follow_ups"):
+            responses = stages.follow_up(folder / "follow_ups.jsonl", backend, extractor, examples,
+                                         generations, progress=self.spec.progress)
         self.log.timed("generate", began)
-        predictions = stages.extract(folder / "predictions.jsonl", extractor, examples, generations)
+        predictions = stages.extract(folder / "predictions.jsonl", extractor, examples, generations,
+                                     responses)
         _, judge_params = KINDS["judge"].split_settings(
             registry.resolve_params("judge", self.spec.judge, self.config))
         judge_inputs = {"judge": self.spec.judge, "model": getattr(self.judge, "model", ""),
@@ -264,13 +285,20 @@ class Experiment:
         # another judge's verdicts are dropped; the generations stay
         stages.prepare(folder, judge_inputs, force=self.spec.force, marker="judge.json",
                        stale=("judgments.jsonl",))
+        if sibling:  # the runner keeps a verdict only for the very answer it was given
+            stages.copy_judgments(sibling["folder"] / "judgments.jsonl", folder / "judgments.jsonl",
+                                  predictions)
         began = time.monotonic()
         summary = self._judge(folder, examples, predictions)
         self.log.timed("judge", began)
         self.judging[str(folder.relative_to(self.out))] = summary
         judgments = stages.read_judgments(folder / "judgments.jsonl")
+        if sibling is None:
+            self.shared[answers_key] = {"generations": generations, "folder": folder,
+                                        "extractor": extractor_name}
         return {"examples": examples, "generations": generations, "predictions": predictions,
-                "judgments": judgments, "judging": summary}
+                "judgments": judgments, "judging": summary,
+                "answers_from": sibling["extractor"] if sibling else None}
 
     def _judge(self, folder: Path, examples: Sequence[Example], predictions: dict) -> dict[str, Any]:
         from harness.judging import judge_predictions
@@ -354,7 +382,10 @@ class Experiment:
             extractor = self.train_extractor[name]
             folder = self.out / "baseline" / extractor / "train"
             generations = stages.read_generations(folder / "generations.jsonl")
-            predictions = stages.extract(None, self.extractors[extractor], train, generations)
+            responses = None
+            if hasattr(self.extractors[extractor], "follow_ups"):
+                responses = stages.read_follow_ups(folder / "follow_ups.jsonl")
+            predictions = stages.extract(None, self.extractors[extractor], train, generations, responses)
             records = self.training_records({"examples": train, "generations": generations,
                                              "predictions": predictions,
                                              "judgments": stages.read_judgments(folder / "judgments.jsonl")})
@@ -476,6 +507,23 @@ class Experiment:
             print(f"harness: warning: {error}", file=sys.stderr)
         log(f"report: {self.out / 'report.md'}")
         return report
+
+
+def check_capabilities(name: str, extractor: Any, backend_name: str, backend: Any) -> None:
+    """Refuse, before any work, an extractor that needs what the backend does not serve (a
+    backend that does not declare ``capabilities`` is not checked: its answers say)."""
+    offered = getattr(backend, "capabilities", None)
+    needed = set(getattr(extractor, "requires", ()) or ())
+    if offered is None or not needed:
+        return
+    missing = sorted(needed - set(offered))
+    if missing:
+        what = {"logprobs": "token log-probabilities", "entropies": "token entropies",
+                "samples": "several samples per prompt", "scores": "scores of given continuations"}
+        raise ParameterError(
+            f"extractor {name!r} needs {', '.join(what.get(m, m) for m in missing)} ({', '.join(missing)}), "
+            f"which backend {backend_name!r} as configured does not give"
+            + (f" (it gives: {', '.join(sorted(offered))})" if offered else ""))
 
 
 def _eval_task_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]]:

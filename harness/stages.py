@@ -1,4 +1,10 @@
-"""Resumable stages of a run folder: generate, extract, judge (``harness.outcomes`` counts them).
+"""Resumable stages of a run folder: generate, follow up, extract, judge (``harness.outcomes``
+counts them).
+
+The follow-up stage serves a multi-request extractor (``harness.strategies.FollowUpExtractor``):
+the requests it names per example once the greedy answer is there — samples, a second turn,
+scores of continuations — batched across examples and kept in ``follow_ups.jsonl`` (one line
+per example and key), so a rerun asks only for what is missing.
 
 A stage folder holds ``stage.json`` (a fingerprint of its inputs and configuration).
 When the fingerprint still matches, a rerun keeps every record already written and only
@@ -10,15 +16,19 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from harness.artifacts import JsonlAppender, read_jsonl, write_json_atomic, write_jsonl_atomic
-from harness.contract import check_generation, label
-from harness.errors import PluginContractError
-from harness.records import Example, Generation, Judgment, Prediction
-from harness.strategies import GenerationRequest
+from harness.contract import check_generation, check_scores, label
+from harness.errors import HarnessError, PluginContractError
+from harness.records import Example, Generation, Judgment, Prediction, Scores
+from harness.strategies import GenerationRequest, ScoreRequest
+
+Responses = dict[str, dict[str, Generation | Scores]]  # example id -> key -> what the backend gave
 
 
 def fingerprint(data: Any) -> str:
@@ -57,28 +67,112 @@ def prepare(
     return False
 
 
+def requests_for(extractor: Any, examples: Sequence[Example]) -> list[GenerationRequest]:
+    """The greedy generation request of each example under ``extractor``'s prompt."""
+    return [GenerationRequest(example_id=e.id, prompt=extractor.prompt(e), stop=tuple(extractor.stop))
+            for e in examples]
+
+
 def generate(
-    path: Path, backend: Any, extractor: Any, examples: Sequence[Example], *, progress: bool = True
+    path: Path, backend: Any, extractor: Any, examples: Sequence[Example], *, progress: bool = True,
+    reuse: dict[str, Generation] | None = None,
 ) -> dict[str, Generation]:
-    """Generations for every example, resuming from the records already in ``path``."""
+    """Generations for every example, resuming from the records already in ``path``; those in
+    ``reuse`` (the same requests answered by the same model in this run) are copied, not redone."""
     done = read_generations(path)
-    todo = [
-        GenerationRequest(example_id=e.id, prompt=extractor.prompt(e), stop=tuple(extractor.stop))
-        for e in examples
-        if e.id not in done
-    ]
-    if todo:
-        wanted = {r.example_id for r in todo}
-        where = label(backend, "backend")
+    todo = [r for r in requests_for(extractor, examples) if r.example_id not in done]
+    copied = [reuse[r.example_id] for r in todo if reuse and r.example_id in reuse]
+    if copied:
         with JsonlAppender(path) as out:
-            for generation in backend.generate(todo, progress=progress):
-                check_generation(generation, wanted, where)
-                wanted.discard(generation.example_id)
+            for generation in copied:
                 out.write(generation)
                 done[generation.example_id] = generation
-        if wanted:
-            raise PluginContractError(f"{where}: generate() gave no Generation for {len(wanted)} of "
-                                      f"{len(todo)} requests (e.g. {sorted(wanted)[0]!r})")
+        todo = [r for r in todo if r.example_id not in done]
+    if todo:
+        with JsonlAppender(path) as out:
+            for generation in serve(backend, todo, progress):
+                out.write(generation)
+                done[generation.example_id] = generation
+    return done
+
+
+def serve(backend: Any, requests: Sequence[GenerationRequest | ScoreRequest],
+          progress: bool = True) -> Iterator[Generation | Scores]:
+    """What ``backend`` gives for ``requests`` (all generation or all score requests), each
+    checked as it comes; a request left unanswered is a ``PluginContractError``."""
+    where = label(backend, "backend")
+    if requests and isinstance(requests[0], ScoreRequest):
+        method = getattr(backend, "score", None)
+        if method is None:
+            raise HarnessError(f"{where} cannot score continuations (it has no score())")
+        counts = {r.example_id: len(r.continuations) for r in requests}
+        wanted = set(counts)
+        for scores in method(requests, progress=progress):
+            check_scores(scores, {k: counts[k] for k in wanted}, where)
+            wanted.discard(scores.example_id)
+            yield scores
+        verb, record = "score", "Scores"
+    else:
+        wanted = {r.example_id for r in requests}
+        for generation in backend.generate(requests, progress=progress):
+            check_generation(generation, wanted, where)
+            wanted.discard(generation.example_id)
+            yield generation
+        verb, record = "generate", "Generation"
+    if wanted:
+        raise PluginContractError(f"{where}: {verb}() gave no {record} for {len(wanted)} of "
+                                  f"{len(requests)} requests (e.g. {sorted(wanted)[0]!r})")
+
+
+def follow_up(
+    path: Path, backend: Any, extractor: Any, examples: Sequence[Example],
+    generations: dict[str, Generation], *, progress: bool = True,
+) -> Responses:
+    """What the backend gives for each example's follow-up requests (``extractor.follow_ups``),
+    resuming from ``path``. The generation and score requests of all examples go to the backend
+    in one call each (requests of one kind are batched across examples); an example whose
+    greedy generation failed asks for none."""
+    done = read_follow_ups(path)
+    pending: dict[str, tuple[str, str]] = {}  # request id -> (example id, key)
+    todo: list[Any] = []
+    where = label(extractor, "extractor")
+    for example in examples:
+        generation = generations[example.id]
+        if generation.error:
+            continue
+        asked = extractor.follow_ups(example, generation)
+        if not isinstance(asked, Mapping):
+            raise PluginContractError(f"{where}: follow_ups() returned {type(asked).__name__}, not a mapping "
+                                      f"of key -> GenerationRequest | ScoreRequest")
+        for key, request in asked.items():
+            if not isinstance(request, (GenerationRequest, ScoreRequest)):
+                raise PluginContractError(f"{where}: follow_ups()[{key!r}] is {type(request).__name__}, "
+                                          f"not a GenerationRequest or ScoreRequest")
+            if key in done.get(example.id, {}):
+                continue
+            request_id = f"{example.id}\x1f{key}"  # unique: keys are unique per example
+            pending[request_id] = (example.id, str(key))
+            todo.append(attrs.evolve(request, example_id=request_id))
+    with JsonlAppender(path) as out:
+        for kind in (GenerationRequest, ScoreRequest):
+            batch = [r for r in todo if isinstance(r, kind)]
+            for answer in serve(backend, batch, progress) if batch else ():
+                example_id, key = pending[answer.example_id]
+                answer = attrs.evolve(answer, example_id=example_id)
+                out.write({"example_id": example_id, "key": key,
+                           "kind": "scores" if isinstance(answer, Scores) else "generation",
+                           "record": answer.to_dict()})
+                done.setdefault(example_id, {})[key] = answer
+    return done
+
+
+def read_follow_ups(path: Path) -> Responses:
+    """The follow-up answers already in ``path``, by example id and key."""
+    done: Responses = {}
+    if path.exists():
+        for row in read_jsonl(path).rows:
+            record = Scores if row.get("kind") == "scores" else Generation
+            done.setdefault(row["example_id"], {})[row["key"]] = record.from_dict(row["record"])
     return done
 
 
@@ -93,10 +187,12 @@ def read_generations(path: Path) -> dict[str, Generation]:
 
 
 def extract(
-    path: Path | None, extractor: Any, examples: Sequence[Example], generations: dict[str, Generation]
+    path: Path | None, extractor: Any, examples: Sequence[Example], generations: dict[str, Generation],
+    responses: Responses | None = None,
 ) -> dict[str, Prediction]:
     """Predictions of every example (cheap and deterministic: always recomputed), written to
-    ``path`` unless it is None.
+    ``path`` unless it is None. A multi-request extractor (``responses`` given) gets each
+    example's follow-up answers as ``extract(generation, responses)``.
 
     An extractor whose ``extract`` returns anything but a ``Prediction`` is a
     ``PluginContractError`` naming it and its distribution."""
@@ -109,7 +205,8 @@ def extract(
                 extractor=extractor.name, error=f"generation failed: {generation.error}",
             )
         else:
-            prediction = extractor.extract(generation)
+            prediction = (extractor.extract(generation) if responses is None
+                          else extractor.extract(generation, responses.get(example.id, {})))
             if not isinstance(prediction, Prediction):
                 raise PluginContractError(
                     f"{label(extractor, 'extractor')}: extract() returned {type(prediction).__name__}, "
@@ -119,6 +216,21 @@ def extract(
     if path is not None:
         write_jsonl_atomic(path, [predictions[e.id] for e in examples])
     return predictions
+
+
+def copy_judgments(source: Path, target: Path, predictions: dict[str, Prediction]) -> int:
+    """Append to ``target`` the judgments of ``source`` whose answer is the one predicted here and
+    that ``target`` does not hold yet (verdicts shared between extractors that answered alike);
+    how many were copied. The judge runner's resume decides which of them stand."""
+    have = read_judgments(target)
+    copied = [j for example_id, j in read_judgments(source).items()
+              if example_id in predictions and example_id not in have
+              and j.answer == predictions[example_id].answer and j.error is None]
+    if copied:
+        with JsonlAppender(target) as out:
+            for judgment in copied:
+                out.write(judgment)
+    return len(copied)
 
 
 def read_judgments(path: Path) -> dict[str, Judgment]:

@@ -45,6 +45,7 @@ class LogprobExtractor:
 
     name = "logprob"
     stop: tuple[str, ...] = ("\n",)
+    requires = frozenset({"logprobs"})
 
     def __init__(self, aggregation: str = "mean_prob") -> None:
         if aggregation not in AGGREGATIONS:
