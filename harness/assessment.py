@@ -76,9 +76,12 @@ def assess(
     *,
     held_out: bool,
     fits: Mapping[RowKey, Mapping[str, Any]] | None = None,
+    extractors: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Rows, comparisons and verdicts; ``trainers`` maps each trainer to its evaluation extractor,
-    ``fits`` each calibrated row to its calibrator's fitted parameters (or ``{"error": ...}``)."""
+    ``fits`` each calibrated row to its calibrator's fitted parameters (or ``{"error": ...}``).
+    With two or more ``extractors``, each of the others is compared with the first on the
+    baseline's answers (``extractor_comparisons``)."""
     fits = fits or {}
     counted = {key: count(rows, not_attempted=settings.not_attempted,
                           missing_confidence=settings.missing_confidence)
@@ -92,6 +95,8 @@ def assess(
     any_groups = any(g != i for c in counted.values() for g, i in zip(c.groups, c.ids, strict=True))
     unit = settings.bootstrap if any_groups else "example"
     return {"rows": rows, "comparisons": comparisons,
+            "extractor_comparisons": [_extractor_comparison(extractors[0], other, counted, settings)
+                                      for other in extractors[1:]],
             "bootstrap": {"unit": unit, "resamples": settings.resamples, "seed": settings.seed,
                           "requested": settings.bootstrap}}
 
@@ -267,6 +272,28 @@ def _adds_to_posthoc(trainer: str, extractor: str, counted: Mapping[RowKey, Coun
     return {"per_calibrator": per, "passed": passed,
             "detail": detail + ("; training adds to every post-hoc map" if passed
                                 else "; training adds nothing significant to some post-hoc map")}
+
+
+#: what an extractor is compared with the reference extractor on (paired, same questions)
+EXTRACTOR_CHANGES = ("auroc", "brier", "rms_calib_err")
+
+
+def _extractor_comparison(reference: str, other: str, counted: Mapping[RowKey, Counted],
+                          settings: Settings) -> dict[str, Any]:
+    """``other``'s baseline confidences against ``reference``'s on the examples both scored: the
+    paired bootstrap change (other minus reference) of AUROC, Brier score and calibration error."""
+    comp: dict[str, Any] = {"extractor": other, "reference": reference, "paired_n": 0, "changes": {}}
+    a_key, b_key = RowKey(label=BASELINE, extractor=reference), RowKey(label=BASELINE, extractor=other)
+    if a_key not in counted or b_key not in counted:
+        comp["error"] = "one of the two extractors has no outcomes"
+        return comp
+    a, b = _paired(counted[a_key], counted[b_key])
+    comp["paired_n"] = len(a.ids)
+    if not a.ids:
+        comp["error"] = "no example was scored under both extractors"
+        return comp
+    comp["changes"] = {name: _paired_metric(name, a, b, settings) for name in EXTRACTOR_CHANGES}
+    return comp
 
 
 def _paired_metric(name: str, a: Counted, b: Counted, settings: Settings) -> dict[str, Any]:

@@ -95,7 +95,10 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
     trainers = {name: exp.trainers[name].extractor for name in models}
     settings = Settings(thresholds=thresholds, config=config, metric_names=exp.metric_names,
                         not_attempted=policy, bootstrap=spec.bootstrap, seed=spec.seed)
-    assessed = assess(rows, trainers, settings, held_out=held_out, fits=fits)
+    extractors = [spec.extractor, *spec.extra_extractors]
+    assessed = assess(rows, trainers, settings, held_out=held_out, fits=fits, extractors=extractors)
+    for comp in assessed["extractor_comparisons"]:
+        comp["answers_from"] = results.get(("baseline", comp["extractor"]), {}).get("answers_from")
     for row in assessed["rows"]:
         if RowKey(label=row["label"], extractor=row["extractor"], calibrator=row["calibrator"]) in rows:
             row["outcomes"] = f"outcomes/{row['key']}.jsonl"
@@ -109,7 +112,8 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         "counting": {"not_attempted": policy, "missing_confidence": settings.missing_confidence},
         "bootstrap": assessed["bootstrap"], "thresholds": thresholds, "trainers": trainers,
         "metric_names": exp.metric_names,
-        "rows": assessed["rows"], "comparisons": assessed["comparisons"], "diagrams": diagrams,
+        "rows": assessed["rows"], "comparisons": assessed["comparisons"],
+        "extractor_comparisons": assessed["extractor_comparisons"], "diagrams": diagrams,
     }
 
 
@@ -200,6 +204,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_row_name(r)}/{r['extractor']} {e.get('hle_percent', 100 * round(e['value'], 2)):g}"
             for r, e in hle_rows if e.get("value") is not None)]
     lines += _simpleqa_lines(report["rows"])
+    lines += _extractor_lines(report)
     lines += ["", "Counted, never hidden:", ""]
     for row in report["rows"]:
         c = row["counts"]
@@ -267,6 +272,49 @@ def _simpleqa_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
         lines.append(f"| {_row_name(row)} | {row['extractor']} | {sq['n']} | "
                      + " | ".join("n/a" if sq[n] is None else f"{sq[n]:.3f}" for n in NAMES) + " |")
     return lines
+
+
+def _extractor_lines(report: dict[str, Any]) -> list[str]:
+    """The run's extractors on the baseline model, ranked by AUROC, each with its paired changes
+    against the first (the reference)."""
+    comps = {c["extractor"]: c for c in report.get("extractor_comparisons") or []}
+    if not comps:
+        return []
+    reference = next(iter(comps.values()))["reference"]
+    rows = {r["extractor"]: r for r in report["rows"]
+            if r["label"] == "baseline" and not r.get("calibrator") and r["extractor"] in {reference, *comps}}
+
+    def auroc(name: str) -> float:
+        value = (rows[name].get("metrics", {}).get("auroc") or {}).get("value")
+        return -1.0 if value is None else value
+
+    changes = ("auroc", "brier", "rms_calib_err")
+    lines = ["", f"## Confidence extractors compared (baseline model, ranked by AUROC; changes paired "
+             f"with `{reference}` on the questions both scored)", "",
+             "| rank | extractor | scored | auroc | rms_calib_err | brier | "
+             + " | ".join(f"Δ {m}" for m in changes) + " | answers |", "|" + " --- |" * 10]
+    for rank, name in enumerate(sorted(rows, key=lambda n: (-auroc(n), n)), start=1):
+        metrics, comp = rows[name].get("metrics", {}), comps.get(name)
+        if comp is None:
+            deltas, shared = ["reference"] * len(changes), "its own"
+        else:
+            deltas = [_change(comp["changes"].get(m), comp.get("error")) for m in changes]
+            shared = f"shared with `{comp['answers_from']}`" if comp.get("answers_from") else "its own"
+        scored = (rows[name].get("counts") or {}).get("scored", "n/a")
+        lines.append(f"| {rank} | {name} | {scored} | {_fmt(metrics.get('auroc'))} | "
+                     f"{_fmt(metrics.get('rms_calib_err'))} | {_fmt(metrics.get('brier'))} | "
+                     + " | ".join(deltas) + f" | {shared} |")
+    if any(c.get("answers_from") for c in comps.values()):
+        lines += ["", "Extractors whose answers are shared prompted alike: one greedy answer per question "
+                  "was generated and judged once, and only the confidence differs between them."]
+    return lines
+
+
+def _change(change: dict[str, Any] | None, error: str | None = None) -> str:
+    if not change or change.get("diff") is None:
+        return f"n/a ({(change or {}).get('error') or error})"
+    ci = change.get("ci")
+    return f"{change['diff']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
 
 
 def _pair(values: Sequence[float | None]) -> str:
