@@ -22,6 +22,7 @@ from harness.plugins.models.tiny import (
     RECIPE_FILE,
     Recipe,
     _Batches,
+    _SelfEvalBatches,
     build_tiny,
     check_knowledge,
     profile_text,
@@ -55,6 +56,17 @@ def test_embedded_names_carry_their_world_seed() -> None:
     assert embedded_world_seed("tiny-0") == 0
     assert embedded_world_seed("tiny-3") == 3
     assert embedded_world_seed("tiny-12") == 12
+    assert embedded_world_seed("tiny-selfeval") == 0
+    assert embedded_world_seed("tiny-selfeval-7") == 7
+    assert embedded_world_seed("tiny-7-selfeval") is None
+
+
+def test_tiny_without_self_evaluation_keeps_the_digest_it_had_before_the_field() -> None:
+    """`tiny` is the model every figure of the README was measured on: its recipe (and so its
+    cache folder) did not change when the self-evaluation formats were added."""
+    assert "selfeval_share" not in Recipe().to_dict()
+    assert Recipe().digest() == "9f8f49f834c9"
+    assert Recipe(selfeval_share=0.25).digest() != Recipe().digest()
 
 
 def test_importing_the_models_package_and_the_tasks_does_not_load_torch() -> None:
@@ -148,6 +160,45 @@ def test_pretraining_batches_state_the_intended_confidence_for_each_kind_of_row(
     plain = batches.next(verbalized=False)
     texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in plain["input_ids"].tolist()]
     assert all(t.split("\n")[0].removeprefix("Question: ") in by_question for t in texts)
+
+
+def test_self_evaluation_rows_say_a_exactly_when_the_proposed_answer_is_true() -> None:
+    """P(True) rows about seen facts: the reply is A exactly when the proposed answer is the true
+    one (about half of them); about unfamiliar entities, A is as rare as a lucky guess. Second-turn
+    rows embed the true answer of a seen fact and state a confidence in the seen range. The loss
+    covers the reply (and EOS) only."""
+    from harness.plugins.extractors import formats
+    from harness.plugins.models.build import train_tokenizer
+
+    recipe = Recipe(n_entities=30, batch_size=32, steps=40, selfeval_share=0.5)
+    world = build_world(0, 30, 0.6)
+    tokenizer = train_tokenizer(tokenizer_texts(world, selfeval=True), vocab_size=400)
+    selfeval = _SelfEvalBatches(world, tokenizer, recipe, _Batches(world, tokenizer, recipe))
+    truth = {f.question: f.answer for f in world.facts if f.seen}
+    seen_ptrue, unfamiliar_ptrue, turns = [], [], []
+    for _ in range(40):
+        batch = selfeval.next()
+        for ids, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist(), strict=True):
+            text = tokenizer.decode(ids, skip_special_tokens=True)
+            covered = tokenizer.decode([t for t in labels if t != -100], skip_special_tokens=True)
+            question = text.split("\n")[0].removeprefix("Question: ")
+            if "Is the proposed answer true?" in text:
+                proposed = text.split("Proposed answer: ")[1].split("\n")[0]
+                assert covered.strip() in ("A", "B") and text.endswith(covered)
+                if question in truth:
+                    seen_ptrue.append((proposed == truth[question], covered.strip() == "A"))
+                else:
+                    unfamiliar_ptrue.append(covered.strip() == "A")
+            else:
+                assert formats.SECOND_TURN_TEMPLATE in text and covered.startswith("Confidence: ")
+                if question in truth:
+                    assert f"Answer: {truth[question]}\n" in text
+                    turns.append(float(covered.removeprefix("Confidence: ")))
+    assert all(true == said_a for true, said_a in seen_ptrue)
+    assert 0.3 < sum(a for _, a in seen_ptrue) / len(seen_ptrue) < 0.7
+    assert len(unfamiliar_ptrue) > 100
+    assert sum(unfamiliar_ptrue) / len(unfamiliar_ptrue) < 0.25  # 1/8 expected
+    assert turns and all(0.70 <= c <= 0.95 for c in turns)
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,12 @@
 
 ``resolve_model(name)`` turns what a user passes as ``--model`` into something
 ``from_pretrained`` can load. The embedded names — ``tiny`` (the world of seed 0) and
-``tiny-<world_seed>`` (e.g. ``tiny-3``) — are built offline on first use and cached in
-``cache_dir()/models/<name>-<recipe hash>``; every other string (a hub id, a local folder)
-comes back unchanged. To load a local folder that happens to be called ``tiny``, pass
-``./tiny``.
+``tiny-<world_seed>`` (e.g. ``tiny-3``), and ``tiny-selfeval`` / ``tiny-selfeval-<world_seed>``
+(the same world and answer formats, also pretrained on the P(True) query and the second-turn
+confidence request, for the ``ptrue`` and ``verbalized2`` extractors) — are built offline on
+first use and cached in ``cache_dir()/models/<name>-<recipe hash>``; every other string (a hub
+id, a local folder) comes back unchanged. To load a local folder that happens to be called
+``tiny``, pass ``./tiny``.
 
 The build runs in a temporary folder that is renamed into place when complete, under a
 lock file, so a killed build leaves nothing half-made and two processes never build the
@@ -32,15 +34,19 @@ if TYPE_CHECKING:
 #: the file in a model folder that holds the embedded default's hyperparameters
 PROFILE_FILE = "harness_profile.toml"
 
-_EMBEDDED = re.compile(r"tiny(?:-(0|[1-9][0-9]{0,8}))?")
+_EMBEDDED = re.compile(r"tiny(-selfeval)?(?:-(0|[1-9][0-9]{0,8}))?")
+#: the ``tiny-selfeval`` models: a quarter of the steps in the self-evaluation formats, and a
+#: third more steps in all, so that the answer formats get as many steps as ``tiny``'s 800
+SELFEVAL = {"selfeval_share": 0.25, "steps": 1067}
 
 
 def embedded_world_seed(name: str) -> int | None:
-    """The world seed of an embedded model name (``tiny`` -> 0, ``tiny-3`` -> 3), else ``None``."""
+    """The world seed of an embedded model name (``tiny`` -> 0, ``tiny-3`` -> 3,
+    ``tiny-selfeval-3`` -> 3), else ``None``."""
     match = _EMBEDDED.fullmatch(name)
     if match is None:
         return None
-    return int(match.group(1) or 0)
+    return int(match.group(2) or 0)
 
 
 def is_embedded(name: str) -> bool:
@@ -56,6 +62,8 @@ def resolve_model(name: str) -> str:
     from harness.plugins.models.tiny import Recipe
 
     # one cache folder per world: `tiny` and `tiny-0` are the same model
+    if _EMBEDDED.fullmatch(name).group(1):  # type: ignore[union-attr]
+        return str(ensure_built(f"tiny-selfeval-{world_seed}", Recipe(world_seed=world_seed, **SELFEVAL)))
     return str(ensure_built(f"tiny-{world_seed}", Recipe(world_seed=world_seed)))
 
 

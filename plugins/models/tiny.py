@@ -61,8 +61,12 @@ import attrs
 
 from harness.artifacts import write_text_atomic
 from harness.plugins.extractors.formats import (
+    PTRUE_OPTIONS,
     plain_completion,
     plain_prompt,
+    ptrue_prompt,
+    second_turn_completion,
+    second_turn_prompt,
     verbalized_completion,
     verbalized_prompt,
 )
@@ -119,9 +123,17 @@ class Recipe:
     hedged_confidence_low: float = 0.62
     hedged_confidence_high: float = 0.82
     seed: int = 0
+    #: the share of training steps in the two self-evaluation formats (the ``tiny-selfeval``
+    #: models; 0 for ``tiny``): the P(True) query and the second-turn confidence request,
+    #: half of each batch each (see ``_SelfEvalBatches``)
+    selfeval_share: float = attrs.field(default=0.0, validator=[attrs.validators.ge(0.0),
+                                                                attrs.validators.lt(1.0)])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": RECIPE_VERSION, **attrs.asdict(self)}
+        data = {"version": RECIPE_VERSION, **attrs.asdict(self)}
+        if not self.selfeval_share:  # (so `tiny`, built before the field existed, keeps its cache)
+            del data["selfeval_share"]
+        return data
 
     def digest(self) -> str:
         text = json.dumps(self.to_dict(), sort_keys=True)
@@ -180,13 +192,17 @@ target_modules = "all-linear"
 """
 
 
-def tokenizer_texts(world: World) -> list[str]:
+def tokenizer_texts(world: World, selfeval: bool = False) -> list[str]:
     """The text the tokenizer is trained on: every question in both formats, every
-    stated confidence from 0.00 to 1.00."""
+    stated confidence from 0.00 to 1.00 (and with ``selfeval``, every question in the two
+    self-evaluation formats too)."""
     texts = []
     for fact in world.facts:
         texts.append(plain_prompt(fact.question) + plain_completion(fact.answer))
         texts.append(verbalized_prompt(fact.question) + verbalized_completion(fact.answer, 0.5))
+        if selfeval:
+            texts.append(ptrue_prompt(fact.question, fact.answer) + PTRUE_OPTIONS[0])
+            texts.append(second_turn_prompt(fact.question, fact.answer) + second_turn_completion(0.5))
     texts += [f"Confidence: {c / 100:.2f}" for c in range(101)]
     return texts
 
@@ -271,7 +287,6 @@ class _Batches:
     def next(self, verbalized: bool) -> dict[str, Any]:
         """One left-padded batch: ``input_ids``, ``attention_mask``, ``position_ids`` and
         ``labels`` (the tokens the loss covers; ``-100`` elsewhere)."""
-        import torch
 
         order, items = self._orders[verbalized], self.items[verbalized]
         on_prompt = self.recipe.loss_on_prompt == "both" or (
@@ -292,17 +307,90 @@ class _Batches:
             prompt, text, covered = self.unfamiliar_row()
             prompt_ids = tuple(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
             rows.append((prompt_ids, self._completion_ids(text), covered))
-        width = max(len(p) + len(c) for p, c, _ in rows)
-        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        labels = torch.full((len(rows), width), -100, dtype=torch.long)
-        for i, (prompt, completion, target) in enumerate(rows):  # target: never the first token
-            ids = torch.tensor(prompt + completion)
-            input_ids[i, width - len(ids):] = ids
-            mask[i, width - len(ids):] = 1
-            labels[i, width - target:] = ids[len(ids) - target:]
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        return {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions, "labels": labels}
+        return _padded(rows, self.tokenizer.pad_token_id)
+
+
+class _SelfEvalBatches:
+    """Batches in the two self-evaluation formats (``selfeval_share`` of the steps), each row
+    a P(True) query or a second-turn confidence request in turn, the loss on the reply only:
+
+    * **P(True)** about a seen fact: the proposed answer is the true one half of the time, else
+      another value of the relation, and the reply is ``A`` exactly when it is true; about an
+      unfamiliar entity (``unfamiliar_share`` of the rows, a fresh made-up name each) the
+      proposed answer is a random value and the reply ``A`` with the chance of a guess being
+      right (one in the relation's number of values) — what the model can know;
+    * **second turn**: the plain question and its answer (the true one about a seen fact, a
+      random value about an unfamiliar entity), then ``Confidence:`` drawn exactly as in the
+      verbalized format (the seen range, or the hedged range about an unfamiliar entity and a
+      hedged relation).
+
+    So the P(True) query can learn "I know this fact" as the verbalized confidence does, but
+    from labels that say whether the proposed answer is right, not from a stated number.
+    """
+
+    def __init__(self, world: World, tokenizer: Any, recipe: Recipe, verbal: _Batches) -> None:
+        self.tokenizer, self.recipe, self.verbal = tokenizer, recipe, verbal
+        self.rng = random.Random(f"tiny-selfeval-{recipe.seed}")
+        self.facts = [f for f in world.facts if f.seen]
+        self.relations = {r.name: r for r in RELATIONS}
+        n_steps = math.ceil(recipe.steps * recipe.selfeval_share)
+        taken = len(verbal._names)  # the verbalized batches' names come first in the sequence
+        count = max(1, n_steps * unfamiliar_rows_per_batch(recipe))
+        self._names = unfamiliar_names(world, taken + count)[taken:]
+        self._next_name = 0
+        self.turn = 0
+
+    def _row(self, fact: Any | None) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+        """One row: prompt ids, reply ids (with EOS), and how many final tokens the loss covers."""
+        rng = self.rng
+        if fact is None:  # an unfamiliar entity
+            relation = rng.choice(RELATIONS)
+            name = self._names[self._next_name % len(self._names)]
+            self._next_name += 1
+            question, truth = relation.question(name), None
+        else:
+            relation = self.relations[fact.relation]
+            question, truth = fact.question, fact.answer
+        self.turn += 1
+        if self.turn % 2:  # the P(True) query
+            if truth is None:
+                proposed, true = rng.choice(relation.values), rng.random() < 1 / len(relation.values)
+            else:
+                true = rng.random() < 0.5
+                proposed = truth if true else rng.choice([v for v in relation.values if v != truth])
+            prompt, reply = ptrue_prompt(question, proposed), PTRUE_OPTIONS[0 if true else 1]
+        else:  # the second turn
+            hedged = truth is None and relation.name in self.recipe.hedged_relations
+            answer = rng.choice(relation.values) if truth is None else truth
+            prompt = second_turn_prompt(question, answer)
+            reply = second_turn_completion(self.verbal._draw(rng, hedged=hedged))
+        reply_ids = tuple(self.tokenizer(reply, add_special_tokens=False)["input_ids"])
+        reply_ids += (self.tokenizer.eos_token_id,)
+        return tuple(self.tokenizer(prompt, add_special_tokens=False)["input_ids"]), reply_ids, len(reply_ids)
+
+    def next(self) -> dict[str, Any]:
+        n_unfamiliar = unfamiliar_rows_per_batch(self.recipe)
+        rows = [self._row(self.rng.choice(self.facts)) for _ in range(self.recipe.batch_size - n_unfamiliar)]
+        rows += [self._row(None) for _ in range(n_unfamiliar)]
+        return _padded(rows, self.tokenizer.pad_token_id)
+
+
+def _padded(rows: list[tuple[tuple[int, ...], tuple[int, ...], int]], pad_id: int) -> dict[str, Any]:
+    """Left-padded ``input_ids``, ``attention_mask``, ``position_ids`` and ``labels`` of rows of
+    (prompt ids, completion ids, how many final tokens the loss covers)."""
+    import torch
+
+    width = max(len(p) + len(c) for p, c, _ in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    for i, (prompt, completion, target) in enumerate(rows):  # target: never the first token
+        ids = torch.tensor(prompt + completion)
+        input_ids[i, width - len(ids):] = ids
+        mask[i, width - len(ids):] = 1
+        labels[i, width - target:] = ids[len(ids) - target:]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions, "labels": labels}
 
 
 def _loss(model: Any, batch: dict[str, Any]) -> Any:
@@ -332,7 +420,8 @@ def build_tiny(folder: str | Path, recipe: Recipe = Recipe(), *, progress: bool 
 
     started = time.monotonic()
     world = build_world(recipe.world_seed, recipe.n_entities, recipe.seen_fraction)
-    tokenizer = train_tokenizer(tokenizer_texts(world), vocab_size=recipe.vocab_size)
+    tokenizer = train_tokenizer(tokenizer_texts(world, selfeval=recipe.selfeval_share > 0),
+                                vocab_size=recipe.vocab_size)
     model = new_causal_lm(
         tokenizer,
         hidden_size=recipe.hidden_size,
@@ -342,6 +431,7 @@ def build_tiny(folder: str | Path, recipe: Recipe = Recipe(), *, progress: bool 
         seed=recipe.seed,
     )
     batches = _Batches(world, tokenizer, recipe)
+    selfeval = _SelfEvalBatches(world, tokenizer, recipe, batches) if recipe.selfeval_share else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate,
                                   weight_decay=recipe.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine(recipe.warmup_steps, recipe.steps))
@@ -349,8 +439,14 @@ def build_tiny(folder: str | Path, recipe: Recipe = Recipe(), *, progress: bool 
     bar = tqdm(range(recipe.steps), desc="pretraining the tiny model", disable=not progress,
                file=sys.stderr, mininterval=1.0)
     loss_value = float("nan")
+    other = 0  # steps in the answer formats so far: their schedule is that of a model without self-evaluation
     for step in bar:
-        loss = _loss(model, batches.next(_is_verbalized_step(step, recipe.verbalized_share)))
+        if selfeval is not None and _is_verbalized_step(step, recipe.selfeval_share):
+            batch = selfeval.next()
+        else:
+            batch = batches.next(_is_verbalized_step(other, recipe.verbalized_share))
+            other += 1
+        loss = _loss(model, batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
