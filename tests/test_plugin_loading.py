@@ -604,3 +604,21 @@ def test_a_harness_that_was_never_installed_says_so_in_one_line(monkeypatch):
         monkeypatch.undo()
         registry.reset()
     assert registry.get("metric", "ece").name == "ece"
+
+
+def test_a_third_party_multi_request_extractor_runs_beside_logprob(fake_site: Path, tiny_lm_path: Path,
+                                                                     tmp_path: Path):
+    """The example package's ``fake_sure`` asks the backend a follow-up question: `harness run`
+    serves it, reports it beside logprob on the same questions, and compares the two."""
+    qa = tmp_path / "qa.jsonl"
+    rows = [{"id": f"q{i}", "question": f"What is item {i}?", "answer": "red"} for i in range(8)]
+    qa.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = harness_cli("run", "--task", "jsonl", "-p", f"task.path={qa}", "--model", str(tiny_lm_path),
+                         "-p", "backend.max_new_tokens=3", "--extractor", "logprob",
+                         "--extractor", "fake_sure", "--out", str(tmp_path / "run"),
+                         sites=(fake_site,), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    (comp,) = report["extractor_comparisons"]
+    assert (comp["extractor"], comp["reference"], comp["paired_n"]) == ("fake_sure", "logprob", 8)
+    assert (tmp_path / "run" / "baseline" / "fake_sure" / "all" / "follow_ups.jsonl").exists()

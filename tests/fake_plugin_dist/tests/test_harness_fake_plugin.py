@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import harness
-from harness import Example, Generation, Prediction, registry
+from harness import Example, Generation, Prediction, ScoreRequest, Scores, registry
 from harness.config import Config
 from harness.testing import installed, registered, run_harness
 
@@ -46,6 +46,19 @@ def test_the_extractor_takes_the_first_line_with_its_configured_confidence(site:
     prediction = extractor.extract(Generation(example_id="q1", prompt="", text=" Paris\nmore"))
     assert prediction == Prediction(example_id="q1", answer="Paris", confidence=0.8,
                                     extractor="fake_extractor")
+
+
+def test_the_sure_extractor_asks_about_its_answer_and_reads_yes_against_no(site: Path):
+    extractor = registry.create("extractor", "fake_sure", Config())
+    example = Example(id="q1", question="Capital of France?", answer="Paris")
+    greedy = Generation(example_id="q1", prompt="", text=" Paris\n")
+    asked = extractor.follow_ups(example, greedy)
+    assert asked == {"sure": ScoreRequest(example_id="q1", prompt="Q: Capital of France?\nA: Paris\nSure?",
+                                          continuations=(" yes", " no"))}
+    scores = Scores(example_id="q1", prompt="", continuations=[" yes", " no"], logprobs=[-0.1, -2.3])
+    prediction = extractor.extract(greedy, {"sure": scores})
+    assert prediction.answer == "Paris" and prediction.confidence == pytest.approx(0.9002, abs=1e-4)
+    assert extractor.extract(greedy, {}).confidence is None
 
 
 def test_the_command_line_computes_the_metric(site: Path, tmp_path: Path):
