@@ -53,6 +53,22 @@ def test_the_first_sample_is_the_generation_text_with_its_tokens(lm_path: Path) 
     assert len(generation.logprobs) == len(generation.tokens) == len(generation.entropies)
 
 
+def test_samples_near_zero_temperature_are_the_greedy_answer_and_its_log_probabilities(
+        lm_path: Path) -> None:
+    """The prompts' cache is computed once and shared by their samples: positions and padding
+    must come out as in plain generation, so near-greedy samples equal the greedy answers."""
+    backend = HFBackend(str(lm_path), max_new_tokens=6, batch_size=8)
+    greedy = {g.example_id: g for g in backend.generate(
+        [GenerationRequest(example_id=f"q{i}", prompt=p) for i, p in enumerate(PROMPTS)], progress=False)}
+    cold = [GenerationRequest(example_id=f"q{i}", prompt=p, n=3, temperature=1e-4, seed=0)
+            for i, p in enumerate(PROMPTS)]
+    for sampled in backend.generate(cold, progress=False):
+        plain = greedy[sampled.example_id]
+        assert sampled.samples == [plain.text] * 3
+        assert sampled.tokens == plain.tokens
+        assert sampled.logprobs == pytest.approx(plain.logprobs, abs=1e-4)  # raw: independent of temperature
+
+
 def test_batched_sampling_depends_on_the_batch_so_one_prompt_alone_draws_other_samples(lm_path: Path) -> None:
     """transformers draws a whole batch from one generator: a prompt's samples are reproducible
     for the same batch, but not equal to that prompt sampled alone (documented in hf.py)."""

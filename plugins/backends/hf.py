@@ -8,8 +8,9 @@ logits processors (temperature, penalties) as ``compute_transition_scores`` give
 entropy of each step's distribution (of the same kind) comes with it.
 Results are yielded batch by batch, so the experiment can append them as they come.
 
-Requests for ``n`` samples are served with ``num_return_sequences`` in one batched call per
-batch (``batch_size`` counts sequences, so a batch holds ``batch_size // n`` prompts). The
+Requests for ``n`` samples are served in one batched ``generate`` per batch of ``batch_size``
+sequences (``batch_size // n`` prompts, at least one), with each prompt's key/value cache
+computed once and shared by its ``n`` samples. The
 random generator is seeded before each batch from the request's seed and the batch's example
 ids, so a rerun of the same requests in the same batches draws the same samples. It is not
 seeded per example: transformers draws the whole batch from one generator, so a prompt's
@@ -170,7 +171,7 @@ class HFBackend(BackendBase):
         with progress_bar(self.name, len(requests), progress) as bar:
             for (n, temperature, seed), group in groupby(order, key=lambda i: settings[i]):
                 indices = list(group)
-                per_batch = max(1, self.batch_size // n)
+                per_batch = max(1, self.batch_size // n)  # batch_size counts sequences
                 for start in range(0, len(indices), per_batch):
                     chunk = indices[start : start + per_batch]
                     yield from self._generate_batch([requests[i] for i in chunk], [encoded[i] for i in chunk],
@@ -191,11 +192,11 @@ class HFBackend(BackendBase):
         if temperature > 0:
             torch.manual_seed(_batch_seed(seed, [r.example_id for r in requests]))
         with torch.inference_mode():
-            out = model.generate(
-                **batch,
-                generation_config=self._generation_config(temperature, n),
-                stopping_criteria=_criteria_list(criteria),
-            )
+            inputs, config = dict(batch), self._generation_config(temperature, n)
+            if n > 1 and width > 1:  # the prompts' cache is computed once and shared by their n samples
+                inputs, config = self._shared_prompt_cache(batch, n), self._generation_config(temperature)
+            out = model.generate(**inputs, generation_config=config,
+                                 stopping_criteria=_criteria_list(criteria))
         new = out.sequences[:, width:]
         logprobs, entropies = self._token_logprobs(out, new, raw)
         eos = self.eos_ids()
@@ -226,30 +227,51 @@ class HFBackend(BackendBase):
             )
         return results
 
+    def _shared_prompt_cache(self, batch: Any, n: int) -> dict[str, Any]:
+        """``generate`` inputs for ``n`` samples of each prompt with the prompt's key/value cache
+        computed once: all but the last prompt token run through the model, the cache and the
+        inputs are repeated ``n`` times per row, and ``generate`` starts from the last token."""
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        import transformers.generation.utils as generation
+
+        prefix = self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1],
+                            position_ids=positions[:, :-1], use_cache=True)
+        cache = getattr(prefix, "cache", None) or prefix.past_key_values
+        cache.batch_repeat_interleave(n)
+        # transformers >= 5.24 names it `cache` (`past_key_values` is deprecated there)
+        name = "cache" if "cache" in getattr(generation, "ALL_CACHE_NAMES", ()) else "past_key_values"
+        return {"input_ids": ids.repeat_interleave(n, dim=0),
+                "attention_mask": mask.repeat_interleave(n, dim=0), name: cache}
+
     # -- scoring -----------------------------------------------------------------------------
 
     def score(self, requests: Sequence[ScoreRequest], *, progress: bool = True) -> Iterator[Scores]:
         """Yield the ``Scores`` of each request: log P(continuation | prompt) of each of its
-        continuations, from one forward pass per batch of ``batch_size`` (prompt, continuation)
-        rows. A continuation's tokens are its own tokenization appended to the prompt's ids."""
+        continuations (its own tokenization appended to the prompt's ids), from one forward pass
+        per batch of ``batch_size`` rows. Continuations that differ only in their last token
+        (``" A"`` / ``" B"``, however the tokenizer splits them) share one row: the prompt and
+        their common tokens once, each one's last token read from the same final position."""
         requests = list(requests)
-        rows = []  # (request index, continuation index, prompt ids, continuation ids)
+        rows = []  # (request index, prompt ids, shared ids, [(continuation index, its last token)])
         for i, request in enumerate(requests):
             prompt = self.encode(request.prompt)
-            for j, text in enumerate(request.continuations):
-                rows.append((i, j, prompt, list(self.tokenizer(text, add_special_tokens=False)["input_ids"])))
+            tokenized = [list(self.tokenizer(t, add_special_tokens=False)["input_ids"])
+                         for t in request.continuations]
+            rows += _score_rows_of(i, prompt, tokenized)
         values: list[list[float | None]] = [[None] * len(r.continuations) for r in requests]
-        left = [len(r.continuations) for r in requests]
-        rows.sort(key=lambda row: -(len(row[2]) + len(row[3])))
+        left = [sum(1 for row in rows if row[0] == i) for i in range(len(requests))]
+        rows.sort(key=lambda row: -(len(row[1]) + len(row[2])))
         with progress_bar(f"{self.name} score", len(requests), progress) as bar:
-            for empty in [i for i, count in enumerate(left) if count == 0]:
-                yield self._scores(requests[empty], [])
+            for done in [i for i, count in enumerate(left) if count == 0]:  # nothing to score
+                yield self._scores(requests[done], values[done])
                 bar.update(1)
             for start in range(0, len(rows), self.batch_size):
                 chunk = rows[start : start + self.batch_size]
-                for (i, j, _, _), value in zip(chunk, self._score_rows([(p, c) for _, _, p, c in chunk]),
-                                               strict=True):
-                    values[i][j] = value
+                found_rows = self._score_rows([r[1:] for r in chunk])
+                for (i, _, _, targets), found in zip(chunk, found_rows, strict=True):
+                    for (j, _), value in zip(targets, found, strict=True):
+                        values[i][j] = value
                     left[i] -= 1
                     if left[i] == 0:
                         yield self._scores(requests[i], values[i])
@@ -260,30 +282,28 @@ class HFBackend(BackendBase):
                       continuations=list(request.continuations), logprobs=values,
                       model=model_label(self.model_name, self.adapter), backend=self.name)
 
-    def _score_rows(self, rows: list[tuple[list[int], list[int]]]) -> list[float | None]:
-        """Summed log-probabilities of each row's continuation ids after its prompt ids (one
-        right-padded forward pass; ``None`` for an empty continuation)."""
+    def _score_rows(self, rows: list[tuple[list[int], list[int], list[tuple[int, int]]]]
+                    ) -> list[list[float]]:
+        """For each row (prompt ids, shared ids, [(continuation index, last token)]): the summed
+        log-probability of the shared ids after the prompt plus that of each last token after
+        both (one right-padded forward pass for all rows)."""
         import torch
 
-        width = max(len(p) + len(c) for p, c in rows)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        width = max(len(p) + len(c) for p, c, _ in rows)
+        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, (prompt, continuation) in enumerate(rows):
-            ids = torch.tensor(prompt + continuation)
-            input_ids[r, : len(ids)] = ids
-            mask[r, : len(ids)] = 1
+        for r, (prompt, shared, _) in enumerate(rows):
+            input_ids[r, : len(prompt) + len(shared)] = torch.tensor(prompt + shared)
+            mask[r, : len(prompt) + len(shared)] = 1
         with torch.inference_mode():
             logits = self.model(input_ids=input_ids.to(self._device),
                                 attention_mask=mask.to(self._device)).logits.float()
-        out: list[float | None] = []
-        for r, (prompt, continuation) in enumerate(rows):
-            if not continuation or not prompt:
-                out.append(None)
-                continue
-            at = torch.arange(len(prompt) - 1, len(prompt) + len(continuation) - 1)
-            logp = torch.log_softmax(logits[r, at], dim=-1)
-            out.append(float(logp.gather(1, torch.tensor(continuation).unsqueeze(1).to(logp.device)).sum()))
+        out = []
+        for r, (prompt, shared, targets) in enumerate(rows):
+            at = torch.arange(len(prompt) - 1, len(prompt) + len(shared))  # predicting shared, then the last
+            logp = torch.log_softmax(logits[r, at.to(logits.device)], dim=-1).cpu()
+            common = float(sum(logp[k, t] for k, t in enumerate(shared)))
+            out.append([common + float(logp[-1, last]) for _, last in targets])
         return out
 
     def _decode(self, ids: Sequence[int]) -> str:
@@ -331,6 +351,22 @@ class HFBackend(BackendBase):
         config.output_logits = raw
         config.output_scores = not raw
         return config
+
+
+ScoreRow = tuple[int, list[int], list[int], list[tuple[int, int]]]  # request, prompt, shared, targets
+
+
+def _score_rows_of(index: int, prompt: list[int], continuations: list[list[int]]) -> list[ScoreRow]:
+    """The rows that score one request: one shared row when every continuation is the same ids
+    plus one last token of its own, else one row per continuation (an empty continuation, or
+    an empty prompt, gets no row: no value)."""
+    if not prompt:
+        return []
+    kept = [(j, ids) for j, ids in enumerate(continuations) if ids]
+    shared = kept[0][1][:-1] if kept else []
+    if kept and all(ids[:-1] == shared for _, ids in kept) and len({ids[-1] for _, ids in kept}) == len(kept):
+        return [(index, prompt, shared, [(j, ids[-1]) for j, ids in kept])]
+    return [(index, prompt, ids[:-1], [(j, ids[-1])]) for j, ids in kept]
 
 
 def _batch_seed(seed: int, example_ids: Sequence[str]) -> int:
