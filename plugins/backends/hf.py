@@ -343,7 +343,9 @@ class HFBackend(BackendBase):
         config.top_p = 1.0
         config.min_p = None
         config.update(**NEUTRAL_PROCESSING)  # whatever the model's generation_config sets
-        config.min_new_tokens = None  # (beside min_length=0; both set makes transformers warn each call)
+        # min_length as well only where the model sets one: both set, transformers warns at each call
+        # (a field left None is filled from the model's own config)
+        config.min_length = None if not self.model.generation_config.min_length else 0
         config.pad_token_id = self.tokenizer.pad_token_id
         config.eos_token_id = sorted(self.eos_ids())
         config.return_dict_in_generate = True
@@ -380,7 +382,7 @@ def _batch_seed(seed: int, example_ids: Sequence[str]) -> int:
 #: Each has a neutral value: transformers fills a field left None from the model's config.
 NEUTRAL_PROCESSING: dict[str, Any] = {
     "repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
-    "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "min_length": 0,
+    "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "min_new_tokens": 0,
     "renormalize_logits": False,
 }
 
