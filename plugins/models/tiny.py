@@ -164,9 +164,9 @@ target_modules = "all-linear"
 
 [trainer.rl]
 learning_rate = 1e-3
-epochs = 1
+epochs = 3
 num_generations = 8
-beta = 0.04
+beta = 0.0
 temperature = 1.0
 max_new_tokens = 24
 batch_size = 32
