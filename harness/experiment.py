@@ -335,6 +335,9 @@ class Experiment:
         inputs = {"trainer": name, "base": self.base.to_dict(),  # where it reports changes no model
                   "params": _jsonable({k: v for k, v in params.items() if k not in RUN_ONLY_PARAMS}),
                   "records": stages.fingerprint([r.to_dict() for r in records])}
+        judge = self._training_judge(trainer, folder)
+        if judge:  # a trainer that grades its own answers while it trains: its model depends on the judge
+            inputs["judge"] = self.spec.judge
         done = folder / "model.json"
         kept = stages.prepare(folder, inputs, force=self.spec.force)
         distributed.barrier()  # the other processes train once the folder is ready
@@ -348,10 +351,20 @@ class Experiment:
         self.log(f"train {name} on {len(records)} judged answers")
         began = time.monotonic()
         extractor = self.extractors[trainer.extractor]
-        ref = trainer.train(self.base, records, folder, extractor)
+        ref = trainer.train(self.base, records, folder, extractor, **judge)
         self.log.timed(f"train {name}", began)
         write_json_atomic(done, ref.to_dict())
         return ref
+
+    def _training_judge(self, trainer: Any, folder: Path) -> dict[str, Any]:
+        """``{"judge": TrainingJudge}`` for a trainer whose ``train`` takes a ``judge`` (it grades
+        its own answers while it trains, through the runner and the cache), else ``{}``."""
+        from harness.judging.training import TrainingJudge, judge_keyword
+
+        return judge_keyword(trainer.train, lambda: TrainingJudge(
+            self.judge, self.judge_settings, name=self.spec.judge, folder=folder / "judging",
+            use_cache=not self.spec.no_cache,
+            make_judge=lambda name: registry.create_judge(name, self.config)))
 
     def _examples(self, task: Any, name: str) -> list[Example]:
         """A task's examples, checked, then ``--limit`` of them drawn with the seed."""
@@ -392,7 +405,8 @@ class Experiment:
             distributed.barrier()  # the main process has prepared the training folder
             out = self.out / "train" / name
             if not (out / "model.json").exists():
-                trainer.train(self.base, records, out, self.extractors[trainer.extractor])
+                trainer.train(self.base, records, out, self.extractors[trainer.extractor],
+                              **self._training_judge(trainer, out))
 
     # ----------------------------------------------------------------- the whole run
     def run(self) -> dict[str, Any] | None:

@@ -174,6 +174,17 @@ batch_size = 32
 gradient_accumulation_steps = 1
 target_modules = "all-linear"
 
+[trainer.rl]
+learning_rate = 1e-3
+epochs = 3
+num_generations = 8
+beta = 0.0
+temperature = 1.0
+max_new_tokens = 24
+batch_size = 32
+gradient_accumulation_steps = 1
+target_modules = "all-linear"
+
 [trainer.explicit]
 target = "empirical"
 bins = 10

@@ -1,5 +1,6 @@
-"""Built-in trainers: ``implicit`` (calibration loss), ``explicit`` (confidence DPO) and
-``brier`` (tokenized Brier loss of the stated confidence).
+"""Built-in trainers: ``implicit`` (calibration loss), ``explicit`` (confidence DPO),
+``brier`` (tokenized Brier loss of the stated confidence) and ``rl`` (GRPO rewarded by a
+proper scoring rule of the stated confidence, graded by the judge).
 
 Each takes the judged training split and return a ``ModelRef`` to the trained model; their
 modules import torch, transformers, peft and trl only when they train.
@@ -11,6 +12,7 @@ import harness
 from harness.plugins.trainers.brier import BrierTrainer
 from harness.plugins.trainers.explicit import ExplicitTrainer
 from harness.plugins.trainers.implicit import ImplicitTrainer
+from harness.plugins.trainers.rl import RLTrainer
 
 
 @harness.hookimpl
@@ -18,3 +20,4 @@ def register_trainers(register):  # type: ignore[no-untyped-def]
     register("implicit", ImplicitTrainer)
     register("explicit", ExplicitTrainer)
     register("brier", BrierTrainer)
+    register("rl", RLTrainer)

@@ -448,11 +448,12 @@ def common_arguments(
 
 
 def train_and_save(trainer: Any, base: str, out_dir: Path, *, name: str, phase: str, merge: bool,
-                   params: dict[str, Any], counts: dict[str, int]) -> ModelRef:
+                   params: dict[str, Any], counts: dict[str, int], **extra: Any) -> ModelRef:
     """Run one built phase (resuming from its last checkpoint), save the model, write the
-    summary, drop the checkpoints: the end of a one-phase trainer's ``train``."""
+    summary (with ``extra`` fields), drop the checkpoints: the end of a one-phase trainer's ``train``."""
     result = run_phase(trainer, out_dir, phase)
     ref = finish(trainer.model, trainer.processing_class, base, out_dir, merge)
-    write_summary(out_dir, trainer=name, params=params, counts=counts, metrics=result.metrics, model=ref)
+    write_summary(out_dir, trainer=name, params=params, counts=counts, metrics=result.metrics, model=ref,
+                  **extra)
     drop_checkpoints(out_dir, phase)
     return ref
