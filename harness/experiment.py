@@ -250,7 +250,9 @@ class Experiment:
 
     # ----------------------------------------------------------------- stages
     def evaluate(self, folder: Path, backend: Any, model: ModelRef, extractor_name: str,
-                 examples: Sequence[Example]) -> dict[str, Any]:
+                 examples: Sequence[Example], answers_from: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Generate, follow up, extract and judge ``examples`` into ``folder``. ``answers_from``: an
+        earlier result whose greedy answers (and verdicts) these are, taken instead of generating."""
         extractor = self.extractors[extractor_name]
         inputs = {
             "model": model.to_dict(), "backend": self.spec.backend,
@@ -264,7 +266,7 @@ class Experiment:
         answers_key = stages.fingerprint({k: v for k, v in inputs.items() if not k.startswith("extractor")}
                                          | {"requests": [attrs.astuple(r) for r in
                                                          stages.requests_for(extractor, examples)]})
-        sibling = self.shared.get(answers_key)
+        sibling = answers_from or self.shared.get(answers_key)
         began = time.monotonic()
         generations = stages.generate(folder / "generations.jsonl", backend, extractor, examples,
                                       progress=self.spec.progress,
@@ -293,12 +295,12 @@ class Experiment:
         self.log.timed("judge", began)
         self.judging[str(folder.relative_to(self.out))] = summary
         judgments = stages.read_judgments(folder / "judgments.jsonl")
-        if sibling is None:
-            self.shared[answers_key] = {"generations": generations, "folder": folder,
-                                        "extractor": extractor_name}
-        return {"examples": examples, "generations": generations, "predictions": predictions,
-                "judgments": judgments, "judging": summary,
-                "answers_from": sibling["extractor"] if sibling else None}
+        result = {"examples": examples, "generations": generations, "predictions": predictions,
+                  "judgments": judgments, "judging": summary, "folder": folder, "extractor": extractor_name,
+                  "label": str(folder.relative_to(self.out).parent),
+                  "answers_from": sibling["label"] if sibling else None}
+        self.shared.setdefault(answers_key, result)
+        return result
 
     def _judge(self, folder: Path, examples: Sequence[Example], predictions: dict) -> dict[str, Any]:
         from harness.judging import judge_predictions
@@ -408,6 +410,16 @@ class Experiment:
                 trainer.train(self.base, records, out, self.extractors[trainer.extractor],
                               **self._training_judge(trainer, out))
 
+    def _answers_of(self, trainer: str, ref: ModelRef, extractor: str) -> bool:
+        """Whether the trained model's answers are the baseline's: its adapter serves only the
+        follow-up requests (``scope = "follow_ups"``), which its extractor must have."""
+        if ref.scope != "follow_ups":
+            return False
+        if not hasattr(self.extractors[extractor], "follow_ups"):
+            raise HarnessError(f"trainer {trainer!r}: its adapter serves follow-up requests only, but "
+                               f"extractor {extractor!r} asks none")
+        return True
+
     # ----------------------------------------------------------------- the whole run
     def run(self) -> dict[str, Any] | None:
         """The whole run, holding the run folder's lock (one writer per folder). Under a
@@ -477,14 +489,17 @@ class Experiment:
             ext = self.trainers[trainer_name].extractor
             backend = registry.create("backend", spec.backend, self.config,
                                       model=ref.base, adapter=ref.adapter)
+            answers = self._answers_of(trainer_name, ref, ext)
             log(f"{trainer_name}: evaluate the trained model, {ext} extractor, on {test_name}")
             results[(trainer_name, ext)] = self.evaluate(
-                self.out / "trained" / trainer_name / test_name, backend, ref, ext, test)
+                self.out / "trained" / trainer_name / test_name, backend, ref, ext, test,
+                answers_from=answers and results[("baseline", ext)])
             if fit_posthoc:  # the calibrators of "trainer + c" are fitted on its own training answers
                 log(f"{trainer_name}: evaluate the trained model on train ({len(train)}) for the calibrators")
                 began = time.monotonic()
                 on_train[(trainer_name, ext)] = self.evaluate(
-                    self.out / "trained" / trainer_name / "train", backend, ref, ext, train)
+                    self.out / "trained" / trainer_name / "train", backend, ref, ext, train,
+                    answers_from=answers and on_train[("baseline", ext)])
                 self.log.timed(f"evaluate {trainer_name} on train", began)
             del backend
 

@@ -167,12 +167,20 @@ class Judgment:
         return _build(cls, data)
 
 
+#: where a trained adapter applies: to everything, or to an extractor's follow-up requests only
+ADAPTER_SCOPES = ("all", "follow_ups")
+
+
 @attrs.frozen(kw_only=True)
 class ModelRef:
-    """A model to generate with: a hub id or local folder, plus an optional adapter."""
+    """A model to generate with: a hub id or local folder, plus an optional adapter.
+
+    ``scope = "follow_ups"``: the adapter serves only the follow-up requests of a multi-request
+    extractor (e.g. the P(True) query); the answers stay the base model's, by construction."""
 
     base: str
     adapter: str | None = None
+    scope: str = attrs.field(default="all", validator=attrs.validators.in_(ADAPTER_SCOPES))
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)

@@ -99,6 +99,8 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
     assessed = assess(rows, trainers, settings, held_out=held_out, fits=fits, extractors=extractors)
     for comp in assessed["extractor_comparisons"]:
         comp["answers_from"] = results.get(("baseline", comp["extractor"]), {}).get("answers_from")
+    for comp in assessed["comparisons"]:  # a trained adapter that only scores the base model's answers
+        comp["answers_from"] = results.get((comp["trainer"], comp["extractor"]), {}).get("answers_from")
     for row in assessed["rows"]:
         if RowKey(label=row["label"], extractor=row["extractor"], calibrator=row["calibrator"]) in rows:
             row["outcomes"] = f"outcomes/{row['key']}.jsonl"
@@ -226,6 +228,10 @@ def render_markdown(report: dict[str, Any]) -> str:
                   f"{comp['paired_n']} examples): {'PASS' if comp['passed'] else 'FAIL'}", ""]
         if comp.get("error"):
             lines += [comp["error"], ""]
+        if comp.get("answers_from"):
+            lines += [f"The trained model's answers are `{comp['answers_from']}`'s, generated and judged "
+                      "once: its adapter serves only the extractor's follow-up requests, so accuracy cannot "
+                      "change.", ""]
         lines += ["| metric | baseline | trained | change [95% CI] |", "| --- | --- | --- | --- |"]
         for name, ch in comp["changes"].items():
             if ch.get("diff") is None:

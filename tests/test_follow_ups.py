@@ -135,10 +135,10 @@ def test_extractors_that_prompt_alike_share_one_answer_judged_once(tmp_path: Pat
     assert requests == {"baseline/logprob/all": 4, "baseline/ptrue/all": 0, "baseline/consistency/all": 0}
     comps = {c["extractor"]: c for c in report["extractor_comparisons"]}
     assert set(comps) == {"ptrue", "consistency"}
-    assert comps["ptrue"]["reference"] == "logprob" and comps["ptrue"]["answers_from"] == "logprob"
+    assert comps["ptrue"]["reference"] == "logprob" and comps["ptrue"]["answers_from"] == "baseline/logprob"
     assert comps["ptrue"]["paired_n"] == 4
     assert set(comps["ptrue"]["changes"]) == {"auroc", "brier", "rms_calib_err"}
     brier = comps["consistency"]["changes"]["brier"]  # every answer right: (1-0.5)^2 against (1-e^-0.1)^2
     assert brier["b"] == pytest.approx(0.25) and brier["a"] == pytest.approx((1 - 0.904837) ** 2, abs=1e-5)
     text = (tmp_path / "run" / "report.md").read_text()
-    assert "## Confidence extractors compared" in text and "shared with `logprob`" in text
+    assert "## Confidence extractors compared" in text and "shared with `baseline/logprob`" in text

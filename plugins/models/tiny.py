@@ -185,6 +185,13 @@ batch_size = 32
 gradient_accumulation_steps = 1
 target_modules = "all-linear"
 
+[trainer.ptrue_tuning]
+learning_rate = 1e-3
+epochs = 6
+batch_size = 32
+gradient_accumulation_steps = 1
+target_modules = "all-linear"
+
 [trainer.explicit]
 target = "empirical"
 bins = 10
