@@ -276,6 +276,15 @@ class Experiment:
             responses = stages.follow_up(folder / "follow_ups.jsonl", backend, extractor, examples,
                                          generations, progress=self.spec.progress)
         self.log.timed("generate", began)
+        if responses is not None and hasattr(extractor, "to_judge"):  # e.g. samples judged against the answer
+            began = time.monotonic()
+            grader = self._grader(folder / "follow_up_judging")
+            responses = stages.judge_follow_ups(extractor, examples, generations, responses, grader)
+            if grader.stats["items"]:  # the judging summary's fields, as a judged stage has them
+                self.judging[f"{folder.relative_to(self.out)}/follow-ups"] = {
+                    "judge": self.spec.judge, "requests": int(grader.stats["asked"]),
+                    **{k: round(v, 2) for k, v in grader.stats.items()}}
+            self.log.timed("judge", began)
         predictions = stages.extract(folder / "predictions.jsonl", extractor, examples, generations,
                                      responses)
         _, judge_params = KINDS["judge"].split_settings(
@@ -358,15 +367,21 @@ class Experiment:
         write_json_atomic(done, ref.to_dict())
         return ref
 
+    def _grader(self, folder: Path) -> Any:
+        """The run's judge as a batch grader through the runner and its cache (for trainers and
+        extractors that grade their own answers)."""
+        from harness.judging.training import TrainingJudge
+
+        return TrainingJudge(self.judge, self.judge_settings, name=self.spec.judge, folder=folder,
+                             use_cache=not self.spec.no_cache,
+                             make_judge=lambda name: registry.create_judge(name, self.config))
+
     def _training_judge(self, trainer: Any, folder: Path) -> dict[str, Any]:
         """``{"judge": TrainingJudge}`` for a trainer whose ``train`` takes a ``judge`` (it grades
         its own answers while it trains, through the runner and the cache), else ``{}``."""
-        from harness.judging.training import TrainingJudge, judge_keyword
+        from harness.judging.training import judge_keyword
 
-        return judge_keyword(trainer.train, lambda: TrainingJudge(
-            self.judge, self.judge_settings, name=self.spec.judge, folder=folder / "judging",
-            use_cache=not self.spec.no_cache,
-            make_judge=lambda name: registry.create_judge(name, self.config)))
+        return judge_keyword(trainer.train, lambda: self._grader(folder / "judging"))
 
     def _examples(self, task: Any, name: str) -> list[Example]:
         """A task's examples, checked, then ``--limit`` of them drawn with the seed."""

@@ -28,7 +28,7 @@ from harness.errors import HarnessError, PluginContractError
 from harness.records import Example, Generation, Judgment, Prediction, Scores
 from harness.strategies import GenerationRequest, ScoreRequest
 
-Responses = dict[str, dict[str, Generation | Scores]]  # example id -> key -> what the backend gave
+Responses = dict[str, dict[str, Generation | Scores | Judgment]]  # example id -> key -> what came back
 
 
 def fingerprint(data: Any) -> str:
@@ -164,6 +164,37 @@ def follow_up(
                            "record": answer.to_dict()})
                 done.setdefault(example_id, {})[key] = answer
     return done
+
+
+def judge_follow_ups(extractor: Any, examples: Sequence[Example], generations: dict[str, Generation],
+                     responses: Responses, grader: Any) -> Responses:
+    """The verdicts an extractor asks for on its follow-up answers (``to_judge``: key -> (example,
+    prediction), e.g. "is this sample the same answer as the greedy one?"), graded for every
+    example in one call of ``grader`` (the judge runner: cache, retries) and added to each
+    example's responses under the extractor's keys as ``Judgment`` records."""
+    where = label(extractor, "extractor")
+    items, keys = [], []
+    for example in examples:
+        if generations[example.id].error:
+            continue
+        own = responses.get(example.id, {})
+        asked = extractor.to_judge(example, generations[example.id], own)
+        if not isinstance(asked, Mapping):
+            raise PluginContractError(f"{where}: to_judge() returned {type(asked).__name__}, not a mapping "
+                                      f"of key -> (Example, Prediction)")
+        for key, item in asked.items():
+            if key in own:
+                raise PluginContractError(f"{where}: to_judge() key {key!r} is also a follow-up's key")
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Example)
+                    and isinstance(item[1], Prediction)):
+                raise PluginContractError(f"{where}: to_judge()[{key!r}] is not an (Example, Prediction) "
+                                          "pair")
+            items.append(item)
+            keys.append((example.id, key))
+    judged = {example_id: dict(answers) for example_id, answers in responses.items()}
+    for (example_id, key), judgment in zip(keys, grader.judgments(items), strict=True):
+        judged.setdefault(example_id, {})[key] = judgment
+    return judged
 
 
 def read_follow_ups(path: Path) -> Responses:

@@ -47,8 +47,25 @@ def test_missing_samples_are_a_missing_confidence(responses, reason) -> None:  #
 @pytest.mark.parametrize(("params", "message"), [
     ({"k": 1}, "k must be an integer of at least 2"),
     ({"temperature": 0.0}, "temperature must be above 0"),
-    ({"match": "judge"}, "match must be one of normalized, exact"),
+    ({"match": "judge?"}, "match must be one of normalized, exact, judge"),
 ])
 def test_bad_parameters_are_one_line(params, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ParameterError, match=message):
         ConsistencyExtractor(**params)
+
+
+def test_with_match_judge_only_the_samples_that_differ_in_text_go_to_the_judge() -> None:
+    from harness.records import Judgment
+
+    extractor = ConsistencyExtractor(k=4, match="judge")
+    samples = sampled(" red", " The red.", " crimson", " blue")
+    asked = extractor.to_judge(EXAMPLE, greedy(" red"), samples)
+    assert sorted(asked) == ["sample2", "sample3"]  # "The red." is the answer after normalisation
+    gold, prediction = asked["sample2"]
+    assert (gold.question, gold.answer, prediction.answer) == (EXAMPLE.question, "red", "crimson")
+    verdicts = {"sample2": Judgment(example_id="e1", grade="correct"),
+                "sample3": Judgment(example_id="e1", grade="incorrect")}
+    assert extractor.extract(greedy(" red"), {**samples, **verdicts}).confidence == 0.75
+    unjudged = extractor.extract(greedy(" red"), {**samples, "sample2": verdicts["sample2"]})
+    assert unjudged.confidence is None and "could not be judged" in unjudged.error
+    assert ConsistencyExtractor(k=4).to_judge(EXAMPLE, greedy(" red"), samples) == {}  # normalized: never

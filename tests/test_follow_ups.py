@@ -142,3 +142,21 @@ def test_extractors_that_prompt_alike_share_one_answer_judged_once(tmp_path: Pat
     assert brier["b"] == pytest.approx(0.25) and brier["a"] == pytest.approx((1 - 0.904837) ** 2, abs=1e-5)
     text = (tmp_path / "run" / "report.md").read_text()
     assert "## Confidence extractors compared" in text and "shared with `baseline/logprob`" in text
+
+
+def test_consistency_judged_by_the_run_s_judge_grades_differing_samples_once(tmp_path: Path) -> None:
+    """``-p extractor.consistency.match=judge``: the samples that differ from the greedy answer go
+    to the run's judge in one call through the runner (the mock judge: " blue" is not " red")."""
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps({"id": e.id, "question": e.question, "answer": e.answer}) + "\n"
+                          for e in EXAMPLES))
+    with registered(EchoPlugin(), "echo-plugin"):
+        report = run_experiment(ExperimentSpec(
+            task="jsonl", model="echo", backend="echo", extractor="consistency", out=tmp_path / "run",
+            progress=False, calibrators=(),
+            overrides=(f"task.path={qa}", "extractor.consistency.match=judge", "extractor.consistency.k=4")))
+    (row,) = report["rows"]
+    assert row["metrics"]["mean_confidence"]["value"] == pytest.approx(0.5)  # 2 of 4 samples are " red"
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    judged = manifest["judging"]["stages"]["baseline/consistency/all/follow-ups"]
+    assert (judged["calls"], judged["items"]) == (1, 8)  # the " blue" of each of 4 examples, twice

@@ -26,7 +26,7 @@ import attrs
 
 from harness.errors import HarnessError
 from harness.judge_settings import verdict
-from harness.records import Example, Prediction
+from harness.records import Example, Judgment, Prediction
 
 #: ``make_judge(name) -> (judge, runner settings)``: how the core builds a registered judge
 JudgeFactory = Callable[[str], tuple[Any, Any]]
@@ -76,6 +76,11 @@ class TrainingJudge:
         """The verdict on each item, in order: ``True`` correct, ``False`` incorrect (and not
         attempted, unless the policy excludes it: ``None``), ``None`` where the judge failed.
         The same example may appear several times (several answers to one question)."""
+        policy = self.settings.not_attempted
+        return [verdict(j.grade, policy) for j in self.judgments(items)]
+
+    def judgments(self, items: Sequence[tuple[Example, Prediction]]) -> list[Judgment]:
+        """The judge's ``Judgment`` of each item, in order (their example ids as given)."""
         from harness.judging.runner import judge_predictions
 
         if not items:
@@ -98,8 +103,8 @@ class TrainingJudge:
         for key, value in (("calls", 1), ("items", len(items)), ("asked", summary.graded),
                            ("cached", summary.cached), ("errors", summary.errors)):
             self.stats[key] += value
-        policy = self.settings.not_attempted
-        return [verdict(j.grade, policy) for j in summary.judgments]
+        return [attrs.evolve(j, example_id=example.id) for j, (example, _) in
+                zip(summary.judgments, items, strict=True)]
 
 
 def judge_keyword(train: Callable[..., Any], make: Callable[[], TrainingJudge]) -> dict[str, Any]:
