@@ -35,7 +35,6 @@ import atexit
 import dataclasses
 import importlib.util
 import json
-import math
 import os
 import socket
 import sys
@@ -56,6 +55,7 @@ from harness.plugins.backends.common import (
     model_label,
     progress_bar,
     prompt_token_ids,
+    renormalised_entropy,
     request_sampling,
     use_chat_template,
 )
@@ -350,14 +350,7 @@ def continuation_logprob(prompt_logprobs: list[dict[int, tuple[float, int | None
 def top_k_entropy(entry: dict[int, tuple[float, int | None]], k: int) -> float:
     """The entropy (nats) of one position's top-``k`` log-probabilities, renormalised (vLLM adds
     the chosen token when it is outside the top ``k``: it is left out by its rank)."""
-    values = [lp for lp, rank in entry.values() if rank is None or rank <= k]
-    values = [lp for lp in values if math.isfinite(lp)]
-    if not values:
-        return 0.0
-    top = max(values)
-    weights = [math.exp(lp - top) for lp in values]
-    total = sum(weights)
-    return -sum(w / total * math.log(w / total) for w in weights if w > 0)
+    return renormalised_entropy([lp for lp, rank in entry.values() if rank is None or rank <= k])
 
 
 # -- engines: vLLM in this process, or one process per data-parallel rank ---------------------
