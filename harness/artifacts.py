@@ -13,11 +13,15 @@ rejects any other malformed line with an ``InputError`` naming file and line.
 
 An ``OSError`` while writing (a full disk, no permission) becomes a ``StorageError``: one
 line naming the file and the reason. What was written before stays whole, so a rerun
-after freeing space resumes with nothing written twice.
+after freeing space resumes with nothing written twice. ``storing(path)`` does the same
+around code that writes through a library (a model's ``save_pretrained``), including the
+errors such libraries raise in place of an ``OSError``; ``read_json`` reads a JSON object
+of the run folder or says in one line why it cannot.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -81,6 +85,55 @@ def read_jsonl(path: str | os.PathLike[str], *, tolerate_torn: bool = True) -> J
         rows.append(value)
         numbers.append(number)
     return JsonlRead(rows=rows, torn=torn, line_numbers=numbers)
+
+
+def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON object in ``path``; one line naming the file when it cannot be read
+    (``StorageError``), is not JSON or not an object (``InputError``)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StorageError.from_os(exc, path, "cannot read") from None
+    try:
+        value = json.loads(data)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise InputError(f"{path}: not valid JSON ({_short(exc)}); remove it to redo what wrote it") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+#: what libraries raise in place of an ``OSError`` when a file cannot be written: safetensors
+#: (``SafetensorError: Error while serializing: I/O error: ...``) and torch's zip writer
+_STORAGE_MESSAGES = ("I/O error", "IoError", "PytorchStreamWriter failed", "file write failed")
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says a file could not be written or read: an ``OSError``, or one of the
+    errors libraries raise in its place (``_STORAGE_MESSAGES``)."""
+    if isinstance(exc, OSError):
+        return True
+    named = isinstance(exc, RuntimeError) or type(exc).__name__ == "SafetensorError"
+    return named and any(marker in str(exc) for marker in _STORAGE_MESSAGES)
+
+
+@contextlib.contextmanager
+def storing(path: str | os.PathLike[str], action: str = "cannot write") -> Iterator[None]:
+    """Turn a failure to store files under ``path`` into a ``StorageError`` naming ``path``: an
+    ``OSError`` (with a file name or, as a library's ``write`` raises it, without) and the errors
+    libraries raise in place of one."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as exc:
+        raise StorageError.from_os(exc, path, action) from None
+    except Exception as exc:
+        if not is_storage_failure(exc):
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"{path}: {action}: {reason}") from None
 
 
 def _short(exc: Exception) -> str:

@@ -21,7 +21,13 @@ Constructor (every argument is keyword-only and also a settable attribute):
 
 - ``responder(body) -> str | dict``: called with the parsed JSON request body. A ``str`` is
   the assistant's text (the server wraps it in the schema of the route); a ``dict`` is sent
-  as the whole response body, unchanged. Default: answers ``default_text`` (``"OK"``).
+  as the whole response body, unchanged. Default: answers ``default_text`` (``"OK"``). A
+  responder that takes two arguments is called ``responder(body, index)`` for each of the
+  ``n`` choices (``index`` 0 to n-1: samples that differ).
+- ``tokenizer``: a Hugging Face tokenizer; when set, replies are split into its tokens and
+  sent as vLLM 0.8-0.9 servers send them: raw vocabulary pieces (``"ĠParis"``, ``"Ċ"``) in
+  ``token``/``tokens``/``bytes``/``top_logprobs``, ``text_offset`` summing the pieces'
+  lengths, and ``"token_id:N"`` instead when the request has ``return_tokens_as_token_ids``.
   ``FakeOpenAIServer.prompt_text(body)`` extracts the prompt text from a body of any route.
 - ``logprob_fn(token_index, token) -> float``: the log-probability of each generated token
   (default ``-0.1``), used when the request asks for log-probabilities.
@@ -41,7 +47,10 @@ Routes:
   ``choices[i].logprobs.content = [{"token", "logprob", "bytes", "top_logprobs"}, ...]``
   (``top_logprobs`` has ``top_logprobs`` entries when asked, the chosen token first).
 - ``POST /v1/completions``: ``choices[i].text``; with ``"logprobs": K`` (an int, the legacy
-  shape) ``choices[i].logprobs = {"tokens", "token_logprobs", "top_logprobs", "text_offset"}``.
+  shape) ``choices[i].logprobs = {"tokens", "token_logprobs", "top_logprobs", "text_offset"}``
+  (``top_logprobs``: K entries, the chosen token first). A list of prompts gets ``n`` choices
+  per prompt (``index`` = prompt x n + sample). ``"echo": true`` puts the prompt before the
+  reply, in the text and the log-probabilities (the first token's is ``null``, as servers do).
 - ``POST /{version}/models/{model}:generateContent`` (Gemini, as ``google-genai`` sends it
   with ``HttpOptions(base_url=server.root_url)``): ``candidates[0].content.parts[0].text``
   and ``usageMetadata``.
@@ -78,6 +87,7 @@ Observation (all thread-safe):
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
 import re
@@ -183,8 +193,10 @@ class FakeOpenAIServer:
         model: str | None = None,
         api_key: str | None = None,
         rejected_fields: Sequence[str] = (),
+        tokenizer: Any = None,
     ) -> None:
         self.responder = responder
+        self.tokenizer = tokenizer
         self.rejected_fields = tuple(rejected_fields)
         self.default_text = default_text
         self.logprob_fn = logprob_fn
@@ -400,10 +412,25 @@ class FakeOpenAIServer:
         with self._lock:
             self._counters[name] += 1
 
-    def _reply(self, body: dict[str, Any]) -> str | dict[str, Any]:
+    def _reply(self, body: dict[str, Any], index: int = 0) -> str | dict[str, Any]:
         if self.responder is None:
             return self.default_text
-        return self.responder(body)
+        try:
+            takes_index = len(inspect.signature(self.responder).parameters) >= 2
+        except (TypeError, ValueError):
+            takes_index = False
+        return self.responder(body, index) if takes_index else self.responder(body)
+
+    def _tokens(self, text: str, body: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """The reply's tokens as sent (raw pieces or ``token_id:N`` with a ``tokenizer``) and as text."""
+        if self.tokenizer is None:
+            tokens = split_tokens(text)
+            return tokens, tokens
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        texts = [self.tokenizer.decode([i]) for i in ids]
+        if body.get("return_tokens_as_token_ids"):
+            return [f"token_id:{i}" for i in ids], texts
+        return list(self.tokenizer.convert_ids_to_tokens(ids)), texts
 
     def _logprob(self, index: int, token: str) -> float:
         return float(self.logprob_fn(index, token)) if self.logprob_fn else -0.1
@@ -412,22 +439,33 @@ class FakeOpenAIServer:
         n = int(body.get("n") or 1)
         choices = []
         usage_completion = 0
-        for index in range(n):
-            reply = self._reply(body)
-            if isinstance(reply, dict):
-                return reply
-            text, finish = _truncate(reply, body)
-            tokens = split_tokens(text)
-            usage_completion += len(tokens)
-            choice: dict[str, Any] = {"index": index, "finish_reason": finish}
-            if chat:
-                choice["message"] = {"role": "assistant", "content": text}
-                choice["logprobs"] = self._chat_logprobs(tokens, body) if body.get("logprobs") else None
-            else:
-                choice["text"] = text
-                wants = body.get("logprobs")
-                choice["logprobs"] = self._legacy_logprobs(tokens, wants) if wants is not None else None
-            choices.append(choice)
+        prompts = body.get("prompt") if not chat and isinstance(body.get("prompt"), list) else [None]
+        if prompts and all(isinstance(x, int) for x in prompts):  # one prompt given as token ids
+            prompts = [None]
+        for number, prompt in enumerate(prompts):
+            asked = body if prompt is None else {**body, "prompt": prompt}
+            for sample in range(n):
+                reply = self._reply(asked, sample)
+                if isinstance(reply, dict):
+                    return reply
+                text, finish = _truncate(reply, body)
+                echoed = self.prompt_text(asked) if body.get("echo") and not chat else ""
+                tokens, _ = self._tokens(echoed + text, body) if echoed else self._tokens(text, body)
+                usage_completion += len(tokens)
+                choice: dict[str, Any] = {"index": number * n + sample, "finish_reason": finish}
+                if chat:
+                    choice["message"] = {"role": "assistant", "content": text}
+                    choice["logprobs"] = self._chat_logprobs(tokens, body) if body.get("logprobs") else None
+                else:
+                    choice["text"] = echoed + text
+                    wants = body.get("logprobs")
+                    logprobs = self._legacy_logprobs(tokens, wants) if wants is not None else None
+                    if logprobs is not None and echoed:  # nothing comes before the first token
+                        logprobs["token_logprobs"][0] = None
+                        if logprobs["top_logprobs"]:
+                            logprobs["top_logprobs"][0] = None
+                    choice["logprobs"] = logprobs
+                choices.append(choice)
         prompt_tokens = len(split_tokens(self.prompt_text(body)))
         return {
             "id": f"{'chatcmpl' if chat else 'cmpl'}-fake{self.counters.get('received', 0)}",
@@ -468,12 +506,10 @@ class FakeOpenAIServer:
             offsets.append(at)
             at += len(token)
         k = int(top or 0)
-        return {
-            "tokens": tokens,
-            "token_logprobs": lps,
-            "top_logprobs": [{t: lp} for t, lp in zip(tokens, lps, strict=True)] if k else None,
-            "text_offset": offsets,
-        }
+        tops = [{t: lp, **{f"{t}~{j}": lp - 2.0 * j for j in range(1, k)}}
+                for t, lp in zip(tokens, lps, strict=True)]
+        return {"tokens": tokens, "token_logprobs": lps, "top_logprobs": tops if k else None,
+                "text_offset": offsets}
 
     def _gemini_response(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         reply = self._reply(body)

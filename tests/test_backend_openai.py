@@ -4,16 +4,18 @@ and slow replies are retried, requests overlap, and what cannot be retried is on
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai_server import FakeOpenAIServer
+from fake_openai_server import FakeOpenAIServer, split_tokens
 
 from harness import registry
 from harness.errors import HarnessError, ParameterError
 from harness.plugins.backends.openai_backend import OpenAIBackend
-from harness.strategies import GenerationRequest
+from harness.strategies import GenerationRequest, ScoreRequest
 
 CAPITALS = {"France": "Paris", "Italy": "Rome", "Norway": "Oslo", "Peru": "Lima"}
 
@@ -270,3 +272,140 @@ def test_registry_parameters_hold_no_key() -> None:
     assert not any("key" in name for name in params)
     with pytest.raises(ParameterError):
         OpenAIBackend("m", api="responses")
+
+
+# -- the answer's tokens from token ids -------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_token_ids_decoded_with_the_tokenizer_give_each_tokens_text(api: str,
+                                                                   tiny_lm_path: Path) -> None:
+    """A vLLM 0.8-0.9 server sends raw byte-level pieces ("Ġ" for a space, and "Ã", "¼" for the
+    two bytes of "ü"), which no reading by pattern turns into text one token at a time. With the
+    model's tokenizer the backend asks for token ids and decodes them, as hf and vllm do."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm_path)
+    ids = tokenizer(" Zürich City", add_special_tokens=False)["input_ids"]
+    with FakeOpenAIServer(responder=lambda body: " Zürich City\nQuestion", tokenizer=tokenizer) as server:
+        by_pattern = next(OpenAIBackend("m", base_url=server.base_url, api=api)
+                          .generate(requests()[:1], progress=False))
+        backend = OpenAIBackend("m", base_url=server.base_url, api=api, tokenizer=str(tiny_lm_path))
+        (g,) = backend.generate(requests()[:1], progress=False)
+        body = server.bodies()[-1]
+    assert {"Ã", "¼"} <= set(by_pattern.tokens)  # raw pieces, as sent: no text of their own
+    assert body["return_tokens_as_token_ids"] is True
+    assert g.text == " Zürich City"
+    assert g.tokens == [tokenizer.decode([i]) for i in ids]  # the newline's token left out
+    assert len(g.logprobs) == len(ids)
+
+
+# -- beyond one greedy answer: samples, entropies, scores -------------------------------------
+
+
+def numbered(body: dict[str, Any], index: int) -> str:
+    return f"{answer(body).split(chr(10))[0]} {body.get('seed')}-{index}\nQuestion"
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_n_samples_in_one_request(api: str) -> None:
+    sampling = [GenerationRequest(example_id=r.example_id, prompt=r.prompt, stop=("\n",), n=3,
+                                  temperature=0.7, seed=5) for r in requests()]
+    with FakeOpenAIServer(responder=numbered) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, api=api)
+        got = {g.example_id: g for g in backend.generate(sampling, progress=False)}
+        bodies = server.bodies()
+    assert len(bodies) == len(CAPITALS)  # one request per prompt
+    assert {(b["n"], b["temperature"], b["seed"]) for b in bodies} == {(3, 0.7, 5)}
+    assert got["France"].samples == [" Paris City 5-0", " Paris City 5-1", " Paris City 5-2"]
+    assert got["France"].text == got["France"].samples[0] and got["France"].error is None
+    assert got["France"].tokens == [" Paris", " City", " 5", "-", "0"]
+
+
+def test_a_server_that_ignores_n_fails_the_request_with_one_line() -> None:
+    def one_choice(body: dict[str, Any]) -> dict[str, Any]:
+        choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": " Paris"}}
+        return {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice]}
+
+    with FakeOpenAIServer(responder=one_choice) as server:
+        (g,) = OpenAIBackend("m", base_url=server.base_url).generate(
+            [GenerationRequest(example_id="France", prompt="?", n=4, temperature=1.0)], progress=False)
+    assert g.error == "asked for 4 samples (n), the server sent 1"
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_entropies_from_the_top_logprobs(api: str) -> None:
+    """The fake server's top log-probabilities are the chosen token's lp and lp - 2, lp - 4:
+    the entropy is that of those three, renormalised."""
+    with FakeOpenAIServer(responder=answer, logprob_fn=lambda i, token: -0.3) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, api=api, top_logprobs=3)
+        (g,) = backend.generate(requests()[:1], progress=False)
+        (body,) = server.bodies()
+    weights = [math.exp(-0.3 - 2.0 * k) for k in range(3)]
+    want = -sum(w / sum(weights) * math.log(w / sum(weights)) for w in weights)
+    assert g.entropies == pytest.approx([want, want])
+    assert body.get("top_logprobs", body.get("logprobs")) == 3
+    assert "entropies" in backend.capabilities
+    assert "entropies" not in OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", api=api).capabilities
+
+
+def test_scores_come_from_the_echoed_prompt_by_text_offsets() -> None:
+    prompt = "Question: What is the capital of France?\nAnswer:"
+    n_prompt = len(split_tokens(prompt))
+    with FakeOpenAIServer(responder=lambda body: " X", logprob_fn=lambda i, token: -0.1 * (i + 1)) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, api="completions")
+        (scores,) = backend.score([ScoreRequest(example_id="France", prompt=prompt,
+                                                continuations=(" Paris", " Rome City"))], progress=False)
+        (body,) = server.bodies()
+    assert (body["echo"], body["logprobs"]) == (True, 1)
+    assert body["prompt"] == [prompt + " Paris", prompt + " Rome City"]
+    assert scores.error is None and scores.continuations == [" Paris", " Rome City"]
+    paris, rome_city = -0.1 * (n_prompt + 1), -0.1 * (n_prompt + 1) - 0.1 * (n_prompt + 2)
+    assert scores.logprobs == pytest.approx([paris, rome_city])
+
+
+def test_a_token_across_the_prompts_end_is_that_examples_error() -> None:
+    with FakeOpenAIServer(responder=lambda body: " X") as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, api="completions")
+        asked = ScoreRequest(example_id="e", prompt="Capital: Par", continuations=("is", " x"))
+        (scores,) = backend.score([asked], progress=False)
+    assert scores.logprobs[0] is None and scores.logprobs[1] == pytest.approx(-0.1)
+    assert scores.error.startswith("a token of the server spans the end of the prompt")
+
+
+def test_a_server_without_echoed_logprobs_cannot_score_and_says_so() -> None:
+    def no_logprobs(body: dict[str, Any]) -> dict[str, Any]:
+        choices = [{"index": i, "text": p + " X", "finish_reason": "length", "logprobs": None}
+                   for i, p in enumerate(body["prompt"])]
+        return {"id": "x", "object": "text_completion", "created": 0, "model": "m", "choices": choices}
+
+    with FakeOpenAIServer(responder=no_logprobs) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, api="completions")
+        (scores,) = backend.score([ScoreRequest(example_id="e", prompt="Q:", continuations=(" A", " B"))],
+                                  progress=False)
+    assert scores.logprobs == [None, None]
+    assert scores.error == ("the server sent no log-probabilities of the prompt (echo with logprobs): "
+                            "cannot score")
+
+
+def test_chat_cannot_score_and_its_capabilities_say_so() -> None:
+    backend = OpenAIBackend("m", base_url="http://127.0.0.1:9/v1")
+    assert backend.capabilities == {"logprobs", "samples"}
+    assert "scores" in OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", api="completions").capabilities
+    with pytest.raises(ParameterError, match=r"^the openai backend scores through /v1/completions .* "
+                                             r"set -p backend\.api=completions$"):
+        list(backend.score([ScoreRequest(example_id="e", prompt="Q", continuations=(" A",))], progress=False))
+
+
+@pytest.mark.parametrize(("n", "temperature", "message"), [
+    (0, 1.0, r"^a request's n \(samples\) must be at least 1, not 0$"),
+    (2, 0.0, r"^2 samples need a temperature above 0, not 0\.0$"),
+])
+def test_bad_sampling_requests_are_one_line_before_any_request(n: int, temperature: float,
+                                                               message: str) -> None:
+    with FakeOpenAIServer(responder=answer) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url)
+        bad = [*requests(), GenerationRequest(example_id="x", prompt="?", n=n, temperature=temperature)]
+        with pytest.raises(ParameterError, match=message):
+            list(backend.generate(bad, progress=False))
+        assert server.counters.get("received", 0) == 0

@@ -7,27 +7,37 @@ The stand-in has vLLM's shapes — ``LLM(model=..., **engine_args)``, ``Sampling
 decoded_token)}], finish_reason, stop_reason)`` — and its habits: ``text`` without the stop
 string while ``token_ids`` keep the token that held it, and the end-of-sequence token;
 ``decoded_token`` a raw vocabulary piece ("Ġred") as V1 engines 0.7.3-0.9.2 give it; a whole
-``generate`` call refused with a ``ValueError`` for one prompt longer than ``max_model_len``.
-Behind it a tiny transformers model decodes greedily, so results can be compared with the
-``hf`` backend's.
+``generate`` call refused with a ``ValueError`` for one prompt longer than ``max_model_len``;
+``n`` samples per request from a generator seeded by the request's ``seed``; ``logprobs=k``
+as the top ``k`` (plus the chosen token) with their ranks; ``prompt_logprobs``.
+LoRA: a ``max_lora_rank`` outside the version's set is a ``ValueError`` (``MaxLoRARanks`` in
+current versions, ``LoRAConfig``'s tuple in 0.6), and so is an adapter of a higher rank.
+Data parallelism as offline vLLM runs it: an engine with ``data_parallel_size > 1`` exists
+only in a rank's own process (``VLLM_DP_RANK``/``VLLM_DP_SIZE`` set; elsewhere it would wait
+for its peers forever), and every ``generate`` call is logged, with its rank and adapter, to
+the file ``$VLLM_STAND_IN_LOG`` (ranks are other processes).
+Behind it a tiny transformers model decodes, so results can be compared with the ``hf``
+backend's.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from torch_helpers import one_torch_thread, varied_lm
 
 from harness.errors import HarnessError, ParameterError
 from harness.plugins.backends.hf import HFBackend
-from harness.plugins.backends.vllm_backend import VLLMBackend, built_logprob_kind
-from harness.strategies import GenerationRequest
+from harness.plugins.backends.vllm_backend import VLLMBackend, built_logprob_kind, plain_output
+from harness.strategies import GenerationRequest, ScoreRequest
 
 torch = pytest.importorskip("torch")
 
@@ -96,18 +106,22 @@ class SamplingParams:
         "presence_penalty",
         "frequency_penalty",
         "min_p",
+        "prompt_logprobs",
     }
 
     def __init__(self, **kwargs: Any) -> None:
         unknown = set(kwargs) - self.FIELDS
         assert not unknown, f"SamplingParams got unknown arguments {unknown}"
+        self.n = kwargs.get("n", 1)
         self.temperature = kwargs.get("temperature", 1.0)
         self.max_tokens = kwargs.get("max_tokens", 16)
         self.logprobs = kwargs.get("logprobs")
+        self.prompt_logprobs = kwargs.get("prompt_logprobs")
         self.stop = kwargs.get("stop") or []
         self.seed = kwargs.get("seed")
-        self.pinned = {k: kwargs.get(k) for k in self.FIELDS - {"n", "temperature", "seed", "stop",
-                                                                "stop_token_ids", "max_tokens", "logprobs"}}
+        chosen = {"n", "temperature", "seed", "stop", "stop_token_ids", "max_tokens", "logprobs",
+                  "prompt_logprobs"}
+        self.pinned = {k: kwargs.get(k) for k in self.FIELDS - chosen}
 
 
 @dataclasses.dataclass
@@ -118,18 +132,26 @@ class LoRARequest:
 
 
 class LLM:
-    """Greedy decoding with a transformers model, answering in vLLM's output shapes."""
+    """Decoding with a transformers model, answering in vLLM's output shapes."""
 
     instances: list[LLM] = []
 
     def __init__(self, model: str, **engine_args: Any) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        names = {f.name for f in dataclasses.fields(sys.modules["vllm"].EngineArgs)}
+        vllm = sys.modules["vllm"]
+        names = {f.name for f in dataclasses.fields(vllm.EngineArgs)}
         unknown = set(engine_args) - names
         assert not unknown, f"EngineArgs has no {unknown}"  # what the real LLM would reject
+        dp = engine_args.get("data_parallel_size", 1)
+        if dp > 1 and os.environ.get("VLLM_DP_SIZE") != str(dp):
+            raise RuntimeError("stand-in: a data-parallel engine outside a rank process waits for its peers")
+        self.rank = int(os.environ.get("VLLM_DP_RANK", 0)) if dp > 1 else 0
+        self.max_lora_rank = engine_args.get("max_lora_rank", 16)
+        if engine_args.get("enable_lora") and self.max_lora_rank not in vllm.LORA_RANKS:
+            raise ValueError(f"max_lora_rank ({self.max_lora_rank}) must be one of {vllm.LORA_RANKS}.")
         self.engine_args = engine_args
-        self.llm_engine = sys.modules["vllm"].ENGINE(engine_args.get("logprobs_mode"))
+        self.llm_engine = vllm.ENGINE(engine_args.get("logprobs_mode"))
         self.model = AutoModelForCausalLM.from_pretrained(model)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.calls: list[dict[str, Any]] = []
@@ -148,6 +170,17 @@ class LLM:
     ) -> list[RequestOutput]:
         params = sampling_params if isinstance(sampling_params, list) else [sampling_params] * len(prompts)
         self.calls.append({"n": len(prompts), "lora_request": lora_request, "params": params})
+        if os.environ.get("VLLM_STAND_IN_LOG"):
+            with open(os.environ["VLLM_STAND_IN_LOG"], "a") as log:
+                adapter = lora_request.lora_path if lora_request else None
+                log.write(json.dumps({"rank": self.rank, "pid": os.getpid(), "prompts": len(prompts),
+                                      "adapter": adapter}) + "\n")
+        if lora_request is not None:
+            assert self.engine_args.get("enable_lora"), "a LoRARequest to an engine built without enable_lora"
+            config = Path(lora_request.lora_path) / "adapter_config.json"
+            rank = json.loads(config.read_text())["r"] if config.exists() else 0
+            if rank > self.max_lora_rank:
+                raise ValueError(f"LoRA rank {rank} is greater than max_lora_rank {self.max_lora_rank}.")
         limit = self.engine_args.get("max_model_len") or 2048
         for p in prompts:  # vLLM refuses the whole call for one prompt that is too long
             if len(p["prompt_token_ids"]) > limit:
@@ -158,19 +191,43 @@ class LLM:
             for i, (p, sp) in enumerate(zip(prompts, params, strict=True))
         ]
 
+    def _log_softmax(self, ids: list[int]) -> Any:
+        with torch.no_grad():
+            return torch.log_softmax(self.model(torch.tensor([ids])).logits[0].float(), dim=-1)
+
+    def _top(self, scores: Any, chosen: int, k: int) -> dict[int, Logprob]:
+        """vLLM's logprobs of one position: the top ``k`` with their ranks, plus the chosen token."""
+        order = torch.argsort(scores, descending=True).tolist()
+        wanted = order[:k] + ([chosen] if chosen not in order[:k] else [])
+        # a raw vocabulary piece ("Ġred"), as vLLM V1 0.7.3-0.9.2 reports decoded_token
+        return {t: Logprob(float(scores[t]), order.index(t) + 1, self.tokenizer.convert_ids_to_tokens(t))
+                for t in wanted}
+
     def _one(self, request_id: str, prompt_ids: list[int], sp: SamplingParams) -> RequestOutput:
-        assert sp.temperature == 0 and sp.logprobs is not None
+        assert sp.logprobs is not None or sp.prompt_logprobs is not None
+        assert sp.temperature == 0 or sp.seed is not None, "sampling without a seed is not reproducible"
+        generator = torch.Generator().manual_seed(sp.seed) if sp.temperature > 0 else None
+        prompt_logprobs = None
+        if sp.prompt_logprobs is not None:
+            scores = self._log_softmax(prompt_ids)
+            prompt_logprobs = [None] + [self._top(scores[i - 1], prompt_ids[i], sp.prompt_logprobs)
+                                        for i in range(1, len(prompt_ids))]
+        completions = [self._completion(index, prompt_ids, sp, generator) for index in range(sp.n)]
+        return RequestOutput(request_id, None, prompt_ids, prompt_logprobs, completions, True)
+
+    def _completion(self, index: int, prompt_ids: list[int], sp: SamplingParams,
+                    generator: Any) -> CompletionOutput:
         ids, token_ids, logprobs = list(prompt_ids), [], []
         finish, stop_reason, text = "length", None, ""
         for _ in range(sp.max_tokens):
-            with torch.no_grad():
-                scores = torch.log_softmax(self.model(torch.tensor([ids])).logits[0, -1].float(), dim=-1)
-            token = int(scores.argmax())
+            scores = self._log_softmax(ids)[-1]
+            if generator is None:
+                token = int(scores.argmax())
+            else:
+                token = int(torch.multinomial((scores / sp.temperature).softmax(-1), 1, generator=generator))
             ids.append(token)
             token_ids.append(token)
-            # a raw vocabulary piece ("Ġred"), as vLLM V1 0.7.3-0.9.2 reports decoded_token
-            piece = self.tokenizer.convert_ids_to_tokens(token)
-            logprobs.append({token: Logprob(float(scores[token]), 1, piece)})
+            logprobs.append(self._top(scores, token, sp.logprobs or 1))
             text = self.tokenizer.decode(token_ids, skip_special_tokens=True)
             if token == self.tokenizer.eos_token_id:
                 finish = "stop"
@@ -180,16 +237,8 @@ class LLM:
                 at, stop_reason = min(hits)
                 text, finish = text[:at], "stop"
                 break
-        completion = CompletionOutput(
-            0,
-            text,
-            token_ids,
-            sum(next(iter(d.values())).logprob for d in logprobs),
-            logprobs,
-            finish,
-            stop_reason,
-        )
-        return RequestOutput(request_id, None, prompt_ids, None, [completion], True)
+        cumulative = sum(d[t].logprob for d, t in zip(logprobs, token_ids, strict=True))
+        return CompletionOutput(index, text, token_ids, cumulative, logprobs, finish, stop_reason)
 
 
 class _Engine:
@@ -214,10 +263,18 @@ V1Engine.__module__ = "vllm.v1.engine.llm_engine"
 V0Engine.__module__ = "vllm.engine.llm_engine"
 
 
+#: the ``max_lora_rank`` values vLLM accepts: ``MaxLoRARanks`` of vllm/config/lora.py (0.11.1 on),
+#: ``LoRAConfig.possible_max_ranks`` of vllm/config.py (0.6: up to 256; 0.7-0.10 added 320 and 512)
+CURRENT_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+V06_LORA_RANKS = (8, 16, 32, 64, 128, 256)
+
+
 def stand_in(*, logprobs_mode: bool = True, version: str = "0.11.0", engine: str = "v1",
-             data_parallel: bool = True) -> types.ModuleType:
+             data_parallel: bool = True,
+             lora_ranks: tuple[int, ...] = CURRENT_LORA_RANKS) -> types.ModuleType:
     """A vllm module of ``version``; ``engine`` is the engine ``LLM`` builds (``v0``: what vLLM
-    0.8-0.9 fall back to, whatever ``VLLM_USE_V1`` says)."""
+    0.8-0.9 fall back to, whatever ``VLLM_USE_V1`` says). ``lora_ranks`` other than the current
+    set come as an old ``vllm.config.LoRAConfig`` that checks them, without ``vllm.config.lora``."""
     fields = [
         ("model", str, ""),
         ("tensor_parallel_size", int, 1),
@@ -241,6 +298,23 @@ def stand_in(*, logprobs_mode: bool = True, version: str = "0.11.0", engine: str
     request = types.ModuleType("vllm.lora.request")
     request.LoRARequest = LoRARequest
     vllm.lora, lora.request = lora, request
+    vllm.LORA_RANKS = lora_ranks
+    config = types.ModuleType("vllm.config")
+    if lora_ranks == CURRENT_LORA_RANKS:
+        config.lora = types.ModuleType("vllm.config.lora")
+        config.lora.MaxLoRARanks = Literal[1, 8, 16, 32, 64, 128, 256, 320, 512]
+    else:
+        @dataclasses.dataclass
+        class LoRAConfig:
+            max_lora_rank: int
+            max_loras: int
+
+            def __post_init__(self) -> None:
+                if self.max_lora_rank not in lora_ranks:
+                    raise ValueError(f"max_lora_rank ({self.max_lora_rank}) must be one of {lora_ranks}.")
+
+        config.LoRAConfig, config.lora = LoRAConfig, None
+    vllm.config = config
     return vllm
 
 
@@ -251,6 +325,8 @@ def fake_vllm(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
         monkeypatch.setitem(sys.modules, "vllm", module)
         monkeypatch.setitem(sys.modules, "vllm.lora", module.lora)
         monkeypatch.setitem(sys.modules, "vllm.lora.request", module.lora.request)
+        monkeypatch.setitem(sys.modules, "vllm.config", module.config)
+        monkeypatch.setitem(sys.modules, "vllm.config.lora", module.config.lora)  # None: not importable
         LLM.instances.clear()
         return module
 
@@ -325,18 +401,80 @@ def test_max_lora_rank_comes_from_the_adapter_and_is_checked(  # type: ignore[no
     backend = VLLMBackend(str(varied_lm_path), adapter=str(tmp_path), max_new_tokens=2)
     list(backend.generate(requests()[:1], progress=False))
     assert LLM.instances[0].engine_args["max_lora_rank"] == 32  # 24 rounded up to a rank vLLM takes
-    with pytest.raises(ParameterError, match=r"max_lora_rank = 16 is below the rank r = 24"):
+    with pytest.raises(ParameterError, match=r"max_lora_rank = 16 is below the adapter's rank r = 24"):
         VLLMBackend(str(varied_lm_path), adapter=str(tmp_path), max_lora_rank=16)
-    with pytest.raises(ParameterError, match=r"max_lora_rank = 48; vLLM accepts 8, 16, 32"):
-        VLLMBackend(str(varied_lm_path), adapter=str(tmp_path), max_lora_rank=48)
+    with pytest.raises(ParameterError, match=r"^max_lora_rank = 48; vLLM accepts 1, 8, 16, 32, 64, 128, 2"):
+        VLLMBackend(str(varied_lm_path), adapter=str(tmp_path), max_lora_rank=48)  # no vLLM takes it
 
 
-def test_data_parallel_size_reaches_the_engine_or_is_one_line(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_max_lora_rank_is_what_the_installed_vllm_accepts(  # type: ignore[no-untyped-def]
+        fake_vllm, varied_lm_path: Path, tmp_path: Path) -> None:
+    """vLLM 0.6 takes 8-256 (LoRAConfig's tuple), current versions 1-512 (MaxLoRARanks): the
+    rank is rounded up within the installed set, a value outside it is one line before the
+    engine starts (the stand-in's engine would refuse it too)."""
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 300}))
+    fake_vllm(version="0.6.3", lora_ranks=V06_LORA_RANKS, data_parallel=False, logprobs_mode=False)
+    with pytest.raises(ParameterError, match=r"^the adapter's rank r = 300 is above the largest vLLM 0\.6\.3 "
+                                             r"accepts, 256$"):
+        VLLMBackend(str(varied_lm_path), adapter=str(tmp_path)).load()
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 4}))
+    with pytest.raises(ParameterError, match=r"^max_lora_rank = 320; vLLM 0\.6\.3 accepts 8, 16, 32, 64, 1"):
+        VLLMBackend(str(varied_lm_path), adapter=str(tmp_path), max_lora_rank=320).load()
+    assert LLM.instances == []
+    backend = VLLMBackend(str(varied_lm_path), adapter=str(tmp_path))
+    backend.load()
+    assert LLM.instances[0].engine_args["max_lora_rank"] == 8  # 4 rounded up: 0.6 has no rank 1 or 4
     fake_vllm()
-    backend = VLLMBackend(str(varied_lm_path), max_new_tokens=2, tensor_parallel_size=2, data_parallel_size=2)
-    list(backend.generate(requests()[:1], progress=False))
-    args = LLM.instances[0].engine_args
-    assert (args["tensor_parallel_size"], args["data_parallel_size"]) == (2, 2)
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 1}))
+    backend = VLLMBackend(str(varied_lm_path), adapter=str(tmp_path))
+    backend.load()
+    assert LLM.instances[0].engine_args["max_lora_rank"] == 1
+
+
+def test_every_data_parallel_rank_serves_its_share_with_the_adapter(  # type: ignore[no-untyped-def]
+        fake_vllm, varied_lm_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline vLLM runs data parallelism as one process per rank: each rank must get its share
+    of every batch *and* the trained adapter, or part of the answers come from the base model."""
+    fake_vllm()
+    log = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("VLLM_STAND_IN_LOG", str(log))
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"r": 8}))
+    batch = requests() + [GenerationRequest(example_id="p3", prompt="Question: Shape?\nAnswer:")]
+    backend = VLLMBackend(str(varied_lm_path), adapter=str(adapter), max_new_tokens=3,
+                          tensor_parallel_size=2, data_parallel_size=2)
+    try:
+        got = {g.example_id: g for g in backend.generate(batch, progress=False)}
+    finally:
+        backend.close()
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert LLM.instances == []  # no engine in this process: one per rank process
+    assert sorted((c["rank"], c["prompts"], c["adapter"]) for c in calls) == [(0, 2, str(adapter)),
+                                                                             (1, 2, str(adapter))]
+    assert len({c["pid"] for c in calls}) == 2 and os.getpid() not in {c["pid"] for c in calls}
+    one = {g.example_id: g for g in VLLMBackend(str(varied_lm_path), adapter=str(adapter), max_new_tokens=3)
+           .generate(batch, progress=False)}
+    assert {k: (g.text, g.tokens, g.model) for k, g in got.items()} == {
+        k: (g.text, g.tokens, g.model) for k, g in one.items()}
+    assert all(g.logprobs == pytest.approx(one[k].logprobs, abs=1e-5) for k, g in got.items())
+
+
+def test_a_rank_with_nothing_to_do_still_steps_and_its_placeholder_is_dropped(  # type: ignore[no-untyped-def]
+        fake_vllm, varied_lm_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_vllm()
+    monkeypatch.setenv("VLLM_STAND_IN_LOG", str(tmp_path / "calls.jsonl"))
+    backend = VLLMBackend(str(varied_lm_path), max_new_tokens=2, data_parallel_size=3)
+    try:
+        got = list(backend.generate(requests()[:2], progress=False))
+    finally:
+        backend.close()
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert sorted(c["rank"] for c in calls) == [0, 1, 2]  # every rank stepped
+    assert [g.example_id for g in got] == ["p0", "p1"]  # and the placeholder's answer is not among these
+
+
+def test_data_parallelism_on_a_vllm_without_it_is_one_line(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
     fake_vllm(data_parallel=False, version="0.7.3")
     with pytest.raises(ParameterError, match=r"^data_parallel_size = 2: the installed vLLM 0.7.3 has no"):
         list(VLLMBackend(str(varied_lm_path), data_parallel_size=2).generate(requests()[:1], progress=False))
@@ -365,13 +503,13 @@ def test_the_end_of_sequence_token_is_dropped(fake_vllm, varied_lm_path: Path) -
     fake_vllm()
     backend = VLLMBackend(str(varied_lm_path))
     backend.load()
-    tokenizer = backend._llm.get_tokenizer()
+    tokenizer = backend._tokenizer
     ids = tokenizer(" red", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     logprobs = [{t: Logprob(-0.5 * (i + 1), 1, tokenizer.decode([t]))} for i, t in enumerate(ids)]
     completion = CompletionOutput(0, " red", ids, None, logprobs, "stop", None)
     g = backend._to_generation(
         GenerationRequest(example_id="e", prompt="Q"),
-        RequestOutput("0", None, [], None, [completion], True),
+        plain_output(RequestOutput("0", None, [], None, [completion], True)),
         tokenizer,
     )
     assert (g.text, g.finish_reason) == (" red", "eos")
@@ -450,3 +588,88 @@ def test_real_vllm_matches_the_hf_backend(varied_lm_path: Path) -> None:
         assert g.logprob_kind == "raw"
         assert g.tokens == want[g.example_id].tokens
         assert g.logprobs == pytest.approx(want[g.example_id].logprobs, abs=1e-3)
+
+
+# -- beyond one greedy answer: samples, scores, entropies -------------------------------------
+
+
+def sampled(backend: VLLMBackend, seed: int, n: int = 4) -> dict[str, list[str]]:
+    batch = [GenerationRequest(example_id=f"p{i}", prompt=p, stop=("\n",), n=n, temperature=1.0, seed=seed)
+             for i, p in enumerate(PROMPTS)]
+    return {g.example_id: g.samples for g in backend.generate(batch, progress=False)}
+
+
+def test_n_samples_are_one_sampling_call_seeded_per_request(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake_vllm()
+    backend = VLLMBackend(str(varied_lm_path), max_new_tokens=6)
+    first, again, other = sampled(backend, 7), sampled(backend, 7), sampled(backend, 8)
+    call = LLM.instances[0].calls[0]
+    assert call["n"] == len(PROMPTS)  # one call for every prompt and sample
+    assert {(p.n, p.temperature, p.seed) for p in call["params"]} == {(4, 1.0, 7)}
+    assert all(len(texts) == 4 and all("\n" not in t for t in texts) for texts in first.values())
+    assert first == again and first != other
+    assert any(len(set(texts)) > 1 for texts in first.values())
+    # vLLM seeds each request on its own: a prompt sampled alone draws the same samples
+    (alone,) = backend.generate([GenerationRequest(example_id="p1", prompt=PROMPTS[1], stop=("\n",), n=4,
+                                                   temperature=1.0, seed=7)], progress=False)
+    assert alone.samples == first["p1"]
+    assert alone.text == alone.samples[0] and "".join(alone.tokens).startswith(alone.text)
+
+
+def test_scores_equal_the_hf_backends(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake_vllm()
+    asked = [ScoreRequest(example_id=f"s{i}", prompt=p, continuations=(" A", " B", " red item", ""))
+             for i, p in enumerate(PROMPTS)]
+    got = {s.example_id: s for s in VLLMBackend(str(varied_lm_path)).score(asked, progress=False)}
+    want = {s.example_id: s for s in HFBackend(str(varied_lm_path)).score(asked, progress=False)}
+    assert sorted(got) == ["s0", "s1", "s2"]
+    for key, scores in got.items():
+        assert scores.error is None and scores.continuations == [" A", " B", " red item", ""]
+        assert scores.logprobs[3] is None  # an empty continuation has no probability to take
+        assert scores.logprobs[:3] == pytest.approx(want[key].logprobs[:3], abs=1e-4)
+        assert all(v < 0 for v in scores.logprobs[:3])
+    (params,) = {(p.max_tokens, p.prompt_logprobs) for p in LLM.instances[0].calls[0]["params"]}
+    assert params == (1, 1)
+
+
+def test_an_over_long_score_prompt_is_that_requests_error(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake_vllm()
+    asked = [ScoreRequest(example_id="ok", prompt=PROMPTS[0], continuations=(" A",)),
+             ScoreRequest(example_id="long", prompt="colour? " * 60, continuations=(" A",))]
+    backend = VLLMBackend(str(varied_lm_path), max_model_len=64)
+    got = {s.example_id: s for s in backend.score(asked, progress=False)}
+    assert got["ok"].error is None and got["ok"].logprobs[0] is not None
+    assert got["long"].logprobs == [None]
+    assert got["long"].error.startswith("vLLM refused the request: The decoder prompt")
+
+
+def test_entropies_from_the_top_logprobs(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With the whole vocabulary (300 tokens) among the top log-probabilities the renormalised
+    entropy is the exact one (as the hf backend computes it); with two, at most log 2."""
+    fake_vllm()
+    assert "entropies" not in VLLMBackend(str(varied_lm_path)).capabilities
+    (plain,) = VLLMBackend(str(varied_lm_path), max_new_tokens=5).generate(requests()[:1], progress=False)
+    assert plain.entropies == []
+    full = VLLMBackend(str(varied_lm_path), max_new_tokens=5, top_logprobs=300)
+    assert full.capabilities == {"logprobs", "entropies", "samples", "scores"}
+    (g,) = full.generate(requests()[:1], progress=False)
+    (want,) = HFBackend(str(varied_lm_path), max_new_tokens=5).generate(requests()[:1], progress=False)
+    assert g.tokens == want.tokens
+    assert g.entropies == pytest.approx(want.entropies, abs=1e-4)
+    (two,) = VLLMBackend(str(varied_lm_path), max_new_tokens=5, top_logprobs=2).generate(requests()[:1],
+                                                                                          progress=False)
+    assert len(two.entropies) == len(two.tokens) and all(0 <= e <= math.log(2) + 1e-9 for e in two.entropies)
+
+
+@pytest.mark.parametrize(("n", "temperature", "message"), [
+    (0, 1.0, r"^a request's n \(samples\) must be at least 1, not 0$"),
+    (3, 0.0, r"^3 samples need a temperature above 0, not 0\.0$"),
+    (3, -1.0, r"^temperature must be at least 0, not -1\.0$"),
+])
+def test_bad_sampling_requests_are_one_line_before_any_work(  # type: ignore[no-untyped-def]
+        fake_vllm, varied_lm_path: Path, n: int, temperature: float, message: str) -> None:
+    fake_vllm()
+    bad = GenerationRequest(example_id="x", prompt=PROMPTS[0], n=n, temperature=temperature)
+    with pytest.raises(ParameterError, match=message):
+        list(VLLMBackend(str(varied_lm_path)).generate([bad], progress=False))
+    assert LLM.instances == []  # refused before the engine started

@@ -149,6 +149,22 @@ def decode_batch(tokenizer: Any, rows: list[list[int]], *, skip_special_tokens: 
     )
 
 
+def renormalised_entropy(logprobs: Sequence[float]) -> float:
+    """The entropy (nats) of the distribution over the given tokens only, their probabilities
+    renormalised to sum to 1: a position's top-k log-probabilities, which is all an engine or a
+    server returns — the entropy of the whole distribution once k covers the vocabulary, an
+    approximation below it (at most log k)."""
+    import math
+
+    values = [lp for lp in logprobs if lp is not None and math.isfinite(lp)]
+    if not values:
+        return 0.0
+    top = max(values)
+    weights = [math.exp(lp - top) for lp in values]
+    total = sum(weights)
+    return -sum(w / total * math.log(w / total) for w in weights if w > 0)
+
+
 def first_line(exc: BaseException) -> str:
     """An exception's message as one line (its first), or its type's name."""
     text = str(exc).strip()

@@ -28,6 +28,24 @@ Log-probabilities are read from ``logprobs.content`` on chat, and on legacy comp
 reasoning parser (``vllm serve --reasoning-parser``) ``logprobs.content`` also covers the
 reasoning that ``message.content`` leaves out: only the tokens of the content are kept.
 
+Which text each log-probability belongs to: with ``tokenizer`` (the served model's tokenizer,
+a local path or hub name) the request asks for token ids (vLLM's
+``return_tokens_as_token_ids``; llama.cpp sends an ``id`` anyway) and each token's text is
+its id decoded, as the ``hf`` and ``vllm`` backends decode it, and the answer's tokens are the
+fewest whose ids decode to it. Without, tokens are read as sent; vLLM 0.8-0.9 servers send raw
+vocabulary pieces (``"Ġred"``, ``"Ċ"``), read as byte-level or SentencePiece pieces when that
+is what spells the reply.
+
+Beyond one greedy answer: ``n`` samples per request (``n``, the request's ``temperature`` and
+``seed``; a server that returns fewer choices fails that request), ``top_logprobs > 0`` for
+per-token entropies (of the top ``top_logprobs`` renormalised: an approximation; chat servers
+give at most 20), and ``score`` through ``/v1/completions`` with ``echo`` and ``logprobs``:
+the prompt followed by each continuation as one text, the continuation's tokens found by their
+text offsets (so the server tokenizes prompt and continuation together: where a token spans
+both, that continuation has no score and the example says why). Chat cannot score:
+``capabilities`` says so, so the core refuses up front an extractor that needs it; a reply
+without what was asked (no log-probabilities) is that example's error.
+
 ``logprob_kind`` is ``processed`` unless set otherwise: the OpenAI schema does not say which
 distribution its log-probabilities come from, and servers differ (vLLM's V1 engine reports
 raw ones, hosted APIs those of the distribution they sampled from). Set
@@ -45,18 +63,24 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+import attrs
+
 from harness.errors import HarnessError, ParameterError
 from harness.plugins.backends.common import (
     BackendBase,
     check_positive,
+    covering_prefix,
     cut_at_stop,
+    decode_batch,
     failed_generation,
     model_label,
     progress_bar,
+    renormalised_entropy,
+    request_sampling,
     tokens_covering,
 )
-from harness.records import Generation
-from harness.strategies import GenerationRequest
+from harness.records import Generation, Scores
+from harness.strategies import GenerationRequest, ScoreRequest
 
 APIS = ("chat", "completions")
 #: decoding as the other backends decode (plain greedy or plain temperature sampling), in the
@@ -92,10 +116,14 @@ class OpenAIBackend(BackendBase):
         timeout: float = 60.0,
         logprob_kind: str = "processed",
         server_sampling: bool = False,
+        top_logprobs: int = 0,
+        tokenizer: str = "",
+        seed: int = 0,
     ) -> None:
         check_positive("concurrency", concurrency)
         check_positive("max_retries", max_retries, allow_zero=True)
         check_positive("timeout", timeout)
+        check_positive("top_logprobs", top_logprobs, allow_zero=True)
         if api not in APIS:
             raise ParameterError(f"api must be 'chat' or 'completions', not {api!r}")
         if logprob_kind not in ("raw", "processed"):
@@ -109,10 +137,33 @@ class OpenAIBackend(BackendBase):
         self.timeout = float(timeout)
         self.logprob_kind = logprob_kind
         self.server_sampling = bool(server_sampling)
+        self.top_logprobs = int(top_logprobs)
+        self.tokenizer_name = str(tokenizer)
+        self.seed = int(seed)
+        self._tokenizer: Any = None
         #: the field that bounds a reply's length: chat's ``max_completion_tokens`` (``max_tokens``
         #: is deprecated there), until a server refuses it
         self.limit_field = "max_completion_tokens" if api == "chat" else "max_tokens"
         self._client: Any = None
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this backend serves as set up: scores only through completions, entropies only
+        with ``top_logprobs > 0`` (whether a server really sends them shows per reply)."""
+        served = {"logprobs", "samples"} | ({"entropies"} if self.top_logprobs else set())
+        return frozenset(served | ({"scores"} if self.api == "completions" else set()))
+
+    @property
+    def tokenizer(self) -> Any:
+        """The served model's tokenizer (``tokenizer``), loaded on first use; None without one."""
+        if self._tokenizer is None and self.tokenizer_name:
+            from transformers import AutoTokenizer
+
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_name)
+            except (OSError, ValueError) as exc:
+                raise ParameterError(f"tokenizer = {self.tokenizer_name!r}: cannot load it ({exc})") from None
+        return self._tokenizer
 
     @property
     def client(self) -> Any:
@@ -136,57 +187,107 @@ class OpenAIBackend(BackendBase):
     ) -> Iterator[Generation]:
         """Yield each generation as soon as its request completes (not in request order)."""
         requests = list(requests)
-        if not requests:
+        for request in requests:  # a bad n or temperature: one line before any request
+            request_sampling(request, self.temperature)
+        yield from self._pooled(requests, self._one, progress, self.name)
+
+    def score(self, requests: Sequence[ScoreRequest], *, progress: bool = True) -> Iterator[Scores]:
+        """Yield the ``Scores`` of each request (as each completes): one ``/v1/completions``
+        request per prompt, its continuations as a list of prompts, echoed with their
+        log-probabilities."""
+        if self.api != "completions":
+            raise ParameterError("the openai backend scores through /v1/completions (echo with logprobs), "
+                                 "which chat servers do not offer: set -p backend.api=completions")
+        yield from self._pooled(list(requests), self._score_one, progress, f"{self.name} score")
+
+    def _pooled(self, items: list[Any], work: Any, progress: bool, label: str) -> Iterator[Any]:
+        """``work(client, item)`` of every item, ``concurrency`` at a time in threads, yielded as
+        each completes; a ``HarnessError`` of one ends them all."""
+        if not items:
             return
         client = self.client
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="openai-backend")
-        pending: set[Future[Generation]] = set()
-        queue = iter(requests)
+        pending: set[Future[Any]] = set()
+        queue = iter(items)
         try:
-            with progress_bar(self.name, len(requests), progress) as bar:
+            with progress_bar(label, len(items), progress) as bar:
                 # keep at most 2 x concurrency submitted: a failing server stops the run quickly
-                for request in _take(queue, 2 * self.concurrency):
-                    pending.add(pool.submit(self._one, client, request))
+                for item in _take(queue, 2 * self.concurrency):
+                    pending.add(pool.submit(work, client, item))
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
-                        generation = future.result()  # a HarnessError ends the run here
-                        for request in _take(queue, 1):
-                            pending.add(pool.submit(self._one, client, request))
+                        result = future.result()  # a HarnessError ends the run here
+                        for item in _take(queue, 1):
+                            pending.add(pool.submit(work, client, item))
                         bar.update(1)
-                        yield generation
+                        yield result
         finally:
             for future in pending:
                 future.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _one(self, client: Any, request: GenerationRequest) -> Generation:
-        import openai
-
-        stop = [s for s in request.stop if s] or None
-        field = self.limit_field
+    def _common(self, max_tokens: int, temperature: float) -> dict[str, Any]:
+        """The fields every request carries: model, length bound, pinned decoding, extras."""
         common: dict[str, Any] = {
             "model": self.request_model,
-            field: self.max_new_tokens,
-            "temperature": self.temperature,
+            self.limit_field: max_tokens,
+            "temperature": temperature,
             **PINNED_SAMPLING,
         }
-        if self.server_sampling:
-            common["extra_body"] = dict(SERVER_SAMPLING)
+        extra = dict(SERVER_SAMPLING) if self.server_sampling else {}
+        if self.tokenizer is not None:
+            extra["return_tokens_as_token_ids"] = True  # vLLM: tokens as "token_id:N"
+        if extra:
+            common["extra_body"] = extra
+        return common
+
+    def _one(self, client: Any, request: GenerationRequest) -> Generation:
+        n, temperature = request_sampling(request, self.temperature)
+        stop = [s for s in request.stop if s] or None
+        common = self._common(self.max_new_tokens, temperature)
+        if n > 1:
+            common["n"] = n
+        if temperature > 0:
+            common["seed"] = self.seed if request.seed is None else int(request.seed)
         if stop:
             common["stop"] = stop
+        if self.api == "chat":
+            tops = {"top_logprobs": self.top_logprobs} if self.top_logprobs else {}
+            call = lambda: client.chat.completions.create(  # noqa: E731
+                messages=[{"role": "user", "content": request.prompt}], logprobs=True, **tops, **common)
+        else:
+            call = lambda: client.completions.create(  # noqa: E731
+                prompt=request.prompt, logprobs=max(1, self.top_logprobs), **common)
+        reply = self._call(call, lambda: self._one(client, request))
+        if isinstance(reply, Generation):  # asked again with max_tokens
+            return reply
+        if isinstance(reply, str):
+            return self._failed(request, reply)
+        if not reply.choices:
+            return self._failed(request, "the server returned no choices")
+        choices = sorted(reply.choices, key=lambda c: c.index or 0)
+        generation = self._to_generation(request, choices[0])
+        if n == 1:
+            return generation
+        samples = [cut_at_stop(self._choice_text(c), request.stop)[0] for c in choices]
+        missing = f"asked for {n} samples (n), the server sent {len(samples)}" if len(samples) < n else None
+        return attrs.evolve(generation, samples=samples[:n], error=generation.error or missing)
+
+    def _call(self, call: Any, again: Any) -> Any:
+        """The server's reply to ``call()``, or the one line why it refused the request (400/422;
+        ``again()`` once more after a refusal of ``max_completion_tokens``); other failures stop
+        the run with one line."""
+        import openai
+
+        field = self.limit_field
         try:
-            if self.api == "chat":
-                reply = client.chat.completions.create(
-                    messages=[{"role": "user", "content": request.prompt}], logprobs=True, **common
-                )
-            else:
-                reply = client.completions.create(prompt=request.prompt, logprobs=1, **common)
+            return call()
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
             if field == "max_completion_tokens" and field in _message(exc):  # a server that predates it
                 self.limit_field = "max_tokens"
-                return self._one(client, request)
-            return self._failed(request, f"{exc.status_code}: {_message(exc)}")
+                return again()
+            return f"{exc.status_code}: {_message(exc)}"
         except openai.APIStatusError as exc:
             retried = f" after {self.max_retries} retries" if _retryable(exc.status_code) else ""
             raise HarnessError(
@@ -199,40 +300,76 @@ class OpenAIBackend(BackendBase):
             ) from None
         except openai.APIConnectionError as exc:
             raise HarnessError(f"openai backend: cannot reach {self._where()}: {_message(exc)}") from None
-        if not reply.choices:
-            return self._failed(request, "the server returned no choices")
-        return self._to_generation(request, reply.choices[0])
+
+    def _choice_text(self, choice: Any) -> str:
+        return (choice.message.content if self.api == "chat" else choice.text) or ""
 
     def _to_generation(self, request: GenerationRequest, choice: Any) -> Generation:
+        raw_text = self._choice_text(choice)
+        read = read_logprobs(choice.logprobs, chat=self.api == "chat")
+        texts, ids = self._token_texts(read.tokens, read.ids, raw_text)
         if self.api == "chat":
-            raw_text = choice.message.content or ""
-            tokens, logprobs = _content_logprobs(choice.logprobs)
             # a reasoning parser (vllm serve --reasoning-parser) leaves the reasoning out of the
             # content but not out of the log-probabilities: keep those of the content
-            start = _content_start(tokens, raw_text)
-            tokens, logprobs = tokens[start:], logprobs[start:]
-        else:
-            raw_text = choice.text or ""
-            legacy = choice.logprobs
-            tokens = list(getattr(legacy, "tokens", None) or [])
-            logprobs = list(getattr(legacy, "token_logprobs", None) or [])
-            if not tokens:  # llama.cpp's /v1/completions: {"content": [{"token", "logprob"}, ...]}
-                tokens, logprobs = _content_logprobs(legacy)
-        tokens = readable_pieces(tokens, raw_text)
+            start = _content_start(texts, raw_text)
+            read = read.tail(start)
+            texts, ids = texts[start:], ids[start:] if ids else None
         # a server that ignores ``stop`` still gets its answer cut where the extractor wants
         text, stopped = cut_at_stop(raw_text, request.stop)
-        n = tokens_covering(tokens, len(text)) if tokens else 0
+        if ids and self.tokenizer is not None:
+            def decoded(k: int) -> str:
+                return self.tokenizer.decode(ids[:k], skip_special_tokens=True)
+
+            n = covering_prefix(len(ids), lambda k: decoded(k).startswith(text))
+        else:
+            n = tokens_covering(texts, len(text)) if texts else 0
+        entropies = [renormalised_entropy(top[: self.top_logprobs]) for top in read.tops[:n]] \
+            if self.top_logprobs and len(read.tops) >= n else []
         return Generation(
             example_id=request.example_id,
             prompt=request.prompt,
             text=text,
-            tokens=tokens[:n],
-            logprobs=[None if x is None else float(x) for x in logprobs[:n]],
+            tokens=texts[:n],
+            logprobs=[None if x is None else float(x) for x in read.logprobs[:n]],
+            entropies=entropies,
             logprob_kind=self.logprob_kind,
             finish_reason="stop" if stopped else _finish_reason(choice),
             model=model_label(self.model_name, self.adapter),
             backend=self.name,
         )
+
+    def _token_texts(self, tokens: list[str], ids: list[int] | None,
+                     text: str) -> tuple[list[str], list[int] | None]:
+        """Each token's text: its id decoded where the server gave ids and a tokenizer is set,
+        else as sent (raw vocabulary pieces read as text where that spells ``text``)."""
+        if ids is not None and self.tokenizer is not None:
+            return decode_batch(self.tokenizer, [[i] for i in ids], skip_special_tokens=False), ids
+        return readable_pieces(tokens, text), None
+
+    def _score_one(self, client: Any, request: ScoreRequest) -> Scores:
+        """One ``/v1/completions`` request for all of ``request``'s continuations."""
+        conts = list(request.continuations)
+        values: list[float | None] = [None] * len(conts)
+        error = None
+        if conts:
+            prompts = [request.prompt + c for c in conts]
+            common = self._common(1, 0.0)
+            reply = self._call(
+                lambda: client.completions.create(prompt=prompts, echo=True, logprobs=1, **common),
+                lambda: self._score_one(client, request))
+            if isinstance(reply, Scores):  # asked again with max_tokens
+                return reply
+            if isinstance(reply, str):
+                error = reply
+            else:
+                by_index = {c.index or 0: c for c in reply.choices}
+                found = [_echoed_logprob(by_index.get(j), len(request.prompt), prompts[j])
+                         for j in range(len(conts))]
+                values = [value for value, _ in found]
+                error = next((problem for _, problem in found if problem), None)
+        return Scores(example_id=request.example_id, prompt=request.prompt, continuations=conts,
+                      logprobs=values, model=model_label(self.model_name, self.adapter), backend=self.name,
+                      error=error)
 
     def _failed(self, request: GenerationRequest, error: str) -> Generation:
         return failed_generation(request, self, self.logprob_kind, error)
@@ -283,15 +420,87 @@ def _spells(joined: str, text: str) -> bool:
     return joined.startswith(text) or text.startswith(joined)
 
 
-def _content_logprobs(logprobs: Any) -> tuple[list[str], list[float | None]]:
-    """Tokens and log-probabilities of a ``logprobs.content`` list (chat, and llama.cpp's legacy
-    completions, where the SDK keeps it as an extra field of plain dicts)."""
+@attrs.frozen
+class ReadLogprobs:
+    """A reply's tokens as sent, their ids where the server gave them, log-probabilities, the
+    top log-probabilities of each position (empty lists where none), and text offsets."""
+
+    tokens: list[str]
+    logprobs: list[float | None]
+    ids: list[int] | None = None
+    tops: list[list[float]] = attrs.field(factory=list)
+    offsets: list[int] | None = None
+
+    def tail(self, start: int) -> ReadLogprobs:
+        return ReadLogprobs(tokens=self.tokens[start:], logprobs=self.logprobs[start:],
+                            ids=self.ids[start:] if self.ids is not None else None, tops=self.tops[start:],
+                            offsets=self.offsets[start:] if self.offsets is not None else None)
+
+
+def read_logprobs(logprobs: Any, *, chat: bool) -> ReadLogprobs:
+    """What a choice's ``logprobs`` hold: chat's ``content`` list, legacy completions'
+    ``tokens``/``token_logprobs``/``top_logprobs``/``text_offset``, or llama.cpp's ``content``
+    on completions (kept by the SDK as an extra field of plain dicts). Token ids come from
+    ``"token_id:N"`` tokens (vLLM's ``return_tokens_as_token_ids``) or an item's ``id`` (llama.cpp)."""
+    if logprobs is None:
+        return ReadLogprobs(tokens=[], logprobs=[])
+    tokens = [] if chat else list(getattr(logprobs, "tokens", None) or [])
+    if tokens:
+        values = list(getattr(logprobs, "token_logprobs", None) or [])
+        tops = [sorted((top or {}).values(), reverse=True)
+                for top in getattr(logprobs, "top_logprobs", None) or []]
+        offsets = getattr(logprobs, "text_offset", None)
+        return ReadLogprobs(tokens=tokens, logprobs=values, ids=_token_ids(tokens, None), tops=tops,
+                            offsets=list(offsets) if offsets else None)
     content = getattr(logprobs, "content", None)
     if content is None:
         content = (getattr(logprobs, "model_extra", None) or {}).get("content")
-    items = [item if isinstance(item, dict) else {"token": item.token, "logprob": item.logprob}
-             for item in content or []]
-    return [str(item.get("token", "")) for item in items], [item.get("logprob") for item in items]
+    items = [item if isinstance(item, dict) else item.model_dump() for item in content or []]
+    tokens = [str(item.get("token", "")) for item in items]
+    tops = [sorted((t.get("logprob") for t in item.get("top_logprobs") or [] if t.get("logprob") is not None),
+                   reverse=True) for item in items]
+    return ReadLogprobs(tokens=tokens, logprobs=[item.get("logprob") for item in items],
+                        ids=_token_ids(tokens, [item.get("id") for item in items]), tops=tops)
+
+
+def _token_ids(tokens: list[str], given: list[Any] | None) -> list[int] | None:
+    if given and all(isinstance(i, int) for i in given):
+        return list(given)
+    if tokens and all(t.startswith("token_id:") and t[9:].isdigit() for t in tokens):
+        return [int(t[9:]) for t in tokens]
+    return None
+
+
+def _echoed_logprob(choice: Any, start: int, text: str) -> tuple[float | None, str | None]:
+    """The summed log-probability of the continuation that starts at character ``start`` of the
+    echoed ``text``, or why it cannot be taken."""
+    read = read_logprobs(choice.logprobs, chat=False) if choice is not None else None
+    if read is None or not read.logprobs:
+        return None, "the server sent no log-probabilities of the prompt (echo with logprobs): cannot score"
+    span, problem = _continuation_span(read, start, len(text) - start, text)
+    picked = [read.logprobs[k] if k < len(read.logprobs) else None for k in span]
+    if problem or not picked or any(x is None for x in picked):
+        return None, problem
+    return float(sum(picked)), None  # type: ignore[arg-type]
+
+
+def _continuation_span(read: ReadLogprobs, start: int, length: int, text: str) -> tuple[range, str | None]:
+    """The positions of the tokens that make up ``text[start:start + length]`` by their text
+    offsets (from the tokens' lengths where the server sent none), or why they cannot be told."""
+    offsets = read.offsets
+    if offsets is None:
+        pieces = readable_pieces(read.tokens, text)
+        offsets, at = [], 0
+        for piece in pieces:
+            offsets.append(at)
+            at += len(piece)
+    ends = [*offsets[1:], 10**12]
+    first = next((k for k, o in enumerate(offsets) if o >= start), len(offsets))
+    if first > 0 and ends[first - 1] > start and offsets[first - 1] < start:
+        return range(0), ("a token of the server spans the end of the prompt and the start of the "
+                          "continuation, so its log-probability cannot be split")
+    last = next((k for k, o in enumerate(offsets) if o >= start + length), len(offsets))
+    return range(first, last), None
 
 
 def _content_start(tokens: Sequence[str], content: str) -> int:

@@ -1,7 +1,17 @@
 """The ``vllm`` backend: offline generation with ``vllm.LLM`` — how a run goes beyond one
 GPU (``tensor_parallel_size`` splits the model, ``data_parallel_size`` runs copies of it) and
-how it gets vLLM's throughput on one. An adapter is served with ``max_lora_rank`` read from its
-``adapter_config.json`` (rounded up to a rank vLLM accepts) unless set.
+how it gets vLLM's throughput on one.
+
+Data parallelism is vLLM's offline kind: one process per rank, each with an engine of its own
+(``VLLM_DP_RANK`` / ``VLLM_DP_SIZE`` / ``VLLM_DP_MASTER_*`` set, ``tensor_parallel_size`` GPUs
+of its own) and its own share of every batch; a rank given no prompt of a batch runs one
+placeholder prompt, as vLLM's ranks step together. The adapter goes to every rank with every
+call (``LoRARequest``); within a rank vLLM loads it on each tensor-parallel worker.
+
+An adapter is served with ``max_lora_rank`` read from its ``adapter_config.json``, rounded up
+to a rank the installed vLLM accepts (its ``MaxLoRARanks``, else what its ``LoRAConfig``
+takes: (8, 16, 32, 64, 128, 256) in the 0.6 era, (1, 8, ..., 256, 320, 512) in current ones),
+unless set; a value it does not accept is one line.
 
 vLLM is an optional extra (``pip install "calibration-harness[vllm]"``), imported only when
 the backend loads. Log-probabilities: vLLM's default has changed across versions (V0
@@ -9,14 +19,26 @@ reported them after temperature and penalties, the V1 engine before). Where the 
 takes ``logprobs_mode`` this backend asks for ``raw_logprobs``; what it records is read from
 the engine once built (its ``logprobs_mode``, else ``raw`` for a V1 engine and ``processed``
 for V0, which vLLM 0.8-0.9 may fall back to whatever was asked).
+
+Beyond one greedy answer: a request for ``n`` samples is one ``SamplingParams(n=...)`` with
+the request's temperature and seed (vLLM seeds each request on its own, so a prompt's samples
+do not depend on its batch); ``score`` reads ``prompt_logprobs`` of the prompt followed by
+each continuation (one token generated, ignored). ``entropies`` come with ``top_logprobs >
+0``: the entropy of the top-``top_logprobs`` log-probabilities vLLM returns, renormalised —
+an approximation of the full distribution's entropy (exact once ``top_logprobs`` covers the
+vocabulary; below it otherwise, at most log ``top_logprobs``), since vLLM returns no more.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import importlib.util
 import json
+import os
+import socket
 import sys
+import typing
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,10 +55,12 @@ from harness.plugins.backends.common import (
     model_label,
     progress_bar,
     prompt_token_ids,
+    renormalised_entropy,
+    request_sampling,
     use_chat_template,
 )
-from harness.records import Generation
-from harness.strategies import GenerationRequest
+from harness.records import Generation, Scores
+from harness.strategies import GenerationRequest, ScoreRequest
 
 #: decoding as the other backends decode: plain greedy (or plain temperature sampling), none of
 #: the penalties or top-k/p that a model's generation_config may set elsewhere
@@ -47,6 +71,8 @@ PINNED_SAMPLING = {
 INSTALL_HINT = (
     'the vllm backend needs vLLM, a CUDA-only optional extra: pip install "calibration-harness[vllm]"'
 )
+#: every rank some vLLM since 0.6 accepts for ``max_lora_rank`` (each version accepts a subset)
+ANY_VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
 class VLLMBackend(BackendBase):
@@ -73,6 +99,7 @@ class VLLMBackend(BackendBase):
         gpu_memory_utilization: float = 0.9,
         max_model_len: int = 0,
         max_lora_rank: int = 0,
+        top_logprobs: int = 0,
         seed: int = 0,
     ) -> None:
         from harness.plugins.models import resolve_model
@@ -84,6 +111,7 @@ class VLLMBackend(BackendBase):
         check_positive("max_lora_rank", max_lora_rank, allow_zero=True)
         check_positive("batch_size", batch_size)
         check_positive("max_model_len", max_model_len, allow_zero=True)
+        check_positive("top_logprobs", top_logprobs, allow_zero=True)
         if not 0 < gpu_memory_utilization <= 1:
             raise ParameterError(f"gpu_memory_utilization must be in (0, 1], not {gpu_memory_utilization!r}")
         chat_setting(chat_template)
@@ -95,17 +123,27 @@ class VLLMBackend(BackendBase):
         self.chat_template = chat_template
         self.gpu_memory_utilization = float(gpu_memory_utilization)
         self.max_model_len = int(max_model_len)
-        self.max_lora_rank = lora_rank(adapter, int(max_lora_rank)) if adapter else int(max_lora_rank)
+        self.top_logprobs = int(top_logprobs)
         self.seed = int(seed)
+        #: the adapter's rank r (0: none to read) and ``max_lora_rank`` as given (0: from r);
+        #: checked here against every vLLM, and against the installed one when it loads
+        self._adapter_rank = adapter_rank(adapter) if adapter else 0
+        self.max_lora_rank = lora_rank(self._adapter_rank, int(max_lora_rank), ANY_VLLM_LORA_RANKS)
         #: ``raw`` or ``processed``: what the loaded engine reports (known once loaded)
         self.logprob_kind: str | None = None
         self._vllm: Any = None
-        self._llm: Any = None
-        self._lora: Any = None
+        self._engine: Any = None
+        self._tokenizer: Any = None
+        self._given_rank = int(max_lora_rank)
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this backend serves as built: entropies only with ``top_logprobs > 0``."""
+        return frozenset({"logprobs", "samples", "scores"} | ({"entropies"} if self.top_logprobs else set()))
 
     def load(self) -> None:
-        """Start the vLLM engine (once)."""
-        if self._llm is not None:
+        """Start the vLLM engine (once): in this process, or one process per data-parallel rank."""
+        if self._engine is not None:
             return
         vllm = import_vllm()
         kwargs: dict[str, Any] = {
@@ -118,6 +156,9 @@ class VLLMBackend(BackendBase):
         }
         names = engine_arg_names(vllm)
         if self.adapter:
+            accepted = accepted_lora_ranks(vllm)
+            self.max_lora_rank = lora_rank(self._adapter_rank, self._given_rank, accepted,
+                                           getattr(vllm, "__version__", "?"))
             kwargs["max_lora_rank"] = self.max_lora_rank
         if self.max_model_len:
             kwargs["max_model_len"] = self.max_model_len
@@ -130,14 +171,26 @@ class VLLMBackend(BackendBase):
             kwargs["data_parallel_size"] = self.data_parallel_size
         if "logprobs_mode" in names:
             kwargs["logprobs_mode"] = "raw_logprobs"
-        self._llm = vllm.LLM(**kwargs)
-        # what the engine that was built reports (a V1 request may fall back to V0, ...)
-        self.logprob_kind = built_logprob_kind(self._llm, vllm)
-        if self.adapter:
-            from vllm.lora.request import LoRARequest
+        if self.data_parallel_size > 1:
+            engine: Any = RankedEngines(kwargs, self.adapter, self.data_parallel_size,
+                                        self.tensor_parallel_size)
+            from transformers import AutoTokenizer
 
-            self._lora = LoRARequest("adapter", 1, self.adapter)
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        else:
+            engine = LocalEngine(vllm, kwargs, self.adapter)
+            self._tokenizer = engine.llm.get_tokenizer()
+        self._engine = engine
+        self.logprob_kind = engine.logprob_kind
         self._vllm = vllm
+
+    def close(self) -> None:
+        """Stop the data-parallel ranks (the in-process engine goes with this process)."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    # -- generation --------------------------------------------------------------------------
 
     def generate(
         self, requests: Sequence[GenerationRequest], *, progress: bool = True
@@ -145,53 +198,49 @@ class VLLMBackend(BackendBase):
         requests = list(requests)
         if not requests:
             return
+        params = [self._sampling_params(r) for r in requests]  # bad n / temperature: before any work
         self.load()
-        tokenizer = self._llm.get_tokenizer()
+        tokenizer = self._tokenizer
         chat = use_chat_template(tokenizer, self.chat_template)
         with progress_bar(self.name, len(requests), progress) as bar:
             for start in range(0, len(requests), self.batch_size):
                 chunk = requests[start : start + self.batch_size]
                 prompts = [{"prompt_token_ids": prompt_token_ids(tokenizer, r.prompt, chat)} for r in chunk]
-                params = [self._sampling_params(r) for r in chunk]
-                for request, output in zip(chunk, self._outputs(prompts, params), strict=True):
-                    if isinstance(output, ValueError):
-                        error = f"vLLM refused the request: {first_line(output)}"
+                outputs = self._engine.generate(prompts, params[start : start + self.batch_size])
+                for request, output in zip(chunk, outputs, strict=True):
+                    if isinstance(output, str):
+                        error = f"vLLM refused the request: {output}"
                         yield failed_generation(request, self, self.logprob_kind or "raw", error)
                     else:
                         yield self._to_generation(request, output, tokenizer)
                 bar.update(len(chunk))
 
-    def _outputs(self, prompts: list[dict[str, Any]], params: list[Any]) -> list[Any]:
-        """vLLM's output for each prompt, or the ``ValueError`` it refused that prompt with. vLLM
-        refuses a whole call for one bad prompt (one longer than ``max_model_len``): such a call
-        is retried one prompt at a time, so only that prompt fails."""
-        try:
-            return list(self._llm.generate(prompts, params, use_tqdm=False, lora_request=self._lora))
-        except ValueError as exc:
-            if len(prompts) == 1:
-                return [exc]
-        one_by_one = (self._outputs(prompts[i : i + 1], params[i : i + 1]) for i in range(len(prompts)))
-        return [output for outputs in one_by_one for output in outputs]
-
-
-    def _sampling_params(self, request: GenerationRequest) -> Any:
+    def _sampling_params(self, request: GenerationRequest) -> dict[str, Any]:
+        """The ``SamplingParams`` arguments of ``request`` (plain values: they travel to the ranks)."""
+        n, temperature = request_sampling(request, self.temperature)
         kwargs: dict[str, Any] = {
-            "temperature": self.temperature,
+            "n": n,
+            "temperature": temperature,
             "max_tokens": self.max_new_tokens,
-            "logprobs": 1,  # the chosen token's log-probability is always among those returned
+            # the chosen token's log-probability is always among those returned
+            "logprobs": max(1, self.top_logprobs),
             "stop": [s for s in request.stop if s] or None,
             **PINNED_SAMPLING,
         }
-        if self.temperature > 0:
-            kwargs["seed"] = self.seed
-        return self._vllm.SamplingParams(**kwargs)
+        if temperature > 0:
+            kwargs["seed"] = self.seed if request.seed is None else int(request.seed)
+        return kwargs
 
-    def _to_generation(self, request: GenerationRequest, output: Any, tokenizer: Any) -> Generation:
-        completion = output.outputs[0]
-        ids = list(completion.token_ids)
-        text = completion.text
-        reason = finish_reason(completion.finish_reason, completion.stop_reason)
+    def _to_generation(self, request: GenerationRequest, output: dict[str, Any],
+                       tokenizer: Any) -> Generation:
+        """The ``Generation`` of one request from its plain output (``plain_output``)."""
+        completions = output["completions"]
+        completion = completions[0]
+        ids = list(completion["token_ids"])
+        text = completion["text"]
+        reason = finish_reason(completion["finish_reason"], completion["stop_reason"])
         label = model_label(self.model_name, self.adapter)
+        samples = [c["text"] for c in completions] if len(completions) > 1 else []
         if reason not in ("stop", "eos", "length"):
             return Generation(
                 example_id=request.example_id,
@@ -202,6 +251,7 @@ class VLLMBackend(BackendBase):
                 backend=self.name,
                 logprob_kind=self.logprob_kind or "raw",
                 error=f"vLLM finished the request with {reason!r}",
+                samples=samples,
             )
 
         def decode(k: int) -> str:
@@ -214,21 +264,263 @@ class VLLMBackend(BackendBase):
         # each token's text from its id, as the hf backend decodes it: vLLM's ``decoded_token``
         # is a raw vocabulary piece ("Ġred", "Ċ") in some versions (V1, 0.7.3-0.9.2)
         tokens = decode_batch(tokenizer, [[token_id] for token_id in ids[:n]], skip_special_tokens=False)
-        logprobs = []
+        positions = completion["logprobs"]
+        logprobs: list[float | None] = []
+        entropies: list[float] = []
         for position, token_id in enumerate(ids[:n]):
-            entry = completion.logprobs[position][token_id] if completion.logprobs else None
-            logprobs.append(float(entry.logprob) if entry is not None else None)
+            entry = positions[position] if positions else {}
+            logprobs.append(entry[token_id][0] if token_id in entry else None)
+            if self.top_logprobs:
+                entropies.append(top_k_entropy(entry, self.top_logprobs))
         return Generation(
             example_id=request.example_id,
             prompt=request.prompt,
             text=text,
             tokens=tokens,
-            logprobs=logprobs if completion.logprobs else [],
+            logprobs=logprobs if positions else [],  # type: ignore[arg-type]
+            entropies=entropies if positions else [],
             logprob_kind=self.logprob_kind or "raw",
             finish_reason=reason,
             model=label,
             backend=self.name,
+            samples=samples,
         )
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def score(self, requests: Sequence[ScoreRequest], *, progress: bool = True) -> Iterator[Scores]:
+        """Yield the ``Scores`` of each request: log P(continuation | prompt) of each continuation,
+        the sum of vLLM's ``prompt_logprobs`` over the continuation's tokens (its own tokenization
+        appended to the prompt's ids), ``batch_size`` rows per call."""
+        requests = list(requests)
+        if not requests:
+            return
+        self.load()
+        tokenizer = self._tokenizer
+        chat = use_chat_template(tokenizer, self.chat_template)
+        params = {"n": 1, "temperature": 0.0, "max_tokens": 1, "prompt_logprobs": 1, **PINNED_SAMPLING}
+        rows = []  # (request index, continuation index, prompt length, ids)
+        for i, request in enumerate(requests):
+            prompt = prompt_token_ids(tokenizer, request.prompt, chat)
+            for j, text in enumerate(request.continuations):
+                continuation = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+                rows.append((i, j, len(prompt), prompt + continuation))
+        values: list[list[float | None]] = [[None] * len(r.continuations) for r in requests]
+        errors: list[str | None] = [None] * len(requests)
+        left = [len(r.continuations) for r in requests]
+        with progress_bar(f"{self.name} score", len(requests), progress) as bar:
+            for empty in [i for i, count in enumerate(left) if count == 0]:
+                yield self._scores(requests[empty], [], None)
+                bar.update(1)
+            for start in range(0, len(rows), self.batch_size):
+                chunk = rows[start : start + self.batch_size]
+                outputs = self._engine.generate([{"prompt_token_ids": ids} for *_, ids in chunk],
+                                                [params] * len(chunk))
+                for (i, j, length, ids), output in zip(chunk, outputs, strict=True):
+                    if isinstance(output, str):
+                        errors[i] = f"vLLM refused the request: {output}"
+                    else:
+                        values[i][j] = continuation_logprob(output["prompt_logprobs"], ids, length)
+                    left[i] -= 1
+                    if left[i] == 0:
+                        yield self._scores(requests[i], values[i], errors[i])
+                        bar.update(1)
+
+    def _scores(self, request: ScoreRequest, values: list[float | None], error: str | None) -> Scores:
+        return Scores(example_id=request.example_id, prompt=request.prompt,
+                      continuations=list(request.continuations), logprobs=values,
+                      model=model_label(self.model_name, self.adapter), backend=self.name, error=error)
+
+
+def continuation_logprob(prompt_logprobs: list[dict[int, tuple[float, int | None]] | None] | None,
+                         ids: Sequence[int], start: int) -> float | None:
+    """The summed log-probability of ``ids[start:]`` from vLLM's ``prompt_logprobs`` of ``ids``
+    (``None``: an empty continuation or prompt, or a position vLLM gave nothing for)."""
+    if not prompt_logprobs or start < 1 or start >= len(ids):
+        return None
+    total = 0.0
+    for position in range(start, len(ids)):
+        entry = prompt_logprobs[position] if position < len(prompt_logprobs) else None
+        if not entry or ids[position] not in entry:
+            return None
+        total += entry[ids[position]][0]
+    return total
+
+
+def top_k_entropy(entry: dict[int, tuple[float, int | None]], k: int) -> float:
+    """The entropy (nats) of one position's top-``k`` log-probabilities, renormalised (vLLM adds
+    the chosen token when it is outside the top ``k``: it is left out by its rank)."""
+    return renormalised_entropy([lp for lp, rank in entry.values() if rank is None or rank <= k])
+
+
+# -- engines: vLLM in this process, or one process per data-parallel rank ---------------------
+
+#: one prompt's output as ``plain_output`` gives it, or why vLLM refused the prompt
+Output = dict[str, Any] | str
+
+
+def plain_output(output: Any) -> dict[str, Any]:
+    """What this backend reads of one vLLM ``RequestOutput``, as plain values (it crosses
+    process boundaries): each completion's text, token ids, per position ``{token id:
+    (logprob, rank)}``, finish and stop reasons; the prompt's log-probabilities alike."""
+
+    def positions(items: Any) -> list[dict[int, tuple[float, int | None]] | None] | None:
+        if items is None:
+            return None
+        return [None if item is None else {int(t): (float(lp.logprob), getattr(lp, "rank", None))
+                                           for t, lp in item.items()} for item in items]
+
+    return {
+        "prompt_logprobs": positions(getattr(output, "prompt_logprobs", None)),
+        "completions": [
+            {"text": c.text, "token_ids": list(c.token_ids), "logprobs": positions(c.logprobs),
+             "finish_reason": c.finish_reason, "stop_reason": c.stop_reason}
+            for c in output.outputs
+        ],
+    }
+
+
+def engine_outputs(llm: Any, vllm: Any, prompts: list[dict[str, Any]], params: list[dict[str, Any]],
+                   lora: Any) -> list[Output]:
+    """vLLM's plain output for each prompt, or the first line of the ``ValueError`` it refused that
+    prompt with. vLLM refuses a whole call for one bad prompt (one longer than ``max_model_len``):
+    such a call is retried one prompt at a time, so only that prompt fails."""
+    try:
+        sampling = [vllm.SamplingParams(**p) for p in params]
+        return [plain_output(o) for o in llm.generate(prompts, sampling, use_tqdm=False, lora_request=lora)]
+    except ValueError as exc:
+        if len(prompts) == 1:
+            return [first_line(exc)]
+    return [out for i in range(len(prompts))
+            for out in engine_outputs(llm, vllm, prompts[i : i + 1], params[i : i + 1], lora)]
+
+
+def lora_request(adapter: str | None) -> Any:
+    if not adapter:
+        return None
+    from vllm.lora.request import LoRARequest
+
+    return LoRARequest("adapter", 1, adapter)
+
+
+class LocalEngine:
+    """One ``vllm.LLM`` in this process (tensor parallelism is vLLM's own affair within it)."""
+
+    def __init__(self, vllm: Any, kwargs: dict[str, Any], adapter: str | None) -> None:
+        self.vllm = vllm
+        self.llm = vllm.LLM(**kwargs)
+        # what the engine that was built reports (a V1 request may fall back to V0, ...)
+        self.logprob_kind = built_logprob_kind(self.llm, vllm)
+        self.lora = lora_request(adapter)
+
+    def generate(self, prompts: list[dict[str, Any]], params: list[dict[str, Any]]) -> list[Output]:
+        return engine_outputs(self.llm, self.vllm, prompts, params, self.lora)
+
+    def close(self) -> None:
+        pass
+
+
+class RankedEngines:
+    """vLLM's offline data parallelism: ``size`` processes, each a rank with its own engine on
+    ``tensor_parallel_size`` GPUs of its own and the adapter on every call; every batch is split
+    into ``size`` contiguous shares, one per rank."""
+
+    def __init__(self, kwargs: dict[str, Any], adapter: str | None, size: int,
+                 tensor_parallel_size: int) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context(_start_method())
+        port = _free_port()
+        self.ranks = []
+        for rank in range(size):
+            parent, child = context.Pipe()
+            process = context.Process(
+                target=_rank_main, name=f"vllm-dp-rank-{rank}",
+                args=(child, rank, size, port, kwargs, adapter, tensor_parallel_size),
+            )
+            process.start()
+            child.close()
+            self.ranks.append((process, parent))
+        atexit.register(self.close)
+        kinds = {self._receive(rank) for rank in range(size)}
+        self.logprob_kind = "processed" if "processed" in kinds else "raw"
+
+    def generate(self, prompts: list[dict[str, Any]], params: list[dict[str, Any]]) -> list[Output]:
+        size = len(self.ranks)
+        bounds = [len(prompts) * r // size for r in range(size + 1)]
+        for rank, (_, conn) in enumerate(self.ranks):
+            share = slice(bounds[rank], bounds[rank + 1])
+            if bounds[rank] == bounds[rank + 1]:  # every rank steps: a placeholder, dropped below
+                conn.send((prompts[:1], [{**params[0], "n": 1, "max_tokens": 1}]))
+            else:
+                conn.send((prompts[share], params[share]))
+        results: list[Output] = []
+        for rank in range(size):
+            outputs = self._receive(rank)
+            results.extend(outputs if bounds[rank] < bounds[rank + 1] else [])
+        return results
+
+    def _receive(self, rank: int) -> Any:
+        process, conn = self.ranks[rank]
+        try:
+            status, value = conn.recv()
+        except EOFError:
+            self.close()
+            ended = f"vLLM data-parallel rank {rank} ended (exit code {process.exitcode})"
+            raise HarnessError(ended) from None
+        if status == "error":
+            self.close()
+            raise HarnessError(f"vLLM data-parallel rank {rank}: {value}")
+        return value
+
+    def close(self) -> None:
+        for _, conn in self.ranks:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+            conn.close()
+        for process, _ in self.ranks:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
+        self.ranks = []
+
+
+def _rank_main(conn: Any, rank: int, size: int, port: int, kwargs: dict[str, Any], adapter: str | None,
+               tensor_parallel_size: int) -> None:
+    """One data-parallel rank, as vLLM's offline data-parallel example runs it: the rank's
+    environment and GPUs, an engine, then each batch share sent to it, until told to stop."""
+    os.environ.update({"VLLM_DP_RANK": str(rank), "VLLM_DP_RANK_LOCAL": str(rank), "VLLM_DP_SIZE": str(size),
+                       "VLLM_DP_MASTER_IP": "127.0.0.1", "VLLM_DP_MASTER_PORT": str(port)})
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    devices = visible.split(",") if visible else [str(i) for i in range(size * tensor_parallel_size)]
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(
+        devices[rank * tensor_parallel_size : (rank + 1) * tensor_parallel_size])
+    try:
+        vllm = import_vllm()
+        engine = LocalEngine(vllm, kwargs, adapter)
+        conn.send(("ok", engine.logprob_kind))
+        while (message := conn.recv()) is not None:
+            prompts, params = message
+            conn.send(("ok", engine.generate(prompts, params)))
+    except EOFError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - the parent reports it as one line
+        conn.send(("error", first_line(exc)))
+
+
+def _start_method() -> str:
+    """``fork`` unless CUDA is already initialised here (a forked child cannot use it then)."""
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    return "spawn" if cuda is not None and cuda.is_initialized() else "fork"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def finish_reason(reason: str | None, stop_reason: int | str | None) -> str:
@@ -246,32 +538,63 @@ def vllm_installed() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
-#: the LoRA ranks every vLLM since 0.6 accepts for ``max_lora_rank`` (``LoRAConfig``)
-VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
-
-
-def lora_rank(adapter: str, max_lora_rank: int) -> int:
-    """The ``max_lora_rank`` to serve ``adapter`` with: the rank in its ``adapter_config.json``
-    rounded up to one vLLM accepts (``max_lora_rank = 0``), or the value given, checked."""
+def adapter_rank(adapter: str) -> int:
+    """The rank r in ``adapter``'s ``adapter_config.json`` (0 where there is none to read: an
+    adapter named on a server, or not written yet)."""
     config = Path(adapter) / "adapter_config.json"
     try:
-        rank = int(json.loads(config.read_text(encoding="utf-8"))["r"])
+        return int(json.loads(config.read_text(encoding="utf-8"))["r"])
     except FileNotFoundError:
-        rank = 0  # the adapter is named on a server, or not written yet: no rank to read
+        return 0
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ParameterError(f"{config}: cannot read the adapter's rank r ({exc})") from None
+
+
+def lora_rank(rank: int, max_lora_rank: int, accepted: Sequence[int], version: str = "") -> int:
+    """The ``max_lora_rank`` to serve an adapter of rank ``rank`` with: ``rank`` rounded up to
+    one of ``accepted`` (``max_lora_rank = 0``; vLLM's default 16 when there is no rank to read),
+    or the value given, checked against ``accepted`` and ``rank``."""
+    which = f"vLLM {version}" if version else "vLLM"
     if max_lora_rank:
-        if max_lora_rank not in VLLM_LORA_RANKS:
-            raise ParameterError(
-                f"max_lora_rank = {max_lora_rank}; vLLM accepts {', '.join(map(str, VLLM_LORA_RANKS))}"
-            )
+        if max_lora_rank not in accepted:
+            listed = ", ".join(map(str, accepted))
+            raise ParameterError(f"max_lora_rank = {max_lora_rank}; {which} accepts {listed}")
         if max_lora_rank < rank:
-            raise ParameterError(f"max_lora_rank = {max_lora_rank} is below the rank r = {rank} of {config}")
+            raise ParameterError(f"max_lora_rank = {max_lora_rank} is below the adapter's rank r = {rank}")
         return max_lora_rank
-    fits = [r for r in VLLM_LORA_RANKS if r >= rank]
+    if not rank:
+        return 16
+    fits = [r for r in accepted if r >= rank]
     if not fits:
-        raise ParameterError(f"the adapter's rank r = {rank} is above vLLM's largest, {VLLM_LORA_RANKS[-1]}")
-    return fits[0] if rank else 16  # no rank to read: vLLM's own default
+        raise ParameterError(
+            f"the adapter's rank r = {rank} is above the largest {which} accepts, {max(accepted)}")
+    return fits[0]
+
+
+def accepted_lora_ranks(vllm: Any) -> tuple[int, ...]:
+    """The ``max_lora_rank`` values the installed vLLM accepts: its ``MaxLoRARanks`` (current
+    versions), else the values its ``LoRAConfig`` takes (it checks them on construction, against
+    a fixed tuple), else every value some version accepts."""
+    try:
+        from vllm.config.lora import MaxLoRARanks  # type: ignore[import-not-found]
+
+        return tuple(sorted(typing.get_args(MaxLoRARanks)))
+    except Exception:  # noqa: BLE001 - an older layout
+        pass
+    config = getattr(getattr(vllm, "config", None), "LoRAConfig", None)
+    if config is not None:
+        accepted = []
+        for rank in ANY_VLLM_LORA_RANKS:
+            try:
+                config(max_lora_rank=rank, max_loras=1)
+            except ValueError:
+                continue
+            except Exception:  # noqa: BLE001 - a constructor this probe does not fit
+                return ANY_VLLM_LORA_RANKS
+            accepted.append(rank)
+        if accepted:
+            return tuple(accepted)
+    return ANY_VLLM_LORA_RANKS
 
 
 def built_logprob_kind(llm: Any, vllm: Any) -> str:

@@ -72,8 +72,11 @@ def new_causal_lm(
 
 
 def save_model(model: Any, tokenizer: Any, folder: str | Path) -> Path:
+    from harness.artifacts import storing
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    with storing(folder, "cannot save the model"):
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
     return folder

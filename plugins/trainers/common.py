@@ -263,13 +263,16 @@ def _save_on_main(model: Any, tokenizer: Any, folder: Path) -> None:
     import os
     import shutil
 
+    from harness.artifacts import storing
+
     if is_main_process():
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        model.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(partial, folder)
+        with storing(folder, "cannot save the model"):  # a full disk: one line, not a traceback
+            model.save_pretrained(partial)
+            tokenizer.save_pretrained(partial)
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(partial, folder)
     wait_for_everyone()
 
 
