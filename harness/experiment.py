@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 
 from harness import contract, distributed, registry, stages
-from harness.artifacts import write_json_atomic, write_jsonl_atomic
+from harness.artifacts import read_json, write_json_atomic, write_jsonl_atomic
 from harness.config import Config, Layer, Override, load_toml
 from harness.errors import HarnessError, InputError, ParameterError, StorageError
 from harness.judge_settings import verdict
@@ -355,7 +355,7 @@ class Experiment:
         if kept:
             if done.exists():
                 self.log(f"train {name}: reusing {done}")
-                return ModelRef.from_dict(_read_json(done))
+                return ModelRef.from_dict(read_json(done))
             # an earlier attempt with the same inputs was killed mid-training: the folder is kept,
             # and the trainer resumes from what it left (the built-ins: their last checkpoint)
             self.log(f"train {name}: resuming the attempt in {folder}")
@@ -580,12 +580,6 @@ def _eval_task_overrides(overrides: Sequence[str]) -> tuple[list[str], list[str]
         else:
             own.append(text)
     return own, evaluated
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _judging_total(stages_: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def prepare(
         try:
             if json.loads(path.read_text())["fingerprint"] == wanted:
                 return True
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):  # not a stage marker: the stage is redone
             pass
     if stale is None:
         shutil.rmtree(folder, ignore_errors=True)

@@ -7,6 +7,7 @@ file name."""
 from __future__ import annotations
 
 import errno
+import json
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,13 @@ def test_a_trainer_save_that_fails_is_one_line_naming_the_adapter_folder(tmp_pat
                                  "No space left on device (os error 28)")
     assert caught.value.exit_code == 2
     assert not folder.exists()
+
+
+def test_a_stage_marker_that_is_not_an_object_redoes_the_stage(tmp_path: Path) -> None:
+    from harness import stages
+
+    (tmp_path / "stage.json").write_text("[1, 2]")
+    (tmp_path / "generations.jsonl").write_text("{}\n")
+    assert stages.prepare(tmp_path, {"model": "m"}) is False  # not kept: cleared and marked anew
+    assert not (tmp_path / "generations.jsonl").exists()
+    assert json.loads((tmp_path / "stage.json").read_text())["inputs"] == {"model": "m"}
