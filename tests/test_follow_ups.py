@@ -160,3 +160,35 @@ def test_consistency_judged_by_the_run_s_judge_grades_differing_samples_once(tmp
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     judged = manifest["judging"]["stages"]["baseline/consistency/all/follow-ups"]
     assert (judged["calls"], judged["items"]) == (1, 8)  # the " blue" of each of 4 examples, twice
+
+
+class ScopedTrainer:
+    """Claims an adapter that serves follow-up requests only, for an extractor that asks none."""
+
+    name = "scoped"
+    extractor = "logprob"
+
+    def train(self, model, records, out_dir, extractor):  # type: ignore[no-untyped-def]
+        from harness.records import ModelRef
+
+        return ModelRef(base=model.base, adapter=None, scope="follow_ups")
+
+
+class ScopedPlugin(EchoPlugin):
+    @hookimpl
+    def register_trainers(self, register):  # type: ignore[no-untyped-def]
+        register("scoped", ScopedTrainer)
+
+
+def test_a_follow_ups_scope_for_an_extractor_that_asks_none_is_one_line(tmp_path: Path) -> None:
+    from harness.errors import HarnessError
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps({"id": f"q{i}", "question": f"Q{i}?", "answer": "red"}) + "\n"
+                          for i in range(8)))
+    with registered(ScopedPlugin(), "scoped-plugin"), pytest.raises(
+            HarnessError, match="trainer 'scoped': its adapter serves follow-up requests only, but extractor "
+                                "'logprob' asks none"):
+        run_experiment(ExperimentSpec(task="jsonl", model="echo", backend="echo", trainers=("scoped",),
+                                      out=tmp_path / "run", progress=False, calibrators=(),
+                                      overrides=(f"task.path={qa}",)))
