@@ -508,13 +508,13 @@ class Experiment:
             log(f"{trainer_name}: evaluate the trained model, {ext} extractor, on {test_name}")
             results[(trainer_name, ext)] = self.evaluate(
                 self.out / "trained" / trainer_name / test_name, backend, ref, ext, test,
-                answers_from=answers and results[("baseline", ext)])
+                answers_from=results[("baseline", ext)] if answers else None)
             if fit_posthoc:  # the calibrators of "trainer + c" are fitted on its own training answers
                 log(f"{trainer_name}: evaluate the trained model on train ({len(train)}) for the calibrators")
                 began = time.monotonic()
                 on_train[(trainer_name, ext)] = self.evaluate(
                     self.out / "trained" / trainer_name / "train", backend, ref, ext, train,
-                    answers_from=answers and on_train[("baseline", ext)])
+                    answers_from=on_train[("baseline", ext)] if answers else None)
                 self.log.timed(f"evaluate {trainer_name} on train", began)
             del backend
 

@@ -105,12 +105,12 @@ def serve(backend: Any, requests: Sequence[GenerationRequest | ScoreRequest],
         method = getattr(backend, "score", None)
         if method is None:
             raise HarnessError(f"{where} cannot score continuations (it has no score())")
-        counts = {r.example_id: len(r.continuations) for r in requests}
-        wanted = set(counts)
+        unanswered = {r.example_id: len(r.continuations) for r in requests}  # id -> continuations
         for scores in method(requests, progress=progress):
-            check_scores(scores, {k: counts[k] for k in wanted}, where)
-            wanted.discard(scores.example_id)
+            check_scores(scores, unanswered, where)
+            del unanswered[scores.example_id]
             yield scores
+        wanted = set(unanswered)
         verb, record = "score", "Scores"
     else:
         wanted = {r.example_id for r in requests}

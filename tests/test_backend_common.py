@@ -93,3 +93,13 @@ def test_chat_template_auto_follows_the_tokenizer(tokenizer) -> None:  # type: i
         use_chat_template(tokenizer, True)
     with pytest.raises(ParameterError, match="chat_template"):
         chat_setting("sometimes")
+
+
+def test_continuations_that_differ_only_in_their_last_token_share_one_row() -> None:
+    from harness.plugins.backends.common import split_last_tokens
+
+    assert split_last_tokens([[7, 1], [7, 2]]) == ([7], [1, 2])  # " A" / " B" as space + letter
+    assert split_last_tokens([[1], [2]]) == ([], [1, 2])
+    assert split_last_tokens([[7, 1], [8, 2]]) is None  # different shared parts
+    assert split_last_tokens([[7, 1], [7, 1]]) is None  # the same last token: not told apart
+    assert split_last_tokens([[7, 1], []]) is None and split_last_tokens([]) is None

@@ -234,3 +234,17 @@ def request_sampling(request: Any, default_temperature: float) -> tuple[int, flo
     if n > 1 and temperature <= 0:
         raise ParameterError(f"{n} samples need a temperature above 0, not {temperature!r}")
     return n, float(temperature)
+
+
+def split_last_tokens(continuations: Sequence[Sequence[int]]) -> tuple[list[int], list[int]] | None:
+    """``(shared ids, each one's last token)`` when the token-id lists are the same ids plus one
+    distinct last token each (``" A"`` / ``" B"``, however a tokenizer splits them), so that one
+    forward pass over the shared ids gives every one's probability; else ``None`` (also for an
+    empty list or an empty continuation)."""
+    if not continuations or not all(continuations):
+        return None
+    shared = list(continuations[0][:-1])
+    lasts = [ids[-1] for ids in continuations]
+    if any(list(ids[:-1]) != shared for ids in continuations) or len(set(lasts)) != len(lasts):
+        return None
+    return shared, lasts

@@ -39,6 +39,7 @@ from harness.plugins.backends.common import (
     progress_bar,
     prompt_token_ids,
     request_sampling,
+    split_last_tokens,
     trim_output,
     use_chat_template,
 )
@@ -260,7 +261,9 @@ class HFBackend(BackendBase):
                          for t in request.continuations]
             rows += _score_rows_of(i, prompt, tokenized)
         values: list[list[float | None]] = [[None] * len(r.continuations) for r in requests]
-        left = [sum(1 for row in rows if row[0] == i) for i in range(len(requests))]
+        left = [0] * len(requests)  # rows still to score, per request
+        for row in rows:
+            left[row[0]] += 1
         rows.sort(key=lambda row: -(len(row[1]) + len(row[2])))
         with progress_bar(f"{self.name} score", len(requests), progress) as bar:
             for done in [i for i, count in enumerate(left) if count == 0]:  # nothing to score
@@ -365,9 +368,10 @@ def _score_rows_of(index: int, prompt: list[int], continuations: list[list[int]]
     if not prompt:
         return []
     kept = [(j, ids) for j, ids in enumerate(continuations) if ids]
-    shared = kept[0][1][:-1] if kept else []
-    if kept and all(ids[:-1] == shared for _, ids in kept) and len({ids[-1] for _, ids in kept}) == len(kept):
-        return [(index, prompt, shared, [(j, ids[-1]) for j, ids in kept])]
+    split = split_last_tokens([ids for _, ids in kept])
+    if split is not None:
+        shared, lasts = split
+        return [(index, prompt, shared, [(j, last) for (j, _), last in zip(kept, lasts, strict=True)])]
     return [(index, prompt, ids[:-1], [(j, ids[-1])]) for j, ids in kept]
 
 

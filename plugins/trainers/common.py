@@ -60,17 +60,18 @@ class TrainSettings:
         elif isinstance(targets, Sequence) and targets and all(isinstance(t, str) for t in targets):
             targets = tuple(targets)
         else:
-            _bad(trainer, "target_modules", targets, "'auto', 'all-linear' or a list of module names")
+            bad(trainer, "target_modules", targets, "'auto', 'all-linear' or a list of module names")
         params["target_modules"] = targets
-        _positive_int(trainer, params, "lora_r", "batch_size", "gradient_accumulation_steps", "max_length")
+        check_positive_ints(trainer, params, "lora_r", "batch_size", "gradient_accumulation_steps",
+                            "max_length")
         _positive(trainer, params, "lora_alpha", "epochs", "learning_rate")
         dropout = params.get("lora_dropout", 0.05)
         if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            _bad(trainer, "lora_dropout", dropout, "a number in [0, 1)")
+            bad(trainer, "lora_dropout", dropout, "a number in [0, 1)")
         if not isinstance(params.get("seed", 0), int):
-            _bad(trainer, "seed", params.get("seed"), "an integer")
+            bad(trainer, "seed", params.get("seed"), "an integer")
         if not isinstance(params.get("merge", False), bool):
-            _bad(trainer, "merge", params.get("merge"), "true or false")
+            bad(trainer, "merge", params.get("merge"), "true or false")
         from harness.tracking import check_trackers
 
         params["report_to"] = check_trackers(f"trainer {trainer!r}", params.get("report_to", "none"))
@@ -83,27 +84,27 @@ class TrainSettings:
         return cls.build(trainer, **{name: parameters[name] for name in attrs.fields_dict(cls)})
 
 
-def _bad(trainer: str, name: str, value: Any, expected: str) -> None:
+def bad(trainer: str, name: str, value: Any, expected: str) -> None:
     raise ParameterError(f"trainer {trainer!r}: {name} = {value!r}; expected {expected}")
 
 
-def _positive_int(trainer: str, params: dict[str, Any], *names: str) -> None:
+def check_positive_ints(trainer: str, params: dict[str, Any], *names: str) -> None:
     for name in names:
         value = params.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            _bad(trainer, name, value, "a positive integer")
+            bad(trainer, name, value, "a positive integer")
 
 
 def _positive(trainer: str, params: dict[str, Any], *names: str) -> None:
     for name in names:
         value = params.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            _bad(trainer, name, value, "a positive number")
+            bad(trainer, name, value, "a positive number")
 
 
 def check_choice(trainer: str, name: str, value: Any, choices: Sequence[str]) -> None:
     if value not in choices:
-        _bad(trainer, name, value, " | ".join(repr(c) for c in choices))
+        bad(trainer, name, value, " | ".join(repr(c) for c in choices))
 
 
 def check_records(trainer: str, records: Sequence[Any]) -> None:

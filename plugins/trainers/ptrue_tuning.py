@@ -33,12 +33,14 @@ def option_rows(tokenizer: Any, options: Sequence[str]) -> tuple[list[int], list
     """The options' shared ids (to append to the query) and each option's last token id — as the
     backends' ``score`` tokenizes a continuation (on its own, appended to the prompt's ids). Options
     that do not end in one distinct token each after shared ones are a ``ParameterError``."""
+    from harness.plugins.backends.common import split_last_tokens
+
     ids = [list(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in options]
-    shared = ids[0][:-1]
-    if not all(i and i[:-1] == shared for i in ids) or len({i[-1] for i in ids}) != len(ids):
+    split = split_last_tokens(ids)  # as the hf backend's score() reads them: one shared row
+    if split is None:
         raise ParameterError(f"trainer 'ptrue_tuning': the options {list(options)} are not told apart by one "
                              f"last token each after shared ones (tokenized: {ids})")
-    return shared, [i[-1] for i in ids]
+    return split
 
 
 class PTrueTuningTrainer:

@@ -38,11 +38,6 @@ from harness.records import Example, Generation, ModelRef, TrainingRecord
 PHASE = "rl"
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ParameterError(f"trainer 'rl': {name} = {value!r}; expected a positive integer")
-
-
 class RLTrainer:
     """GRPO with LoRA, rewarded by a proper scoring rule of the stated confidence; evaluated with
     ``verbalized``."""
@@ -79,20 +74,19 @@ class RLTrainer:
         report_to: str | list[str] = "none",
     ) -> None:
         self.reward = Reward.build(self.name, rule=reward, clip=clip, format_penalty=format_penalty)
-        _positive_int("max_new_tokens", max_new_tokens)
+        common.check_positive_ints(self.name, {"max_new_tokens": max_new_tokens}, "max_new_tokens")
         if isinstance(num_generations, bool) or not isinstance(num_generations, int) or num_generations < 2:
-            raise ParameterError(f"trainer 'rl': num_generations = {num_generations!r}; expected an integer "
-                                 f">= 2 (GRPO compares the completions of a group)")
+            common.bad(self.name, "num_generations", num_generations,
+                       "an integer >= 2 (GRPO compares the completions of a group)")
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
-            raise ParameterError(f"trainer 'rl': max_steps = {max_steps!r}; expected 0 (epochs decide) "
-                                 f"or a positive integer")
+            common.bad(self.name, "max_steps", max_steps, "0 (epochs decide) or a positive integer")
         for key, value in (("beta", beta), ("temperature", temperature)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
                     key == "temperature" and value == 0):
                 wanted = "a number >= 0" if key == "beta" else "a number > 0 (GRPO samples)"
-                raise ParameterError(f"trainer 'rl': {key} = {value!r}; expected {wanted}")
+                common.bad(self.name, key, value, wanted)
         if not isinstance(judge, str):
-            raise ParameterError(f"trainer 'rl': judge = {judge!r}; expected a judge's name ('' = the run's)")
+            common.bad(self.name, "judge", judge, "a judge's name ('' = the run's)")
         common.check_chat_template(self.name, chat_template)
         self.settings = common.TrainSettings.from_parameters(self.name, locals())
         per_step = self.settings.batch_size * self.settings.gradient_accumulation_steps
