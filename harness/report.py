@@ -101,9 +101,14 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         comp["answers_from"] = results.get(("baseline", comp["extractor"]), {}).get("answers_from")
     for comp in assessed["comparisons"]:  # a trained adapter that only scores the base model's answers
         comp["answers_from"] = results.get((comp["trainer"], comp["extractor"]), {}).get("answers_from")
+    hle_counting = bool(getattr(exp.judge, "unjudged_is_wrong", False))  # the judge says HLE counts
     for row in assessed["rows"]:
         if RowKey(label=row["label"], extractor=row["extractor"], calibrator=row["calibrator"]) in rows:
             row["outcomes"] = f"outcomes/{row['key']}.jsonl"
+        if hle_counting and row.get("counts"):
+            from harness.grade_metrics import hle_accuracy
+
+            row["hle_accuracy"] = hle_accuracy(row["counts"])
     diagrams = _diagrams(exp, rows, settings)
     return {
         "schema": SCHEMA, "held_out": held_out, "note": note, "posthoc_note": posthoc_note,
@@ -205,6 +210,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "HLE's reported form (`100 * round(err, 2)`): " + ", ".join(
             f"{_row_name(r)}/{r['extractor']} {e.get('hle_percent', 100 * round(e['value'], 2)):g}"
             for r, e in hle_rows if e.get("value") is not None)]
+    hle_acc = [r for r in report["rows"] if (r.get("hle_accuracy") or {}).get("percent") is not None]
+    if hle_acc:
+        lines += ["", "HLE's accuracy (every question; an unjudged one counts wrong): " + ", ".join(
+            f"{_row_name(r)}/{r['extractor']} {r['hle_accuracy']['percent']:g}% "
+            f"+/- {r['hle_accuracy']['half_width']:g} ({r['hle_accuracy']['unjudged']} unjudged)"
+            for r in hle_acc)]
     lines += _simpleqa_lines(report["rows"])
     lines += _extractor_lines(report)
     lines += ["", "Counted, never hidden:", ""]
