@@ -20,7 +20,6 @@ from harness.judging import judge_predictions
 from harness.plugins.judges.mock import MockJudge, match_grade, normalize
 from harness.records import Example, Prediction
 
-
 SIMPLEQA = Path("/work/shared/data/simpleqa/simple_qa_test_set.csv")
 
 
