@@ -56,6 +56,9 @@ def test_no_thinking_config_for_models_without_thinking(tmp_path) -> None:  # ty
         ("gemini-2.5-pro", 512, {"thinkingBudget": 512}),
         ("gemini-3-pro-preview", 0, {"thinkingLevel": "LOW"}),  # Gemini 3 takes a level, not a budget
         ("gemini-3-flash-preview", 0, {"thinkingLevel": "MINIMAL"}),
+        ("gemini-flash-latest", 0, {"thinkingBudget": 0}),  # the aliases follow their 2.5 model
+        ("gemini-flash-lite-latest", 0, {"thinkingBudget": 0}),
+        ("gemini-pro-latest", 0, {"thinkingBudget": 128}),
         ("gemini-3-pro-preview", -1, None),  # the model's own default
     ],
 )
@@ -107,3 +110,17 @@ def test_a_blocked_or_cut_reply_is_retried_then_a_judge_error_never_a_grade_nor_
     assert judgment.grade is None and summary.errors == 1 and "empty grader reply" in judgment.error
     with JudgeCache() as cache:
         assert len(cache) == 0
+
+
+@pytest.mark.parametrize("setting", [{"thinking_budget": 512}, {"temperature": 0.0}, {"max_tokens": 64}])
+def test_a_setting_that_changes_the_verdict_is_never_served_anothers_cached_verdict(
+        setting: dict, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with FakeOpenAIServer(responder=grader) as server:
+        judge_predictions(GeminiJudge(base_url=server.root_url), FAST, items(3), tmp_path / "a.jsonl",
+                          progress=False)
+        again = judge_predictions(GeminiJudge(base_url=server.root_url), FAST, items(3), tmp_path / "b.jsonl",
+                                  progress=False)
+        other = judge_predictions(GeminiJudge(base_url=server.root_url, **setting), FAST, items(3),
+                                  tmp_path / "c.jsonl", progress=False)
+        assert server.counters["received"] == 6  # the same settings: cached; another: asked again
+    assert (again.cached, other.cached, other.graded) == (3, 0, 3)
