@@ -297,9 +297,10 @@ class _Run:
                         stop.set()
                         return
                 judgment = await self._ask(example, prediction, semaphore, stop)
-                if self.budget is not None:
+                if self.budget is not None:  # never sent: nothing spent; no usage reported: the estimate
                     used = judgment.usage if judgment is not None else None
-                    self.budget.settle(held, self.judge.cost(used) if used else None)
+                    spent = 0.0 if judgment is None else self.judge.cost(used) if used else None
+                    self.budget.settle(held, spent)
                 if judgment is None:  # a fatal error (or the cap) stopped the run
                     return
                 self._finish(judgment, appender, bar, counter="graded" if judgment.error is None else None)
