@@ -4,6 +4,10 @@ server: the grader prompt it sends, how it reads replies, keys and base URLs."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 
 import attrs
 import pytest
@@ -198,3 +202,37 @@ def test_a_cap_on_a_judge_without_a_price_is_refused_before_asking(tmp_path) -> 
         with pytest.raises(HarnessError, match="needs the price of model 'local-grader'"):
             judge_predictions(judge, capped, items(2), tmp_path / "j.jsonl", progress=False)
         assert server.counters.get("received", 0) == 0
+
+
+def _model_or_grader(body: dict) -> str:
+    """The served model answers item i with i (wrong for every third); the judge grades."""
+    prompt = FakeOpenAIServer.prompt_text(body)
+    if "GOLD TARGET:" in prompt:
+        return grader(body)
+    i = int(re.search(r"item (\d+)", prompt).group(1))
+    return f"Answer: code-{i + 1 if i % 3 == 0 else i}\nConfidence: 70%"
+
+
+def test_max_judge_cost_on_the_command_line_stops_the_run_in_one_line_and_a_rerun_resumes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "q.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i:02d}", "question": f"What is the code of item {i}?",
+                                        "answer": f"code-{i}"}) + "\n" for i in range(12)))
+    env = {**os.environ, "OPENAI_API_KEY": "test-key", "HARNESS_CACHE_DIR": str(tmp_path / "cache")}
+    with FakeOpenAIServer(responder=_model_or_grader) as server:
+        args = [sys.executable, "-m", "harness.cli", "run", "--task", "jsonl", "-p", f"task.path={data}",
+                "--backend", "openai", "--model", "served", "-p", f"backend.base_url={server.base_url}",
+                "--extractor", "verbalized", "--judge", "openai", "-p", f"judge.base_url={server.base_url}",
+                "-p", "judge.model=local-grader", "-p", "judge.price_input=1000",
+                "-p", "judge.price_output=0", "--calibrator", "none", "--out", str(tmp_path / "run")]
+        capped = subprocess.run([*args, "--max-judge-cost", "2"], capture_output=True, text=True, env=env,
+                                timeout=300)
+        asked = sum("GOLD TARGET:" in FakeOpenAIServer.prompt_text(b) for b in server.bodies())
+        rerun = subprocess.run([*args, "--max-judge-cost", "1000"], capture_output=True, text=True, env=env,
+                               timeout=300)
+        total = sum("GOLD TARGET:" in FakeOpenAIServer.prompt_text(b) for b in server.bodies())
+    assert capped.returncode == 2 and "Traceback" not in capped.stderr
+    assert "judge 'openai' (local-grader): asking about 12 item(s), estimated cost $" in capped.stderr
+    assert re.search(r"--max-judge-cost \$2\.00 reached .* of 12 items judged and kept", capped.stderr)
+    assert 1 <= asked < 12  # stopped at the cap, each verdict so far kept
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"asking about {12 - asked} item(s)" in rerun.stderr and total == 12  # the rest, once
