@@ -42,7 +42,14 @@ def test_grades_through_the_sdk_with_the_grader_prompt(tmp_path) -> None:  # typ
     assert body["max_completion_tokens"] == 2048
     sent = fields(body)
     assert set(sent) == {"QUESTION", "GOLD TARGET", "PREDICTED ANSWER"}
-    assert "Reply with a single letter: A, B or C" in body["messages"][1]["content"]
+    prompt = body["messages"][1]["content"]
+    assert "Reply with a single letter: A, B or C" in prompt
+    # SimpleQA's rules reach the grader: a partial answer admitting not knowing the rest, hedging,
+    # an admission beside a wrong statement, numbers both ways, a presumed surname
+    for rule in ("I know one of them is Malia, but I'm not sure about the other one",
+                 "but I'm not sure and would have to double check", "Barack Obama has three children",
+                 '"113k" and "100k" are incorrect', "their surname can be presumed"):
+        assert rule in " ".join(prompt.split()), rule
     assert summary.usage["prompt_tokens"] > 0 and summary.usage["completion_tokens"] == 6
     assert summary.cost_usd is not None and summary.cost_usd > 0  # gpt-4.1's list price
 
