@@ -32,7 +32,7 @@ from harness import registry
 from harness.config import Config
 from harness.criteria import evaluate_criteria
 from harness.errors import HarnessError
-from harness.grade_metrics import simpleqa_metrics
+from harness.grade_metrics import simpleqa_intervals, simpleqa_metrics
 from harness.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
 from harness.scoring import paired_difference, score
 
@@ -92,6 +92,9 @@ def assess(
             rows.append(_row(key, None, fit, settings))
     comparisons = [_comparison(trainer, extractor, counted, settings, held_out)
                    for trainer, extractor in trainers.items()]
+    simpleqa_intervals(rows, comparisons, {key.slug: items for key, items in outcomes.items()},
+                       by_group=settings.bootstrap == "group", resamples=settings.resamples,
+                       seed=settings.seed)
     any_groups = any(g != i for c in counted.values() for g, i in zip(c.groups, c.ids, strict=True))
     unit = settings.bootstrap if any_groups else "example"
     return {"rows": rows, "comparisons": comparisons,

@@ -223,10 +223,15 @@ def _experiment_options(command: Any) -> Any:
 @_experiment_options
 @click.option("--threads", type=int, default=None,
               help="Torch threads (default: OMP_NUM_THREADS, else the cores free now; in the manifest).")
-def run_command(**options: Any) -> None:
+@click.option("--max-judge-cost", type=click.FloatRange(min=0, min_open=True), default=None, metavar="USD",
+              help="Stop judging once a paid judge's spend would pass USD (resumable; its estimate is "
+                   "printed first). Same as -p judge.max_cost=USD.")
+def run_command(max_judge_cost: float | None, **options: Any) -> None:
     """Run the experiment: baseline, optional training, held-out evaluation, report."""
     from harness.experiment import ExperimentSpec, run_experiment
 
+    if max_judge_cost is not None:
+        options["overrides"] = (*options["overrides"], f"judge.max_cost={max_judge_cost}")
     spec = ExperimentSpec.from_cli(**options)
     run_experiment(spec)
 

@@ -177,6 +177,11 @@ class Experiment:
         # that prompt alike share one greedy answer per example, judged once
         self.shared: dict[str, dict[str, Any]] = {}
         self.judge, self.judge_settings = registry.create_judge(spec.judge, self.config)
+        from harness.judging.budget import CostBudget
+
+        # --max-judge-cost: one budget for every judged stage of this run
+        cap = self.judge_settings.max_cost
+        self.judge_budget = CostBudget(cap) if cap > 0 else None
         self.task = registry.create("task", spec.task, self.config)
         self.eval_task = None
         if spec.eval_task is not None:
@@ -300,7 +305,7 @@ class Experiment:
             stages.copy_judgments(sibling["folder"] / "judgments.jsonl", folder / "judgments.jsonl",
                                   predictions)
         began = time.monotonic()
-        summary = self._judge(folder, examples, predictions)
+        summary = self._judge(folder, examples, predictions, generations)
         self.log.timed("judge", began)
         self.judging[str(folder.relative_to(self.out))] = summary
         judgments = stages.read_judgments(folder / "judgments.jsonl")
@@ -311,13 +316,17 @@ class Experiment:
         self.shared.setdefault(answers_key, result)
         return result
 
-    def _judge(self, folder: Path, examples: Sequence[Example], predictions: dict) -> dict[str, Any]:
+    def _judge(self, folder: Path, examples: Sequence[Example], predictions: dict,
+               generations: dict) -> dict[str, Any]:
         from harness.judging import judge_predictions
 
         items = [(e, predictions[e.id]) for e in examples]
+        # the whole response, for a judge that reads it (HLE's)
+        responses = {e.id: generations[e.id].text for e in examples if e.id in generations}
         summary = judge_predictions(
             self.judge, self.judge_settings, items, folder / "judgments.jsonl", name=self.spec.judge,
-            use_cache=not self.spec.no_cache, progress=self.spec.progress,
+            use_cache=not self.spec.no_cache, progress=self.spec.progress, responses=responses,
+            budget=self.judge_budget,
         )
         return summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
 
@@ -373,7 +382,7 @@ class Experiment:
         from harness.judging.training import TrainingJudge
 
         return TrainingJudge(self.judge, self.judge_settings, name=self.spec.judge, folder=folder,
-                             use_cache=not self.spec.no_cache,
+                             use_cache=not self.spec.no_cache, budget=self.judge_budget,
                              make_judge=lambda name: registry.create_judge(name, self.config))
 
     def _training_judge(self, trainer: Any, folder: Path) -> dict[str, Any]:
@@ -388,7 +397,9 @@ class Experiment:
         examples = contract.check_examples(task.examples(), contract.label(task, "task"))
         if not examples:
             raise HarnessError(f"task {name!r} has no examples")
-        return select(examples, self.spec.limit, self.spec.seed)
+        own = getattr(task, "select", None)  # a task may pick --limit's examples as its reference does
+        chosen = own(examples, self.spec.limit, self.spec.seed) if callable(own) else None
+        return select(examples, self.spec.limit, self.spec.seed) if chosen is None else list(chosen)
 
     def split(self) -> tuple[list[Example], list[Example], list[Example], str]:
         """The selected examples, the training and evaluated splits and the evaluated one's name

@@ -2,8 +2,11 @@
 
 The judge runner looks each item up before asking a judge, and stores each successful
 verdict after: a second run of the same experiment asks the API nothing. An entry is
-keyed by a SHA-256 of (judge name, judge model, prompt version, question, gold answer,
-predicted answer), so a new grader prompt or model never reuses an old verdict.
+keyed by a SHA-256 of the judge's name, model, prompt version, the settings that can change
+its verdict (temperature, token limits, thinking budget) and everything it was shown (the
+question, the gold answer, the predicted answer, and whatever else the judge declares it
+reads: ``harness.judging.inputs``), so a verdict is never returned for an input or a grader
+configuration it was not given.
 
 Storage is one SQLite file in write-ahead-log mode under
 ``harness.paths.cache_dir()/judge-cache/``: safe under several processes writing at once
@@ -22,7 +25,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +51,14 @@ _COLUMNS = "key, judge, model, prompt_version, grade, raw, confidence"
 
 
 def cache_key(
-    *, judge: str, model: str, prompt_version: str, question: str, gold: str, predicted: str
+    *, judge: str, model: str, prompt_version: str, shown: Mapping[str, Any],
+    settings: Mapping[str, Any] | None = None,
 ) -> str:
-    """The cache key of one verdict: a hash of everything the verdict depends on."""
-    parts = [judge, model, prompt_version, question, gold, predicted]
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
+    """The cache key of one verdict: a hash of everything the verdict depends on — the judge,
+    its model, prompt version and ``settings``, and what it was ``shown`` (by name)."""
+    parts = [judge, model, prompt_version, dict(settings or {}), dict(shown)]
+    text = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def default_path() -> Path:

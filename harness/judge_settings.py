@@ -23,12 +23,15 @@ class JudgeSettings:
     backoff_base: float = 1.0  # seconds; doubled each attempt, with jitter
     backoff_max: float = 60.0
     not_attempted: str = "incorrect"  # how `not_attempted` counts for calibration
+    max_cost: float = 0.0  # USD a run's judge may spend (--max-judge-cost); 0: no cap
 
     def __attrs_post_init__(self) -> None:
         if self.concurrency < 1:
             raise ParameterError(f"judge concurrency must be >= 1, got {self.concurrency}")
         if self.max_attempts < 1:
             raise ParameterError(f"judge max_attempts must be >= 1, got {self.max_attempts}")
+        if self.max_cost < 0:
+            raise ParameterError(f"judge max_cost must be >= 0 (0: no cap), got {self.max_cost}")
         verdict(None, self.not_attempted)  # checks the policy
 
 

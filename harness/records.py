@@ -145,7 +145,9 @@ class Judgment:
     ``grade`` is one of ``GRADES``, or ``None`` when grading failed (``error`` says why;
     such a judgment is counted, never treated as incorrect). ``confidence`` (in [0, 1]) is
     set by a judge that extracts the model's stated confidence itself, as HLE's judge does;
-    the report then uses it instead of the extractor's.
+    the report then uses it instead of the extractor's. ``input_key`` is the hash of what the
+    judge was shown and of its verdict settings (``harness.judging.inputs``): resume keeps a
+    verdict only for the very input it was given.
     """
 
     example_id: str
@@ -158,6 +160,7 @@ class Judgment:
     cached: bool = False
     usage: dict[str, int] = attrs.field(factory=dict)
     confidence: float | None = None
+    input_key: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)

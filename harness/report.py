@@ -23,15 +23,17 @@ thresholds in force, never the ones stored here.
   judge_errors, not_attempted, not_attempted_excluded, missing_confidence, imputed,
   answered, correct), ``coverage``, ``metrics`` (``{name: {"value", "ci": [lo, hi], "error"}}``),
   ``simpleqa`` (SimpleQA's metrics of the row's grades: ``n``, the shares ``correct``,
-  ``incorrect``, ``not_attempted``, ``accuracy_given_attempted``, ``f_score``; see
-  ``harness.grade_metrics``),
+  ``incorrect``, ``not_attempted``, ``accuracy_given_attempted``, ``f_score``, and ``ci``
+  their bootstrap intervals; see ``harness.grade_metrics``), ``hle_accuracy`` (with a judge
+  that counts as HLE does: correct over every question, an unjudged one wrong),
   ``failed_metrics`` (``{name: error}`` of plugin metrics that raised or returned no number),
   and for calibrated rows ``calibrator_fit`` (fitted parameters, ``fitted_on``, or ``error``);
 - ``comparisons``: one per trainer: ``trainer``, ``extractor``, ``paired_n``, ``changes``
   (``{metric: {"a", "b", "diff", "ci"}}``: trained minus baseline, paired bootstrap),
   ``criteria`` (one verdict per criterion: name, passed, value, threshold, detail),
   ``retention``, ``subgroups``, ``beats_posthoc`` and ``adds_to_posthoc`` (reported; gating
-  only when listed in ``required``), ``passed``;
+  only when listed in ``required``), ``passed``, ``simpleqa_changes`` (``{name: {"value",
+  "ci"}}`` of SimpleQA's metrics, trained minus baseline, paired bootstrap, and ``n``);
 - ``diagrams``: ``{name: "diagrams/<name>.png"}``.
 """
 
@@ -101,9 +103,14 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         comp["answers_from"] = results.get(("baseline", comp["extractor"]), {}).get("answers_from")
     for comp in assessed["comparisons"]:  # a trained adapter that only scores the base model's answers
         comp["answers_from"] = results.get((comp["trainer"], comp["extractor"]), {}).get("answers_from")
+    hle_counting = bool(getattr(exp.judge, "unjudged_is_wrong", False))  # the judge says HLE counts
     for row in assessed["rows"]:
         if RowKey(label=row["label"], extractor=row["extractor"], calibrator=row["calibrator"]) in rows:
             row["outcomes"] = f"outcomes/{row['key']}.jsonl"
+        if hle_counting and row.get("counts"):
+            from harness.grade_metrics import hle_accuracy
+
+            row["hle_accuracy"] = hle_accuracy(row["counts"])
     diagrams = _diagrams(exp, rows, settings)
     return {
         "schema": SCHEMA, "held_out": held_out, "note": note, "posthoc_note": posthoc_note,
@@ -205,7 +212,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "HLE's reported form (`100 * round(err, 2)`): " + ", ".join(
             f"{_row_name(r)}/{r['extractor']} {e.get('hle_percent', 100 * round(e['value'], 2)):g}"
             for r, e in hle_rows if e.get("value") is not None)]
-    lines += _simpleqa_lines(report["rows"])
+    hle_acc = [r for r in report["rows"] if (r.get("hle_accuracy") or {}).get("percent") is not None]
+    if hle_acc:
+        lines += ["", "HLE's accuracy (every question; an unjudged one counts wrong): " + ", ".join(
+            f"{_row_name(r)}/{r['extractor']} {r['hle_accuracy']['percent']:g}% "
+            f"+/- {r['hle_accuracy']['half_width']:g} ({r['hle_accuracy']['unjudged']} unjudged)"
+            for r in hle_acc)]
+    lines += _simpleqa_lines(report["rows"], report.get("comparisons") or ())
     lines += _extractor_lines(report)
     lines += ["", "Counted, never hidden:", ""]
     for row in report["rows"]:
@@ -264,8 +277,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _simpleqa_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """SimpleQA's metrics of each row's grades (over the judged examples)."""
+def _simpleqa_lines(rows: Sequence[dict[str, Any]],
+                    report_comparisons: Sequence[dict[str, Any]] = ()) -> list[str]:
+    """SimpleQA's metrics of each row's grades (over the judged examples), with their bootstrap
+    intervals, and each trainer's paired changes of them."""
     from harness.grade_metrics import NAMES
 
     shown = [r for r in rows if r.get("simpleqa") and not r.get("calibrator")]  # a calibrator grades nothing
@@ -275,9 +290,27 @@ def _simpleqa_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
              "| model | extractor | judged | " + " | ".join(NAMES) + " |", "|" + " --- |" * (3 + len(NAMES))]
     for row in shown:
         sq = row["simpleqa"]
+        ci = sq.get("ci") or {}
         lines.append(f"| {_row_name(row)} | {row['extractor']} | {sq['n']} | "
-                     + " | ".join("n/a" if sq[n] is None else f"{sq[n]:.3f}" for n in NAMES) + " |")
+                     + " | ".join("n/a" if sq[n] is None else f"{sq[n]:.3f}{_ci(ci.get(n))}" for n in NAMES)
+                     + " |")
+    changes = [c for c in report_comparisons if c.get("simpleqa_changes")]
+    if changes:
+        lines += ["", "SimpleQA's metrics, paired changes (trained - baseline, on the examples both had "
+                      "judged; 95% bootstrap intervals):", "",
+                  "| trainer | extractor | paired | " + " | ".join(NAMES) + " |",
+                  "|" + " --- |" * (3 + len(NAMES))]
+        for comp in changes:
+            ch = comp["simpleqa_changes"]
+            cells = ["n/a" if ch[n]["value"] is None else f"{ch[n]['value']:+.3f}{_ci(ch[n]['ci'])}"
+                     for n in NAMES]
+            lines.append(f"| {comp['trainer']} | {comp['extractor']} | {ch['n']} | "
+                         + " | ".join(cells) + " |")
     return lines
+
+
+def _ci(interval: Sequence[float] | None) -> str:
+    return "" if not interval else f" [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def _extractor_lines(report: dict[str, Any]) -> list[str]:

@@ -8,6 +8,12 @@ an http(s) URL; a URL is downloaded once into the harness cache folder.
 
 Example ids are ``simpleqa-NNNN``, the 1-based data row of the file, so they stay the
 same whatever the filters.
+
+``sample``: how ``--limit N`` picks its N questions. ``""`` (the default) is the harness's
+seeded selection, as for every task; ``"simple-evals"`` picks them as openai/simple-evals
+does (``random.Random(0).sample`` of every row of the file, whatever ``--seed``), so that
+numbers on a subset compare with the reference's. With ``topics`` or ``answer_types`` the
+rows are filtered first, which the reference never does.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import ast
 import csv
 import hashlib
 import os
+import random
 import tempfile
 import urllib.error
 import urllib.request
@@ -29,6 +36,7 @@ from harness.records import Example
 
 OFFICIAL_URL = "https://openaipublic.blob.core.windows.net/simple-evals/simple_qa_test_set.csv"
 COLUMNS = ("metadata", "problem", "answer")
+SAMPLES = ("", "simple-evals")
 
 
 def _as_list(value: str | Sequence[str] | None, name: str) -> list[str]:
@@ -143,9 +151,13 @@ class SimpleQATask:
         path: str = OFFICIAL_URL,
         topics: Sequence[str] = (),
         answer_types: Sequence[str] = (),
+        sample: str = "",
     ) -> None:
         if not isinstance(path, (str, os.PathLike)) or not str(path):
             raise ParameterError(f"task simpleqa: path must be a file or a URL, got {path!r}")
+        if sample not in SAMPLES:
+            raise ParameterError(f"task simpleqa: sample must be \"\" or \"simple-evals\", got {sample!r}")
+        self.sample = sample
         self.path = str(path)
         self.topics = _as_list(topics, "topics")
         self.answer_types = _as_list(answer_types, "answer_types")
@@ -157,3 +169,12 @@ class SimpleQATask:
         examples = read_simpleqa(self.local_path())
         examples = _select(examples, "topic", self.topics, self.path)
         return _select(examples, "answer_type", self.answer_types, self.path)
+
+    def select(self, examples: Sequence[Example], limit: int | None, seed: int) -> list[Example] | None:
+        """``limit`` of ``examples`` as simple-evals picks them (``sample="simple-evals"``), or
+        ``None``: the harness's own seeded selection."""
+        if self.sample != "simple-evals":
+            return None
+        if limit is None or limit >= len(examples):
+            return list(examples)
+        return random.Random(0).sample(list(examples), limit)

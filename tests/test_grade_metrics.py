@@ -1,10 +1,15 @@
-"""SimpleQA's own metrics of a report row, from its grades, against counts done by hand."""
+"""SimpleQA's own metrics of a report row, from its grades, against counts done by hand; their
+bootstrap intervals and paired changes, resampled as every other metric; HLE's accuracy."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from harness.grade_metrics import simpleqa_metrics
+from harness.assessment import BASELINE, RowKey, Settings, assess
+from harness.config import Config
+from harness.criteria import thresholds_from
+from harness.grade_metrics import CODED, NAMES, hle_accuracy, judged, simpleqa_metrics
 from harness.outcomes import Outcome, count
 
 
@@ -42,3 +47,66 @@ def test_the_not_attempted_policy_changes_no_simpleqa_metric() -> None:
 
 def test_no_judged_example_gives_no_value() -> None:
     assert simpleqa_metrics(_counts(None))["f_score"] is None
+
+
+def _graded(seed: int, n: int, grades: tuple[str, ...], groups: int | None = None) -> list[Outcome]:
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(grades, size=n)
+    return [Outcome(example_id=f"q{i:03d}", grade=str(g), confidence=float(rng.choice([0.3, 0.6, 0.9])),
+                    group=None if groups is None else f"g{i % groups}")
+            for i, g in enumerate(picks)]
+
+
+def _assessed(base: list[Outcome], trained: list[Outcome], bootstrap: str = "group") -> dict:
+    config = Config.load()
+    settings = Settings(thresholds=thresholds_from(config), config=config, metric_names=["accuracy"],
+                        resamples=200, bootstrap=bootstrap)
+    rows = {RowKey(label=BASELINE, extractor="verbalized"): base,
+            RowKey(label="explicit", extractor="verbalized"): trained}
+    return assess(rows, {"explicit": "verbalized"}, settings, held_out=True)
+
+
+@pytest.mark.parametrize("groups", [None, 7])
+def test_simpleqa_intervals_resample_as_every_other_metric(groups: int | None) -> None:
+    """With no abstention, SimpleQA's correct share is the accuracy metric on the same examples:
+    the same resampling unit, resamples and seed must give it the very same interval."""
+    base = _graded(0, 120, ("correct", "incorrect"), groups)
+    trained = _graded(1, 120, ("correct", "incorrect"), groups)
+    assessed = _assessed(base, trained)
+    for row in assessed["rows"]:
+        assert row["simpleqa"]["ci"]["correct"] == row["metrics"]["accuracy"]["ci"]
+    comp = assessed["comparisons"][0]
+    assert comp["simpleqa_changes"]["correct"]["ci"] == comp["changes"]["accuracy"]["ci"]
+    assert comp["simpleqa_changes"]["correct"]["value"] == pytest.approx(comp["changes"]["accuracy"]["diff"])
+
+
+def test_every_simpleqa_metric_gets_an_interval_around_its_value_and_a_paired_change() -> None:
+    grades = ("correct", "incorrect", "not_attempted")
+    base, trained = _graded(2, 200, grades), _graded(3, 200, grades)
+    assessed = _assessed(base, trained, bootstrap="example")
+    row = assessed["rows"][0]
+    for name in NAMES:
+        low, high = row["simpleqa"]["ci"][name]
+        assert low <= row["simpleqa"][name] <= high, name
+    changes = assessed["comparisons"][0]["simpleqa_changes"]
+    assert changes["n"] == 200
+    for name in NAMES:
+        expected = assessed["rows"][1]["simpleqa"][name] - row["simpleqa"][name]
+        assert changes[name]["value"] == pytest.approx(expected), name
+        low, high = changes[name]["ci"]
+        assert low <= changes[name]["value"] <= high, name
+
+
+def test_the_coded_metrics_are_simpleqas_own_bit_for_bit() -> None:
+    outcomes = _graded(4, 97, ("correct", "incorrect", "not_attempted"))
+    _, codes, _ = judged(outcomes)
+    by_counts = simpleqa_metrics(count(outcomes).counts)
+    dummy = np.zeros(len(codes))
+    assert {name: fn(dummy, codes) for name, fn in CODED.items()} == {n: by_counts[n] for n in NAMES}
+
+
+def test_hle_accuracy_counts_an_unjudged_question_wrong() -> None:
+    counts = _counts(*(["correct"] * 3 + ["incorrect"] * 4 + [None]))
+    acc = hle_accuracy(counts)
+    assert (acc["value"], acc["n"], acc["unjudged"]) == (3 / 8, 8, 1)
+    assert (acc["percent"], acc["half_width"]) == (37.5, round(1.96 * (37.5 * 62.5 / 8) ** 0.5, 2))

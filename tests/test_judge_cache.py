@@ -16,20 +16,38 @@ FIELDS = {
     "judge": "openai",
     "model": "gpt-4.1-mini",
     "prompt_version": "v1",
-    "question": "Capital of France?",
-    "gold": "Paris",
-    "predicted": "Paris",
+    "settings": {"temperature": 0.5, "max_tokens": 2048},
+    "shown": {"question": "Capital of France?", "gold": "Paris", "answer": "Paris"},
 }
 
 
-@pytest.mark.parametrize("field", sorted(FIELDS))
-def test_every_input_of_a_verdict_is_in_its_key(field: str) -> None:
-    assert cache_key(**FIELDS) != cache_key(**{**FIELDS, field: FIELDS[field] + "x"})
+def _changed(field: str, part: str | None = None) -> dict:
+    if part is None:
+        return {**FIELDS, field: FIELDS[field] + "x"}
+    value = FIELDS[field][part]
+    other = value + 1 if isinstance(value, (int, float)) else value + "x"
+    return {**FIELDS, field: {**FIELDS[field], part: other}}
+
+
+@pytest.mark.parametrize(("field", "part"), [
+    ("judge", None), ("model", None), ("prompt_version", None),
+    ("settings", "temperature"), ("settings", "max_tokens"),
+    ("shown", "question"), ("shown", "gold"), ("shown", "answer"),
+])
+def test_every_input_of_a_verdict_is_in_its_key(field: str, part: str | None) -> None:
+    assert cache_key(**FIELDS) != cache_key(**_changed(field, part))
+
+
+def test_what_else_a_judge_is_shown_is_in_its_key() -> None:
+    with_response = {**FIELDS, "shown": {**FIELDS["shown"], "response": "Answer: Paris\nConfidence: 95%"}}
+    other_response = {**FIELDS, "shown": {**FIELDS["shown"], "response": "Answer: Paris\nConfidence: 60%"}}
+    keys = {cache_key(**FIELDS), cache_key(**with_response), cache_key(**other_response)}
+    assert len(keys) == 3
 
 
 def test_fields_cannot_run_into_each_other() -> None:
-    a = cache_key(**{**FIELDS, "question": "ab", "gold": "c"})
-    b = cache_key(**{**FIELDS, "question": "a", "gold": "bc"})
+    a = cache_key(**{**FIELDS, "shown": {"question": "ab", "gold": "c"}})
+    b = cache_key(**{**FIELDS, "shown": {"question": "a", "gold": "bc"}})
     assert a != b
 
 

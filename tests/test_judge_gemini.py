@@ -10,6 +10,7 @@ from judge_helpers import FAST, fields, fresh_cache, grader, items  # noqa: F401
 from harness import registry
 from harness.config import Config
 from harness.errors import HarnessError
+from harness.judge_cache import JudgeCache
 from harness.judge_settings import JudgeSettings
 from harness.judging import judge_predictions
 from harness.plugins.judges.gemini_judge import GeminiJudge
@@ -55,6 +56,9 @@ def test_no_thinking_config_for_models_without_thinking(tmp_path) -> None:  # ty
         ("gemini-2.5-pro", 512, {"thinkingBudget": 512}),
         ("gemini-3-pro-preview", 0, {"thinkingLevel": "LOW"}),  # Gemini 3 takes a level, not a budget
         ("gemini-3-flash-preview", 0, {"thinkingLevel": "MINIMAL"}),
+        ("gemini-flash-latest", 0, {"thinkingBudget": 0}),  # the aliases follow their 2.5 model
+        ("gemini-flash-lite-latest", 0, {"thinkingBudget": 0}),
+        ("gemini-pro-latest", 0, {"thinkingBudget": 128}),
         ("gemini-3-pro-preview", -1, None),  # the model's own default
     ],
 )
@@ -89,14 +93,34 @@ def test_a_missing_key_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> Non
         registry.create_judge("gemini", Config.load())
 
 
-@pytest.mark.parametrize(("unparsed", "grade"), [("error", None), ("not_attempted", "not_attempted")])
-def test_a_blocked_reply_is_asked_again_then_judged_by_the_unparsed_policy(
-        unparsed: str, grade: str | None, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    blocked = {"candidates": [{"finishReason": "SAFETY", "index": 0}],
+@pytest.mark.parametrize("unparsed", ["error", "not_attempted"])
+@pytest.mark.parametrize("finish", ["SAFETY", "MAX_TOKENS"])
+def test_a_blocked_or_cut_reply_is_retried_then_a_judge_error_never_a_grade_nor_cached(
+        finish: str, unparsed: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """As SimpleQA's reference does, a reply with no text is no verdict: whatever the unparsed
+    policy (which is for a reply that states no grade), it is retried, then counted as a judge error."""
+    blocked = {"candidates": [{"finishReason": finish, "index": 0}],
                "usageMetadata": {"promptTokenCount": 5}}
     with FakeOpenAIServer(responder=lambda body: blocked) as server:
         judge = GeminiJudge(base_url=server.root_url, unparsed=unparsed)
-        settings = JudgeSettings(max_error_rate=1.0, backoff_base=0.01)
+        settings = JudgeSettings(max_error_rate=1.0, backoff_base=0.01, backoff_max=0.02, max_attempts=3)
         summary = judge_predictions(judge, settings, items(1), tmp_path / "j.jsonl", progress=False)
-        assert server.counters["received"] == 2  # asked once more, then given up
-    assert summary.judgments[0].grade == grade and summary.errors == (grade is None)
+        assert server.counters["received"] == 3  # every attempt of the runner
+    judgment = summary.judgments[0]
+    assert judgment.grade is None and summary.errors == 1 and "empty grader reply" in judgment.error
+    with JudgeCache() as cache:
+        assert len(cache) == 0
+
+
+@pytest.mark.parametrize("setting", [{"thinking_budget": 512}, {"temperature": 0.0}, {"max_tokens": 64}])
+def test_a_setting_that_changes_the_verdict_is_never_served_anothers_cached_verdict(
+        setting: dict, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with FakeOpenAIServer(responder=grader) as server:
+        judge_predictions(GeminiJudge(base_url=server.root_url), FAST, items(3), tmp_path / "a.jsonl",
+                          progress=False)
+        again = judge_predictions(GeminiJudge(base_url=server.root_url), FAST, items(3), tmp_path / "b.jsonl",
+                                  progress=False)
+        other = judge_predictions(GeminiJudge(base_url=server.root_url, **setting), FAST, items(3),
+                                  tmp_path / "c.jsonl", progress=False)
+        assert server.counters["received"] == 6  # the same settings: cached; another: asked again
+    assert (again.cached, other.cached, other.graded) == (3, 0, 3)

@@ -31,12 +31,19 @@ def _field(prompt: str, name: str) -> str:
     return re.search(rf"\[{name}\]: (.*?)(?:\n\n|\Z)", prompt, re.DOTALL).group(1)
 
 
+def shown_response(prompt: str) -> str:
+    """The [response] of a judge prompt: everything between it and the fields' instructions."""
+    return re.search(r"\[response\]: (.*?)\n\nFill in the fields", prompt, re.DOTALL).group(1)
+
+
 def hle_grader(body: dict[str, Any]) -> str:
-    """A judge that follows HLE's instructions: strict match, the stated confidence or null."""
+    """A judge that follows HLE's instructions: it reads the whole response for its *final*
+    answer (the last "Answer:", the value on the next line when the label stands alone) and
+    the confidence stated with it; a strict match; the stated confidence or null."""
     prompt = FakeOpenAIServer.prompt_text(body)
-    response, gold = _field(prompt, "response"), _field(prompt, "correct_answer")
-    answer = re.search(r"Answer: (.*)", response).group(1).strip()
-    stated = re.search(r"Confidence: ([\d.]+)%", response)
+    response, gold = shown_response(prompt), _field(prompt, "correct_answer")
+    answer = re.findall(r"Answer:\**[ \t]*\n?[ \t]*(.+)", response)[-1].strip()
+    stated = re.search(r"Confidence: ([\d.]+)%\s*\Z", response)
     return json.dumps({"extracted_final_answer": answer, "reasoning": "compared",
                        "correct": "yes" if answer == gold else "no",
                        "confidence": round(float(stated.group(1))) if stated else None})
@@ -60,7 +67,15 @@ def test_the_structured_output_grades_strictly_and_extracts_the_confidence(tmp_p
     assert body["max_completion_tokens"] == 4096 and [m["role"] for m in body["messages"]] == ["user"]
     schema = body["response_format"]["json_schema"]
     assert body["response_format"]["type"] == "json_schema" and schema["strict"] is True
-    assert schema["schema"]["required"] == ["extracted_final_answer", "reasoning", "correct", "confidence"]
+    assert schema["schema"]["required"] == ["extracted_final_answer", "reasoning", "correct", "confidence",
+                                            "strict"]
+    assert "temperature" not in judge.verdict_settings  # none is sent, so none keys a verdict
+    prompt = body["messages"][0]["content"]
+    # HLE's order: question, response, the extracted answer's instruction, then the correct answer
+    order = ["[question]:", "[response]:", "extracted_final_answer:", "[correct_answer]:", "reasoning:",
+             "correct:", "confidence:", "strict:"]
+    assert [prompt.index(x) for x in order] == sorted(prompt.index(x) for x in order)
+    assert "Do not comment on any background" in prompt
     first, second, third = summary.judgments
     assert (first.grade, first.confidence) == ("correct", 0.85)
     assert (second.grade, second.confidence) == ("incorrect", 0.3)
@@ -103,10 +118,71 @@ def test_an_output_that_does_not_validate_is_asked_again_then_judged_by_the_unpa
         assert judgment.error.startswith("structured output does not validate")
 
 
+ORDINARY_REPLIES = [  # (the model's whole response, the gold answer, grade, confidence)
+    ("Explanation: One candidate answer: Lyon, but the capital is Paris.\nAnswer: Paris\nConfidence: 80%",
+     "Paris", "correct", 0.8),
+    ("Explanation: it is the answer to everything.\n**Answer:**\n42\nConfidence: 90%", "42", "correct", 0.9),
+    ("Explanation: my confidence: high, I checked twice.\nAnswer: 41\nConfidence: 35%", "42",
+     "incorrect", 0.35),
+]
+
+
+@pytest.mark.parametrize(("response", "gold", "grade", "confidence"), ORDINARY_REPLIES)
+def test_the_judge_reads_the_whole_response_and_extracts_the_answer_itself(
+        response: str, gold: str, grade: str, confidence: float, tmp_path: Path) -> None:
+    example = Example(id="e", question="Q?", answer=gold)
+    # an extractor's reading of such a reply can be wrong; the judge never sees it
+    misread = Prediction(example_id="e", answer="Lyon, but the capital is Paris.", confidence=1.0)
+    with FakeOpenAIServer(responder=hle_grader) as server:
+        judge = HLEJudge(base_url=server.base_url)
+        summary = judge_predictions(judge, FAST, [(example, misread)], tmp_path / "j.jsonl",
+                                    responses={"e": response}, progress=False)
+        assert shown_response(FakeOpenAIServer.prompt_text(server.bodies()[0])) == response
+    judgment = summary.judgments[0]
+    assert (judgment.grade, judgment.confidence) == (grade, confidence)
+
+
+def test_the_same_answer_with_another_stated_confidence_is_judged_again_not_served_from_the_cache(
+        tmp_path: Path) -> None:
+    """A trained model that gives the baseline's answer at 60% gets its own 60% back, not the
+    baseline's 95%: the judge reads the response, so the response keys its verdict."""
+    example = Example(id="e", question="Who wrote Hamlet?", answer="William Shakespeare")
+    prediction = Prediction(example_id="e", answer="William Shakespeare", confidence=None)
+    baseline = "Explanation: a play.\nAnswer: William Shakespeare\nConfidence: 95%"
+    trained = "Explanation: a play.\nAnswer: William Shakespeare\nConfidence: 60%"
+    with FakeOpenAIServer(responder=hle_grader) as server:
+        judge = HLEJudge(base_url=server.base_url)
+        first = judge_predictions(judge, FAST, [(example, prediction)], tmp_path / "base.jsonl", name="hle",
+                                  responses={"e": baseline}, progress=False)
+        # the same folder too: resume keeps a verdict only for the input it was given
+        again = judge_predictions(judge, FAST, [(example, prediction)], tmp_path / "base.jsonl", name="hle",
+                                  responses={"e": trained}, progress=False)
+        assert server.counters["received"] == 2
+    assert first.judgments[0].confidence == 0.95
+    assert (again.judgments[0].confidence, again.judgments[0].cached, again.resumed) == (0.6, False, 0)
+
+
+def test_an_empty_reply_is_retried_then_a_judge_error_never_cached(tmp_path: Path) -> None:
+    with FakeOpenAIServer(responder=lambda body: "") as server:
+        judge = HLEJudge(base_url=server.base_url)
+        settings = JudgeSettings(max_error_rate=1.0, backoff_base=0.01, backoff_max=0.02, max_attempts=3)
+        summary = judge_predictions(judge, settings, _pairs()[:1], tmp_path / "j.jsonl", name="hle",
+                                    progress=False)
+        assert server.counters["received"] == 3  # the runner's attempts
+    judgment = summary.judgments[0]
+    assert judgment.grade is None and "empty grader reply" in judgment.error
+    from harness.judge_cache import JudgeCache
+
+    with JudgeCache() as cache:
+        assert len(cache) == 0
+
+
 def model_or_judge(body: dict[str, Any]) -> str:
     """The served model answers item i with i (wrong for every third) at a confidence; the
     judge grades as HLE's does."""
     if "response_format" in body:
+        if "item 5?" in FakeOpenAIServer.prompt_text(body):
+            return "no verdict"  # item 5 stays unjudged
         return hle_grader(body)
     i = int(re.search(r"item (\d+)", FakeOpenAIServer.prompt_text(body)).group(1))
     answer = str(i + 1 if i % 3 == 0 else i)
@@ -127,8 +203,13 @@ def test_the_hle_recipe_runs_against_the_local_server(tmp_path: Path) -> None:
                        f"judge.base_url={server.base_url}"))
         report = run_experiment(spec)
     row = report["rows"][0]
-    assert row["counts"]["examples"] == 240 and row["counts"]["judge_errors"] == 0
-    assert row["metrics"]["accuracy"]["value"] == pytest.approx(160 / 240)
+    assert row["counts"]["examples"] == 240 and row["counts"]["judge_errors"] == 1
+    # the calibration metrics see the judged answers; HLE's accuracy counts the unjudged one wrong
+    assert row["metrics"]["accuracy"]["value"] == pytest.approx(159 / 239)
+    assert row["hle_accuracy"]["value"] == pytest.approx(159 / 240)
+    assert (row["hle_accuracy"]["percent"], row["hle_accuracy"]["unjudged"]) == (66.25, 1)
+    assert "HLE's accuracy (every question; an unjudged one counts wrong)" in (tmp_path / "run" / "report.md"
+                                                                              ).read_text()
     assert row["metrics"]["hle_calib_err"]["value"] > 0  # 240 answers: two bins, HLE's first one counts
     outcomes = [json.loads(line) for line in (tmp_path / "run" / row["outcomes"]).read_text().splitlines()]
     confidence = {o["example_id"]: o["confidence"] for o in outcomes}

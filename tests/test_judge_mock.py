@@ -1,4 +1,5 @@
 """The ``mock`` judge: normalised *exact* matching against the gold answer and its aliases,
+before the refusal and bound rules (so every gold answer grades correct against itself),
 refusals not attempted, negations and lists of candidates incorrect, and replayed verdicts."""
 
 from __future__ import annotations
@@ -18,6 +19,25 @@ from harness.errors import InputError
 from harness.judging import judge_predictions
 from harness.plugins.judges.mock import MockJudge, match_grade, normalize
 from harness.records import Example, Prediction
+
+SIMPLEQA = Path("/work/shared/data/simpleqa/simple_qa_test_set.csv")
+
+
+@pytest.mark.parametrize("gold", ["It's past your bedtime", "approximately 20 kilometers", "I don't know",
+                                  "more than 50,000"])
+def test_a_gold_answer_that_reads_like_a_refusal_or_a_bound_is_correct_against_itself(gold: str) -> None:
+    assert match_grade(gold, gold) == "correct"
+    assert match_grade(f"  {gold.upper()}. ", gold) == "correct"
+
+
+@pytest.mark.skipif(not SIMPLEQA.exists(), reason="no offline copy of SimpleQA")
+def test_every_simpleqa_gold_answer_grades_correct_against_itself() -> None:
+    from harness.tasks.simpleqa import read_simpleqa
+
+    examples = read_simpleqa(SIMPLEQA)
+    assert len(examples) == 4326
+    failing = [e.answer for e in examples if match_grade(e.answer, e.answer, e.metadata) != "correct"]
+    assert failing == []
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from harness.judging import (
     load_judgments,
     redact,
 )
+from harness.judging.inputs import verdict_key
 from harness.records import Example, Judgment, Prediction
 
 try:  # the HTTP library under the installed openai SDK
@@ -141,13 +142,17 @@ def test_resume_reuses_same_answers_and_asks_again_for_changed_failed_or_torn_on
     pairs = items(6)
     out = tmp_path / "judgments.jsonl"
     kept = Judgment(example_id="q0", grade="incorrect", judge="scripted", model="m1",
-                    answer=pairs[0][1].answer)
+                    answer=pairs[0][1].answer,
+                    input_key=verdict_key("scripted", ScriptedJudge(), *pairs[0], None))
+    # the same answer, but the judge was shown something else (another response, another setting)
+    other_input = Judgment(example_id="q5", grade="correct", judge="scripted", model="m1",
+                           answer=pairs[5][1].answer, input_key="another input")
     stale = Judgment(example_id="q1", grade="incorrect", judge="scripted", model="m1", answer="an old answer")
     failed = Judgment(example_id="q2", grade=None, judge="scripted", model="m1", answer=pairs[2][1].answer,
                       error="timeout")
     other_model = Judgment(example_id="q3", grade="correct", judge="scripted", model="m0",
                            answer=pairs[3][1].answer)
-    body = "".join(json.dumps(j.to_dict()) + "\n" for j in (kept, stale, failed, other_model))
+    body = "".join(json.dumps(j.to_dict()) + "\n" for j in (kept, stale, failed, other_model, other_input))
     out.write_text(body + '{"example_id": "q4", "gra')  # killed mid-line
     judge = ScriptedJudge()
     summary = judge_predictions(judge, JudgeSettings(**FAST), pairs, out, progress=False)

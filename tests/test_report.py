@@ -52,7 +52,12 @@ def test_a_simpleqa_run_reports_simpleqas_metrics(tmp_path: Path, monkeypatch: p
     assert sq["f_score"] == pytest.approx(2 * 0.5 * (10 / 15) / (0.5 + 10 / 15))
     markdown = (out / "report.md").read_text()
     assert "## SimpleQA's metrics" in markdown
-    assert "| baseline | verbalized | 20 | 0.500 | 0.250 | 0.250 |" in markdown
+    # each share with its bootstrap interval
+    assert re.search(r"\| baseline \| verbalized \| 20 \| 0\.500 \[0\.\d+, 0\.\d+\] \| 0\.250 \[",
+                     markdown)
+    low, high = sq["ci"]["correct"]
+    assert low <= 0.5 <= high and set(sq["ci"]) == {"correct", "incorrect", "not_attempted",
+                                                   "accuracy_given_attempted", "f_score"}
     assert "SimpleQA baseline/verbalized: correct 0.500, not attempted 0.250" in summary_table(report)
     table = compare_runs([out])
     head, _, row = table.splitlines()

@@ -157,3 +157,42 @@ def test_an_unreachable_url_is_one_clear_line(csv_server: str) -> None:
 def test_the_topic_is_the_subgroup_the_report_breaks_down(official: list) -> None:
     assert all(e.subgroup == e.metadata["topic"] for e in official)
     assert len({e.subgroup for e in official}) == 10
+
+
+@needs_official
+def test_limit_can_pick_the_questions_simple_evals_picks(official: list) -> None:
+    """``-p task.sample=simple-evals``: ``--limit N`` takes the N rows simple-evals' own
+    ``random.Random(0).sample`` takes, whatever the seed, so subset numbers compare."""
+    import random
+
+    task = SimpleQATask(path=str(OFFICIAL), sample="simple-evals")
+    rows = random.Random(0).sample(range(len(official)), 50)  # the reference samples the rows in file order
+    for seed in (0, 7):
+        picked = task.select(official, 50, seed)
+        assert [e.id for e in picked] == [f"simpleqa-{row + 1:04d}" for row in rows]
+    assert SimpleQATask(path=str(OFFICIAL)).select(official, 50, 0) is None  # the harness's own pick
+
+
+def test_the_core_uses_the_tasks_own_pick_for_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from fake_openai_server import FakeOpenAIServer
+
+    from harness.experiment import ExperimentSpec, run_experiment
+
+    rows = "".join(f"\"{{'topic': 'Art', 'answer_type': 'Number'}}\",What is the code of item {i}?,{i}\n"
+                   for i in range(30))
+    data = tmp_path / "sq.csv"
+    data.write_text("metadata,problem,answer\n" + rows)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    with FakeOpenAIServer(responder=lambda body: "Answer: 1\nConfidence: 50%") as server:
+        spec = ExperimentSpec(
+            task="simpleqa", model="served-model", backend="openai", extractor="verbalized", judge="mock",
+            out=tmp_path / "run", progress=False, calibrators=(), limit=6, seed=3,
+            overrides=(f"task.path={data}", "task.sample=simple-evals",
+                       f"backend.base_url={server.base_url}"))
+        report = run_experiment(spec)
+    outcomes = (tmp_path / "run" / report["rows"][0]["outcomes"]).read_text()
+    judged = sorted(line.split('"example_id": "')[1].split('"')[0] for line in outcomes.splitlines())
+    assert judged == sorted(f"simpleqa-{row + 1:04d}" for row in random.Random(0).sample(range(30), 6))

@@ -1,7 +1,9 @@
 """Resume: the judgments a run folder already holds, and which of them a rerun may keep.
 
 A judgment is kept when it has a grade and no error, and was made by the same judge (its
-registered name and its model) for the same predicted answer; anything else is asked again.
+registered name and its model) for the same predicted answer and the same input key (what
+the judge was shown and its verdict settings: ``harness.judging.inputs``); anything else is
+asked again.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ def load_judgments(path: Path) -> dict[str, Judgment]:
     return found
 
 
-def reusable(previous: Judgment | None, prediction: Prediction, *, judge: str, model: str) -> bool:
+def reusable(previous: Judgment | None, prediction: Prediction, *, judge: str, model: str,
+             key: str | None = None) -> bool:
     """Whether ``previous`` still stands for ``prediction`` under judge ``judge`` (its
-    registered name) with model ``model``."""
+    registered name) with model ``model``, given input key ``key`` (when not ``None``)."""
     return (
         previous is not None
+        and (key is None or previous.input_key == key)
         and previous.error is None
         and previous.grade in GRADES
         and previous.answer == prediction.answer

@@ -1,7 +1,8 @@
 """Retries: how the runner treats an exception of a judge's ``grade``, and how long it waits.
 
 ``classify`` sorts an exception of any SDK into ``retry`` (HTTP 429 with its
-``Retry-After``, 408/409/5xx, timeouts, connection errors), ``fatal`` (401/403: refused
+``Retry-After``, 408/409/5xx, timeouts, connection errors, and ``EmptyReply``: a grader
+reply with no text, such as a safety block or a reply cut at its token limit), ``fatal`` (401/403: refused
 credentials stop the run) or ``final`` (this item fails at once). ``backoff`` is the wait
 before a retry: exponential with jitter, and at least the server's ``Retry-After``.
 """
@@ -21,6 +22,12 @@ FATAL_STATUSES = (401, 403)
 MAX_RETRY_AFTER = 600.0  # seconds; a longer Retry-After (a spent daily quota) is cut to this
 
 
+class EmptyReply(Exception):
+    """A judge's grader replied with no text (a blocked or empty candidate, a reply cut at
+    its token limit): the runner retries it, and an item that never gets a reply is a judge
+    error — counted, never graded, never cached."""
+
+
 @attrs.frozen
 class Failure:
     """How the runner treats one exception from ``grade``."""
@@ -38,6 +45,8 @@ def classify(exc: BaseException) -> Failure:
     message = _describe(exc)
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return Failure("retry", f"timeout: {message}")
+    if isinstance(exc, EmptyReply):
+        return Failure("retry", f"empty grader reply: {message}")
     status = _status_of(exc)
     if status is not None:
         if status == 429:

@@ -7,8 +7,13 @@
   the same predicted answer. Items that ended with an error are retried. When the run ends
   the file is rewritten atomically with exactly one line per item, in input order.
 - **cache**: verdicts of earlier runs (``harness.judge_cache``) are reused unless
-  ``use_cache=False``; a judge with ``cacheable = False`` is never cached. The key holds the
-  name the judge was registered under (``name``), its model and its ``prompt_version``.
+  ``use_cache=False``; a judge with ``cacheable = False`` is never cached. The key
+  (``harness.judging.inputs.verdict_key``) holds the name the judge was registered under
+  (``name``), its model, ``prompt_version`` and ``verdict_settings``, and everything it
+  reads of the item (``reads``); resume keeps a judgment only under the same key.
+- **responses**: a judge that reads ``response`` (HLE's) is called as
+  ``grade(example, prediction, response=TEXT)`` with the whole generation of the item
+  (``responses`` by example id; ``None`` where none was given).
 - **concurrency**: at most ``settings.concurrency`` requests in flight (an asyncio
   semaphore); an item waiting to retry does not hold a slot.
 - **retries** (``harness.judging.retries``): exponential back-off with jitter on rate
@@ -19,6 +24,10 @@
   and an ``error`` — never dropped, never graded incorrect — and counted; the run raises
   ``JudgingFailed`` (a ``HarnessError``) only when the error rate exceeds
   ``settings.max_error_rate``, after everything is written.
+- **cost**: before the first request to a paid judge, its estimated cost is printed
+  (``harness.judging.budget``); with a budget (``--max-judge-cost``, the setting
+  ``max_cost``) an item whose estimated cost would pass it is not asked: the stage stops,
+  keeps every verdict so far and raises ``JudgeBudgetReached``; a rerun resumes.
 - **progress and usage**: a tqdm bar with rate and ETA; token usage (and cost, when the
   judge has ``cost(usage) -> float | None``) summed in the returned ``JudgingSummary``.
 
@@ -34,7 +43,7 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +52,8 @@ import attrs
 from harness.artifacts import JsonlAppender, write_jsonl_atomic
 from harness.errors import HarnessError, InputError
 from harness.judge_settings import JudgeSettings
+from harness.judging.budget import CostBudget, JudgeBudgetReached, describe, estimate
+from harness.judging.inputs import reads, verdict_key
 from harness.judging.redaction import redact
 from harness.judging.resume import load_judgments, reusable
 from harness.judging.retries import MAX_RETRY_AFTER, Failure, backoff, classify
@@ -61,6 +72,8 @@ def judge_predictions(
     name: str | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    responses: Mapping[str, str] | None = None,
+    budget: CostBudget | None = None,
 ) -> JudgingSummary:
     """Judge every ``(example, prediction)`` into ``out_path`` (see the module docstring).
 
@@ -71,7 +84,8 @@ def judge_predictions(
     ``settings.max_error_rate``.
     """
     coroutine_args = (judge, settings, items, Path(out_path))
-    kwargs = {"name": name, "use_cache": use_cache, "progress": progress}
+    kwargs = {"name": name, "use_cache": use_cache, "progress": progress, "responses": responses,
+              "budget": budget}
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -89,10 +103,15 @@ async def ajudge_predictions(
     name: str | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    responses: Mapping[str, str] | None = None,
+    budget: CostBudget | None = None,
 ) -> JudgingSummary:
-    """The async form of ``judge_predictions``."""
+    """The async form of ``judge_predictions``. ``budget``: the run's spending cap, shared
+    between its stages; without one, ``settings.max_cost`` (when above 0) caps this stage."""
+    if budget is None and settings.max_cost > 0:
+        budget = CostBudget(settings.max_cost)
     run = _Run(judge, name or judge.name, settings, items, Path(out_path), use_cache=use_cache,
-               progress=progress)
+               progress=progress, responses=responses, budget=budget)
     try:
         summary = await run.execute()
     finally:
@@ -127,8 +146,12 @@ class _Run:
         *,
         use_cache: bool,
         progress: bool,
+        responses: Mapping[str, str] | None = None,
+        budget: CostBudget | None = None,
     ) -> None:
         self.judge = judge
+        self.budget = budget
+        self.over_budget = False
         self.name = name  # the registered name: the cache key, resume and the judgments use it
         self.settings = settings
         self.items = list(items)
@@ -145,6 +168,11 @@ class _Run:
         if len(set(ids)) != len(ids):
             dup = next(i for i, c in Counter(ids).items() if c > 1)
             raise InputError(f"judging: example id {dup!r} appears more than once")
+        self.responses = dict(responses or {})
+        self.reads_response = "response" in reads(judge)
+        self.keys = {example.id: verdict_key(self.name, judge, example, prediction,
+                                             self.responses.get(example.id))
+                     for example, prediction in self.items}
 
     async def execute(self) -> JudgingSummary:
         began = time.monotonic()
@@ -152,7 +180,7 @@ class _Run:
         todo: list[tuple[Example, Prediction]] = []
         for example, prediction in self.items:
             old = previous.get(example.id)
-            if reusable(old, prediction, judge=self.name, model=self.judge.model):
+            if reusable(old, prediction, judge=self.name, model=self.judge.model, key=self.keys[example.id]):
                 assert old is not None
                 self.final[example.id] = old
                 self.counts["resumed"] += 1
@@ -164,6 +192,7 @@ class _Run:
         try:
             todo = self._from_cache(cache, todo, appender, bar)
             if todo:
+                self._announce_cost(todo)
                 await self._ask_all(todo, cache, appender, bar)
         finally:
             appender.close()
@@ -172,6 +201,13 @@ class _Run:
                 cache.close()
         if self.fatal is not None:
             raise HarnessError(f"judge {self.name!r}: {self.fatal.reason}")
+        if self.over_budget:
+            assert self.budget is not None
+            raise JudgeBudgetReached(
+                f"judge {self.name!r}: --max-judge-cost ${self.budget.limit:.2f} reached "
+                f"(${self.budget.spent:.2f} spent by this run); {len(self.final)} of {len(self.items)} items "
+                f"judged and kept in {self.out_path}; rerun to resume (with a higher --max-judge-cost to "
+                f"judge the rest)")
         ordered = [self.final[example.id] for example, _ in self.items]
         write_jsonl_atomic(self.out_path, ordered)  # one line per item, in input order
         return self._summary(ordered, time.monotonic() - began)
@@ -186,16 +222,7 @@ class _Run:
         return JudgeCache()
 
     def _key(self, example: Example, prediction: Prediction) -> str:
-        from harness.judge_cache import cache_key
-
-        return cache_key(
-            judge=self.name,
-            model=self.judge.model,
-            prompt_version=self.judge.prompt_version,
-            question=example.question,
-            gold=example.answer,
-            predicted=prediction.answer,
-        )
+        return self.keys[example.id]
 
     def _from_cache(
         self, cache: Any, todo: list[tuple[Example, Prediction]], appender: JsonlAppender, bar: Any
@@ -219,9 +246,31 @@ class _Run:
                 raw=hit["raw"],
                 confidence=hit.get("confidence"),
                 cached=True,
+                input_key=key,
             )
             self._finish(judgment, appender, bar, counter="cached")
         return remaining
+
+    # -- cost ------------------------------------------------------------------------------
+
+    def _announce_cost(self, todo: list[tuple[Example, Prediction]]) -> None:
+        """Print the estimated cost of asking about ``todo``; refuse a cap that cannot be kept."""
+        found = estimate(self.judge, [(e, p, self.responses.get(e.id)) for e, p in todo])
+        if found is not None:
+            cap = self.budget.limit if self.budget is not None else 0.0
+            print(describe(self.name, self.judge.model, found, cap), file=sys.stderr, flush=True)
+        elif self.budget is not None and callable(getattr(self.judge, "cost", None)):
+            raise HarnessError(
+                f"judge {self.name!r}: --max-judge-cost needs the price of model {self.judge.model!r}, "
+                "which is unknown: give it with -p judge.price_input=USD -p judge.price_output=USD "
+                "(per million tokens)")
+
+    def _item_cost(self, example: Example, prediction: Prediction) -> float:
+        """The estimated cost of asking about one item (0 for a judge that cannot say)."""
+        usage_of = getattr(self.judge, "estimate_usage", None)
+        if not callable(usage_of):
+            return 0.0
+        return float(self.judge.cost(usage_of(example, prediction, self.responses.get(example.id))) or 0.0)
 
     # -- asking ----------------------------------------------------------------------------
 
@@ -240,8 +289,19 @@ class _Run:
                     example, prediction = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
+                held = 0.0
+                if self.budget is not None:
+                    held = self._item_cost(example, prediction)
+                    if not self.budget.reserve(held):  # the cap: stop asking, keep what is judged
+                        self.over_budget = True
+                        stop.set()
+                        return
                 judgment = await self._ask(example, prediction, semaphore, stop)
-                if judgment is None:  # a fatal error stopped the run
+                if self.budget is not None:  # never sent: nothing spent; no usage reported: the estimate
+                    used = judgment.usage if judgment is not None else None
+                    spent = 0.0 if judgment is None else self.judge.cost(used) if used else None
+                    self.budget.settle(held, spent)
+                if judgment is None:  # a fatal error (or the cap) stopped the run
                     return
                 self._finish(judgment, appender, bar, counter="graded" if judgment.error is None else None)
                 if cache is not None and judgment.error is None and judgment.grade in GRADES:
@@ -278,8 +338,9 @@ class _Run:
                     return None
                 self.counts["requests"] += 1
                 try:
+                    extra = {"response": self.responses.get(example.id)} if self.reads_response else {}
                     judgment = await asyncio.wait_for(
-                        self.judge.grade(example, prediction), timeout=self.settings.timeout
+                        self.judge.grade(example, prediction, **extra), timeout=self.settings.timeout
                     )
                 except Exception as exc:  # noqa: BLE001 - every failure becomes a judgment
                     failure = classify(exc)
@@ -300,6 +361,7 @@ class _Run:
             model=self.judge.model,
             answer=prediction.answer,
             error=f"after {attempts} attempt(s): {failure.reason}",
+            input_key=self.keys[example.id],
         )
 
     def _note(self, failure: Failure) -> None:
@@ -322,7 +384,7 @@ class _Run:
         if not isinstance(judgment, Judgment):
             return Judgment(
                 example_id=example.id, grade=None, judge=self.name, model=self.judge.model,
-                answer=prediction.answer,
+                answer=prediction.answer, input_key=self.keys[example.id],
                 error=f"{self._label}: grade() returned {type(judgment).__name__}, not a Judgment",
             )
         changes: dict[str, Any] = {}
@@ -342,6 +404,8 @@ class _Run:
             changes.update(grade=None, confidence=None,
                            error=f"{self._label}: grade() returned a confidence {judgment.confidence!r} "
                                  f"outside [0, 1]")
+        if judgment.input_key != self.keys[example.id]:
+            changes["input_key"] = self.keys[example.id]
         if judgment.raw and redact(judgment.raw) != judgment.raw:
             changes["raw"] = redact(judgment.raw)
         if judgment.error is not None:

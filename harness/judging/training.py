@@ -53,8 +53,11 @@ class TrainingJudge:
         folder: Path,
         use_cache: bool = True,
         make_judge: JudgeFactory | None = None,
+        budget: Any = None,
     ) -> None:
+        """``budget``: the run's ``CostBudget`` (``--max-judge-cost``), shared with its other stages."""
         self.judge, self.settings, self.name = judge, settings, name
+        self.budget = budget
         self.folder, self.use_cache = Path(folder), use_cache
         self.process = os.environ.get("RANK", "0")  # each process of a launch grades its own answers
         self.make_judge = make_judge
@@ -70,7 +73,7 @@ class TrainingJudge:
             raise HarnessError(f"judge {name!r}: no way to build it here (only {self.name!r} is available)")
         judge, settings = self.make_judge(name)
         return TrainingJudge(judge, settings, name=name, folder=self.folder, use_cache=self.use_cache,
-                             make_judge=self.make_judge)
+                             make_judge=self.make_judge, budget=self.budget)
 
     def grade(self, items: Sequence[tuple[Example, Prediction]]) -> list[bool | None]:
         """The verdict on each item, in order: ``True`` correct, ``False`` incorrect (and not
@@ -95,7 +98,7 @@ class TrainingJudge:
         began = time.monotonic()
         try:
             summary = judge_predictions(self.judge, self.settings, numbered, path, name=self.name,
-                                        use_cache=self.use_cache, progress=False)
+                                        use_cache=self.use_cache, progress=False, budget=self.budget)
         except HarnessError as exc:  # too many items unjudged (JudgingFailed), refused credentials
             raise TrainingJudgeError(f"during training: {exc}") from None
         finally:

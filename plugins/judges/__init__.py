@@ -1,6 +1,7 @@
 """Built-in judges: ``mock`` (offline normalised exact matching), ``openai`` and ``gemini``
 (SimpleQA's grading rules in the project's own words, with SimpleQA's grader configuration
-by default: system message "You are a helpful assistant.", temperature 0.5), and ``hle``
+by default: system message "You are a helpful assistant.", temperature 0.5, at most 2048
+tokens, and for ``openai`` its grader model ``gpt-4.1-2025-04-14``), and ``hle``
 (Humanity's Last Exam's structured-output judge, through the ``openai`` SDK). Each module is
 imported only when its judge is built, so listing strategies loads no SDK. (The factories
 are not named after their judges: ``mock`` is also a submodule, whose import would replace a
@@ -13,7 +14,7 @@ from typing import Any, Literal
 import harness
 
 # the grader configuration of SimpleQA's reference code (grader_prompt imports no SDK)
-from harness.plugins.judges.grader_prompt import SYSTEM_MESSAGE, TEMPERATURE
+from harness.plugins.judges.grader_prompt import MAX_TOKENS, SYSTEM_MESSAGE, TEMPERATURE
 
 
 def mock_factory(replay: str = "") -> Any:
@@ -24,10 +25,10 @@ def mock_factory(replay: str = "") -> Any:
 
 
 def openai_factory(
-    model: str = "gpt-4.1-mini",
+    model: str = "gpt-4.1-2025-04-14",
     base_url: str = "",
     temperature: float = TEMPERATURE,
-    max_tokens: int = 0,
+    max_tokens: int = MAX_TOKENS,
     system: str = SYSTEM_MESSAGE,
     template: str = "",
     unparsed: Literal["not_attempted", "error"] = "not_attempted",
@@ -45,7 +46,7 @@ def gemini_factory(
     model: str = "gemini-2.5-flash",
     base_url: str = "",
     temperature: float = TEMPERATURE,
-    max_tokens: int = 0,
+    max_tokens: int = MAX_TOKENS,
     thinking_budget: int = 0,
     system: str = SYSTEM_MESSAGE,
     template: str = "",
@@ -63,7 +64,6 @@ def gemini_factory(
 def hle_factory(
     model: str = "o3-mini-2025-01-31",
     base_url: str = "",
-    temperature: float = 0.0,
     max_tokens: int = 4096,
     system: str = "",
     unparsed: Literal["not_attempted", "error"] = "error",

@@ -2,6 +2,10 @@
 configuration: system message, temperature, template and unparsed policy), the grader prompt
 as ``grade``, pricing as ``cost``, and one SDK client per event loop.
 
+A judge reads the question, the gold target and the predicted answer (``reads``, the
+default of ``harness.judging.inputs``); its ``verdict_settings`` (temperature, token limit;
+a subclass adds its own) go into the cache key with what it reads.
+
 A subclass checks its SDK and key, calls ``ApiJudge.__init__`` with its settings, and
 supplies ``_new_client`` (an async SDK client), ``_close_client`` and ``_ask`` (prompt ->
 reply text and token usage). No SDK is imported here.
@@ -15,9 +19,11 @@ import hashlib
 import os
 from typing import Any
 
+from harness.judging.budget import prompt_tokens
 from harness.plugins.judges.grader_prompt import (
     SYSTEM_MESSAGE,
     TEMPERATURE,
+    build_prompt,
     check_unparsed,
     grade_by_prompt,
     load_template,
@@ -40,6 +46,10 @@ class ApiJudge(abc.ABC):
     """The grader prompt through a remote model; the SDK specifics are the subclass's."""
 
     name: str
+    #: what the grader prompt shows of an item (``harness.judging.inputs.READABLE``)
+    reads: tuple[str, ...] = ("question", "gold", "answer")
+    #: tokens of a typical reply, for the cost estimate (a grade letter)
+    reply_tokens: int = 2
     #: where ``base_url`` comes from when the parameter is empty
     base_url_variable: str
     default_model: str
@@ -50,7 +60,7 @@ class ApiJudge(abc.ABC):
         model: str = "",
         base_url: str = "",
         temperature: float = TEMPERATURE,
-        max_tokens: int = 0,
+        max_tokens: int = 2048,
         price_input: float | None = None,
         price_output: float | None = None,
         system: str = SYSTEM_MESSAGE,
@@ -68,6 +78,11 @@ class ApiJudge(abc.ABC):
         self.price = price_of(self.model, price_input, price_output)
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def verdict_settings(self) -> dict[str, Any]:
+        """The request settings that can change a verdict (the cache key holds them)."""
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens}
 
     def _connection(self) -> Any:
         """One client per event loop (the runner runs one loop per stage)."""
@@ -91,6 +106,12 @@ class ApiJudge(abc.ABC):
 
     async def grade(self, example: Example, prediction: Prediction) -> Judgment:
         return await grade_by_prompt(self, self._ask, example, prediction)
+
+    def estimate_usage(self, example: Example, prediction: Prediction, response: str | None = None
+                       ) -> dict[str, int]:
+        """The usage one item is expected to take: its prompt's size and a typical reply."""
+        prompt = build_prompt(example.question, example.answer, prediction.answer, self.template)
+        return {"prompt_tokens": prompt_tokens(self.system, prompt), "completion_tokens": self.reply_tokens}
 
     def cost(self, usage: dict[str, int]) -> float | None:
         return cost(usage, self.price)

@@ -39,9 +39,14 @@ def thinking_config(model: str, budget: int) -> dict[str, Any] | None:
     - Gemini 3 takes a ``thinking_level`` instead: budget 0 asks for the lowest level its
       family allows (Flash ``minimal``, Pro ``low``); another budget sends nothing (the
       model's dynamic default);
+    - the aliases ``gemini-flash-latest``, ``gemini-flash-lite-latest`` and
+      ``gemini-pro-latest`` follow the rule of the Gemini 2.5 model of their family;
     - other models (Gemini 2.0, 1.5, Gemma) do not think: nothing is sent.
     """
     name = model.split("/")[-1].lower()
+    latest = re.match(r"gemini-(flash|pro)(?:-lite)?-latest$", name)
+    if latest is not None:  # the "-latest" aliases point at a Gemini 2.5 model: its rule
+        name = f"gemini-2.5-{latest.group(1)}"
     match = re.match(r"gemini-(\d+(?:\.\d+)?)-(flash|pro)", name)
     if match is None:
         return None
@@ -72,6 +77,16 @@ class GeminiJudge(ApiJudge):
             raise HarnessError("judge 'gemini' needs an API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
         super().__init__(**settings)
         self.thinking_budget = thinking_budget
+
+    @property
+    def verdict_settings(self) -> dict[str, Any]:
+        return {**super().verdict_settings, "thinking": thinking_config(self.model, self.thinking_budget)}
+
+    @property
+    def reply_tokens(self) -> int:  # type: ignore[override]
+        """A grade letter, plus the thinking budget where one is sent (billed as output)."""
+        budget = (thinking_config(self.model, self.thinking_budget) or {}).get("thinking_budget") or 0
+        return 2 + max(0, int(budget))
 
     def _new_client(self) -> Any:
         from google import genai

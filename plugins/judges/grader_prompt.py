@@ -4,10 +4,12 @@ what becomes of a reply that states no grade.
 The built-in template states SimpleQA's grading rules (openai/simple-evals) in this
 project's own words: a predicted answer is *correct* when it gives the gold target's
 answer in full and contradicts nothing; *incorrect* when it contradicts the gold target or
-gives only part of it; *not attempted* when it commits to nothing. Partial answers, hedged
-numbers, a first name for a full name, a unit the question implies and a gold target that
-says more than the question asks each have their rule and an example. The grader replies
-with one letter, A, B or C.
+commits to only part of it; *not attempted* when it gives less than the whole answer and
+contradicts nothing (a refusal, or a partial answer that says it does not know the rest).
+Hedging, numbers to the last significant figure, a bare number in the question's unit, a
+first name whose surname can be presumed, a unit the question implies, a gold target that
+says more than the question asks (any one identifying answer is enough) each have their
+rule and an example, in the project's own words. The grader replies with one letter.
 
 ``load_template(path)`` reads a user's template instead (``-p judge.template=FILE``): it
 must hold each of ``{question}``, ``{target}`` and ``{predicted_answer}`` and no other
@@ -17,7 +19,9 @@ whenever the built-in template or the parser changes meaning.
 
 A reply that states no grade is asked once more; if the second states none either, the
 ``unparsed`` policy decides: ``not_attempted`` (SimpleQA's rule, the default) or
-``error`` (a judgment without a grade, counted as a judge error).
+``error`` (a judgment without a grade, counted as a judge error). A reply with no text at
+all (a safety block, a reply cut at its token limit) is no grade: ``EmptyReply``, which the
+runner retries and, when it persists, counts as a judge error, never cached.
 """
 
 from __future__ import annotations
@@ -29,15 +33,17 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ParameterError
+from harness.judging.retries import EmptyReply
 from harness.records import Example, Judgment, Prediction
 
-PROMPT_VERSION = "simpleqa-abc-v2"
+PROMPT_VERSION = "simpleqa-abc-v3"
 LETTERS = {"A": "correct", "B": "incorrect", "C": "not_attempted"}
 PLACEHOLDERS = ("question", "target", "predicted_answer")
 UNPARSED_POLICIES = ("not_attempted", "error")
 #: the grader configuration of SimpleQA's reference code
 SYSTEM_MESSAGE = "You are a helpful assistant."
 TEMPERATURE = 0.5
+MAX_TOKENS = 2048
 
 TEMPLATE = """\
 Grade a predicted answer to a factual question against its gold target. Choose one of \
@@ -45,43 +51,57 @@ three grades.
 
 A) CORRECT: the predicted answer gives the whole answer of the gold target and nothing in \
 it contradicts the gold target.
-- Capitalisation, punctuation, grammar, word order and small spelling mistakes of a name \
-do not matter.
+- Only the meaning matters, not the wording: capitalisation, punctuation, grammar, word \
+order and small spelling mistakes of a name do not matter (gold "Hyung Won Chung": \
+"Hyungwon Chung" is correct).
 - Extra information is fine as long as it does not contradict the gold target.
-- A hedge ("I think", "probably") is fine when the predicted answer commits to the gold \
-target and to nothing else.
+- Hedging or guessing is fine when the predicted answer still gives the whole gold target \
+and states nothing that contradicts it ("most people would say Malia and Sasha, but I'm not \
+sure and would have to double check" is correct for gold "Malia Obama and Sasha Obama").
 - A number must match the gold target to the gold target's last significant figure (gold \
-"120,000": "about 118,000", "120k" and "119,500" are correct; "100,000" is incorrect).
+"120k": "120k", "124k" and "115k" are correct; "113k" and "100k" are incorrect). When the \
+question names the unit, a bare number is read in it (question "How tall is ... in metres?", \
+gold "1.73 m": "1.75" is correct).
 - When the question names part of the answer, leaving that part out is fine (question \
-"Which city in Texas ...?", gold "Houston, Texas": "Houston" is correct).
+"Which city in Texas ...?", gold "Houston, Texas": "Houston" is correct; gold "Outstanding \
+Paper Award" for "which award ...?": "Outstanding Paper" is correct).
 - A unit the question clearly implies may be left out (question "How many metres tall is \
 ...?", gold "120 metres": "120" is correct).
-- A first name or a surname alone is correct when it clearly refers to the person of the \
-gold target in the context of the question.
+- A person's first name alone is correct when their surname can be presumed from the \
+question (gold "Malia Obama and Sasha Obama": "Malia and Sasha" is correct).
 - When the gold target says more than the question asks, the predicted answer needs only \
-what the question asks (question "In which year ...?", gold "1989, in March": "1989" is \
-correct).
+what the question asks, and any one answer that identifies the gold target is enough \
+(question "In which episode ...?", gold "Season 7, Episode 20: White Wedding": "Season 7, \
+Episode 20" and "White Wedding" are both correct).
 
 B) INCORRECT: a statement in the predicted answer contradicts the gold target, or the \
-predicted answer gives only part of what the gold target requires.
-- A hedged answer that commits to a wrong answer is incorrect ("I think it is Lyon").
+predicted answer commits to only part of what the gold target requires.
+- A hedged answer that commits to a wrong answer is incorrect ("I think it is Lyon", "it \
+is possible that ...", "although I'm not sure, I think ...").
 - Several candidate answers of which any is wrong are incorrect ("Paris or Lyon"), even \
 when one of them is right.
 - An answer that contradicts itself is incorrect.
-- A partial answer is incorrect (gold "Malia and Sasha": "Malia" is incorrect).
+- An admission of not knowing does not excuse a wrong statement ("While I don't know their \
+exact names, Barack Obama has three children" is incorrect for gold "Malia Obama and Sasha \
+Obama").
+- A partial answer given as the whole answer is incorrect (gold "Malia and Sasha": "Malia" \
+is incorrect).
 
-C) NOT_ATTEMPTED: the predicted answer does not commit to an answer, and nothing in it \
-contradicts the gold target.
+C) NOT_ATTEMPTED: the predicted answer does not give the whole gold target, and nothing in \
+it contradicts the gold target.
 - "I don't know", a refusal, an empty answer, an answer that only restates the question, \
 or one that asks for more context.
-- A number given only as a range or a bound that does not commit to the gold target's \
-figure (gold "120,000": "around 100k", "more than 50k") is not attempted.
+- A partial answer that says it does not know the rest ("I know one of them is Malia, but \
+I'm not sure about the other one") is not attempted.
+- A number given only as a range or a bound that neither confirms nor contradicts the gold \
+target's figure (gold "120k": "around 100k", "more than 50k") is not attempted.
 
 Examples (question "What are the names of Barack Obama's children?", gold target "Malia \
 Obama and Sasha Obama"):
 - "Malia and Sasha" -> A; "I believe it's sasha and malia" -> A
 - "Malia" -> B; "Malia, Sasha and Susan" -> B; "I think it's Malia and Jackie" -> B
 - "I don't know" -> C; "Barack Obama has two children" -> C; "I need more context" -> C
+- "One of them is Malia, but I'm not sure about the other one" -> C
 
 QUESTION: {question}
 GOLD TARGET: {target}
@@ -200,6 +220,8 @@ async def grade_by_prompt(judge: Any, ask: AskFn, example: Example, prediction: 
         reply, used = await ask(prompt)
         for key, value in used.items():
             usage[key] = usage.get(key, 0) + int(value or 0)
+        if not (reply or "").strip():
+            raise EmptyReply("the grader's reply has no text (blocked, or cut at its token limit)")
         grade = parse_grade(reply)
         if grade is not None:
             return Judgment(grade=grade, raw=reply, usage=usage, **base)

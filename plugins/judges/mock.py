@@ -2,16 +2,19 @@
 
 Its rule, in order:
 
-1. ``not_attempted`` when the predicted answer is empty or a refusal ("I don't know",
-   "not sure", "cannot answer"), or a number given only as an approximation or a bound
-   ("around 100k", "more than 50k") that is not the gold answer itself (SimpleQA's rule for
-   hedged numbers);
+1. ``not_attempted`` when the predicted answer is empty;
 2. ``correct`` when, once normalised (case, accents, punctuation, the articles a/an/the,
-   whitespace, number formats: ``1,000`` = ``1000``, ``3.0`` = ``3``) and stripped of one
-   leading hedge ("I think", "probably", "it is", "the answer is", "about"), it is *exactly* the gold
-   answer or one of its aliases: the gold answer split on ``|`` (``"NYC|New York City"``)
-   and the example's ``metadata["aliases"]`` (a string or a list of strings);
-3. ``incorrect`` otherwise — so a negation ("not red, it is blue" for gold "red"), a list
+   whitespace, number formats: ``1,000`` = ``1000``, ``3.0`` = ``3``), as it is or stripped
+   of one leading hedge ("I think", "probably", "it is", "the answer is", "about"), it is
+   *exactly* the gold answer or one of its aliases: the gold answer split on ``|``
+   (``"NYC|New York City"``) and the example's ``metadata["aliases"]`` (a string or a list
+   of strings). This comes before the refusal and bound rules, so every gold answer grades
+   correct against itself, even one that reads like a refusal or a bound ("It's past your
+   bedtime", "approximately 20 kilometers");
+3. ``not_attempted`` when it is a refusal ("I don't know", "not sure", "cannot answer"), or
+   a number given only as an approximation or a bound ("around 100k", "more than 50k")
+   (SimpleQA's rule for hedged numbers);
+4. ``incorrect`` otherwise — so a negation ("not red, it is blue" for gold "red"), a list
    of candidates ("red or blue") and a partial answer are all incorrect.
 
 With ``replay=FILE`` it first replays verdicts a real judge recorded
@@ -93,12 +96,12 @@ def aliases(gold: str, metadata: dict | None = None) -> list[str]:
 
 def match_grade(predicted: str, gold: str, metadata: dict | None = None) -> str:
     """``correct``, ``incorrect`` or ``not_attempted`` by the rule of this module."""
-    if is_refusal(predicted):
+    if not normalize(predicted):
         return "not_attempted"
-    words = normalize(_HEDGE.sub("", predicted, count=1))
-    if any(words == normalize(form) for form in aliases(gold, metadata)):
+    readings = (normalize(predicted), normalize(_HEDGE.sub("", predicted, count=1)))
+    if any(words == normalize(form) for form in aliases(gold, metadata) for words in readings):
         return "correct"
-    if _BOUND.search(predicted):
+    if is_refusal(predicted) or _BOUND.search(predicted):
         return "not_attempted"
     return "incorrect"
 
@@ -112,7 +115,7 @@ class MockJudge:
     def __init__(self, replay: str = "") -> None:
         self.replay_path = replay
         self.model = "normalised-match"
-        self.prompt_version = "exact-match-v2"
+        self.prompt_version = "exact-match-v3"
         self._replay: dict[tuple[str, str], dict] = _load_replay(Path(replay)) if replay else {}
         if replay:
             self.model = "normalised-match+replay"

@@ -24,7 +24,7 @@ _REASONING = re.compile(r"^(?:o\d|gpt-5)")
 class OpenAIJudge(ApiJudge):
     name = "openai"
     base_url_variable = "OPENAI_BASE_URL"
-    default_model = "gpt-4.1-mini"
+    default_model = "gpt-4.1-2025-04-14"  # the grader model of SimpleQA's reference code
 
     def __init__(self, **settings: Any) -> None:
         """``settings``: those of ``ApiJudge`` (the ``openai`` factory lists them with their defaults)."""
@@ -39,6 +39,18 @@ class OpenAIJudge(ApiJudge):
             )
         super().__init__(**settings)
 
+    @property
+    def sends_temperature(self) -> bool:
+        """Reasoning models accept no temperature."""
+        return not _REASONING.match(self.model)
+
+    @property
+    def verdict_settings(self) -> dict[str, Any]:
+        settings = {"max_tokens": self.max_tokens}
+        if self.sends_temperature:
+            settings["temperature"] = self.temperature
+        return settings
+
     def _new_client(self) -> Any:
         import openai
 
@@ -49,7 +61,7 @@ class OpenAIJudge(ApiJudge):
 
     async def _ask(self, prompt: str, **options: Any) -> tuple[str | None, dict[str, int]]:
         """``options``: more fields of the request (the ``hle`` judge's ``response_format``)."""
-        if not _REASONING.match(self.model):
+        if self.sends_temperature:
             options["temperature"] = self.temperature
         if self.max_tokens > 0:
             options["max_completion_tokens"] = self.max_tokens

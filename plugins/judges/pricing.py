@@ -21,6 +21,8 @@ PRICES: dict[str, tuple[float, float]] = {
     "gpt-5-mini": (0.25, 2.00),
     "gpt-5-nano": (0.05, 0.40),
     "o4-mini": (1.10, 4.40),
+    "o3-mini": (1.10, 4.40),  # HLE's judge
+    "o3": (2.00, 8.00),
     "gemini-2.5-pro": (1.25, 10.00),
     "gemini-2.5-flash": (0.30, 2.50),
     "gemini-2.5-flash-lite": (0.10, 0.40),
