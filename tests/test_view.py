@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from view_fixtures import PAYLOAD_SCRIPT, QUESTIONS, hostile_run
+from view_fixtures import PAYLOAD_SCRIPT, QUESTIONS, hostile_run, with_a_trainer
 
 from harness import cli
 from harness.errors import InputError
@@ -141,45 +141,7 @@ def test_a_sweep_page_shows_its_table_and_links_its_cells(tiny_lm_path, tmp_path
 
 @pytest.fixture(scope="module")
 def judged_run(run_folder, tmp_path_factory) -> Path:
-    """The run with a trainer and a post-hoc row added the way a run adds them: their outcome files
-    (the baseline's answers, confidences pulled toward the truth or shrunk), then the real assessment."""
-    import shutil
-
-    import attrs
-
-    from harness import outcomes as outcome_files
-    from harness.assessment import RowKey, Settings, assess
-    from harness.config import Config
-    from harness.criteria import thresholds_from
-
-    folder = tmp_path_factory.mktemp("judged") / "run"
-    shutil.copytree(run_folder, folder)
-    report = json.loads((folder / "report.json").read_text())
-    [base_row] = [r for r in report["rows"] if r["label"] == "baseline" and not r["calibrator"]]
-    # the tiny model answers nothing right: let every third answer be judged correct
-    base = [attrs.evolve(o, grade="correct" if k % 3 == 0 else o.grade)
-            for k, o in enumerate(outcome_files.read(folder / base_row["outcomes"]))]
-
-    def moved(to: float) -> list:
-        return [o.with_confidence(None if o.confidence is None else
-                                  (1 - to) * o.confidence + to * (o.grade == "correct")) for o in base]
-
-    rows = {RowKey(label="baseline", extractor="logprob"): base,
-            RowKey(label="baseline", extractor="logprob", calibrator="isotonic"): moved(0.3),
-            RowKey(label="implicit", extractor="logprob"): moved(0.6)}
-    settings = Settings(thresholds=thresholds_from(None, {"min_n": 10}), config=Config.load(), resamples=200)
-    assessed = assess(rows, {"implicit": "logprob"}, settings, held_out=True,
-                      fits={RowKey(label="baseline", extractor="logprob", calibrator="isotonic"):
-                            {"slope": 1.25, "fitted_on": "training-split answers"}})
-    for key, row in zip(rows, assessed["rows"], strict=True):
-        outcome_files.write(folder / f"{key.slug}.outcomes.jsonl", rows[key])
-        row["outcomes"] = f"{key.slug}.outcomes.jsonl"
-    [comp] = assessed["comparisons"]
-    comp["criteria"][2]["outcome"] = "inconclusive"  # the shared convention: outcome beside passed
-    report.update(rows=assessed["rows"], comparisons=assessed["comparisons"],
-                  trainers={"implicit": "logprob"}, thresholds=dict(settings.thresholds))
-    (folder / "report.json").write_text(json.dumps(report))
-    return folder
+    return with_a_trainer(run_folder, tmp_path_factory.mktemp("judged") / "run")
 
 
 def test_the_page_opens_with_the_verdicts_at_a_glance(judged_run):
@@ -222,11 +184,12 @@ def test_the_page_shows_what_report_md_has(judged_run):
 
 def test_a_clicked_bins_answers_appear_beside_the_diagram_with_the_baselines(judged_run):
     html = write_page([judged_run]).read_text()
-    assert re.search(r'<div class="diagram-area">\s*<div class="diagrams" data-run="0"></div>\s*'
-                     r'<div class="bin-list" data-run="0">', html)
+    # the list starts in the diagrams' flow; a click moves it to just after the clicked diagram
+    assert '<div class="diagrams" data-run="0"><div class="bin-list" data-run="0" hidden></div></div>' in html
     assert "<th>baseline, same question</th>" in html
     js = html[html.rindex("<script>"):]
-    assert "baselineText" in js and '"bin-count"' in js and '"accuracy in the bin"' in js
+    assert "fig.after(list)" in js and "baselineText" in js
+    assert '"bin-count"' in js and '"accuracy in the bin"' in js
 
 
 def test_the_page_says_which_reading_decided():

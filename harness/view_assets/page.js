@@ -59,7 +59,7 @@
       bar.appendChild(el("svg:title", {}, `${k / BINS}-${(k + 1) / BINS}: ${b.n} answers, accuracy ${b.n ? acc.toFixed(3) : "n/a"}`));
       const hit = el("svg:rect", { x: x + 1, y: 0, width: w, height: H, fill: "transparent", class: "bin-hit",
                                    "data-bin": k, "data-row": rowIndex });
-      const pick = () => { showBin(run, row, rowIndex, k, list, svg); bar.classList.add("selected"); };
+      const pick = () => { showBin(run, row, rowIndex, k, list, fig); bar.classList.add("selected"); };
       hit.addEventListener("click", pick);
       bar.addEventListener("click", pick);
       g.appendChild(bar);
@@ -85,7 +85,11 @@
     return fig;
   }
 
-  function showBin(run, row, rowIndex, k, list, svg) {
+  /* the list moves to just after the clicked diagram: beside it (or right under it when the line is
+     full); the diagrams before it do not move */
+  function showBin(run, row, rowIndex, k, list, fig) {
+    fig.after(list);
+    list.hidden = false;
     document.querySelectorAll(".diagram rect.bin.selected").forEach((n) => n.classList.remove("selected"));
     const items = row.items.filter((it) => it[3] !== null && it[3] !== undefined && binOf(it[3]) === k);
     const base = baselineOf(run, row);
@@ -172,7 +176,7 @@
   DATA.runs.forEach((run, index) => {
     const holder = document.querySelector(`.diagrams[data-run="${index}"]`);
     const list = document.querySelector(`.bin-list[data-run="${index}"]`);
-    run.rows.forEach((row, r) => { if (row.items.length) holder.appendChild(diagram(run, index, row, r, list)); });
+    run.rows.forEach((row, r) => { if (row.items.length) holder.insertBefore(diagram(run, index, row, r, list), list); });
     browser(run, document.querySelector(`.browser[data-run="${index}"]`));
   });
 })();
