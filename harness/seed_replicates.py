@@ -21,6 +21,8 @@ from harness.bootstrap import draw, replicate_all
 from harness.config import Config, Layer
 from harness.errors import HarnessError
 
+_UNDEFINED = (HarnessError, ValueError, ZeroDivisionError, FloatingPointError)
+
 
 def _counted(run: Path, report: dict[str, Any], label: str, extractor: str) -> outcome_files.Counted | None:
     row = next((r for r in report["rows"] if r["label"] == label and r["extractor"] == extractor
@@ -49,16 +51,23 @@ def change_replicates(run: Path, report: dict[str, Any], trainer: str, extractor
     draws = draw(len(common), int(boot.get("resamples", 1000)), int(boot.get("seed", 0)), groups)
     params = {e["name"]: e["params"] for e in (report.get("strategies") or {}).get("metrics", [])}
     config = Config.load().with_layer(Layer(f"metric parameters of {run}", {"metric": params}))
-    out = {}
+    runs = [(base.confidence, base.correct), (trained.confidence, trained.correct)]
+    fns = {}
     for name in names:
         try:
-            fn = registry.create("metric", name, config)
-            reps = replicate_all({name: fn}, [(base.confidence, base.correct),
-                                              (trained.confidence, trained.correct)], draws)[name]
-        except (HarnessError, ValueError, ZeroDivisionError, FloatingPointError):
+            fns[name] = registry.create("metric", name, config)
+        except HarnessError:
             continue
-        out[name] = reps[1] - reps[0]
-    return out
+    try:  # all at once: the metrics share each chunk's work (the sorted data)
+        reps = replicate_all(fns, runs, draws)
+    except _UNDEFINED:  # one at a time: a metric undefined here is left out, the others kept
+        reps = {}
+        for name, fn in fns.items():
+            try:
+                reps.update(replicate_all({name: fn}, runs, draws))
+            except _UNDEFINED:
+                continue
+    return {name: r[1] - r[0] for name, r in reps.items()}
 
 
 __all__ = ["change_replicates"]

@@ -7,9 +7,10 @@ parameters). Across its seeds (the statistics: ``harness.seed_statistics``) it g
 - for each metric of a row, the mean and a 95% interval of the mean: a t-interval on the log
   scale (delta method) when every seed's value is positive — a calibration error's interval
   never goes below zero — else a plain t-interval (``method`` says which; none for one seed);
-- for each paired change, the mean and a two-level interval (seeds x bootstrap: resample the
-  seeds, then within each seed one of its paired bootstrap replicates, recomputed from the
-  cell's outcome files by ``harness.seed_replicates``; a t-interval where they are missing);
+- for each paired change of a headline metric, the mean and a two-level interval (seeds x
+  bootstrap: resample the seeds, then within each seed one of its paired bootstrap replicates,
+  recomputed from the cell's outcome files by ``harness.seed_replicates``); a t-interval for
+  the other metrics and where a cell's outcome files are missing;
 - for each criterion and post-hoc verdict, the count of pass / fail / inconclusive (a verdict's
   ``outcome``, or from ``passed`` in older run folders), the cells not yet complete, and the pass
   rate with its exact binomial (Clopper-Pearson) interval;
@@ -166,7 +167,8 @@ def summarize(cells: Sequence[Any], out: Path, *, command: dict[str, Any]) -> di
                                      "criteria": {}, "verdicts": {}, "against": []})
             slot["seeds"].append(cell.seed)
             diffs = {m: c["diff"] for m, c in comp["changes"].items() if c.get("diff") is not None}
-            reps = change_replicates(folder, report, comp["trainer"], comp["extractor"], list(diffs))
+            reps = change_replicates(folder, report, comp["trainer"], comp["extractor"],
+                                     [m for m in HEADLINE if m in diffs])
             for name_, diff in diffs.items():
                 slot["changes"].setdefault(name_, []).append(diff)
                 slot["seeds_with"].setdefault(name_, []).append(cell.seed)
@@ -245,7 +247,7 @@ def pair_text(test: dict[str, Any]) -> str:
     """One paired test between two trainers, naming the test and both p-values."""
     how = (f"exact over all {test['patterns']} sign patterns" if test["exact"]
            else f"{test['patterns']} random sign patterns")
-    verdict = (f"**{test['better']}** is better" if test["better"]
+    verdict = (f"{test['better']} is better" if test["better"]
                else f"no difference shown at Holm-adjusted p < {ALPHA}")
     return (f"{test['a']} minus {test['b']}: mean difference of the change in {test['metric']} "
             f"{test['mean_difference']:+.4f} over seeds {', '.join(map(str, test['seeds']))}; "

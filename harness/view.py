@@ -25,7 +25,7 @@ from harness.artifacts import read_jsonl, write_text_atomic
 from harness.errors import InputError
 from harness.grade_metrics import NAMES as SIMPLEQA_NAMES
 from harness.report import HEADLINE, load_report
-from harness.sweep_summary import load_sweep, outcome_of, pair_text, tally_text
+from harness.sweep_summary import METHODS, load_sweep, outcome_of, pair_text, tally_text
 
 PAGE = "report.html"
 #: the paired changes a sweep's table shows
@@ -188,7 +188,8 @@ def render(runs: Sequence[dict[str, Any]], sweeps: Sequence[dict[str, Any]], tit
                                         for r in (run["report"] or {}).get("rows", []))]
     return template.render(
         title=title, runs=runs, sweeps=sweeps, headline=names, all_headline=HEADLINE,
-        change_names=CHANGES, simpleqa_names=SIMPLEQA_NAMES, css=_asset("page.css"), js=_asset("page.js"),
+        change_names=CHANGES, simpleqa_names=SIMPLEQA_NAMES, methods=METHODS,
+        css=_asset("page.css"), js=_asset("page.js"),
         data=_json_for_script({"runs": [{k: run[k] for k in ("name", "examples", "stages", "rows")}
                                         for run in runs]}),
     )

@@ -183,7 +183,8 @@ def test_changes_get_a_two_level_interval_and_trainers_a_paired_test(tmp_path):
     for cell in cells:
         cell.spec.out.mkdir(parents=True)
         _seeded_cell(cell, {"implicit": 0.3, "brier": 0.02})
-    summary = summarize(cells, tmp_path, command={"task": "facts", "model": "tiny", "seeds": seeds})
+    summary = summarize(cells, tmp_path, command={"task": "facts", "model": "tiny", "seeds": seeds,
+                                                  "trainers": ["implicit", "brier"], "calibrators": []})
     comps = {c["trainer"]: c for c in summary["comparisons"]}
     change = comps["brier"]["changes"]["rms_calib_err"]
     assert change["method"] == "seeds x bootstrap" and change["ci"][1] < 0
@@ -203,7 +204,12 @@ def test_changes_get_a_two_level_interval_and_trainers_a_paired_test(tmp_path):
     assert test["better"] == "brier (logprob)"
     text = render_markdown(summary)
     assert "sign-flip permutation test (exact over all 64 sign patterns) p = 0.0312, " \
-           "Holm-adjusted p = 0.0312: **brier (logprob)** is better" in text
+           "Holm-adjusted p = 0.0312: brier (logprob) is better" in text
+    from harness.view import render
+
+    page = render([], [{"name": str(tmp_path), "summary": summary, "links": {}}], "sweep")
+    assert "brier (logprob) is better" in page and "6 pass, 0 fail, 0 inconclusive of 6" in page
+    assert "Clopper-Pearson" in page and "two-level" in page
 
 
 def _spec(tiny_lm_path: Path, qa: Path) -> ExperimentSpec:
