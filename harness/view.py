@@ -1,11 +1,19 @@
 """The page behind ``harness view``: one self-contained ``report.html`` for run and sweep folders.
 
+A run's page opens with the verdicts at a glance (``glance``: per trainer each criterion's
+pass / fail / inconclusive — a verdict's ``outcome``, or from ``passed`` in older run folders —
+whether it beats / adds to the post-hoc maps and which map was the bar, the best-calibrated row,
+which reading decided, the thresholds), then what ``report.md`` has: metrics with CIs,
+SimpleQA's shares, counts, fitted calibrators, changes, criteria, retention and subgroups.
+
 The page needs no network: its CSS and JavaScript are inlined, and its data (every row's
 metrics, verdicts, and per-example question, gold answer, model answer, confidence, grade and
 judge reply) is one JSON document in a ``<script type="application/json">`` element. The
-tables are rendered here with jinja2 (autoescaped); the reliability diagrams and the
-per-example browser are drawn in the browser from that JSON, putting every text in with
-``textContent``, never as HTML. Questions, answers and judge replies are untrusted text.
+tables are rendered here with jinja2 (autoescaped); the reliability diagrams (axis titles, each
+bin's count; a clicked bin's answers listed just after its diagram, each beside the baseline's
+answer to the same question) and the per-example browser are drawn in the browser from that
+JSON, putting every text in with ``textContent``, never as HTML. Questions, answers and judge
+replies are untrusted text.
 
 A sweep folder gets its table and a page per finished cell (``cells/<cell>/report.html``),
 linked from it. ``harness.serve`` serves the result.
