@@ -260,3 +260,22 @@ def test_jobs_run_cells_as_separate_processes(tiny_lm_path, tmp_path):
     manifest = json.loads((out / "cells" / "seed0" / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert (out / "cells" / "seed0" / "sweep-cell.log").is_file()
+
+
+def test_a_sweep_folder_summarized_by_the_previous_version_still_renders(tmp_path):
+    from harness.sweep_summary import load_sweep
+    from harness.view import render
+
+    v1 = {"schema": "calibration-harness/sweep/v1", "axes": [], "cells": [],
+          "command": {"task": "facts", "model": "tiny", "seeds": [0, 1], "trainers": ["implicit"],
+                      "calibrators": []},
+          "rows": [], "comparisons": [{"axes": {}, "trainer": "implicit", "extractor": "logprob",
+                                       "seeds": [0, 1], "changes": {},
+                                       "criteria": {"calibration": {"passed": 1, "n": 2, "rate": 0.5}},
+                                       "passed": {"passed": 1, "n": 2, "rate": 0.5}}]}
+    (tmp_path / "sweep.json").write_text(json.dumps(v1))
+    summary = load_sweep(tmp_path)
+    assert summary == v1
+    page = render([], [{"name": str(tmp_path), "summary": summary, "links": {}}], "old sweep")
+    assert "<td>calibration</td><td>1/2</td>" in page
+    assert load_sweep(tmp_path / "nowhere") is None
