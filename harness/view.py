@@ -112,9 +112,12 @@ def _best_row(report: dict[str, Any], metric: str) -> dict[str, Any] | None:
     if not scored:
         return None
     best = min(scored, key=lambda r: r["metrics"][metric]["value"])
+    ci = best["metrics"][metric].get("ci")
+    overlapping = sum(1 for r in scored if r is not best and ci and r["metrics"][metric].get("ci")
+                      and r["metrics"][metric]["ci"][0] <= ci[1])
     return {"title": best["label"] + (f" + {best['calibrator']}" if best.get("calibrator") else ""),
             "extractor": best["extractor"], "metric": metric, "value": best["metrics"][metric]["value"],
-            "ci": best["metrics"][metric].get("ci"), "of": len(scored)}
+            "ci": ci, "of": len(scored), "overlapping": overlapping}
 
 
 def glance(report: dict[str, Any]) -> dict[str, Any]:

@@ -159,6 +159,9 @@ def test_the_page_opens_with_the_verdicts_at_a_glance(judged_run):
     values = {(r["label"], r["calibrator"]): r["metrics"]["rms_calib_err"]["value"] for r in report["rows"]}
     best = min(values, key=values.get)
     assert seen["best"]["title"] == best[0] + (f" + {best[1]}" if best[1] else "")
+    cis = {(r["label"], r["calibrator"]): r["metrics"]["rms_calib_err"]["ci"] for r in report["rows"]}
+    overlapping = sum(1 for k, ci in cis.items() if k != best and ci[0] <= cis[best][1])
+    assert seen["best"]["overlapping"] == overlapping
     # verdicts first: before the run's note, its metrics and its diagrams
     at = html.index("Verdicts at a glance")
     assert at < html.index("Metrics (95% bootstrap CIs)") < html.index("Reliability diagrams")
