@@ -7,7 +7,8 @@ docstring says so, and checked against scipy in the tests:
   (the regularized incomplete beta function), not a table that stops at some df;
 - ``clopper_pearson``: the exact binomial interval of a pass rate;
 - ``positive_mean_interval``: the interval of the mean of a non-negative metric, a t-interval on
-  the log scale (delta method: ``mean · exp(± t · sd / (mean · √n))``), so never below zero;
+  the log scale of the mean (delta method: ``mean · exp(± t · sd / (mean · √n))``), so never
+  below zero (zeros among the values are fine; all zero gives [0, 0]);
 - ``two_level_interval``: seeds × bootstrap: resample the seeds, then within each drawn seed one
   of its own bootstrap replicates; the percentile interval of the mean;
 - ``sign_flip_test``: the paired permutation test across seeds (exact over all 2^n sign
@@ -126,7 +127,8 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> list[float] | No
 
 
 def positive_mean_interval(values: Sequence[float], level: float = 0.95) -> list[float] | None:
-    """The interval of the mean of positive values, a t-interval on the log scale (delta method):
+    """The interval of the mean of non-negative values, a t-interval on the log scale of the mean
+    (delta method, which needs only mean > 0):
     ``mean · exp(± t · sd / (mean · √n))`` — never below zero, wider above the mean than below.
     None for fewer than two values."""
     n = len(values)

@@ -5,8 +5,8 @@ one trainer's comparison, at one point of the grid's other axes (extractor, mult
 parameters). Across its seeds (the statistics: ``harness.seed_statistics``) it gets
 
 - for each metric of a row, the mean and a 95% interval of the mean: a t-interval on the log
-  scale (delta method) when every seed's value is positive — a calibration error's interval
-  never goes below zero — else a plain t-interval (``method`` says which; none for one seed);
+  scale of the mean (delta method) when no seed's value is negative — a calibration error's
+  interval never goes below zero — else a plain t-interval (``method`` says which; none for one seed);
 - for each paired change of a headline metric, the mean and a two-level interval (seeds x
   bootstrap: resample the seeds, then within each seed one of its paired bootstrap replicates,
   recomputed from the cell's outcome files by ``harness.seed_replicates``); a t-interval for
@@ -70,16 +70,16 @@ def outcome_of(verdict: dict[str, Any] | None) -> str | None:
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:
     """Mean and 95% interval of the mean of ``values`` (``ci`` None for fewer than two): a t-interval
-    on the log scale when every value is positive (never below zero), else a plain t-interval."""
+    on the log scale of the mean when no value is negative (never below zero), else a plain one."""
     n = len(values)
     if n == 0:
         return {"mean": None, "ci": None, "values": []}
     mean = sum(values) / n
     if n < 2:
         return {"mean": mean, "ci": None, "values": list(values)}
-    positive = all(v > 0 for v in values)
-    ci = positive_mean_interval(values) if positive else t_interval(values)
-    return {"mean": mean, "ci": ci, "values": list(values), "method": "log-scale t" if positive else "t"}
+    non_negative = all(v >= 0 for v in values)
+    ci = positive_mean_interval(values) if non_negative else t_interval(values)
+    return {"mean": mean, "ci": ci, "values": list(values), "method": "log-scale t" if non_negative else "t"}
 
 
 def change_ci(values: Sequence[float], replicates: Sequence[Any] | None) -> dict[str, Any]:
@@ -256,7 +256,7 @@ def pair_text(test: dict[str, Any]) -> str:
 
 
 METHODS = ("- metrics: mean over seeds [95% interval of the mean: a t-interval on the log scale "
-           "(delta method) when every seed's value is positive, so never below zero; else a plain "
+           "(delta method) when no seed's value is negative, so never below zero; else a plain "
            "t-interval; the t quantile is exact for every df]",
            "- changes: mean over seeds [95% two-level interval: resample the seeds, then within each "
            "its own paired bootstrap replicate; a t-interval where a cell's outcome files are missing]",

@@ -87,6 +87,8 @@ def test_a_non_negative_metrics_interval_never_goes_below_zero():
     assert t_interval(ece)[0] < 0
     low, high = positive_mean_interval(ece)
     assert 0 < low < sum(ece) / 2 < high
+    assert positive_mean_interval([0.0, 0.0, 0.02])[0] > 0  # HLE's error is 0.0 at 100 <= n < 200
+    assert positive_mean_interval([0.0, 0.0]) == [0.0, 0.0]
     rng = np.random.default_rng(1)
     for _ in range(200):
         values = list(rng.exponential(0.05, size=int(rng.integers(2, 6))))

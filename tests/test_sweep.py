@@ -138,6 +138,7 @@ def test_the_summary_counts_pass_fail_and_inconclusive_with_exact_intervals(tmp_
     assert "beats_posthoc (bar: baseline + isotonic in 3)" in text
     assert "Clopper-Pearson" in text and "log scale" in text and "no trainer is named better" in text
     assert mean_ci([1.0]) == {"mean": 1.0, "ci": None, "values": [1.0]}
+    assert mean_ci([0.0, 0.3])["ci"][0] > 0 and mean_ci([-0.1, 0.3])["method"] == "t"
     old = {**summary, "comparisons": [{**comp, "criteria": {"calibration": {"passed": 2, "n": 3}}}]}
     assert "| calibration | 2/3 |" in render_markdown(old)  # a v1 summary still renders
 
