@@ -2,7 +2,8 @@
 
 Top: accuracy per equal-width confidence bin against the diagonal of perfect calibration,
 the gap to the diagonal shaded; the legend gives ECE, RMS calibration error and accuracy.
-Bottom: how many answers fall in each bin. Rendered with matplotlib's Agg canvas (no
+Bottom: how many answers fall in each bin, the count written on each bar; both panels carry
+axis titles. Rendered with matplotlib's Agg canvas (no
 display, no global pyplot state) into bytes, then written atomically as a PNG.
 """
 
@@ -63,24 +64,26 @@ def _panel(top: Any, bottom: Any, name: str, confidence: np.ndarray, correct: np
             hatch="//", edgecolor="#DD8452", linewidth=0, label="gap to mean confidence")
     top.scatter(table["confidence"][filled], table["accuracy"][filled], color="black", s=12, zorder=3,
                 label="(mean confidence, accuracy)")
-    top.set(xlim=(0, 1), ylim=(0, 1), title=name, ylabel="accuracy")
+    top.set(xlim=(0, 1), ylim=(0, 1), title=name, ylabel="accuracy in the bin (share correct)")
     top.set_aspect("equal")
     legend = top.legend(loc="upper left", fontsize=7.5, frameon=True,
                         title=_legend_text(confidence, correct, config), title_fontsize=8)
     legend.get_title().set_fontweight("bold")
     top.tick_params(labelbottom=False)
-    bottom.bar(centers, table["count"], width=width * 0.92, color="0.55")
-    bottom.set(xlim=(0, 1), xlabel="confidence", ylabel="answers")
+    bars = bottom.bar(centers, table["count"], width=width * 0.92, color="0.55")
+    bottom.bar_label(bars, labels=[str(int(n)) for n in table["count"]], fontsize=7, padding=1)
+    bottom.set(xlim=(0, 1), ylim=(0, max(1, int(table["count"].max())) * 1.25),
+               xlabel=f"confidence (equal-width bins of {1 / bins:g})", ylabel="answers")
 
 
-def render_reliability(
+def reliability_figure(
     runs: Sequence[tuple[str, np.ndarray, np.ndarray]],
     *,
     bins: int = 10,
     title: str | None = None,
     config: Config | None = None,
-) -> bytes:
-    """The PNG bytes of the diagram of ``runs`` = [(name, confidence, correct), ...]."""
+) -> Any:
+    """The matplotlib ``Figure`` of ``runs`` = [(name, confidence, correct), ...], on an Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -89,7 +92,7 @@ def render_reliability(
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise InputError(f"bins must be an integer >= 1, got {bins!r}")
     config = config or Config.load()
-    figure = Figure(figsize=(4.6 * len(runs), 6.2), dpi=110, layout="constrained")
+    figure = Figure(figsize=(4.6 * len(runs), 6.4), dpi=110, layout="constrained")
     FigureCanvasAgg(figure)
     grid = figure.add_gridspec(2, len(runs), height_ratios=(3.2, 1))
     for column, (name, confidence, correct) in enumerate(runs):
@@ -101,6 +104,18 @@ def render_reliability(
         _panel(top, bottom, name, conf, hit, bins, config)
     if title:
         figure.suptitle(title)
+    return figure
+
+
+def render_reliability(
+    runs: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    *,
+    bins: int = 10,
+    title: str | None = None,
+    config: Config | None = None,
+) -> bytes:
+    """The PNG bytes of the diagram of ``runs`` = [(name, confidence, correct), ...]."""
+    figure = reliability_figure(runs, bins=bins, title=title, config=config)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()

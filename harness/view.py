@@ -1,11 +1,19 @@
 """The page behind ``harness view``: one self-contained ``report.html`` for run and sweep folders.
 
+A run's page opens with the verdicts at a glance (``glance``: per trainer each criterion's
+pass / fail / inconclusive — a verdict's ``outcome``, or from ``passed`` in older run folders —
+whether it beats / adds to the post-hoc maps and which map was the bar, the best-calibrated row,
+which reading decided, the thresholds), then what ``report.md`` has: metrics with CIs,
+SimpleQA's shares, counts, fitted calibrators, changes, criteria, retention and subgroups.
+
 The page needs no network: its CSS and JavaScript are inlined, and its data (every row's
 metrics, verdicts, and per-example question, gold answer, model answer, confidence, grade and
 judge reply) is one JSON document in a ``<script type="application/json">`` element. The
-tables are rendered here with jinja2 (autoescaped); the reliability diagrams and the
-per-example browser are drawn in the browser from that JSON, putting every text in with
-``textContent``, never as HTML. Questions, answers and judge replies are untrusted text.
+tables are rendered here with jinja2 (autoescaped); the reliability diagrams (axis titles, each
+bin's count; a clicked bin's answers listed just after its diagram, each beside the baseline's
+answer to the same question) and the per-example browser are drawn in the browser from that
+JSON, putting every text in with ``textContent``, never as HTML. Questions, answers and judge
+replies are untrusted text.
 
 A sweep folder gets its table and a page per finished cell (``cells/<cell>/report.html``),
 linked from it. ``harness.serve`` serves the result.
@@ -23,8 +31,9 @@ from typing import Any
 from harness import outcomes as outcome_files
 from harness.artifacts import read_jsonl, write_text_atomic
 from harness.errors import InputError
+from harness.grade_metrics import NAMES as SIMPLEQA_NAMES
 from harness.report import HEADLINE, load_report
-from harness.sweep_summary import load_sweep
+from harness.sweep_summary import METHODS, load_sweep, outcome_of, pair_text, tally_text
 
 PAGE = "report.html"
 #: the paired changes a sweep's table shows
@@ -81,6 +90,61 @@ def run_data(run: Path) -> dict[str, Any]:
     return {"name": str(run), "report": report, "examples": _examples(run), "stages": stages, "rows": rows}
 
 
+def reading(report: dict[str, Any]) -> str:
+    """Which reading decided the verdicts: the stored reading, or what the thresholds and verdicts show."""
+    thresholds = report.get("thresholds") or {}
+    if thresholds.get("reading"):
+        return str(thresholds["reading"])
+    if thresholds.get("point"):
+        return "point estimates (--point): the intervals did not decide"
+    verdicts = [v for c in report.get("comparisons") or [] for v in c.get("criteria") or []]
+    if any("outcome" in v for v in verdicts):
+        return "paired 95% bootstrap CIs: pass, fail or inconclusive by where the interval lies"
+    if thresholds.get("strict"):
+        return "the paired 95% CI's unfavourable bound (strict)"
+    return "point estimates (made before verdicts were three-valued; strict off)"
+
+
+def _best_row(report: dict[str, Any], metric: str) -> dict[str, Any] | None:
+    """The row with the lowest point value of ``metric`` (its interval beside it)."""
+    scored = [r for r in report.get("rows") or []
+              if ((r.get("metrics") or {}).get(metric) or {}).get("value") is not None]
+    if not scored:
+        return None
+    best = min(scored, key=lambda r: r["metrics"][metric]["value"])
+    ci = best["metrics"][metric].get("ci")
+    overlapping = sum(1 for r in scored if r is not best and ci and r["metrics"][metric].get("ci")
+                      and r["metrics"][metric]["ci"][0] <= ci[1])
+    return {"title": best["label"] + (f" + {best['calibrator']}" if best.get("calibrator") else ""),
+            "extractor": best["extractor"], "metric": metric, "value": best["metrics"][metric]["value"],
+            "ci": ci, "of": len(scored), "overlapping": overlapping}
+
+
+def glance(report: dict[str, Any]) -> dict[str, Any]:
+    """The verdicts at a glance: per trainer each criterion's outcome (pass / fail / inconclusive),
+    the whole, whether it beats / adds to the best post-hoc map (and which map), the best-calibrated
+    row and which reading decided."""
+    metric = (report.get("thresholds") or {}).get("metric", "rms_calib_err")
+    criteria = list(dict.fromkeys(v["name"] for c in report.get("comparisons") or [] for v in c["criteria"]))
+    trainers = []
+    for comp in report.get("comparisons") or []:
+        by_name = {v["name"]: v for v in comp["criteria"]}
+        posthoc = {}
+        for name in ("beats_posthoc", "adds_to_posthoc"):
+            verdict = comp.get(name)
+            if verdict is not None:
+                against = verdict.get("against") or ", ".join(
+                    f"{p['calibrator']}" for p in verdict.get("per_calibrator") or [])
+                posthoc[name] = {"outcome": outcome_of(verdict), "against": against,
+                                 "detail": verdict.get("detail") or verdict.get("error") or ""}
+        trainers.append({"trainer": comp["trainer"], "extractor": comp["extractor"],
+                         "outcome": outcome_of(comp), "required": list(comp.get("required") or ()),
+                         "criteria": {n: {"outcome": outcome_of(v), "detail": v.get("detail", "")}
+                                      for n, v in by_name.items()}, **posthoc})
+    return {"criteria": criteria, "trainers": trainers, "best": _best_row(report, metric),
+            "reading": reading(report), "metric": metric}
+
+
 def _json_for_script(data: Any) -> str:
     """JSON that cannot end its ``<script>`` element or start markup, whatever the strings hold."""
     text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -107,6 +171,16 @@ def _fmt(entry: dict[str, Any] | None, signed: bool = False) -> str:
     return text
 
 
+def _arrow(values: Sequence[float | None] | None) -> str:
+    return " → ".join("n/a" if v is None else f"{v:.3f}" for v in values or ())
+
+
+def _fitted(fit: dict[str, Any]) -> str:
+    from harness.posthoc import fitted_summary
+
+    return fitted_summary(fit)
+
+
 def render(runs: Sequence[dict[str, Any]], sweeps: Sequence[dict[str, Any]], title: str) -> str:
     """The page's HTML for run data (``run_data``) and sweep summaries (with ``links`` to cells)."""
     import jinja2
@@ -114,12 +188,19 @@ def render(runs: Sequence[dict[str, Any]], sweeps: Sequence[dict[str, Any]], tit
     env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = _fmt
+    env.filters["tally"] = tally_text
+    env.filters["pair"] = pair_text
+    env.filters["fitted"] = _fitted
+    env.filters["arrow"] = _arrow
+    env.globals["glance"] = glance
+    env.globals["outcome_of"] = outcome_of
     template = env.from_string(_asset("page.html.j2"))
     names = [n for n in HEADLINE if any(n in r["metrics"] for run in runs
                                         for r in (run["report"] or {}).get("rows", []))]
     return template.render(
         title=title, runs=runs, sweeps=sweeps, headline=names, all_headline=HEADLINE,
-        change_names=CHANGES, css=_asset("page.css"), js=_asset("page.js"),
+        change_names=CHANGES, simpleqa_names=SIMPLEQA_NAMES, methods=METHODS,
+        css=_asset("page.css"), js=_asset("page.js"),
         data=_json_for_script({"runs": [{k: run[k] for k in ("name", "examples", "stages", "rows")}
                                         for run in runs]}),
     )

@@ -62,3 +62,16 @@ def test_nothing_to_draw_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no answers"):
         reliability_diagram([("empty", np.array([]), np.array([], dtype=bool))], tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_both_panels_carry_axis_titles_and_each_bin_its_count() -> None:
+    from harness.diagrams import reliability_figure
+
+    name, confidence, correct = runs(1)[0]
+    figure = reliability_figure([(name, confidence, correct)])
+    top, bottom = figure.axes
+    assert top.get_ylabel().startswith("accuracy") and bottom.get_ylabel() == "answers"
+    assert bottom.get_xlabel().startswith("confidence")
+    written = [int(t.get_text()) for t in bottom.texts]
+    assert written == bin_table(confidence, correct)["count"].tolist()
+    assert sum(written) == len(confidence)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from view_fixtures import QUESTIONS, write_qa
 
@@ -96,34 +97,120 @@ def test_bad_sweep_input_is_one_line_and_exit_2(tmp_path, capsys, args, message)
     assert not (tmp_path / "s").exists()
 
 
-def _report(rms: float, diff: float, passed: bool) -> dict:
+def _report(rms: float, diff: float, outcome: str, beats: bool | None = False) -> dict:
+    """A cell's report.json as an older version wrote it (``passed`` only) or as now (``outcome``)."""
+    calibration = {"name": "calibration", "passed": outcome == "pass"}
+    if outcome != "old":
+        calibration["outcome"] = outcome
     return {"schema": "calibration-harness/report/v2",
             "rows": [{"label": "baseline", "calibrator": None, "extractor": "logprob",
                       "metrics": {"rms_calib_err": {"value": rms, "ci": [0, 1]},
                                   "accuracy": {"value": 0.5}}}],
             "comparisons": [{"trainer": "implicit", "extractor": "logprob",
                              "changes": {"rms_calib_err": {"diff": diff}},
-                             "criteria": [{"name": "calibration", "passed": passed},
-                                          {"name": "accuracy", "passed": True}],
-                             "passed": passed, "beats_posthoc": {"passed": False}}]}
+                             "criteria": [calibration, {"name": "accuracy", "passed": True}],
+                             "passed": outcome == "pass",
+                             "beats_posthoc": {"passed": beats, "against": "baseline + isotonic"}}]}
 
 
-def test_the_summary_gives_mean_ci_and_pass_rates_per_strategy(tmp_path):
-    cells = build_cells(ExperimentSpec(trainers=("implicit",)), tmp_path, [0, 1, 2], [], [])
-    values = [(0.2, -0.1, True), (0.3, -0.05, True), (0.4, 0.02, False)]
-    for cell, (rms, diff, ok) in zip(cells, values, strict=True):
+def test_the_summary_counts_pass_fail_and_inconclusive_with_exact_intervals(tmp_path):
+    cells = build_cells(ExperimentSpec(trainers=("implicit",)), tmp_path, [0, 1, 2, 3], [], [])
+    values = [(0.2, -0.1, "pass"), (0.3, -0.05, "inconclusive"), (0.4, 0.02, "old")]
+    for cell, (rms, diff, outcome) in zip(cells, values, strict=False):  # seed 3 never finished
         cell.spec.out.mkdir(parents=True)
-        (cell.spec.out / "report.json").write_text(json.dumps(_report(rms, diff, ok)))
-    summary = summarize(cells, tmp_path, command={"task": "facts", "model": "tiny", "seeds": [0, 1, 2]})
+        (cell.spec.out / "report.json").write_text(json.dumps(_report(rms, diff, outcome)))
+    summary = summarize(cells, tmp_path, command={"task": "facts", "model": "tiny", "seeds": [0, 1, 2, 3]})
     rms = summary["rows"][0]["metrics"]["rms_calib_err"]
-    assert rms["mean"] == pytest.approx(0.3)
-    assert rms["ci"] == pytest.approx([0.3 - 4.303 * 0.1 / 3 ** 0.5, 0.3 + 4.303 * 0.1 / 3 ** 0.5])
+    assert rms["mean"] == pytest.approx(0.3) and rms["method"] == "log-scale t"
+    assert 0 < rms["ci"][0] < 0.3 < rms["ci"][1]
     comp = summary["comparisons"][0]
-    assert comp["criteria"]["calibration"] == {"passed": 2, "n": 3, "rate": pytest.approx(2 / 3)}
-    assert comp["passed"]["passed"] == 2 and comp["beats_posthoc"]["passed"] == 0
+    calibration = comp["criteria"]["calibration"]
+    assert {k: calibration[k] for k in ("pass", "fail", "inconclusive", "n", "incomplete")} == {
+        "pass": 1, "fail": 1, "inconclusive": 1, "n": 3, "incomplete": 1}  # the old cell's False is a fail
+    assert calibration["ci"] == pytest.approx([1 - 0.975 ** (1 / 3), 0.9057007], abs=1e-6)  # exact, 1 of 3
+    assert comp["passed"]["pass"] == 1 and comp["beats_posthoc"]["fail"] == 3
+    assert comp["against"] == {"baseline + isotonic": 3}
+    change = comp["changes"]["rms_calib_err"]
+    assert change["method"] == "t"  # no outcome files in these cells: no replicates to resample
     text = render_markdown(summary)
-    assert "| - | implicit | 2/3 | 3/3 | 2/3 | 0/3 | n/a |" in text
+    assert "| - | implicit | calibration | 1 pass, 1 fail, 1 inconclusive of 3 (+1 incomplete): " \
+           "0.33 [0.01, 0.91] |" in text
+    assert "beats_posthoc (bar: baseline + isotonic in 3)" in text
+    assert "Clopper-Pearson" in text and "log scale" in text and "no trainer is named better" in text
     assert mean_ci([1.0]) == {"mean": 1.0, "ci": None, "values": [1.0]}
+    assert mean_ci([0.0, 0.3])["ci"][0] > 0 and mean_ci([-0.1, 0.3])["method"] == "t"
+    old = {**summary, "comparisons": [{**comp, "criteria": {"calibration": {"passed": 2, "n": 3}}}]}
+    assert "| calibration | 2/3 |" in render_markdown(old)  # a v1 summary still renders
+
+
+def _seeded_cell(cell, trainers: dict[str, float]) -> None:
+    """A finished cell whose report comes from the real assessment of outcome files written here:
+    the baseline's confidences are noisy, each trainer's ``noise`` sets how well calibrated it is."""
+    from harness import outcomes as outcome_files
+    from harness.assessment import RowKey, Settings, assess
+    from harness.config import Config
+    from harness.criteria import thresholds_from
+
+    rng = np.random.default_rng(cell.seed)
+    truth = rng.uniform(0.1, 0.9, 300)
+    correct = rng.uniform(size=300) < truth
+
+    def outcomes(noise: float) -> list:
+        conf = np.clip(truth + rng.normal(0, noise, 300), 0, 1)
+        return [outcome_files.Outcome(example_id=f"q{i:03d}", grade="correct" if c else "incorrect",
+                                      confidence=float(p), group=f"g{i // 3}")
+                for i, (p, c) in enumerate(zip(conf, correct, strict=True))]
+
+    rows = {RowKey(label="baseline", extractor="logprob"): outcomes(0.35)}
+    rows.update({RowKey(label=t, extractor="logprob"): outcomes(noise) for t, noise in trainers.items()})
+    settings = Settings(thresholds=thresholds_from(), config=Config.load(), resamples=200, seed=cell.seed,
+                        metric_names=["rms_calib_err", "brier", "accuracy"])
+    assessed = assess(rows, dict.fromkeys(trainers, "logprob"), settings, held_out=True)
+    out = cell.spec.out
+    for key, row in zip(rows, assessed["rows"], strict=True):
+        outcome_files.write(out / f"{key.slug}.outcomes.jsonl", rows[key])
+        row["outcomes"] = f"{key.slug}.outcomes.jsonl"
+    (out / "report.json").write_text(json.dumps({
+        "schema": "calibration-harness/report/v2", "rows": assessed["rows"],
+        "comparisons": assessed["comparisons"], "bootstrap": assessed["bootstrap"],
+        "counting": {"not_attempted": "incorrect", "missing_confidence": 1.0},
+        "thresholds": settings.thresholds,
+        "strategies": {"metrics": []}}))
+
+
+def test_changes_get_a_two_level_interval_and_trainers_a_paired_test(tmp_path):
+    seeds = list(range(6))
+    cells = build_cells(ExperimentSpec(trainers=("implicit", "brier")), tmp_path, seeds, [], [])
+    for cell in cells:
+        cell.spec.out.mkdir(parents=True)
+        _seeded_cell(cell, {"implicit": 0.3, "brier": 0.02})
+    summary = summarize(cells, tmp_path, command={"task": "facts", "model": "tiny", "seeds": seeds,
+                                                  "trainers": ["implicit", "brier"], "calibrators": []})
+    comps = {c["trainer"]: c for c in summary["comparisons"]}
+    change = comps["brier"]["changes"]["rms_calib_err"]
+    assert change["method"] == "seeds x bootstrap" and change["ci"][1] < 0
+    # the second level is each run's own bootstrap: its percentile interval is the run's CI
+    from harness.seed_replicates import change_replicates
+    from harness.sweep_summary import load_report
+
+    folder = cells[0].spec.out
+    report = load_report(folder)
+    reps = change_replicates(folder, report, "brier", "logprob", ["rms_calib_err"])["rms_calib_err"]
+    comp = next(c for c in report["comparisons"] if c["trainer"] == "brier")
+    stored = comp["changes"]["rms_calib_err"]["ci"]
+    assert [np.percentile(reps, 2.5), np.percentile(reps, 97.5)] == pytest.approx(stored)
+    [test] = summary["tests"]
+    assert test["exact"] and test["patterns"] == 64 and test["seeds"] == seeds
+    assert test["p"] == pytest.approx(2 / 64) and test["p_holm"] == pytest.approx(2 / 64)
+    assert test["better"] == "brier (logprob)"
+    text = render_markdown(summary)
+    assert "sign-flip permutation test (exact over all 64 sign patterns) p = 0.0312, " \
+           "Holm-adjusted p = 0.0312: brier (logprob) is better" in text
+    from harness.view import render
+
+    page = render([], [{"name": str(tmp_path), "summary": summary, "links": {}}], "sweep")
+    assert "brier (logprob) is better" in page and "6 pass, 0 fail, 0 inconclusive of 6" in page
+    assert "Clopper-Pearson" in page and "two-level" in page
 
 
 def _spec(tiny_lm_path: Path, qa: Path) -> ExperimentSpec:
@@ -174,3 +261,22 @@ def test_jobs_run_cells_as_separate_processes(tiny_lm_path, tmp_path):
     manifest = json.loads((out / "cells" / "seed0" / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert (out / "cells" / "seed0" / "sweep-cell.log").is_file()
+
+
+def test_a_sweep_folder_summarized_by_the_previous_version_still_renders(tmp_path):
+    from harness.sweep_summary import load_sweep
+    from harness.view import render
+
+    v1 = {"schema": "calibration-harness/sweep/v1", "axes": [], "cells": [],
+          "command": {"task": "facts", "model": "tiny", "seeds": [0, 1], "trainers": ["implicit"],
+                      "calibrators": []},
+          "rows": [], "comparisons": [{"axes": {}, "trainer": "implicit", "extractor": "logprob",
+                                       "seeds": [0, 1], "changes": {},
+                                       "criteria": {"calibration": {"passed": 1, "n": 2, "rate": 0.5}},
+                                       "passed": {"passed": 1, "n": 2, "rate": 0.5}}]}
+    (tmp_path / "sweep.json").write_text(json.dumps(v1))
+    summary = load_sweep(tmp_path)
+    assert summary == v1
+    page = render([], [{"name": str(tmp_path), "summary": summary, "links": {}}], "old sweep")
+    assert "<td>calibration</td><td>1/2</td>" in page
+    assert load_sweep(tmp_path / "nowhere") is None

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from view_fixtures import PAYLOAD_SCRIPT, QUESTIONS, hostile_run
+from view_fixtures import PAYLOAD_SCRIPT, QUESTIONS, hostile_run, with_a_trainer
 
 from harness import cli
 from harness.errors import InputError
@@ -137,3 +137,70 @@ def test_a_sweep_page_shows_its_table_and_links_its_cells(tiny_lm_path, tmp_path
                                                 "/cells/seed1/report.html"}
     elsewhere = write_page([out], tmp_path / "pages" / "sweep.html").read_text()
     assert 'href="../sweep/cells/seed0/report.html"' in elsewhere
+
+
+@pytest.fixture(scope="module")
+def judged_run(run_folder, tmp_path_factory) -> Path:
+    return with_a_trainer(run_folder, tmp_path_factory.mktemp("judged") / "run")
+
+
+def test_the_page_opens_with_the_verdicts_at_a_glance(judged_run):
+    from harness.view import glance
+
+    html = write_page([judged_run]).read_text()
+    report = json.loads((judged_run / "report.json").read_text())
+    seen = glance(report)
+    [trainer] = seen["trainers"]
+    criteria = report["comparisons"][0]["criteria"]
+    assert trainer["criteria"][criteria[2]["name"]]["outcome"] == "inconclusive"
+    derived = "pass" if criteria[0]["passed"] else "fail"  # no outcome stored: from passed
+    assert trainer["criteria"][criteria[0]["name"]]["outcome"] == derived
+    assert trainer["beats_posthoc"]["against"] == "baseline + isotonic"
+    values = {(r["label"], r["calibrator"]): r["metrics"]["rms_calib_err"]["value"] for r in report["rows"]}
+    best = min(values, key=values.get)
+    assert seen["best"]["title"] == best[0] + (f" + {best[1]}" if best[1] else "")
+    cis = {(r["label"], r["calibrator"]): r["metrics"]["rms_calib_err"]["ci"] for r in report["rows"]}
+    overlapping = sum(1 for k, ci in cis.items() if k != best and ci[0] <= cis[best][1])
+    assert seen["best"]["overlapping"] == overlapping
+    # verdicts first: before the run's note, its metrics and its diagrams
+    at = html.index("Verdicts at a glance")
+    assert at < html.index("Metrics (95% bootstrap CIs)") < html.index("Reliability diagrams")
+    glance_html = html[at:html.index("</div>", at)]
+    assert "implicit (logprob)" in glance_html and '<td class="inconclusive"' in glance_html
+    assert "vs baseline + isotonic (reported)" in glance_html
+    assert f"Best calibrated row: <b>{seen['best']['title']}</b>" in glance_html
+    assert "Decided by: paired 95% bootstrap CIs" in glance_html  # its verdicts carry an outcome
+    assert "min_reduction = 0.1" in glance_html and "min_n = 10" in glance_html
+
+
+def test_the_page_shows_what_report_md_has(judged_run):
+    html = write_page([judged_run]).read_text()
+    report = json.loads((judged_run / "report.json").read_text())
+    retention = report["comparisons"][0]["retention"]
+    for section in ("SimpleQA's metrics (shares of the judged examples)", "Counted, never hidden",
+                    "Post-hoc calibrators: fitted parameters", "slope 1.25",
+                    f"Retention: {retention['kept']}/{retention['n']}", "not attempted = incorrect"):
+        assert section in html, section
+    counts = report["rows"][0]["counts"]
+    assert f"<td>{counts['examples']}</td><td>{counts['judge_errors']}</td>" in html
+
+
+def test_a_clicked_bins_answers_appear_beside_the_diagram_with_the_baselines(judged_run):
+    html = write_page([judged_run]).read_text()
+    # the list starts in the diagrams' flow; a click moves it to just after the clicked diagram
+    assert '<div class="diagrams" data-run="0"><div class="bin-list" data-run="0" hidden></div></div>' in html
+    assert "<th>baseline, same question</th>" in html
+    js = html[html.rindex("<script>"):]
+    assert "fig.after(list)" in js and "baselineText" in js
+    assert '"bin-count"' in js and '"accuracy in the bin"' in js
+
+
+def test_the_page_says_which_reading_decided():
+    from harness.view import reading
+
+    old = {"thresholds": {"strict": False}, "comparisons": [{"criteria": [{"name": "a", "passed": True}]}]}
+    assert reading(old).startswith("point estimates (made before verdicts were three-valued")
+    strict = {**old, "thresholds": {"strict": True}}
+    assert reading(strict).startswith("the paired 95% CI's unfavourable bound")
+    assert reading({**old, "thresholds": {"point": True}}).startswith("point estimates (--point)")
+    assert reading({**old, "thresholds": {"reading": "interval"}}) == "interval"

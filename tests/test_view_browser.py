@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from view_fixtures import PAYLOAD_SCRIPT, hostile_run
+from view_fixtures import PAYLOAD_SCRIPT, hostile_run, with_a_trainer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -42,6 +42,11 @@ def _serve(folder: Path):
 @pytest.fixture()
 def served(tiny_lm_path, tmp_path):
     yield from _serve(hostile_run(tiny_lm_path, tmp_path / "run"))
+
+
+@pytest.fixture()
+def served_judged(tiny_lm_path, tmp_path):
+    yield from _serve(with_a_trainer(hostile_run(tiny_lm_path, tmp_path / "run"), tmp_path / "judged"))
 
 
 @pytest.fixture()
@@ -122,3 +127,37 @@ def test_a_sweep_page_shows_its_tables_a_diagram_and_opens_its_cells(served_swee
     browser.find_element(By.LINK_TEXT, "seed1").click()
     assert browser.current_url.endswith("/cells/seed1/report.html")
     assert browser.find_element(By.CSS_SELECTOR, "section.run h2").text.startswith("jsonl on")
+
+
+def test_a_bins_answers_show_beside_its_diagram_with_the_baselines_and_verdicts_come_first(
+        served_judged, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(served_judged)
+    glance = browser.find_element(By.CSS_SELECTOR, "table.verdicts")
+    assert glance.location["y"] < browser.find_element(By.CSS_SELECTOR, "table.metrics").location["y"]
+    assert "inconclusive" in glance.text and "vs baseline + isotonic" in glance.text
+    figures = browser.find_elements(By.CSS_SELECTOR, ".diagram")
+    trained = next(f for f in figures
+                   if f.find_element(By.TAG_NAME, "figcaption").text.startswith("implicit"))
+    counts = [t.text for t in trained.find_elements(By.CSS_SELECTOR, "text.bin-count")]
+    assert len(counts) == 10 and sum(map(int, counts)) > 0
+    assert {t.text for t in trained.find_elements(By.CSS_SELECTOR, "text.axis-title")} >= {
+        "confidence (bins of 0.1)", "accuracy in the bin"}
+    fullest = max(range(10), key=lambda k: int(counts[k]))
+    trained.find_elements(By.CSS_SELECTOR, "rect.bin-hit")[fullest].click()
+    listing = browser.find_element(By.CSS_SELECTOR, ".bin-list")
+    answers = listing.find_elements(By.CSS_SELECTOR, "li.bin-answer")
+    assert len(answers) == int(counts[fullest])
+    # where the eye is: right beside the clicked diagram (or just under it when its line is full)
+    box, at = trained.rect, listing.rect
+    beside = at["x"] >= box["x"] + box["width"] - 1 and abs(at["y"] - box["y"]) < 40
+    under = 0 <= at["y"] - (box["y"] + box["height"]) < 40
+    assert beside or under, (box, at)
+    baseline = [a.find_element(By.CSS_SELECTOR, ".baseline-answer").text for a in answers]
+    assert all(b.startswith("baseline: ") for b in baseline)
+    assert browser.execute_script("return window.__pwned === undefined") is True
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", listing)
+    shot = _screenshot(browser, "harness-view-judged-bin.png", tmp_path)
+    browser.execute_script("window.scrollTo(0, 0)")
+    assert _screenshot(browser, "harness-view-judged.png", tmp_path).stat().st_size > shot.stat().st_size / 10

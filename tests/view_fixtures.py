@@ -40,3 +40,45 @@ def hostile_run(tiny_lm_path: Path, folder: Path) -> Path:
                 row[field] = payload
         (stage / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
     return folder
+
+
+def with_a_trainer(run: Path, folder: Path) -> Path:
+    """A copy of ``run`` with a trainer (``implicit``) and a post-hoc row (``baseline + isotonic``)
+    added the way a run adds them: their outcome files (the baseline's answers, every third judged
+    correct, confidences pulled toward the grade), then the real assessment into report.json; one
+    criterion and the whole carry ``outcome: inconclusive`` (the three-valued convention), the
+    other criteria ``passed`` only."""
+    import shutil
+
+    import attrs
+
+    from harness import outcomes as outcome_files
+    from harness.assessment import RowKey, Settings, assess
+    from harness.config import Config
+    from harness.criteria import thresholds_from
+
+    shutil.copytree(run, folder)
+    report = json.loads((folder / "report.json").read_text())
+    [base_row] = [r for r in report["rows"] if r["label"] == "baseline" and not r["calibrator"]]
+    base = [attrs.evolve(o, grade="correct" if k % 3 == 0 else o.grade)
+            for k, o in enumerate(outcome_files.read(folder / base_row["outcomes"]))]
+
+    def moved(to: float) -> list:
+        return [o.with_confidence(None if o.confidence is None else
+                                  (1 - to) * o.confidence + to * (o.grade == "correct")) for o in base]
+
+    isotonic = RowKey(label="baseline", extractor="logprob", calibrator="isotonic")
+    rows = {RowKey(label="baseline", extractor="logprob"): base, isotonic: moved(0.3),
+            RowKey(label="implicit", extractor="logprob"): moved(0.6)}
+    settings = Settings(thresholds=thresholds_from(None, {"min_n": 10}), config=Config.load(), resamples=200)
+    assessed = assess(rows, {"implicit": "logprob"}, settings, held_out=True,
+                      fits={isotonic: {"slope": 1.25, "fitted_on": "training-split answers"}})
+    for key, row in zip(rows, assessed["rows"], strict=True):
+        outcome_files.write(folder / f"{key.slug}.outcomes.jsonl", rows[key])
+        row["outcomes"] = f"{key.slug}.outcomes.jsonl"
+    assessed["comparisons"][0]["criteria"][2]["outcome"] = "inconclusive"
+    assessed["comparisons"][0]["outcome"] = "inconclusive"  # one inconclusive criterion: not a pass
+    report.update(rows=assessed["rows"], comparisons=assessed["comparisons"],
+                  trainers={"implicit": "logprob"}, thresholds=dict(settings.thresholds))
+    (folder / "report.json").write_text(json.dumps(report))
+    return folder
