@@ -300,8 +300,10 @@ def _calibration(fn: Any, metric: str, base: Run, new: Run, limits: Mapping[str,
                  reps: np.ndarray | None, reading: str) -> Verdict:
     """The calibration error must fall by ``min_reduction`` (relative). Interval reading: with
     ``keep = 1 - min_reduction``, pass when the point reduction meets it and the paired CI of
-    trained - baseline lies below 0 (an improvement, shown); fail when the paired CI of
-    trained - keep * baseline lies above 0 (the reduction is shown not to be met); else inconclusive."""
+    trained - baseline lies below 0 (an improvement, shown; for a negative ``min_reduction``, an
+    allowed rise, the CI of trained - keep x baseline must lie below 0 instead); fail when the
+    paired CI of trained - keep x baseline lies above 0 (the reduction is shown not to be met);
+    else inconclusive."""
     minimum = limits["min_reduction"]
     try:
         before, after = float(fn(*base)), float(fn(*new))
@@ -327,10 +329,13 @@ def _calibration(fn: Any, metric: str, base: Run, new: Run, limits: Mapping[str,
         outcome, how = "inconclusive", "; " + _no_interval(reading)[1]
     elif margin[0] > TOLERANCE:
         outcome, how = "fail", f"; the CI of {label} is above 0: the reduction is shown not to be met"
-    elif meets and change[1] < 0.0:
-        outcome, how = "pass", "; the point meets the reduction and the CI of the change is below 0"
+    elif meets and (change if keep <= 1.0 else margin)[1] < 0.0:
+        outcome, how = "pass", ("; the point meets the reduction and the CI of the change is below 0"
+                                if keep <= 1.0 else f"; the point meets it and the CI of {label} is below 0")
     else:
-        why = "the point misses the reduction" if not meets else "the CI of the change reaches 0 (no improvement)"
+        why = ("the point misses the reduction" if not meets else
+               "the CI of the change reaches 0 (no improvement)" if keep <= 1.0 else
+               f"the CI of {label} reaches 0")
         outcome, how = "inconclusive", f"; {why}, and the reduction is not excluded: inconclusive"
     intervals = {k: v for k, v in (("change", change), (label, margin)) if v is not None}
     return Verdict(name="calibration", outcome=outcome, value=reduction, threshold=minimum, detail=head + how,

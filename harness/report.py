@@ -429,7 +429,7 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
     """Recompute every verdict of ``run`` from its outcome files, with the thresholds in force:
     the defaults, the installed registry.toml's ``[criteria]``, ``config_file`` and ``thresholds``
     (never the run's own). The run's metric parameters and counting rules define what was measured."""
-    from harness.assessment import RowKey, Settings, assess
+    from harness.assessment import RowKey, Settings, assess, posthoc_outcome
     from harness.config import Config, Layer
     from harness.criteria import thresholds_from
 
@@ -473,25 +473,42 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
                      f"checked against the ones in force ({in_force})")
     if held_out != report["held_out"]:
         lines.append(f"note: report.json says held_out={report['held_out']}, split.json says {held_out}")
-    ok = True
+    lines.append(reading_line(limits))
+    not_passing = []
     for comp in assessed["comparisons"]:
-        ok = ok and comp["passed"]
-        verdict = "PASS" if comp["passed"] else "FAIL"
         lines.append(f"{comp['trainer']} ({comp['extractor']}, {comp['paired_n']} paired examples, "
-                     f"bootstrap over {assessed['bootstrap']['unit']}s): {verdict}")
+                     f"bootstrap over {assessed['bootstrap']['unit']}s): {comp['outcome'].upper()}")
         for v in comp["criteria"]:
-            lines.append(f"  {'ok  ' if v['passed'] else 'FAIL'} {v['name']}: {v['detail']}")
+            lines.append(f"  {MARKS[v['outcome']]} {v['name']}: {v['detail']}")
         for name in ("beats_posthoc", "adds_to_posthoc"):
             verdict = comp.get(name)
             gate = "required" if name in comp["required"] else "reported"
             if verdict is None:
-                mark = "FAIL" if gate == "required" else "  - "
-                lines.append(f"  {mark} {name} ({gate}): n/a, the run has no post-hoc rows")
+                mark = MARKS["fail"] if gate == "required" else "-"
+                lines.append(f"  {mark:<12} {name} ({gate}): n/a, the run has no post-hoc rows")
             else:
-                mark = ("ok  " if verdict["passed"] else "FAIL") if gate == "required" else \
-                    ("yes " if verdict["passed"] else "no  ")
-                lines.append(f"  {mark} {name} ({gate}): {verdict.get('detail') or verdict.get('error')}")
+                outcome = posthoc_outcome(verdict)
+                mark = MARKS[outcome] if gate == "required" else f"({outcome})"
+                lines.append(f"  {mark:<12} {name} ({gate}): {verdict.get('detail') or verdict.get('error')}")
+        if comp["outcome"] != "pass":
+            not_passing.append(f"{comp['trainer']}: " + ", ".join(
+                f"{name} {outcome}" for name, outcome in (comp.get("not_passed") or {"comparison": "fail"}).items()))
+    ok = not not_passing
+    lines.append("every verdict passed" if ok else "not every verdict passed (exit 1): " + "; ".join(not_passing))
     return ok, "\n".join(lines)
+
+
+#: check's mark per outcome, padded so the names line up
+MARKS = {"pass": "ok          ", "fail": "FAIL        ", "inconclusive": "INCONCLUSIVE"}
+
+
+def reading_line(thresholds: dict[str, Any]) -> str:
+    """Which reading decided the estimated criteria (calibration, accuracy, discrimination)."""
+    if thresholds.get("point"):
+        return ("reading: POINT (--point): the seed's reading, point estimates decide; "
+                "not the default, and blind to the intervals")
+    return ("reading: interval: calibration, accuracy and discrimination are decided by their paired 95% CIs "
+            "(pass, fail or inconclusive)")
 
 
 def _split_sets(run: Path) -> tuple[set[str], set[str]]:
