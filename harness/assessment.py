@@ -67,9 +67,16 @@ class Settings:
     metric_names: Sequence[str] | None = None  # None: every registered metric
     not_attempted: str = "incorrect"
     missing_confidence: float = MISSING_CONFIDENCE
+    #: an extractor's own value for a missing confidence (its ``missing_confidence``, e.g. verbalized's
+    #: ``on_missing``), imputed by the core in place of ``missing_confidence`` for its rows
+    missing_by_extractor: Mapping[str, float] = attrs.field(factory=dict)
     bootstrap: str = "group"  # "group" | "example"
     resamples: int = 1000
     seed: int = 0
+
+    def missing_for(self, extractor: str) -> float:
+        """The confidence the core imputes where ``extractor`` found none."""
+        return float(self.missing_by_extractor.get(extractor, self.missing_confidence))
 
 
 def assess(
@@ -87,7 +94,7 @@ def assess(
     baseline's answers (``extractor_comparisons``)."""
     fits = fits or {}
     counted = {key: count(rows, not_attempted=settings.not_attempted,
-                          missing_confidence=settings.missing_confidence)
+                          missing_confidence=settings.missing_for(key.extractor))
                for key, rows in outcomes.items()}
     rows = [_row(key, counted.get(key), fits.get(key), settings) for key in outcomes]
     for key, fit in fits.items():  # a calibrator that could not be fitted still gets its row

@@ -223,7 +223,9 @@ def _no_interval(reading: str) -> tuple[str | None, str]:
 
 
 def _point_note(reading: str) -> str:
-    return "; POINT READING (--point): the point estimate decided, not its interval" if reading == "point" else ""
+    if reading != "point":
+        return ""
+    return "; POINT READING (--point): the point estimate decided, not its interval"
 
 
 def _held_out(held_out: bool, allowed: bool) -> Verdict:
@@ -240,7 +242,8 @@ def _sample_size(n: int, groups: int, minimum: int, min_groups: int = 1) -> Verd
     return Verdict(name="sample_size", outcome=outcome_of(n >= minimum and groups >= min_groups),
                    value={"examples": n, "groups": groups},
                    threshold={"min_n": minimum, "min_groups": min_groups},
-                   detail=f"{n} paired examples (needs >= {minimum}) in {groups} groups (needs >= {min_groups})")
+                   detail=(f"{n} paired examples (needs >= {minimum}) in {groups} groups "
+                           f"(needs >= {min_groups})"))
 
 
 def _coverage(before: float, after: float, tolerance: float) -> Verdict:

@@ -181,7 +181,8 @@ def test_discrimination_fails_when_confidence_stops_ranking() -> None:
 def test_too_few_examples_fail_the_sample_size() -> None:
     base = baseline(20)
     verdict = by_name(evaluate_criteria(base, (base[0] - 0.3, base[1]), resamples=0))["sample_size"]
-    assert not verdict.passed and verdict.detail == "20 paired examples (needs >= 100) in 20 groups (needs >= 30)"
+    assert not verdict.passed
+    assert verdict.detail == "20 paired examples (needs >= 100) in 20 groups (needs >= 30)"
 
 
 def test_enough_examples_in_too_few_groups_fail_the_sample_size() -> None:
@@ -195,8 +196,9 @@ def test_enough_examples_in_too_few_groups_fail_the_sample_size() -> None:
         "sample_size"].passed
 
 
-@pytest.mark.parametrize(("key", "value"), [("min_n", 0), ("max_bin_share", 1.5), ("strict", "yes"), ("min_groups", 2.5),
-                                            ("require", ["everything"]), ("min_reduction", float("nan"))])
+@pytest.mark.parametrize(("key", "value"), [("min_n", 0), ("max_bin_share", 1.5), ("strict", "yes"),
+                                            ("min_groups", 2.5), ("require", ["everything"]),
+                                            ("min_reduction", float("nan"))])
 def test_bad_thresholds_are_parameter_errors(key, value) -> None:
     with pytest.raises(ParameterError, match=key):
         thresholds_from(Config.load(), {key: value})
