@@ -58,3 +58,47 @@ def test_a_simpleqa_run_reports_simpleqas_metrics(tmp_path: Path, monkeypatch: p
     head, _, row = table.splitlines()
     assert head.endswith("| not_attempted | accuracy_given_attempted | f_score |")
     assert row.endswith("| 0.250 | 0.667 | 0.571 |")
+
+
+def unparsable_confidences(body: dict[str, Any]) -> str:
+    """As ``model_and_grader``, but items 10-14 say ``Confidence: very high`` (no number)."""
+    reply = model_and_grader(body)
+    if fields(body):
+        return reply
+    i = int(re.search(r"item (\d+)\?", FakeOpenAIServer.prompt_text(body)).group(1))
+    return reply.replace("Confidence: 0.7", "Confidence: very high") if 10 <= i < 15 else reply
+
+
+def test_an_unparsable_verbalized_confidence_is_counted_missing_and_imputed_by_the_core(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22, hole 4: verbalized filled its own missing confidences (on_missing), so the counts
+    and coverage never saw them. Now the prediction stays missing, the core imputes on_missing's
+    value and counts it, and coverage falls."""
+    monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
+    data = tmp_path / "simple_qa.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["metadata", "problem", "answer"])
+        for question, answer in ANSWERS.items():
+            writer.writerow(["{'topic': 'Art', 'answer_type': 'Other'}", question, answer])
+    out = tmp_path / "run"
+    with FakeOpenAIServer(responder=unparsable_confidences) as server:
+        report = run_experiment(ExperimentSpec(
+            task="simpleqa", model="served", backend="openai", extractor="verbalized", judge="openai",
+            out=out, progress=False, calibrators=(),
+            overrides=(f"task.path={data}", f"backend.base_url={server.base_url}",
+                       f"judge.base_url={server.base_url}", "extractor.verbalized.on_missing=0.25")))
+    row = report["rows"][0]
+    counts = row["counts"]
+    assert (counts["missing_confidence"], counts["imputed"], counts["answered"]) == (5, 5, 10)
+    assert row["coverage"] == 0.5  # 10 of 20 judged answers attempted with a confidence of their own
+    assert report["counting"]["missing_confidence_by_extractor"] == {"verbalized": 0.25}
+    # 10 stated 0.7, 5 imputed 0.25, 5 not attempted with 0.7 stated
+    assert row["metrics"]["mean_confidence"]["value"] == pytest.approx((10 * 0.7 + 5 * 0.25 + 5 * 0.7) / 20)
+    from harness.outcomes import read
+
+    stored = {o.example_id: o.confidence for o in read(out / row["outcomes"])}
+    assert sum(c is None for c in stored.values()) == 5  # the file keeps them missing; check re-imputes
+    markdown = (out / "report.md").read_text()
+    assert "no confidence 5 (imputed), answered 50.0%" in markdown
+    assert "(verbalized: 0.25, its on_missing)" in markdown
