@@ -592,12 +592,12 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
             verdict = comp.get(name)
             gate = "required" if name in comp["required"] else "reported"
             if verdict is None:
-                mark = MARKS["fail"] if gate == "required" else "-"
-                lines.append(f"  {mark:<12} {name} ({gate}): n/a, the run has no post-hoc rows")
+                mark = MARKS["fail"] if gate == "required" else "  - "
+                lines.append(f"  {mark} {name} ({gate}): n/a, the run has no post-hoc rows")
             else:
                 outcome = posthoc_outcome(verdict)
-                mark = MARKS[outcome] if gate == "required" else f"({outcome})"
-                lines.append(f"  {mark:<12} {name} ({gate}): {verdict.get('detail') or verdict.get('error')}")
+                mark = (MARKS if gate == "required" else REPORTED)[outcome]
+                lines.append(f"  {mark} {name} ({gate}): {verdict.get('detail') or verdict.get('error')}")
         if comp["outcome"] != "pass":
             which = comp.get("not_passed") or {"comparison": "fail"}
             not_passing.append(f"{comp['trainer']}: " + ", ".join(f"{n} {o}" for n, o in which.items()))
@@ -607,8 +607,9 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
     return ok, "\n".join(lines)
 
 
-#: check's mark per outcome, padded so the names line up
-MARKS = {"pass": "ok          ", "fail": "FAIL        ", "inconclusive": "INCONCLUSIVE"}
+#: check's mark per outcome of a gating verdict, and of a reported-only one
+MARKS = {"pass": "ok  ", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
+REPORTED = {"pass": "yes ", "fail": "no  ", "inconclusive": "inconclusive"}
 
 
 def reading_line(thresholds: dict[str, Any]) -> str:
