@@ -1,5 +1,8 @@
 """Reports of a run: ``report.json`` (machine-readable), ``report.md`` (with the reliability
 diagrams), the terminal summary, ``harness compare`` and the ``harness check`` CI gate.
+``report.md`` and the terminal summary open with the verdicts at a glance (``conclusion_lines``,
+``glance``): per trainer each criterion's outcome, the post-hoc verdicts naming their map, the
+best-calibrated row and the reading that decided.
 
 Every number and verdict comes from ``harness.assessment.assess`` on the per-example
 outcome files of the run folder; ``harness check`` recomputes it from those files with the
@@ -31,9 +34,13 @@ thresholds in force, never the ones stored here.
   and for calibrated rows ``calibrator_fit`` (fitted parameters, ``fitted_on``, or ``error``);
 - ``comparisons``: one per trainer: ``trainer``, ``extractor``, ``paired_n``, ``changes``
   (``{metric: {"a", "b", "diff", "ci"}}``: trained minus baseline, paired bootstrap),
-  ``criteria`` (one verdict per criterion: name, passed, value, threshold, detail),
+  ``criteria`` (one verdict per criterion: name, outcome — ``pass``, ``fail`` or
+  ``inconclusive`` — passed (outcome == pass), value, threshold, detail, reading —
+  ``interval``, ``point`` or null — and intervals, the paired CIs that decided),
   ``retention``, ``subgroups``, ``beats_posthoc`` and ``adds_to_posthoc`` (reported; gating
-  only when listed in ``required``), ``passed``;
+  only when listed in ``required``), ``outcome`` (fail if any gating verdict fails, else
+  inconclusive if any is, else pass), ``not_passed`` (``{verdict: outcome}``), ``reading``,
+  ``passed`` (outcome == pass);
 - ``diagrams``: ``{name: "diagrams/<name>.png"}``.
 """
 
