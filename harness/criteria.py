@@ -313,17 +313,18 @@ def _calibration(fn: Any, metric: str, base: Run, new: Run, limits: Mapping[str,
     except HarnessError as exc:
         return Verdict(name="calibration", outcome="fail", value=None, threshold=minimum,
                        detail=f"{metric} cannot be computed: {exc}")
-    if before <= 0.0:
-        return Verdict(name="calibration", outcome="fail", value=None, threshold=minimum,
-                       detail=f"baseline {metric} is {before:.4f}: no relative reduction is defined")
-    reduction = (before - after) / before
+    # A baseline error of 0 (a debiased estimate within its noise) has no relative reduction: the
+    # point cannot meet one, but the interval can still show the trained model worse than keep x it.
+    reduction = (before - after) / before if before > 0.0 else None
     keep = 1.0 - minimum
     change = margin = None
     if reps is not None:
         change, margin = _interval(reps[1] - reps[0]), _interval(reps[1] - keep * reps[0])
-    meets = reduction >= minimum - TOLERANCE
+    meets = reduction is not None and reduction >= minimum - TOLERANCE
     label = f"trained - {keep:g} x baseline"
-    head = f"{metric} {before:.4f} -> {after:.4f} ({-reduction:+.1%} relative; needs <= {-minimum:+.1%})"
+    head = f"{metric} {before:.4f} -> {after:.4f} " + (
+        f"({-reduction:+.1%} relative; needs <= {-minimum:+.1%})" if reduction is not None else
+        "(the baseline's error is 0: no relative reduction is defined, so the point cannot meet one)")
     shown = [t for t in (_ci_text(change), _ci_text(margin, label)) if t]
     head += "".join("; " + t for t in shown)
     if reading == "point":
@@ -336,7 +337,8 @@ def _calibration(fn: Any, metric: str, base: Run, new: Run, limits: Mapping[str,
         outcome, how = "pass", ("; the point meets the reduction and the CI of the change is below 0"
                                 if keep <= 1.0 else f"; the point meets it and the CI of {label} is below 0")
     else:
-        why = ("the point misses the reduction" if not meets else
+        why = ("no relative reduction is defined" if reduction is None else
+               "the point misses the reduction" if not meets else
                "the CI of the change reaches 0 (no improvement)" if keep <= 1.0 else
                f"the CI of {label} reaches 0")
         outcome, how = "inconclusive", f"; {why}, and the reduction is not excluded: inconclusive"

@@ -10,6 +10,7 @@ import pytest
 from harness.config import Config
 from harness.criteria import DEFAULTS, Verdict, evaluate_criteria, tenth_shares, thresholds_from
 from harness.errors import InputError, ParameterError
+from harness.plugins.metrics import debiased_calib_err
 
 
 def baseline(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -208,3 +209,21 @@ def test_strict_is_the_interval_reading_and_contradicts_point() -> None:
     assert thresholds_from(Config.load(), {"strict": True})["point"] is False
     with pytest.raises(ParameterError, match="strict and point contradict"):
         thresholds_from(Config.load(), {"strict": True, "point": True})
+
+
+def test_a_baseline_error_of_zero_defines_no_reduction_but_a_clearly_worse_model_still_fails() -> None:
+    """The debiased error is 0 where the baseline is calibrated within its noise (a run of 152
+    answers: verbalized's baseline). No point reduction exists; the interval can still show the
+    trained model worse than 0.9 x the baseline."""
+    rng = np.random.default_rng(4)
+    confidence = rng.uniform(0.2, 0.9, 300)
+    correct = rng.random(300) < confidence  # calibrated
+    base = (confidence, correct)
+    assert debiased_calib_err(*base) == 0.0
+    worse = by_name(evaluate_criteria(base, (np.full(300, 0.97), correct), resamples=300))["calibration"]
+    assert worse.outcome == "fail" and worse.value is None
+    assert "no relative reduction is defined" in worse.detail
+    same = by_name(evaluate_criteria(base, base, resamples=300))["calibration"]
+    assert same.outcome == "inconclusive" and same.detail.endswith(
+        "no relative reduction is defined, and the reduction is not excluded: inconclusive")
+    assert by_name(evaluate_criteria(base, base, {"point": True}, resamples=0))["calibration"].outcome == "fail"
