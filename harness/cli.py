@@ -292,7 +292,8 @@ def compare_command(runs: tuple[Path, ...], as_json: bool) -> None:
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="TOML file whose [criteria] table sets thresholds (over the installed registry.toml).")
-@click.option("--metric", default=None, help="The calibration error that must fall (default debiased_calib_err).")
+@click.option("--metric", default=None,
+              help="The calibration error that must fall (default debiased_calib_err).")
 @click.option("--min-reduction", type=float, default=None, help="Min relative calibration-error drop.")
 @click.option("--max-accuracy-drop", type=float, default=None, help="Max accuracy drop (fraction).")
 @click.option("--min-confidence-std", type=float, default=None, help="Min std of the trained confidences.")
