@@ -6,8 +6,7 @@ puts after a run — recomputes the same verdicts from the run folder.
 World 0 is a validation world (the tiny model's profile was chosen on worlds 0-4). Read from
 the paired CIs (issue 22) neither trainer passes there: explicit's calibration is
 inconclusive (debiased_calib_err 0.148 -> 0.148, the CI of the change [-0.086, +0.089]), and
-implicit's accuracy and discrimination are (their CIs straddle the allowed 5 points). The
-seed's point reading passed explicit; `check --point` still gives it, labelled."""
+implicit's accuracy and discrimination are (their CIs straddle the allowed 5 points)."""
 
 from __future__ import annotations
 
