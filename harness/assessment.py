@@ -7,7 +7,10 @@ settings in force, and returns:
 - ``rows``: per row, the counts, every metric with its bootstrap CI, and SimpleQA's metrics
   of its grades (``harness.grade_metrics``);
 - ``comparisons``: per trainer, paired on the examples both rows scored,
-  - the paired change of every metric, the success criteria (``harness.criteria``),
+  - the paired change of every metric, the success criteria (``harness.criteria``; each
+    ``pass``, ``fail`` or ``inconclusive``), their ``outcome`` (fail if any required verdict
+    fails, else inconclusive if any is, else pass), ``not_passed`` (``{verdict: outcome}``)
+    and the ``reading`` that decided (``interval``, or ``point`` under ``--point``),
     ``retention`` (accuracy on the examples the baseline answered correctly) and a
     per-subgroup table when the task labels subgroups;
   - ``beats_posthoc``: the trained model's raw calibration error against the best
@@ -30,7 +33,7 @@ import attrs
 
 from harness import registry
 from harness.config import Config
-from harness.criteria import evaluate_criteria
+from harness.criteria import evaluate_criteria, overall
 from harness.errors import HarnessError
 from harness.grade_metrics import simpleqa_intervals, simpleqa_metrics
 from harness.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
@@ -64,9 +67,16 @@ class Settings:
     metric_names: Sequence[str] | None = None  # None: every registered metric
     not_attempted: str = "incorrect"
     missing_confidence: float = MISSING_CONFIDENCE
+    #: an extractor's own value for a missing confidence (its ``missing_confidence``, e.g. verbalized's
+    #: ``on_missing``), imputed by the core in place of ``missing_confidence`` for its rows
+    missing_by_extractor: Mapping[str, float] = attrs.field(factory=dict)
     bootstrap: str = "group"  # "group" | "example"
     resamples: int = 1000
     seed: int = 0
+
+    def missing_for(self, extractor: str) -> float:
+        """The confidence the core imputes where ``extractor`` found none."""
+        return float(self.missing_by_extractor.get(extractor, self.missing_confidence))
 
 
 def assess(
@@ -84,7 +94,7 @@ def assess(
     baseline's answers (``extractor_comparisons``)."""
     fits = fits or {}
     counted = {key: count(rows, not_attempted=settings.not_attempted,
-                          missing_confidence=settings.missing_confidence)
+                          missing_confidence=settings.missing_for(key.extractor))
                for key, rows in outcomes.items()}
     rows = [_row(key, counted.get(key), fits.get(key), settings) for key in outcomes]
     for key, fit in fits.items():  # a calibrator that could not be fitted still gets its row
@@ -139,8 +149,8 @@ def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted],
     base_key, trained_key = RowKey(label=BASELINE, extractor=extractor), RowKey(label=trainer,
                                                                                 extractor=extractor)
     comp: dict[str, Any] = {"trainer": trainer, "extractor": extractor, "paired_n": 0, "changes": {},
-                            "criteria": [], "passed": False, "retention": None, "subgroups": [],
-                            "beats_posthoc": None, "adds_to_posthoc": None}
+                            "criteria": [], "outcome": "fail", "passed": False, "retention": None,
+                            "subgroups": [], "beats_posthoc": None, "adds_to_posthoc": None}
     if base_key not in counted or trained_key not in counted:
         comp["error"] = "the baseline or the trained model has no outcomes"
         return comp
@@ -162,13 +172,24 @@ def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted],
     comp["beats_posthoc"] = _beats_posthoc(trained_key, counted, settings)
     comp["adds_to_posthoc"] = _adds_to_posthoc(trainer, extractor, counted, settings)
     required = set(settings.thresholds.get("require") or ())
-    gates = [v.passed for v in verdicts]
+    gates = {v.name: v.outcome for v in verdicts}
     for name in ("beats_posthoc", "adds_to_posthoc"):
         if name in required:
-            gates.append(bool(comp[name] and comp[name].get("passed")))
+            gates[name] = posthoc_outcome(comp[name])
     comp["required"] = sorted(required)
-    comp["passed"] = bool(gates) and all(gates)
+    comp["reading"] = "point" if settings.thresholds.get("point") else "interval"
+    comp["outcome"] = overall(list(gates.values()))
+    comp["not_passed"] = {name: outcome for name, outcome in gates.items() if outcome != "pass"}
+    comp["passed"] = comp["outcome"] == "pass"
     return comp
+
+
+def posthoc_outcome(verdict: Mapping[str, Any] | None) -> str:
+    """A post-hoc verdict's outcome: its ``outcome``, else (an older verdict) pass/fail from
+    ``passed``; no verdict at all (no post-hoc rows) fails where it is required."""
+    if not verdict:
+        return "fail"
+    return str(verdict.get("outcome") or ("pass" if verdict.get("passed") else "fail"))
 
 
 def _criteria(base: Counted, trained: Counted, settings: Settings, held_out: bool,
@@ -179,8 +200,8 @@ def _criteria(base: Counted, trained: Counted, settings: Settings, held_out: boo
     if not base.ids:
         limits = settings.thresholds
         return [_held_out(held_out, bool(limits["allow_not_held_out"])),
-                _sample_size(0, int(limits["min_n"])),
-                Verdict(name="calibration", passed=False, value=None, threshold=limits["min_reduction"],
+                _sample_size(0, 0, int(limits["min_n"]), int(limits.get("min_groups", 1))),
+                Verdict(name="calibration", outcome="fail", value=None, threshold=limits["min_reduction"],
                         detail="no paired examples")]
     return evaluate_criteria((base.confidence, base.correct), (trained.confidence, trained.correct),
                              settings.thresholds, resamples=settings.resamples, seed=settings.seed,

@@ -297,17 +297,23 @@ def compare_command(runs: tuple[Path, ...], as_json: bool) -> None:
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="TOML file whose [criteria] table sets thresholds (over the installed registry.toml).")
-@click.option("--metric", default=None, help="The calibration error that must fall (default rms_calib_err).")
+@click.option("--metric", default=None,
+              help="The calibration error that must fall (default debiased_calib_err).")
 @click.option("--min-reduction", type=float, default=None, help="Min relative calibration-error drop.")
 @click.option("--max-accuracy-drop", type=float, default=None, help="Max accuracy drop (fraction).")
 @click.option("--min-confidence-std", type=float, default=None, help="Min std of the trained confidences.")
 @click.option("--max-bin-share", type=float, default=None, help="Max share of confidences in one tenth.")
 @click.option("--min-n", type=click.IntRange(min=1), default=None, help="Min paired examples (default 100).")
+@click.option("--min-groups", type=click.IntRange(min=1), default=None,
+              help="Min groups the bootstrap resamples, e.g. entities (default 30).")
 @click.option("--coverage-tolerance", type=float, default=None,
               help="Max fall of the answered share (fraction, default 0.01).")
 @click.option("--min-auroc-change", type=float, default=None,
-              help="Min upper CI bound of the AUROC change (default 0).")
-@click.option("--strict/--no-strict", default=None, help="Judge calibration and accuracy on their CI bounds.")
+              help="AUROC change allowed, at least (default -0.05; non-inferiority on the paired CI).")
+@click.option("--point", is_flag=True, default=None,
+              help="The seed's point reading: point estimates decide (labelled; not the default).")
+@click.option("--strict/--no-strict", default=None,
+              help="The old name of the interval reading, now the default: no effect; contradicts --point.")
 @click.option("--allow-not-held-out", is_flag=True, default=None, help="Let an --eval-on-train run pass.")
 @click.option("--require", "require", multiple=True, type=click.Choice(["beats_posthoc", "adds_to_posthoc"]),
               help="Also gate on a post-hoc verdict (repeatable).")
@@ -315,10 +321,13 @@ def compare_command(runs: tuple[Path, ...], as_json: bool) -> None:
               help="Resampling unit (default: the run's).")
 def check_command(run: Path, config_file: Path | None, bootstrap: str | None, require: tuple[str, ...],
                   **thresholds: Any) -> None:
-    """Exit 0 when every trained strategy of RUN meets the success criteria, else 1.
+    """Exit 0 when every verdict of every trained strategy of RUN passes; 1 when any fails or is
+    inconclusive, naming which.
 
     Every verdict is recomputed from the run's per-example files with the thresholds in force
-    (defaults, the installed registry.toml, --config, these options), never the run's own."""
+    (defaults, the installed registry.toml, --config, these options), never the run's own.
+    Calibration, accuracy and discrimination are read from their paired 95% CIs (pass, fail or
+    inconclusive); --point reads the point estimates instead."""
     from harness.report import check_run
 
     chosen = {k: v for k, v in thresholds.items() if v is not None}

@@ -1,5 +1,8 @@
 """Reports of a run: ``report.json`` (machine-readable), ``report.md`` (with the reliability
 diagrams), the terminal summary, ``harness compare`` and the ``harness check`` CI gate.
+``report.md`` and the terminal summary open with the verdicts at a glance (``conclusion_lines``,
+``glance``): per trainer each criterion's outcome, the post-hoc verdicts naming their map, the
+best-calibrated row and the reading that decided.
 
 Every number and verdict comes from ``harness.assessment.assess`` on the per-example
 outcome files of the run folder; ``harness check`` recomputes it from those files with the
@@ -11,8 +14,10 @@ thresholds in force, never the ones stored here.
 - ``task``, ``model``, ``seed``, ``split`` (``train``, ``test`` sizes and the evaluated split's name);
 - ``strategies``: every selected strategy with its effective parameters and source;
   ``seed_defaults``: the trainers' parameters without the model's profile; ``profile``;
-- ``counting``: ``not_attempted`` (the judge's policy) and ``missing_confidence`` (the value
-  imputed for an answer without one; see ``harness.outcomes``);
+- ``counting``: ``not_attempted`` (the judge's policy), ``missing_confidence`` (the value
+  imputed for an answer without one; see ``harness.outcomes``) and
+  ``missing_confidence_by_extractor`` (an extractor's own value, e.g. ``verbalized``'s
+  ``on_missing``, imputed in its place for that extractor's rows);
 - ``bootstrap``: ``unit`` (``group`` or ``example``), ``resamples``, ``seed``;
 - ``thresholds``: the criteria the verdicts below were computed with;
 - ``metric_names``: the metrics asked for by name (null: every registered metric);
@@ -30,10 +35,14 @@ thresholds in force, never the ones stored here.
   and for calibrated rows ``calibrator_fit`` (fitted parameters, ``fitted_on``, or ``error``);
 - ``comparisons``: one per trainer: ``trainer``, ``extractor``, ``paired_n``, ``changes``
   (``{metric: {"a", "b", "diff", "ci"}}``: trained minus baseline, paired bootstrap),
-  ``criteria`` (one verdict per criterion: name, passed, value, threshold, detail),
+  ``criteria`` (one verdict per criterion: name, outcome — ``pass``, ``fail`` or
+  ``inconclusive`` — passed (outcome == pass), value, threshold, detail, reading —
+  ``interval``, ``point`` or null — and intervals, the paired CIs that decided),
   ``retention``, ``subgroups``, ``beats_posthoc`` and ``adds_to_posthoc`` (reported; gating
-  only when listed in ``required``), ``passed``, ``simpleqa_changes`` (``{name: {"value",
-  "ci"}}`` of SimpleQA's metrics, trained minus baseline, paired bootstrap, and ``n``);
+  only when listed in ``required``), ``outcome`` (fail if any gating verdict fails, else
+  inconclusive if any is, else pass), ``not_passed`` (``{verdict: outcome}``), ``reading``,
+  ``passed`` (outcome == pass), ``simpleqa_changes`` (``{name: {"value", "ci"}}`` of SimpleQA's
+  metrics, trained minus baseline, paired bootstrap, and ``n``);
 - ``diagrams``: ``{name: "diagrams/<name>.png"}``.
 """
 
@@ -80,6 +89,7 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
     for (label, extractor), result in results.items():
         rows[RowKey(label=label, extractor=extractor)] = outcome_files.collect(
             result["examples"], result["predictions"], result["judgments"])
+    missing = missing_by_extractor(exp.extractors)
     fits: dict[Any, dict[str, Any]] = {}
     for (label, extractor), result in on_train.items():
         raw = RowKey(label=label, extractor=extractor)
@@ -88,7 +98,9 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         fitted_on = outcome_files.collect(result["examples"], result["predictions"], result["judgments"])
         for name in spec.calibrators:
             key = RowKey(label=label, extractor=extractor, calibrator=name)
-            mapped, fits[key] = calibrate(name, config, fitted_on, rows[raw], not_attempted=policy)
+            mapped, fits[key] = calibrate(name, config, fitted_on, rows[raw], not_attempted=policy,
+                                          **({"missing_confidence": missing[extractor]}
+                                             if extractor in missing else {}))
             if mapped is not None:
                 rows[key] = mapped
     for key, items in rows.items():
@@ -96,7 +108,8 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
     thresholds = thresholds_from(config)
     trainers = {name: exp.trainers[name].extractor for name in models}
     settings = Settings(thresholds=thresholds, config=config, metric_names=exp.metric_names,
-                        not_attempted=policy, bootstrap=spec.bootstrap, seed=spec.seed)
+                        not_attempted=policy, missing_by_extractor=missing, bootstrap=spec.bootstrap,
+                        seed=spec.seed)
     extractors = [spec.extractor, *spec.extra_extractors]
     assessed = assess(rows, trainers, settings, held_out=held_out, fits=fits, extractors=extractors)
     for comp in assessed["extractor_comparisons"]:
@@ -118,12 +131,24 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         "split": {"train": len(train), "test": len(test), "evaluated": test_name},
         "strategies": exp.effective_config, "seed_defaults": exp.seed_defaults,
         "profile": exp.profile_source, "seed": spec.seed,
-        "counting": {"not_attempted": policy, "missing_confidence": settings.missing_confidence},
+        "counting": {"not_attempted": policy, "missing_confidence": settings.missing_confidence,
+                     "missing_confidence_by_extractor": dict(missing)},
         "bootstrap": assessed["bootstrap"], "thresholds": thresholds, "trainers": trainers,
         "metric_names": exp.metric_names,
         "rows": assessed["rows"], "comparisons": assessed["comparisons"],
         "extractor_comparisons": assessed["extractor_comparisons"], "diagrams": diagrams,
     }
+
+
+def missing_by_extractor(extractors: dict[str, Any]) -> dict[str, float]:
+    """Each extractor's own value for a missing confidence (its ``missing_confidence``, e.g.
+    ``verbalized``'s ``on_missing``), where it declares one; the core imputes it and counts it."""
+    out = {}
+    for name, extractor in extractors.items():
+        value = getattr(extractor, "missing_confidence", None)
+        if value is not None:
+            out[name] = float(value)
+    return out
 
 
 def _diagrams(exp: Any, rows: dict, settings: Any) -> dict[str, str]:
@@ -138,7 +163,7 @@ def _diagrams(exp: Any, rows: dict, settings: Any) -> dict[str, str]:
                 if key.extractor != extractor or bool(key.calibrator) != posthoc:
                     continue
                 c = outcome_files.count(items, not_attempted=settings.not_attempted,
-                                        missing_confidence=settings.missing_confidence)
+                                        missing_confidence=settings.missing_for(key.extractor))
                 if c.ids:
                     runs.append((key.title, c.confidence, c.correct))
             if runs:
@@ -168,9 +193,79 @@ def _row_name(row: dict[str, Any]) -> str:
     return row["label"] + (f" + {row['calibrator']}" if row.get("calibrator") else "")
 
 
+#: how each outcome reads in the tables at a glance
+SHOWN = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive"}
+
+
+def _outcome(verdict: dict[str, Any] | None) -> str | None:
+    """A verdict dict's outcome (an older one: pass/fail from ``passed``); None for no verdict."""
+    if verdict is None:
+        return None
+    return str(verdict.get("outcome") or ("pass" if verdict.get("passed") else "fail"))
+
+
+def _posthoc_cell(verdict: dict[str, Any] | None) -> str:
+    outcome = _outcome(verdict)
+    if outcome is None or verdict is None:
+        return "n/a (no post-hoc rows)"
+    against = verdict.get("against")
+    return SHOWN[outcome] + (f" vs {against}" if against else "")
+
+
+def best_calibrated(report: dict[str, Any]) -> str | None:
+    """The row with the lowest point estimate of the criteria's calibration error, with its CI and
+    how many other rows' CIs reach below that CI's upper bound (cannot be told apart from it)."""
+    metric = (report.get("thresholds") or {}).get("metric", "rms_calib_err")
+    scored = [(r, (r.get("metrics") or {}).get(metric) or {}) for r in report["rows"]]
+    scored = [(r, e) for r, e in scored if e.get("value") is not None]
+    if not scored:
+        return None
+    row, entry = min(scored, key=lambda pair: pair[1]["value"])
+    text = f"{_row_name(row)}/{row['extractor']}, {metric} {_fmt(entry, 4)}"
+    if entry.get("ci"):
+        close = [r for r, e in scored if r is not row and e.get("ci") and e["ci"][0] <= entry["ci"][1]]
+        text += (f"; by its point estimate: the CIs of {len(close)} other row(s) overlap it" if close
+                 else "; its CI lies below every other row's")
+    return text
+
+
+def conclusion_lines(report: dict[str, Any]) -> list[str]:
+    """The verdicts at a glance: per trainer each criterion's outcome, whether it beats / adds to
+    the best post-hoc map (naming it), the best-calibrated row, and which reading decided."""
+    thresholds = report.get("thresholds") or {}
+    lines = ["## Verdicts at a glance", "", "Decided by: " + (
+        "the point estimates (`--point`, the seed's reading; not the default, blind to the intervals)"
+        if thresholds.get("point") else
+        "the paired 95% bootstrap CIs (calibration, accuracy, discrimination: pass, FAIL or inconclusive; "
+        "docs/metrics.md)"), ""]
+    comps = report.get("comparisons") or []
+    if comps:
+        names = list(dict.fromkeys(v["name"] for c in comps for v in c["criteria"]))
+        lines += ["| trainer | extractor | overall | " + " | ".join(names)
+                  + " | beats best post-hoc | adds to post-hoc |", "|" + " --- |" * (5 + len(names))]
+        for comp in comps:
+            got = {v["name"]: _outcome(v) for v in comp["criteria"]}
+            cells = [SHOWN[got[n]] if got.get(n) else "n/a" for n in names]
+            overall = comp.get("outcome") or ("pass" if comp.get("passed") else "fail")
+            lines.append(f"| {comp['trainer']} | {comp['extractor']} | **{SHOWN[overall].upper()}** | "
+                         + " | ".join(cells) + f" | {_posthoc_cell(comp.get('beats_posthoc'))} | "
+                         f"{_posthoc_cell(comp.get('adds_to_posthoc'))} |")
+        required = sorted({r for c in comps for r in c.get("required") or ()})
+        lines += ["", "The post-hoc verdicts gate only when required"
+                  + (f" (required here: {', '.join(required)})." if required else " (none is, here).")]
+    else:
+        lines.append("No trainer ran: no verdict.")
+    best = best_calibrated(report)
+    if best:
+        lines += ["", f"Best-calibrated row: {best}."]
+    return lines + [""]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Calibration report: {report['task']} on {report['model']}", ""]
     lines += [f"**{report['note']}**", ""]
+    lines += conclusion_lines(report)
+    lines += ["## The run", ""]
     split = report["split"]
     boot = report["bootstrap"]
     counting = report["counting"]
@@ -179,7 +274,11 @@ def render_markdown(report: dict[str, Any]) -> str:
               f"- bootstrap: {boot['resamples']} resamples of {boot['unit']}s"
               + (" (the examples have no groups)" if boot["unit"] != boot["requested"] else ""),
               f"- counting: every judged example counts; not attempted = {counting['not_attempted']}; "
-              f"an answer without a confidence counts with confidence {counting['missing_confidence']:g}"]
+              f"an answer without a confidence counts with confidence {counting['missing_confidence']:g}, "
+              "imputed and counted by the core"
+              + "".join(f" ({name}: {value:g}, its on_missing)" for name, value in
+                        (counting.get("missing_confidence_by_extractor") or {}).items()
+                        if value != counting["missing_confidence"])]
     strategies = report["strategies"]
     for key in ("task", "backend", "judge"):
         lines.append(f"- {key}: `{strategies[key]['name']}` {json.dumps(strategies[key]['params'])}")
@@ -187,10 +286,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         for entry in strategies.get(key, []):
             lines.append(f"- {key[:-1]}: `{entry['name']}` {json.dumps(entry['params'])}")
     if report.get("profile"):
+        seed_defaults = report.get("seed_defaults") or {}
         lines += ["", f"Trainer parameters come from the {report['profile']} (the embedded model "
-                  "needs far larger learning rates than the seed's 1-2B models); the seed's "
-                  "registry defaults, for comparison:"]
-        for name, params in report["seed_defaults"].items():
+                  "needs far larger learning rates than the seed's 1-2B models)"
+                  + ("; the seed's registry defaults, for comparison:" if seed_defaults else
+                     "; no trainer ran, so no parameter of it is in force.")]
+        for name, params in seed_defaults.items():
             lines.append(f"- `{name}` (registry.toml): {json.dumps(params)}")
     lines.append(f"- config layers: {', '.join(strategies['layers']) or 'defaults'}")
     if report.get("posthoc_note"):
@@ -237,8 +338,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         for row in fitted:
             lines.append(f"- {_row_name(row)}/{row['extractor']}: {fitted_summary(row['calibrator_fit'])}")
     for comp in report["comparisons"]:
+        overall = comp.get("outcome") or ("pass" if comp["passed"] else "fail")
         lines += ["", f"## {comp['trainer']} vs baseline ({comp['extractor']}, paired on "
-                  f"{comp['paired_n']} examples): {'PASS' if comp['passed'] else 'FAIL'}", ""]
+                  f"{comp['paired_n']} examples): {SHOWN[overall].upper()}", ""]
         if comp.get("error"):
             lines += [comp["error"], ""]
         if comp.get("answers_from"):
@@ -256,7 +358,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "| criterion | verdict | value | threshold | detail |",
                   "| --- | --- | --- | --- | --- |"]
         for v in comp["criteria"]:
-            lines.append(f"| {v['name']} | {'pass' if v['passed'] else 'FAIL'} | {_num(v['value'])} | "
+            lines.append(f"| {v['name']} | {SHOWN[_outcome(v) or 'fail']} | {_num(v['value'])} | "
                          f"{_num(v['threshold'])} | {v['detail']} |")
         lines += [""] + _posthoc_lines(comp)
         retention = comp.get("retention")
@@ -369,7 +471,7 @@ def _posthoc_lines(comp: dict[str, Any]) -> list[str]:
         if verdict is None:
             lines.append(f"- {name}: n/a (no post-hoc rows){gate}")
         else:
-            lines.append(f"- {name}: {'yes' if verdict['passed'] else 'no'}{gate} — "
+            lines.append(f"- {name}: {SHOWN[_outcome(verdict) or 'fail']}{gate} — "
                          f"{verdict.get('detail') or verdict.get('error')}")
     return lines
 
@@ -380,8 +482,27 @@ def _num(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def glance(report: dict[str, Any]) -> list[str]:
+    """The terminal's verdicts at a glance: one line per trainer, then the best-calibrated row."""
+    point = (report.get("thresholds") or {}).get("point")
+    lines = ["Verdicts (" + ("POINT reading, --point: point estimates decided" if point else
+                             "decided by the paired 95% CIs") + "):"]
+    for comp in report["comparisons"]:
+        overall = comp.get("outcome") or ("pass" if comp.get("passed") else "fail")
+        others = [f"{v['name']} {_outcome(v)}" for v in comp["criteria"] if _outcome(v) != "pass"]
+        lines.append(f"  {comp['trainer']}: {SHOWN[overall].upper()}"
+                     + (f" ({', '.join(others)})" if others else "")
+                     + f"; beats best post-hoc: {_posthoc_cell(comp.get('beats_posthoc'))}"
+                     + f"; adds to post-hoc: {_posthoc_cell(comp.get('adds_to_posthoc'))}")
+    best = best_calibrated(report)
+    if best:
+        lines.append(f"  best-calibrated row: {best}")
+    return lines
+
+
 def summary_table(report: dict[str, Any]) -> str:
-    lines = [report["note"]]
+    lines = glance(report) if report.get("comparisons") else []
+    lines.append(report["note"])
     if report.get("posthoc_note"):
         lines.append(report["posthoc_note"])
     lines.append(f"{'model':<24} {'extractor':<11} {'n':>5} {'acc':>6} {'rms_ce':>7} {'ece':>6} "
@@ -407,14 +528,6 @@ def summary_table(report: dict[str, Any]) -> str:
             lines.append(f"SimpleQA {_row_name(row)}/{row['extractor']}: correct {sq['correct']:.3f}, "
                          f"not attempted {sq['not_attempted']:.3f}, accuracy given attempted {given}, "
                          f"F-score {sq['f_score']:.3f}")
-    for comp in report["comparisons"]:
-        failed = [v["name"] for v in comp["criteria"] if not v["passed"]]
-        verdict = "PASS" if comp["passed"] else f"FAIL ({', '.join(failed) or 'a required verdict'})"
-        extra = []
-        for name in ("beats_posthoc", "adds_to_posthoc"):
-            v = comp.get(name)
-            extra.append(f"{name} {'n/a' if v is None else 'yes' if v['passed'] else 'no'}")
-        lines.append(f"{comp['trainer']}: success criteria {verdict}; {', '.join(extra)}")
     return "\n".join(lines)
 
 
@@ -462,7 +575,7 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
     """Recompute every verdict of ``run`` from its outcome files, with the thresholds in force:
     the defaults, the installed registry.toml's ``[criteria]``, ``config_file`` and ``thresholds``
     (never the run's own). The run's metric parameters and counting rules define what was measured."""
-    from harness.assessment import RowKey, Settings, assess
+    from harness.assessment import RowKey, Settings, assess, posthoc_outcome
     from harness.config import Config, Layer
     from harness.criteria import thresholds_from
 
@@ -488,9 +601,11 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
             fits[key] = row["calibrator_fit"]
     counting = report["counting"]
     names = report.get("metric_names")  # None: every metric, n/a where it cannot be computed
+    own_missing = counting.get("missing_confidence_by_extractor") or {}
     settings = Settings(thresholds=limits, config=config, metric_names=names,
                         not_attempted=counting["not_attempted"],
                         missing_confidence=float(counting["missing_confidence"]),
+                        missing_by_extractor={name: float(value) for name, value in own_missing.items()},
                         bootstrap=bootstrap or report["bootstrap"].get("requested", "group"),
                         seed=int(report.get("seed", 0)))
     assessed = assess(outcomes, report["trainers"], settings, held_out=held_out, fits=fits)
@@ -506,25 +621,44 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
                      f"checked against the ones in force ({in_force})")
     if held_out != report["held_out"]:
         lines.append(f"note: report.json says held_out={report['held_out']}, split.json says {held_out}")
-    ok = True
+    lines.append(reading_line(limits))
+    not_passing = []
     for comp in assessed["comparisons"]:
-        ok = ok and comp["passed"]
-        verdict = "PASS" if comp["passed"] else "FAIL"
         lines.append(f"{comp['trainer']} ({comp['extractor']}, {comp['paired_n']} paired examples, "
-                     f"bootstrap over {assessed['bootstrap']['unit']}s): {verdict}")
+                     f"bootstrap over {assessed['bootstrap']['unit']}s): {comp['outcome'].upper()}")
         for v in comp["criteria"]:
-            lines.append(f"  {'ok  ' if v['passed'] else 'FAIL'} {v['name']}: {v['detail']}")
+            lines.append(f"  {MARKS[v['outcome']]} {v['name']}: {v['detail']}")
         for name in ("beats_posthoc", "adds_to_posthoc"):
             verdict = comp.get(name)
             gate = "required" if name in comp["required"] else "reported"
             if verdict is None:
-                mark = "FAIL" if gate == "required" else "  - "
+                mark = MARKS["fail"] if gate == "required" else "  - "
                 lines.append(f"  {mark} {name} ({gate}): n/a, the run has no post-hoc rows")
             else:
-                mark = ("ok  " if verdict["passed"] else "FAIL") if gate == "required" else \
-                    ("yes " if verdict["passed"] else "no  ")
+                outcome = posthoc_outcome(verdict)
+                mark = (MARKS if gate == "required" else REPORTED)[outcome]
                 lines.append(f"  {mark} {name} ({gate}): {verdict.get('detail') or verdict.get('error')}")
+        if comp["outcome"] != "pass":
+            which = comp.get("not_passed") or {"comparison": "fail"}
+            not_passing.append(f"{comp['trainer']}: " + ", ".join(f"{n} {o}" for n, o in which.items()))
+    ok = not not_passing
+    lines.append("every verdict passed" if ok else
+                 "not every verdict passed (exit 1): " + "; ".join(not_passing))
     return ok, "\n".join(lines)
+
+
+#: check's mark per outcome of a gating verdict, and of a reported-only one
+MARKS = {"pass": "ok  ", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
+REPORTED = {"pass": "yes ", "fail": "no  ", "inconclusive": "inconclusive"}
+
+
+def reading_line(thresholds: dict[str, Any]) -> str:
+    """Which reading decided the estimated criteria (calibration, accuracy, discrimination)."""
+    if thresholds.get("point"):
+        return ("reading: POINT (--point): the seed's reading, point estimates decide; "
+                "not the default, and blind to the intervals")
+    return ("reading: interval: calibration, accuracy and discrimination are decided by their paired 95% CIs "
+            "(pass, fail or inconclusive)")
 
 
 def _split_sets(run: Path) -> tuple[set[str], set[str]]:

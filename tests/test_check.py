@@ -69,14 +69,23 @@ def check(folder: Path, *options: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def verdicts(text: str) -> dict[str, bool]:
-    """``{criterion: passed}`` from check's output lines ``  ok   name: ...`` / ``  FAIL name: ...``."""
+MARKS = {"ok": "pass", "FAIL": "fail", "INCONCLUSIVE": "inconclusive"}
+
+
+def outcomes(text: str) -> dict[str, str]:
+    """``{criterion: outcome}`` from check's lines ``  ok   name: ...``, ``  FAIL name: ...``,
+    ``  INCONCLUSIVE name: ...``."""
     out = {}
     for line in text.splitlines():
         parts = line.split()
-        if line.startswith("  ") and parts[0] in ("ok", "FAIL"):
-            out[parts[1].rstrip(":")] = parts[0] == "ok"
+        if line.startswith("  ") and parts[0] in MARKS:
+            out[parts[1].rstrip(":")] = MARKS[parts[0]]
     return out
+
+
+def verdicts(text: str) -> dict[str, bool]:
+    """``{criterion: passed}`` from check's output."""
+    return {name: outcome == "pass" for name, outcome in outcomes(text).items()}
 
 
 def test_a_clearly_better_calibrated_run_passes(tmp_path):
@@ -162,17 +171,27 @@ def test_a_handful_of_examples_cannot_pass(tmp_path):
     assert not verdicts(result.stdout)["sample_size"]
 
 
-def test_strict_judges_on_the_ci_bounds(tmp_path):
-    """Hole 4: a change whose CI spans the threshold passes on the point estimate, not with --strict."""
+def test_a_point_that_passes_with_a_straddling_interval_is_inconclusive_and_exits_1(tmp_path):
+    """Issue 22, hole 1: a change whose CI reaches past "no improvement" passed on its point estimate;
+    now it is inconclusive, check exits 1 and says which. --point still gives the seed's reading, labelled."""
     base = answers(300)
     rng = np.random.default_rng(5)
     slightly = [o.with_confidence(o.confidence - 0.02 + rng.normal(0, 0.05)) for o in base]
     slightly = [o.with_confidence(float(np.clip(o.confidence, 0, 1))) for o in slightly]
     folder = make_run(tmp_path / "run", base, slightly)
-    loose = check(folder, "--min-reduction", "0.05")
-    strict = check(folder, "--min-reduction", "0.05", "--strict")
-    assert loose.returncode == 0, loose.stdout
-    assert strict.returncode == 1 and "strict: judged on the CI's upper bound" in strict.stdout
+    result = check(folder, "--min-reduction", "0.05")
+    assert result.returncode == 1, result.stdout
+    assert outcomes(result.stdout)["calibration"] == "inconclusive"
+    assert "implicit (logprob, 300 paired examples, bootstrap over examples): INCONCLUSIVE" in result.stdout
+    assert result.stdout.splitlines()[-1] == \
+        "not every verdict passed (exit 1): implicit: calibration inconclusive"
+    assert "reading: interval" in result.stdout
+    point = check(folder, "--min-reduction", "0.05", "--point")
+    assert point.returncode == 0, point.stdout
+    assert "reading: POINT (--point)" in point.stdout and "POINT READING (--point)" in point.stdout
+    assert check(folder, "--min-reduction", "0.05", "--strict").stdout == result.stdout  # the old name
+    both = check(folder, "--point", "--strict")
+    assert both.returncode == 2 and "strict and point contradict" in both.stderr
 
 
 def test_confidence_that_ranks_nothing_fails_discrimination(tmp_path):

@@ -3,9 +3,10 @@
 them beside post-hoc calibrators on the held-out split; `harness check` — the CI gate a user
 puts after a run — recomputes the same verdicts from the run folder.
 
-World 0 is a validation world (the tiny model's profile was chosen on worlds 0-4): the
-explicit trainer passes every criterion there; the implicit trainer lowers AUROC, which the
-`discrimination` criterion reports (README: results on fresh worlds)."""
+World 0 is a validation world (the tiny model's profile was chosen on worlds 0-4). Read from
+the paired CIs (issue 22) neither trainer passes there: explicit's calibration is
+inconclusive (debiased_calib_err 0.148 -> 0.148, the CI of the change [-0.086, +0.089]), and
+implicit's accuracy and discrimination are (their CIs straddle the allowed 5 points)."""
 
 from __future__ import annotations
 
@@ -45,10 +46,17 @@ def test_the_embedded_default_passes_the_success_criteria_on_held_out_questions(
         assert comparison["adds_to_posthoc"]["per_calibrator"]
         assert comparison["retention"]["n"] > 100
         assert {g["subgroup"] for g in comparison["subgroups"]} == {"seen entity", "unseen entity"}
-    assert comparisons["explicit"]["passed"], comparisons["explicit"]["criteria"]
+    explicit = comparisons["explicit"]
+    assert (explicit["outcome"], explicit["not_passed"]) == ("inconclusive", {"calibration": "inconclusive"})
+    assert comparisons["implicit"]["outcome"] == "inconclusive"
+    markdown = (out / "report.md").read_text()
+    assert markdown.index("## Verdicts at a glance") < markdown.index("## Metrics")
+    assert "| explicit | verbalized | **INCONCLUSIVE** |" in markdown
     check = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(out)],
                            capture_output=True, text=True, env=env)
     assert check.returncode == (0 if all(c["passed"] for c in comparisons.values()) else 1), check.stderr
+    assert check.stdout.splitlines()[-1].startswith("not every verdict passed (exit 1): ")
+    assert "explicit: calibration inconclusive" in check.stdout.splitlines()[-1]
     for comparison in comparisons.values():  # check recomputes exactly what the report says
         for verdict in comparison["criteria"]:
             assert verdict["detail"] in check.stdout, verdict["name"]

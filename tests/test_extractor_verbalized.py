@@ -87,13 +87,12 @@ def test_answers() -> None:
     assert parse_answer("Confidence: 0.9") == ""
 
 
-def test_on_missing_fills_a_fixed_value_and_keeps_the_reason() -> None:
-    assert extract("Answer: Paris", on_missing=1.0) == (
-        "Paris",
-        1.0,
-        "no 'Confidence:' line; confidence set to 1 by on_missing",
-    )
-    assert extract("Answer: Paris", on_missing="100%")[1] == 1.0
+def test_on_missing_names_what_the_core_imputes_and_the_prediction_stays_missing() -> None:
+    """The extractor reports a missing confidence; the core imputes it and counts it (issue 22)."""
+    assert extract("Answer: Paris", on_missing=0.5) == ("Paris", None, "no 'Confidence:' line")
+    assert VerbalizedExtractor(on_missing=0.5).missing_confidence == 0.5
+    assert VerbalizedExtractor(on_missing="100%").missing_confidence == 1.0
+    assert VerbalizedExtractor(on_missing="exclude").missing_confidence is None  # the run's rule
     assert extract("Answer: Paris\nConfidence: 0.4", on_missing=1.0) == ("Paris", 0.4, None)
 
 
@@ -116,7 +115,8 @@ def test_hle_mode_asks_for_a_percentage_and_takes_a_missing_one_as_100() -> None
     assert extract("Answer: X\nConfidence: 1", scale="percent")[1] == 0.01  # a bare number is a percentage
     assert extract("Answer: X\nConfidence: 1")[1] == 1.0  # on the unit scale it is a probability
     assert extract("Explanation: hm\nAnswer: Shakespeare", scale="percent", on_missing="hle")[1:] == (
-        1.0, "no 'Confidence:' line; confidence set to 1 by on_missing")
+        None, "no 'Confidence:' line")
+    assert extractor.missing_confidence == 1.0
 
 
 def test_the_scale_is_unit_or_percent() -> None:
@@ -131,11 +131,12 @@ def test_a_failed_generation_is_never_filled() -> None:
 
 
 def test_a_missing_confidence_counts_as_fully_confident_by_default() -> None:
-    """HLE's rule: leaving the confidence out can never improve a calibration score."""
+    """HLE's rule: leaving the confidence out can never improve a calibration score. The core
+    imputes it (``missing_confidence``), so the counts and ``coverage`` see it."""
     extractor = registry.create("extractor", "verbalized")
-    assert (extractor.name, extractor.on_missing) == ("verbalized", 1.0)
+    assert (extractor.name, extractor.on_missing, extractor.missing_confidence) == ("verbalized", 1.0, 1.0)
     prediction = extractor.extract(Generation(example_id="e", prompt="p", text="Answer: Paris"))
-    assert prediction.confidence == 1.0 and "confidence set to 1" in prediction.error
+    assert prediction.confidence is None and prediction.error == "no 'Confidence:' line"
 
 
 # -- fuzzing ----------------------------------------------------------------------------------

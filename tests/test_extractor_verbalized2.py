@@ -21,9 +21,10 @@ def test_the_stated_confidence_is_parsed() -> None:
     assert (got.answer, got.confidence, got.error) == ("red", pytest.approx(0.85), None)
 
 
-def test_a_missing_confidence_follows_on_missing() -> None:
+def test_a_missing_confidence_is_reported_and_on_missing_names_what_the_core_imputes() -> None:
     reply = {"second_turn": greedy("I am not sure")}
-    filled = SecondTurnExtractor().extract(greedy(" red"), reply)
-    assert filled.confidence == 1.0 and "no 'Confidence:' line" in filled.error
-    excluded = SecondTurnExtractor(on_missing="exclude").extract(greedy(" red"), reply)
-    assert excluded.confidence is None and "no 'Confidence:' line" in excluded.error
+    missing = SecondTurnExtractor().extract(greedy(" red"), reply)
+    assert missing.confidence is None and "no 'Confidence:' line" in missing.error
+    assert SecondTurnExtractor().missing_confidence == 1.0
+    assert SecondTurnExtractor(on_missing=0.3).missing_confidence == 0.3
+    assert SecondTurnExtractor(on_missing="exclude").missing_confidence is None

@@ -20,6 +20,7 @@ from harness.plugins.metrics import BUILTIN_METRICS, hle_calib_err, rms_calib_er
 RANGES = {
     "hle_calib_err": (0.0, 1.0),
     "rms_calib_err": (0.0, 1.0),
+    "debiased_calib_err": (0.0, 1.0),
     "ece": (0.0, 1.0),
     "brier": (0.0, 1.0),
     "auroc": (0.0, 1.0),

@@ -9,12 +9,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fake_openai_server import FakeOpenAIServer
 from judge_helpers import fields, fresh_cache  # noqa: F401 - fixture
 
 from harness.experiment import ExperimentSpec, run_experiment
-from harness.report import compare_runs, summary_table
+from harness.report import compare_runs, render_markdown, summary_table
 
 ANSWERS = {f"Which code has item {i}?": f"code-{i}" for i in range(20)}
 
@@ -63,3 +64,123 @@ def test_a_simpleqa_run_reports_simpleqas_metrics(tmp_path: Path, monkeypatch: p
     head, _, row = table.splitlines()
     assert head.endswith("| not_attempted | accuracy_given_attempted | f_score |")
     assert row.endswith("| 0.250 | 0.667 | 0.571 |")
+
+
+def unparsable_confidences(body: dict[str, Any]) -> str:
+    """As ``model_and_grader``, but items 10-14 say ``Confidence: very high`` (no number)."""
+    reply = model_and_grader(body)
+    if fields(body):
+        return reply
+    i = int(re.search(r"item (\d+)\?", FakeOpenAIServer.prompt_text(body)).group(1))
+    return reply.replace("Confidence: 0.7", "Confidence: very high") if 10 <= i < 15 else reply
+
+
+def test_an_unparsable_verbalized_confidence_is_counted_missing_and_imputed_by_the_core(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22, hole 4: verbalized filled its own missing confidences (on_missing), so the counts
+    and coverage never saw them. Now the prediction stays missing, the core imputes on_missing's
+    value and counts it, and coverage falls."""
+    monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
+    data = tmp_path / "simple_qa.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["metadata", "problem", "answer"])
+        for question, answer in ANSWERS.items():
+            writer.writerow(["{'topic': 'Art', 'answer_type': 'Other'}", question, answer])
+    out = tmp_path / "run"
+    with FakeOpenAIServer(responder=unparsable_confidences) as server:
+        report = run_experiment(ExperimentSpec(
+            task="simpleqa", model="served", backend="openai", extractor="verbalized", judge="openai",
+            out=out, progress=False, calibrators=(),
+            overrides=(f"task.path={data}", f"backend.base_url={server.base_url}",
+                       f"judge.base_url={server.base_url}", "extractor.verbalized.on_missing=0.25")))
+    row = report["rows"][0]
+    counts = row["counts"]
+    assert (counts["missing_confidence"], counts["imputed"], counts["answered"]) == (5, 5, 10)
+    assert row["coverage"] == 0.5  # 10 of 20 judged answers attempted with a confidence of their own
+    assert report["counting"]["missing_confidence_by_extractor"] == {"verbalized": 0.25}
+    # 10 stated 0.7, 5 imputed 0.25, 5 not attempted with 0.7 stated
+    assert row["metrics"]["mean_confidence"]["value"] == pytest.approx((10 * 0.7 + 5 * 0.25 + 5 * 0.7) / 20)
+    from harness.outcomes import read
+
+    stored = {o.example_id: o.confidence for o in read(out / row["outcomes"])}
+    assert sum(c is None for c in stored.values()) == 5  # the file keeps them missing; check re-imputes
+    markdown = (out / "report.md").read_text()
+    assert "no confidence 5 (imputed), answered 50.0%" in markdown
+    assert "(verbalized: 0.25, its on_missing)" in markdown
+
+
+def overconfident(n: int = 300, seed: int = 0) -> list:
+    """Says 0.6-1.0, right more often when more confident; three questions per entity."""
+    from harness.outcomes import Outcome
+
+    rng = np.random.default_rng(seed)
+    conf = rng.uniform(0.6, 1.0, n)
+    right = rng.random(n) < conf - 0.3
+    return [Outcome(example_id=f"q{i:03d}", grade="correct" if r else "incorrect", confidence=float(c),
+                    group=f"e{i // 3}") for i, (c, r) in enumerate(zip(conf, right, strict=True))]
+
+
+STAGES = ("task", "backend", "judge")
+
+
+def assessed_report(point: bool = False) -> dict[str, Any]:
+    """A report as build_report makes it, from ``assess`` on a baseline, a clearly better trained
+    model and one post-hoc row, with the thresholds in force."""
+    from harness.assessment import RowKey, Settings, assess
+    from harness.config import Config
+    from harness.criteria import thresholds_from
+
+    base = overconfident()
+    trained = [o.with_confidence(o.confidence - 0.3) for o in base]
+    posthoc = [o.with_confidence(o.confidence - 0.25) for o in base]
+    thresholds = thresholds_from(Config.load(), {"point": point})
+    outcomes = {RowKey(label="baseline", extractor="logprob"): base,
+                RowKey(label="implicit", extractor="logprob"): trained,
+                RowKey(label="baseline", extractor="logprob", calibrator="isotonic"): posthoc}
+    assessed = assess(outcomes, {"implicit": "logprob"},
+                      Settings(thresholds=thresholds, config=Config.load(), resamples=200), held_out=True)
+    return {"task": "facts", "model": "tiny", "note": "Evaluated on held-out questions (grouped split).",
+            "posthoc_note": None, "split": {"train": 300, "test": 300, "evaluated": "test"}, "seed": 0,
+            "bootstrap": assessed["bootstrap"], "thresholds": thresholds,
+            "counting": {"not_attempted": "incorrect", "missing_confidence": 1.0},
+            "strategies": {"layers": [], **{k: {"name": k, "params": {}} for k in STAGES}},
+            "profile": "tiny model's profile", "seed_defaults": {"implicit": {"lr": 0.0002}},
+            "rows": assessed["rows"],
+            "comparisons": assessed["comparisons"], "extractor_comparisons": [], "diagrams": {}}
+
+
+def test_report_md_opens_with_the_verdicts_at_a_glance_and_which_reading_decided() -> None:
+    """Issue 22: the conclusion first — each criterion's outcome per trainer, the post-hoc verdicts
+    naming the map they were measured against, the best-calibrated row, the reading that decided."""
+    report = assessed_report()
+    comp = report["comparisons"][0]
+    assert comp["outcome"] == "pass" and comp["reading"] == "interval"
+    markdown = render_markdown(report)
+    head = markdown.split("## The run")[0]
+    assert "## Verdicts at a glance" in head and "Decided by: the paired 95% bootstrap CIs" in head
+    row = next(line for line in head.splitlines() if line.startswith("| implicit |"))
+    assert row.startswith("| implicit | logprob | **PASS** |" + " pass |" * 7)
+    assert f"vs {comp['beats_posthoc']['against']} |" in row
+    assert "Best-calibrated row: implicit/logprob, debiased_calib_err" in head
+    assert "registry defaults, for comparison:\n- `implicit` (registry.toml): {\"lr\": 0.0002}" in markdown
+    terminal = summary_table(report).splitlines()
+    assert terminal[0] == "Verdicts (decided by the paired 95% CIs):"
+    assert terminal[1].startswith("  implicit: PASS; beats best post-hoc: ")
+
+
+def test_the_point_reading_is_labelled_wherever_it_decided() -> None:
+    report = assessed_report(point=True)
+    markdown = render_markdown(report)
+    assert "Decided by: the point estimates (`--point`" in markdown
+    assert "POINT READING (--point)" in markdown  # each estimated criterion's detail
+    assert summary_table(report).startswith("Verdicts (POINT reading, --point: point estimates decided):")
+
+
+def test_an_evaluation_only_report_has_no_empty_list_of_seed_defaults() -> None:
+    """It printed "the seed's registry defaults, for comparison:" followed by nothing."""
+    report = {**assessed_report(), "seed_defaults": {}, "comparisons": []}
+    markdown = render_markdown(report)
+    assert "for comparison:" not in markdown
+    assert "no trainer ran, so no parameter of it is in force." in markdown
+    assert "No trainer ran: no verdict." in markdown

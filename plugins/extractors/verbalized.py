@@ -5,13 +5,14 @@ Accepted confidences: ``0.9``, ``.9``, ``90%``, ``90 %``, and a bare number abov
 most 100 read as a percentage (``90`` -> 0.9), with markdown emphasis, brackets or a final
 full stop around it ignored. Anything else — words, a negative number, more than 100%,
 several different values, no ``Confidence:`` line — is a missing confidence whose reason
-is recorded. ``on_missing`` decides what a missing one becomes: a fixed value in [0, 1]
-(default 1.0, Humanity's Last Exam's rule: a model that omits its confidence is taken as
-fully confident, so leaving it out can never improve a calibration score; ``hle`` names that
-rule), or ``exclude``
-(the prediction keeps ``confidence=None``; the report still counts the answer and scores
-it with the core's imputed value, also 1.0, see ``harness.outcomes``). ``error`` always
-says what failed, so the parse rate stays visible.
+is recorded. The extractor never fills a missing confidence itself: the prediction keeps
+``confidence=None`` and its ``error`` says what failed, and the core imputes it and counts it
+(``harness.outcomes``: missing, imputed, and not ``answered`` for ``coverage``).
+``on_missing`` says what the core imputes for this extractor (``missing_confidence``): a
+fixed value in [0, 1] (default 1.0, Humanity's Last Exam's rule: a model that omits its
+confidence is taken as fully confident, so leaving it out can never improve a calibration
+score; ``hle`` names that rule), or ``exclude`` (no value of its own: the run's
+``missing_confidence`` applies, also 1.0).
 
 ``scale`` picks the prompt: ``unit`` (default) asks for a probability from 0 to 1;
 ``percent`` asks, as Humanity's Last Exam's system prompt does, for an explanation, the
@@ -129,7 +130,8 @@ class VerbalizedExtractor:
             raise ParameterError(f"extractor verbalized: scale must be 'unit' or 'percent', not {scale!r}")
         self.on_missing = on_missing
         self.scale = scale
-        self._fill = on_missing_value(on_missing)
+        #: what the core imputes for a missing confidence of this extractor (None: the run's rule)
+        self.missing_confidence = on_missing_value(on_missing)
         if scale == "percent":
             self.stop = ()  # HLE's explanation may run over paragraphs
 
@@ -153,8 +155,6 @@ class VerbalizedExtractor:
             )
         answer = parse_answer(generation.text)
         confidence, reason = parse_confidence(generation.text, self.scale)
-        if confidence is None and self._fill is not None:
-            confidence, reason = self._fill, f"{reason}; confidence set to {self._fill:g} by on_missing"
         return Prediction(
             example_id=generation.example_id,
             answer=answer,

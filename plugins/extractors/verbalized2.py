@@ -2,7 +2,8 @@
 plain prompt greedily; a second prompt shows it the question and its own answer and asks for
 ``Confidence: <probability from 0 to 1>``, which is parsed as the ``verbalized`` extractor
 parses it. Unlike ``verbalized`` the answer is the plain one (shared with ``logprob``), so only
-the confidence differs between the two methods. ``on_missing`` as for ``verbalized``.
+the confidence differs between the two methods. A missing confidence stays ``None`` (the core
+imputes and counts it); ``on_missing`` says what the core imputes, as for ``verbalized``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ class SecondTurnExtractor(PlainAnswer):
 
     def __init__(self, on_missing: str | float = 1.0) -> None:
         self.on_missing = on_missing
-        self._fill = on_missing_value(on_missing)
+        #: what the core imputes for a missing confidence of this extractor (None: the run's rule)
+        self.missing_confidence = on_missing_value(on_missing)
 
     def follow_ups(self, example: Example, generation: Generation) -> dict[str, GenerationRequest]:
         answer = self.answer(generation)
@@ -46,8 +48,6 @@ class SecondTurnExtractor(PlainAnswer):
             confidence, reason = None, f"the second turn failed: {turn.error}"
         else:
             confidence, reason = parse_confidence(turn.text)
-        if confidence is None and self._fill is not None:
-            confidence, reason = self._fill, f"{reason}; confidence set to {self._fill:g} by on_missing"
         if confidence is None:
             return self.missing(generation, reason or "no confidence")
         prediction = self.predicted(generation, confidence)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import harness
 from harness.plugins.metrics.basic import accuracy, brier, confidence_std, mean_confidence
 from harness.plugins.metrics.calibration import ece, rms_calib_err
+from harness.plugins.metrics.debiased import debiased_calib_err
 from harness.plugins.metrics.hle import hle_calib_err, hle_percent
 from harness.plugins.metrics.ranking import accuracy_at_coverage, aurc, auroc
 
 BUILTIN_METRICS = {
     "hle_calib_err": hle_calib_err,
     "rms_calib_err": rms_calib_err,
+    "debiased_calib_err": debiased_calib_err,
     "ece": ece,
     "brier": brier,
     "auroc": auroc,
