@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.bootstrap import paired_bootstrap_ci
+from harness.bootstrap import group_ids, percentile_interval
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 #: log loss clips confidences this far from 0 and 1 (a confident wrong answer costs log(1e6))
@@ -90,13 +90,13 @@ def select_floor(counted: Mapping[Any, Any], fits: Mapping[Any, Mapping[str, Any
 
 
 def against_bar(counted: Mapping[Any, Any], fits: Mapping[Any, Mapping[str, Any]], other: Any,
-                settings: Any) -> dict[str, Any]:
+                settings: Any, **options: Any) -> dict[str, Any]:
     """``compare`` with the bar; where the bar is not the base-rate constant, the constant too:
     ``pass`` only when both pass, ``fail`` when either fails (its ``floor`` entry says so)."""
     bar, floor = select_bar(counted, fits), select_floor(counted, fits)
-    result = compare(counted[bar], other, settings)
+    result = compare(counted[bar], other, settings, **options)
     if floor is not None and floor != bar:
-        low = compare(counted[floor], other, settings)
+        low = compare(counted[floor], other, settings, draws=options.get("draws"))
         result["floor"] = {"against": title(floor), **low}
         outcomes = {result["outcome"], low["outcome"]}
         result["outcome"] = FAIL if FAIL in outcomes else PASS if outcomes == {PASS} else INCONCLUSIVE
@@ -104,24 +104,70 @@ def against_bar(counted: Mapping[Any, Any], fits: Mapping[Any, Mapping[str, Any]
     return result
 
 
-def compare(bar: Any, other: Any, settings: Any) -> dict[str, Any]:
+def _losses(confidence: np.ndarray, correct: np.ndarray) -> dict[str, np.ndarray]:
+    """Each answer's Brier and log loss (the scores are their means)."""
+    y = correct.astype(np.float64)
+    c = np.clip(confidence, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
+    return {"brier": (confidence - y) ** 2, "log_loss": -(y * np.log(c) + (1.0 - y) * np.log1p(-c))}
+
+
+def _pick_counts(n: int, resamples: int, seed: int, groups: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(an (R, G) matrix of how often each group is drawn in each resample, each example's group):
+    ``harness.bootstrap``'s documented random stream, so the resamples are exactly ``draw``'s."""
+    if groups is None:
+        ids, count = np.arange(n), n
+    else:
+        ids, count = group_ids(groups, n)
+    dtype = np.int32 if count < 2**31 else np.int64
+    picks = np.random.default_rng(seed).integers(0, count, size=(resamples, count), dtype=dtype)
+    flat = (np.arange(resamples, dtype=np.int64)[:, None] * count + picks).ravel()
+    return np.bincount(flat, minlength=resamples * count).reshape(resamples, count).astype(np.float64), ids
+
+
+def _mean_replicates(values: np.ndarray, draws: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The mean of per-answer ``values`` on every resample, shape (R,): per group sums, weighted
+    by how often each resample drew the group."""
+    counts, ids = draws
+    sums = np.bincount(ids, weights=values, minlength=counts.shape[1])
+    sizes = np.bincount(ids, minlength=counts.shape[1]).astype(np.float64)
+    return (counts @ sums) / (counts @ sizes)
+
+
+def compare(bar: Any, other: Any, settings: Any, *, calibration_error: bool = False,
+            draws: dict[Any, Any] | None = None) -> dict[str, Any]:
     """``other`` (a ``Counted``) against the bar on the examples both scored: the paired changes
-    (other − bar) of the Brier score, log loss and the criteria's calibration error, and the
-    three-valued outcome of the Brier difference."""
+    (other − bar) of the Brier score and log loss (and with ``calibration_error`` the criteria's
+    calibration error), and the three-valued outcome of the Brier difference.
+
+    Both scores are means of per-answer losses, so their paired bootstrap is the mean of the
+    per-answer differences on each resample, computed from how often each group was drawn:
+    the same resamples (``harness.bootstrap``'s documented stream, the run's seed and unit) as
+    every other paired CI of the run, drawn once for every comparison on the same examples
+    (``draws``)."""
     from harness.assessment import _groups, _paired, _paired_metric
 
     a, b = _paired(bar, other)
     if not a.ids:
         return {"outcome": INCONCLUSIVE, "passed": False, "n": 0, "error": "no example scored by both"}
-    metric = str(settings.thresholds["metric"])
-    brier = _paired_metric("brier", a, b, settings)
-    changes = {"brier": brier, metric: _paired_metric(metric, a, b, settings)}
-    ll_a, ll_b = log_loss(a.confidence, a.correct), log_loss(b.confidence, b.correct)
-    ll_ci = paired_bootstrap_ci(log_loss, a.confidence, a.correct, b.confidence, b.correct,
-                                resamples=settings.resamples, seed=settings.seed,
-                                groups=_groups(a, settings)) if settings.resamples > 0 else None
-    changes["log_loss"] = {"a": ll_a, "b": ll_b, "diff": ll_b - ll_a, "ci": ll_ci}
-    result = outcome_of(brier.get("ci")) if brier.get("diff") is not None else INCONCLUSIVE
+    la, lb = _losses(a.confidence, a.correct), _losses(b.confidence, b.correct)
+    resamples = None
+    if settings.resamples > 0:
+        groups = _groups(a, settings)
+        cache_key = (tuple(a.ids), groups is None)
+        cache = draws if draws is not None else {}
+        if cache_key not in cache:
+            cache[cache_key] = _pick_counts(len(a.ids), settings.resamples, settings.seed, groups)
+        resamples = cache[cache_key]
+    changes: dict[str, Any] = {}
+    for name in ("brier", "log_loss"):
+        diff = lb[name] - la[name]
+        ci = percentile_interval(_mean_replicates(diff, resamples)) if resamples is not None else None
+        changes[name] = {"a": float(la[name].mean()), "b": float(lb[name].mean()), "diff": float(diff.mean()),
+                         "ci": ci}
+    if calibration_error:
+        metric = str(settings.thresholds["metric"])
+        changes[metric] = _paired_metric(metric, a, b, settings)
+    result = outcome_of(changes["brier"]["ci"])
     return {"outcome": result, "passed": result == PASS, "n": len(a.ids), "changes": changes}
 
 
@@ -131,7 +177,7 @@ def beats_posthoc(trained_key: Any, counted: Mapping[Any, Any], fits: Mapping[An
     bar = select_bar(counted, fits)
     if bar is None or trained_key not in counted:
         return None
-    result = against_bar(counted, fits, counted[trained_key], settings)
+    result = against_bar(counted, fits, counted[trained_key], settings, calibration_error=True, draws={})
     verdict = {**result, "against": title(bar), "metric": "brier",
                "selection": [{k: v for k, v in c.items() if k != "key"} for c in candidates(counted, fits)]}
     brier = (result.get("changes") or {}).get("brier") or {}
@@ -158,13 +204,15 @@ def adds_to_posthoc(trainer: str, extractor: str, counted: Mapping[Any, Any],
     if bar is None:
         return None
     per = []
+    draws: dict[Any, Any] = {}  # one bootstrap draw per set of paired examples
     for key in sorted((k for k in counted if k.label == trainer and k.extractor == extractor
                        and k.calibrator and counted[k].ids), key=lambda k: str(k.calibrator)):
-        entry = {"calibrator": key.calibrator, **against_bar(counted, fits, counted[key], settings)}
+        entry = {"calibrator": key.calibrator,
+                 **against_bar(counted, fits, counted[key], settings, draws=draws)}
         same = next((k for k in counted if k.label == baseline and k.extractor == extractor
                      and k.calibrator == key.calibrator), None)
         if same is not None:
-            entry["same_calibrator"] = compare(counted[same], counted[key], settings)
+            entry["same_calibrator"] = compare(counted[same], counted[key], settings, draws=draws)
         entry["adds"] = entry["passed"]
         per.append(entry)
     if not per:
