@@ -68,13 +68,6 @@ class Scheme:
             data["folds"] = self.folds
         return data
 
-    def describe(self) -> str:
-        if self.calibration_ids:
-            return (f"post-hoc maps fitted once on a calibration part of the held-out questions "
-                    f"({len(self.calibration_ids)} examples); every figure is measured on the rest")
-        return (f"post-hoc maps cross-fitted on the held-out answers ({self.folds} folds by group): each "
-                "answer's calibrated confidence comes from a map fitted on other groups")
-
 
 def posthoc_scheme(exp: Any) -> Scheme:
     """The scheme of an experiment (``harness.experiment.Experiment``): its seed, and the
@@ -229,6 +222,21 @@ def posthoc_rows(
             if mapped is not None:
                 out[ckey] = mapped
     return out, fits
+
+
+def describe_scheme(posthoc: Mapping[str, Any] | None) -> str:
+    """One sentence for the report: how the run's post-hoc maps were fitted (``report["posthoc"]``)."""
+    if not posthoc:
+        return "How these maps were fitted is not recorded (a run folder from an older version)."
+    if posthoc.get("scheme") == CALIBRATION:
+        return (f"Each map was fitted once on a calibration part of the held-out questions "
+                f"({posthoc.get('calibration_examples')} examples, carved by group); every figure of this "
+                "report is measured on the rest. The base rate is the baseline's training accuracy.")
+    return (f"Each held-out answer's calibrated confidence comes from a map fitted on the other "
+            f"{posthoc.get('folds', FOLDS) - 1} of {posthoc.get('folds', FOLDS)} folds of held-out answers "
+            "(grouped cross-fitting: never its own group, never a training question). The base rate "
+            "is the baseline's training accuracy. The bar was chosen by cross-validation on the "
+            "baseline's training-split answers.")
 
 
 def fitted_summary(fit: Mapping[str, Any]) -> str:

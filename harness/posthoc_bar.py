@@ -31,6 +31,9 @@ from typing import Any
 import numpy as np
 
 from harness.bootstrap import group_ids, percentile_interval
+from harness.errors import HarnessError
+from harness.outcomes import Counted
+from harness.scoring import paired_difference
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 #: log loss clips confidences this far from 0 and 1 (a confident wrong answer costs log(1e6))
@@ -144,8 +147,6 @@ def compare(bar: Any, other: Any, settings: Any, *, calibration_error: bool = Fa
     the same resamples (``harness.bootstrap``'s documented stream, the run's seed and unit) as
     every other paired CI of the run, drawn once for every comparison on the same examples
     (``draws``)."""
-    from harness.assessment import _groups, _paired, _paired_metric
-
     a, b = _paired(bar, other)
     if not a.ids:
         return {"outcome": INCONCLUSIVE, "passed": False, "n": 0, "error": "no example scored by both"}
@@ -227,6 +228,27 @@ def adds_to_posthoc(trainer: str, extractor: str, counted: Mapping[Any, Any],
             "detail": detail + {PASS: "; training adds to the best post-hoc map with every calibrator",
                                 FAIL: "; some trained map does no better than the best post-hoc map",
                                 INCONCLUSIVE: "; the intervals do not decide"}[result]}
+
+
+def _paired(a: Counted, b: Counted) -> tuple[Counted, Counted]:
+    """Both rows restricted to the examples both scored (in ``a``'s order)."""
+    in_b = set(b.ids)
+    common = [i for i in a.ids if i in in_b]
+    return a.select(common), b.select(common)
+
+
+def _groups(c: Counted, settings: Any) -> list[str] | None:
+    return c.groups if settings.bootstrap == "group" else None
+
+
+def _paired_metric(name: str, a: Counted, b: Counted, settings: Any) -> dict[str, Any]:
+    """One registered metric's paired change ``b - a`` (``diff`` None and the reason if undefined)."""
+    try:
+        return paired_difference(a.confidence, a.correct, b.confidence, b.correct, [name], settings.config,
+                                 resamples=settings.resamples, seed=settings.seed,
+                                 groups=_groups(a, settings))[name]
+    except HarnessError as exc:
+        return {"a": None, "b": None, "diff": None, "ci": None, "error": str(exc)}
 
 
 def title_floor(floor: Mapping[str, Any]) -> str:

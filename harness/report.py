@@ -215,9 +215,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                      f"no confidence {c['missing_confidence']} (imputed){cov}")
     fitted = [r for r in report["rows"] if r.get("calibrator_fit")]
     if fitted:
-        from harness.posthoc import fitted_summary
+        from harness.posthoc import describe_scheme, fitted_summary
 
-        lines += ["", "## Post-hoc calibrators (fitted on the same model's training-split answers)", ""]
+        lines += ["", "## Post-hoc calibrators", "", describe_scheme(report.get("posthoc")), ""]
         for row in fitted:
             lines.append(f"- {_row_name(row)}/{row['extractor']}: {fitted_summary(row['calibrator_fit'])}")
     for comp in report["comparisons"]:

@@ -59,6 +59,21 @@ def test_the_verdict_is_read_from_the_interval_of_the_brier_difference():
     assert outcome_of([-0.01, 0.01]) == INCONCLUSIVE and outcome_of(None) == INCONCLUSIVE
 
 
+@pytest.mark.parametrize("unit", ["group", "example"])
+def test_the_brier_interval_is_the_runs_paired_bootstrap_interval(unit):
+    """The per-group shortcut draws exactly the resamples every other paired CI of the run draws."""
+    from harness.outcomes import count
+    from harness.posthoc_bar import compare
+    from harness.scoring import paired_difference
+
+    a, b = count(answers(200, 1, informative=True)[0]), count(answers(200, 1, informative=False)[0])
+    settings = Settings(thresholds=thresholds_from(CONFIG), config=CONFIG, bootstrap=unit, seed=4)
+    ours = compare(a, b, settings)["changes"]["brier"]
+    theirs = paired_difference(a.confidence, a.correct, b.confidence, b.correct, ["brier"], CONFIG,
+                               seed=4, groups=a.groups if unit == "group" else None)["brier"]
+    assert ours["diff"] == pytest.approx(theirs["diff"]) and ours["ci"] == pytest.approx(theirs["ci"])
+
+
 def test_log_loss_is_the_mean_negative_log_likelihood_clipped_away_from_0_and_1():
     assert log_loss(np.array([0.8, 0.4]), np.array([True, False])) == pytest.approx(
         -(np.log(0.8) + np.log(0.6)) / 2)
