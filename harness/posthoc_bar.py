@@ -25,6 +25,7 @@ bar's title, e.g. ``baseline[logprob] + isotonic``) and its figures.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -99,7 +100,7 @@ def against_bar(counted: Mapping[Any, Any], fits: Mapping[Any, Mapping[str, Any]
     bar, floor = select_bar(counted, fits), select_floor(counted, fits)
     result = compare(counted[bar], other, settings, **options)
     if floor is not None and floor != bar:
-        low = compare(counted[floor], other, settings, draws=options.get("draws"))
+        low = compare(counted[floor], other, settings)
         result["floor"] = {"against": title(floor), **low}
         outcomes = {result["outcome"], low["outcome"]}
         result["outcome"] = FAIL if FAIL in outcomes else PASS if outcomes == {PASS} else INCONCLUSIVE
@@ -114,9 +115,12 @@ def _losses(confidence: np.ndarray, correct: np.ndarray) -> dict[str, np.ndarray
     return {"brier": (confidence - y) ** 2, "log_loss": -(y * np.log(c) + (1.0 - y) * np.log1p(-c))}
 
 
-def _pick_counts(n: int, resamples: int, seed: int, groups: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(an (R, G) matrix of how often each group is drawn in each resample, each example's group):
-    ``harness.bootstrap``'s documented random stream, so the resamples are exactly ``draw``'s."""
+@functools.lru_cache(maxsize=2)  # the same draw for every comparison of a check on the same examples
+def _pick_counts(n: int, resamples: int, seed: int, groups: tuple[str, ...] | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(an (R, G) matrix of how often each group is drawn in each resample, each example's group,
+    each resample's size): ``harness.bootstrap``'s documented random stream, so the resamples
+    are exactly ``draw``'s. Read-only: the arrays are shared by every caller."""
     if groups is None:
         ids, count = np.arange(n), n
     else:
@@ -124,20 +128,23 @@ def _pick_counts(n: int, resamples: int, seed: int, groups: Any) -> tuple[np.nda
     dtype = np.int32 if count < 2**31 else np.int64
     picks = np.random.default_rng(seed).integers(0, count, size=(resamples, count), dtype=dtype)
     flat = (np.arange(resamples, dtype=np.int64)[:, None] * count + picks).ravel()
-    return np.bincount(flat, minlength=resamples * count).reshape(resamples, count).astype(np.float64), ids
+    counts = np.bincount(flat, minlength=resamples * count).reshape(resamples, count).astype(np.float64)
+    sizes = counts @ np.bincount(ids, minlength=count).astype(np.float64)
+    for array in (counts, ids, sizes):
+        array.flags.writeable = False
+    return counts, ids, sizes
 
 
-def _mean_replicates(values: np.ndarray, draws: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """The mean of per-answer ``values`` on every resample, shape (R,): per group sums, weighted
-    by how often each resample drew the group."""
-    counts, ids = draws
-    sums = np.bincount(ids, weights=values, minlength=counts.shape[1])
-    sizes = np.bincount(ids, minlength=counts.shape[1]).astype(np.float64)
-    return (counts @ sums) / (counts @ sizes)
+def _mean_replicates(values: np.ndarray, draws: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """The mean of each column of per-answer ``values`` (n, k) on every resample, shape (R, k):
+    per-group sums weighted by how often each resample drew the group."""
+    counts, ids, sizes = draws
+    sums = np.stack([np.bincount(ids, weights=column, minlength=counts.shape[1]) for column in values.T],
+                    axis=1)
+    return (counts @ sums) / sizes[:, None]
 
 
-def compare(bar: Any, other: Any, settings: Any, *, calibration_error: bool = False,
-            draws: dict[Any, Any] | None = None) -> dict[str, Any]:
+def compare(bar: Any, other: Any, settings: Any, *, calibration_error: bool = False) -> dict[str, Any]:
     """``other`` (a ``Counted``) against the bar on the examples both scored: the paired changes
     (other − bar) of the Brier score and log loss (and with ``calibration_error`` the criteria's
     calibration error), and the three-valued outcome of the Brier difference.
@@ -146,7 +153,7 @@ def compare(bar: Any, other: Any, settings: Any, *, calibration_error: bool = Fa
     per-answer differences on each resample, computed from how often each group was drawn:
     the same resamples (``harness.bootstrap``'s documented stream, the run's seed and unit) as
     every other paired CI of the run, drawn once for every comparison on the same examples
-    (``draws``)."""
+    (``_pick_counts`` is cached)."""
     a, b = _paired(bar, other)
     if not a.ids:
         return {"outcome": INCONCLUSIVE, "passed": False, "n": 0, "error": "no example scored by both"}
@@ -154,17 +161,16 @@ def compare(bar: Any, other: Any, settings: Any, *, calibration_error: bool = Fa
     resamples = None
     if settings.resamples > 0:
         groups = _groups(a, settings)
-        cache_key = (tuple(a.ids), groups is None)
-        cache = draws if draws is not None else {}
-        if cache_key not in cache:
-            cache[cache_key] = _pick_counts(len(a.ids), settings.resamples, settings.seed, groups)
-        resamples = cache[cache_key]
+        resamples = _pick_counts(len(a.ids), settings.resamples, settings.seed,
+                                 None if groups is None else tuple(groups))
+    names = ("brier", "log_loss")
+    diffs = np.stack([lb[name] - la[name] for name in names], axis=1)
+    reps = _mean_replicates(diffs, resamples) if resamples is not None else None
     changes: dict[str, Any] = {}
-    for name in ("brier", "log_loss"):
-        diff = lb[name] - la[name]
-        ci = percentile_interval(_mean_replicates(diff, resamples)) if resamples is not None else None
-        changes[name] = {"a": float(la[name].mean()), "b": float(lb[name].mean()), "diff": float(diff.mean()),
-                         "ci": ci}
+    for k, name in enumerate(names):
+        changes[name] = {"a": float(la[name].mean()), "b": float(lb[name].mean()),
+                         "diff": float(diffs[:, k].mean()),
+                         "ci": percentile_interval(reps[:, k]) if reps is not None else None}
     if calibration_error:
         metric = str(settings.thresholds["metric"])
         changes[metric] = _paired_metric(metric, a, b, settings)
@@ -178,7 +184,7 @@ def beats_posthoc(trained_key: Any, counted: Mapping[Any, Any], fits: Mapping[An
     bar = select_bar(counted, fits)
     if bar is None or trained_key not in counted:
         return None
-    result = against_bar(counted, fits, counted[trained_key], settings, calibration_error=True, draws={})
+    result = against_bar(counted, fits, counted[trained_key], settings, calibration_error=True)
     verdict = {**result, "against": title(bar), "metric": "brier",
                "selection": [{k: v for k, v in c.items() if k != "key"} for c in candidates(counted, fits)]}
     brier = (result.get("changes") or {}).get("brier") or {}
@@ -205,15 +211,14 @@ def adds_to_posthoc(trainer: str, extractor: str, counted: Mapping[Any, Any],
     if bar is None:
         return None
     per = []
-    draws: dict[Any, Any] = {}  # one bootstrap draw per set of paired examples
     for key in sorted((k for k in counted if k.label == trainer and k.extractor == extractor
                        and k.calibrator and counted[k].ids), key=lambda k: str(k.calibrator)):
         entry = {"calibrator": key.calibrator,
-                 **against_bar(counted, fits, counted[key], settings, draws=draws)}
+                 **against_bar(counted, fits, counted[key], settings)}
         same = next((k for k in counted if k.label == baseline and k.extractor == extractor
                      and k.calibrator == key.calibrator), None)
         if same is not None:
-            entry["same_calibrator"] = compare(counted[same], counted[key], settings, draws=draws)
+            entry["same_calibrator"] = compare(counted[same], counted[key], settings)
         entry["adds"] = entry["passed"]
         per.append(entry)
     if not per:
@@ -232,6 +237,8 @@ def adds_to_posthoc(trainer: str, extractor: str, counted: Mapping[Any, Any],
 
 def _paired(a: Counted, b: Counted) -> tuple[Counted, Counted]:
     """Both rows restricted to the examples both scored (in ``a``'s order)."""
+    if a.ids == b.ids:
+        return a, b
     in_b = set(b.ids)
     common = [i for i in a.ids if i in in_b]
     return a.select(common), b.select(common)
