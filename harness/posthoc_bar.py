@@ -34,6 +34,7 @@ import numpy as np
 from harness.bootstrap import group_ids, percentile_interval
 from harness.errors import HarnessError
 from harness.outcomes import Counted
+from harness.posthoc import BASE_RATE
 from harness.scoring import paired_difference
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
@@ -87,8 +88,6 @@ def select_floor(counted: Mapping[Any, Any], fits: Mapping[Any, Mapping[str, Any
     """The best base-rate constant (by the same selection), which every verdict must also beat:
     the bar chosen on the training split may do worse on the test answers than the constant, and
     a model that says one number must never pass."""
-    from harness.posthoc import BASE_RATE
-
     found = [c for c in candidates(counted, fits) if c["key"].calibrator == BASE_RATE]
     return found[0]["key"] if found else None
 
@@ -193,7 +192,7 @@ def beats_posthoc(trained_key: Any, counted: Mapping[Any, Any], fits: Mapping[An
         return verdict
     verdict.update(posthoc=brier["a"], trained=brier["b"], diff=brier["diff"], ci=brier["ci"])
     floor = result.get("floor")
-    beside = (f"; vs the base rate {title_floor(floor)}: {_diff((floor.get('changes') or {}).get('brier'))}"
+    beside = (f"; vs the base rate {floor['against']}: {_diff((floor.get('changes') or {}).get('brier'))}"
               if floor else "")
     verdict["detail"] = (f"Brier {brier['b']:.4f} trained vs {brier['a']:.4f} for {title(bar)} "
                          f"({brier['diff']:+.4f}{_ci(brier['ci'])}; {_others(result['changes'])}{beside}): "
@@ -219,7 +218,6 @@ def adds_to_posthoc(trainer: str, extractor: str, counted: Mapping[Any, Any],
                      and k.calibrator == key.calibrator), None)
         if same is not None:
             entry["same_calibrator"] = compare(counted[same], counted[key], settings)
-        entry["adds"] = entry["passed"]
         per.append(entry)
     if not per:
         return None
@@ -256,10 +254,6 @@ def _paired_metric(name: str, a: Counted, b: Counted, settings: Any) -> dict[str
                                  groups=_groups(a, settings))[name]
     except HarnessError as exc:
         return {"a": None, "b": None, "diff": None, "ci": None, "error": str(exc)}
-
-
-def title_floor(floor: Mapping[str, Any]) -> str:
-    return str(floor.get("against"))
 
 
 def _ci(ci: list[float] | None) -> str:
