@@ -3,9 +3,11 @@
 1. load the task and select ``limit`` examples (seeded);
 2. with trainers, split them into train and held-out test by group (seeded);
 3. baseline: generate, extract, judge and score on the test split for every reported
-   extractor, and on the train split for what each trainer trains on;
+   extractor, and on the train split for what each trainer trains on (with calibrators: for
+   every reported extractor, to choose the post-hoc bar);
 4. train each trainer; 5. evaluate each trained model on the test split with its own
-   extractor; 6. metrics with CIs, paired changes and success criteria; 7. the report.
+   extractor (never on its training questions); 6. post-hoc rows cross-fitted on the test
+   split (``harness.posthoc``), metrics with CIs, paired changes and verdicts; 7. the report.
 
 Every stage writes its records into the run folder and resumes on a rerun (see
 ``harness.stages``). The core knows no strategy by name: trainers declare the extractor
