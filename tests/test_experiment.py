@@ -320,6 +320,22 @@ def test_an_unknown_calibrator_is_one_line_and_exit_2(tiny_lm_path, qa_file, tmp
     assert "isotonic" in result.stderr and "temperature" in result.stderr
 
 
+@pytest.mark.parametrize("options", [
+    ("--calibration-size", "0.3"),  # no trainer: nothing held out
+    ("--trainer", "implicit", "--calibration-size", "0.3", "--eval-on-train"),
+    ("--trainer", "implicit", "--calibration-size", "0.3", "--calibrator", "none"),
+    ("--trainer", "implicit", "--calibration-size", "1.5"),
+])
+def test_a_calibration_split_without_held_out_answers_or_calibrators_is_one_line_and_exit_2(
+        tiny_lm_path, qa_file, tmp_path, options):
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--model", str(tiny_lm_path),
+                             "--task", "jsonl", "-p", f"task.path={qa_file}", *options,
+                             "--out", str(tmp_path / "run")], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "calibration-size" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def test_none_turns_the_calibrators_off():
     assert ExperimentSpec.from_cli(**_cli_options(calibrators=("none",))).calibrators == ()
     assert ExperimentSpec.from_cli(**_cli_options(calibrators=())).calibrators == ("temperature", "isotonic")
