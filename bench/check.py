@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -118,7 +119,8 @@ def main() -> int:
     median = {name: (statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts))
               for name, ts in times.items()}
     print(f"{N} held-out answers, {len(rows)} rows ({len(rows) - len(test)} post-hoc), "
-          f"1000 bootstrap resamples; median of {args.repeats}")
+          f"1000 bootstrap resamples; median of {args.repeats}; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for name, (wall, cpu) in median.items():
         print(f"{name:<48} wall {wall:6.2f} s   cpu {cpu:6.2f} s")
     (a, a_cpu), (b, b_cpu), (c, c_cpu) = median.values()
