@@ -13,10 +13,10 @@ settings in force, and returns:
     and the ``reading`` that decided (``interval``, or ``point`` under ``--point``),
     ``retention`` (accuracy on the examples the baseline answered correctly) and a
     per-subgroup table when the task labels subgroups;
-  - ``beats_posthoc``: the trained model's raw calibration error against the best
-    ``baseline + calibrator`` row (paired CI of the difference);
-  - ``adds_to_posthoc``: ``trainer + c`` against ``baseline + c`` for each calibrator c
-    (Brier and AUROC changes with paired CIs): does training add what a post-hoc map cannot?
+  - ``beats_posthoc``: the trained model's Brier score against the best post-hoc map of the
+    baseline over every extractor, chosen on the training split (``harness.posthoc_bar``);
+  - ``adds_to_posthoc``: every ``trainer + c`` against that map: does training add what a
+    post-hoc map cannot? Both three-valued by the paired CI of the Brier difference.
 
 ``harness run`` writes the report from it and ``harness check`` recomputes it from the run
 folder's files with the thresholds in force, so both say the same thing on the same data.
@@ -40,7 +40,6 @@ from harness.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
 from harness.scoring import paired_difference, score
 
 BASELINE = "baseline"
-POSTHOC_METRICS = ("brier", "auroc")
 
 
 @attrs.frozen(kw_only=True)
@@ -100,7 +99,7 @@ def assess(
     for key, fit in fits.items():  # a calibrator that could not be fitted still gets its row
         if key not in outcomes:
             rows.append(_row(key, None, fit, settings))
-    comparisons = [_comparison(trainer, extractor, counted, settings, held_out)
+    comparisons = [_comparison(trainer, extractor, counted, settings, held_out, fits)
                    for trainer, extractor in trainers.items()]
     simpleqa_intervals(rows, comparisons, {key.slug: items for key, items in outcomes.items()},
                        by_group=settings.bootstrap == "group", resamples=settings.resamples,
@@ -145,7 +144,7 @@ def _paired(a: Counted, b: Counted) -> tuple[Counted, Counted]:
 
 
 def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted], settings: Settings,
-                held_out: bool) -> dict[str, Any]:
+                held_out: bool, fits: Mapping[RowKey, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     base_key, trained_key = RowKey(label=BASELINE, extractor=extractor), RowKey(label=trainer,
                                                                                 extractor=extractor)
     comp: dict[str, Any] = {"trainer": trainer, "extractor": extractor, "paired_n": 0, "changes": {},
@@ -169,8 +168,8 @@ def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted],
     comp["criteria"] = [v.to_dict() for v in verdicts]
     comp["retention"] = _retention(base, trained)
     comp["subgroups"] = _subgroups(base, trained, settings)
-    comp["beats_posthoc"] = _beats_posthoc(trained_key, counted, settings)
-    comp["adds_to_posthoc"] = _adds_to_posthoc(trainer, extractor, counted, settings)
+    comp["beats_posthoc"] = _beats_posthoc(trained_key, counted, settings, fits or {})
+    comp["adds_to_posthoc"] = _adds_to_posthoc(trainer, extractor, counted, settings, fits or {})
     required = set(settings.thresholds.get("require") or ())
     gates = {v.name: v.outcome for v in verdicts}
     for name in ("beats_posthoc", "adds_to_posthoc"):
@@ -239,63 +238,20 @@ def _subgroups(base: Counted, trained: Counted, settings: Settings) -> list[dict
     return out
 
 
-def _beats_posthoc(trained_key: RowKey, counted: Mapping[RowKey, Counted],
-                   settings: Settings) -> dict[str, Any] | None:
-    """The trained model's raw calibration error against the best post-hoc map of the baseline."""
-    metric = str(settings.thresholds["metric"])
-    candidates = {}
-    for key, c in counted.items():
-        if key.label == BASELINE and key.extractor == trained_key.extractor and key.calibrator and c.ids:
-            value = _point(metric, c, settings.config)
-            if value is not None:
-                candidates[key] = value
-    if not candidates:
-        return None
-    best = min(candidates, key=lambda k: candidates[k])
-    posthoc, trained = _paired(counted[best], counted[trained_key])
-    if not posthoc.ids:
-        return None
-    diff = _paired_metric(metric, posthoc, trained, settings)
-    if diff["diff"] is None:
-        return {"against": best.title, "metric": metric, "passed": False, "error": diff["error"]}
-    decisive = diff["ci"][1] if settings.thresholds.get("strict") and diff["ci"] else diff["diff"]
-    return {"against": best.title, "metric": metric, "posthoc": diff["a"], "trained": diff["b"],
-            "diff": diff["diff"], "ci": diff["ci"], "n": len(posthoc.ids), "passed": bool(decisive < 0),
-            "detail": (f"{metric} {diff['b']:.4f} trained vs {diff['a']:.4f} for {best.title} "
-                       f"({diff['diff']:+.4f}{_ci(diff['ci'])}); "
-                       + ("training beats the best post-hoc map" if decisive < 0
-                          else "a post-hoc map of the untrained model does at least as well"))}
+def _beats_posthoc(trained_key: RowKey, counted: Mapping[RowKey, Counted], settings: Settings,
+                   fits: Mapping[RowKey, Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The trained model against the best post-hoc map of the baseline (``harness.posthoc_bar``)."""
+    from harness.posthoc_bar import beats_posthoc
+
+    return beats_posthoc(trained_key, counted, fits, settings)
 
 
-def _adds_to_posthoc(trainer: str, extractor: str, counted: Mapping[RowKey, Counted],
-                     settings: Settings) -> dict[str, Any] | None:
-    """``trainer + c`` against ``baseline + c``: Brier must fall (paired CI below zero)."""
-    per: list[dict[str, Any]] = []
-    calibrators = sorted({k.calibrator for k in counted if k.calibrator and k.extractor == extractor})
-    for name in calibrators:
-        a_key = RowKey(label=BASELINE, extractor=extractor, calibrator=name)
-        b_key = RowKey(label=trainer, extractor=extractor, calibrator=name)
-        if a_key not in counted or b_key not in counted:
-            continue
-        a, b = _paired(counted[a_key], counted[b_key])
-        if not a.ids:
-            continue
-        changes = {m: _paired_metric(m, a, b, settings)
-                   for m in POSTHOC_METRICS if m in registry.names("metric")}
-        brier = changes.get("brier") or {}
-        ci = brier.get("ci")
-        adds = bool(ci is not None and ci[1] < 0) if ci else bool((brier.get("diff") or 0) < 0)
-        per.append({"calibrator": name, "n": len(a.ids), "changes": changes, "adds": adds})
-    if not per:
-        return None
-    passed = all(p["adds"] for p in per)
-    detail = "; ".join(
-        f"+{p['calibrator']}: Brier {_diff(p['changes'].get('brier'))}, "
-        f"AUROC {_diff(p['changes'].get('auroc'))}"
-        for p in per)
-    return {"per_calibrator": per, "passed": passed,
-            "detail": detail + ("; training adds to every post-hoc map" if passed
-                                else "; training adds nothing significant to some post-hoc map")}
+def _adds_to_posthoc(trainer: str, extractor: str, counted: Mapping[RowKey, Counted], settings: Settings,
+                     fits: Mapping[RowKey, Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Every ``trainer + c`` against the best post-hoc map of the baseline (``harness.posthoc_bar``)."""
+    from harness.posthoc_bar import adds_to_posthoc
+
+    return adds_to_posthoc(trainer, extractor, counted, fits, settings, baseline=BASELINE)
 
 
 #: what an extractor is compared with the reference extractor on (paired, same questions)
@@ -328,13 +284,3 @@ def _paired_metric(name: str, a: Counted, b: Counted, settings: Settings) -> dic
                                  groups=_groups(a, settings))[name]
     except HarnessError as exc:
         return {"a": None, "b": None, "diff": None, "ci": None, "error": str(exc)}
-
-
-def _ci(ci: list[float] | None) -> str:
-    return f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else ""
-
-
-def _diff(change: Mapping[str, Any] | None) -> str:
-    if not change or change.get("diff") is None:
-        return "n/a"
-    return f"{change['diff']:+.4f}{_ci(change.get('ci'))}"

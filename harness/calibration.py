@@ -23,7 +23,7 @@ from harness.errors import InputError, PluginContractError
 
 @attrs.frozen
 class Fitted:
-    """A calibrator fitted on training answers: the object, its parameters, what it learned."""
+    """A fitted calibrator: the object, its parameters, what it learned."""
 
     name: str
     calibrator: Any = attrs.field(repr=False, eq=False)

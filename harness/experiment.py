@@ -3,9 +3,11 @@
 1. load the task and select ``limit`` examples (seeded);
 2. with trainers, split them into train and held-out test by group (seeded);
 3. baseline: generate, extract, judge and score on the test split for every reported
-   extractor, and on the train split for what each trainer trains on;
+   extractor, and on the train split for what each trainer trains on (with calibrators: for
+   every reported extractor, to choose the post-hoc bar);
 4. train each trainer; 5. evaluate each trained model on the test split with its own
-   extractor; 6. metrics with CIs, paired changes and success criteria; 7. the report.
+   extractor (never on its training questions); 6. post-hoc rows cross-fitted on the test
+   split (``harness.posthoc``), metrics with CIs, paired changes and verdicts; 7. the report.
 
 Every stage writes its records into the run folder and resumes on a rerun (see
 ``harness.stages``). The core knows no strategy by name: trainers declare the extractor
@@ -55,8 +57,10 @@ class ExperimentSpec:
     extra_extractors: tuple[str, ...] = ()
     judge: str = "mock"
     trainers: tuple[str, ...] = ()
-    #: post-hoc calibrators fitted on the training split (``()``: none)
+    #: post-hoc calibrators, cross-fitted on the held-out answers (``()``: none; see harness.posthoc)
     calibrators: tuple[str, ...] = DEFAULT_CALIBRATORS
+    #: fit them instead on this share of the held-out questions (by group); figures on the rest
+    calibration_size: float | None = None
     metrics: tuple[str, ...] = ()
     limit: int | None = None
     seed: int = 0
@@ -83,6 +87,7 @@ class ExperimentSpec:
         extractors = list(dict.fromkeys([given] if isinstance(given, str) else given or ["logprob"]))
         return cls(
             calibrators=calibrators, bootstrap=options.get("bootstrap") or "group",
+            calibration_size=options.get("calibration_size"),
             task=options["task"], eval_task=options.get("eval_task"),
             model=options["model"], backend=options["backend"],
             extractor=extractors[0], extra_extractors=tuple(extractors[1:]), judge=options["judge"],
@@ -147,6 +152,15 @@ class Experiment:
             raise ParameterError(f"--eval-task needs a --trainer (to evaluate only: --task {spec.eval_task})")
         if spec.eval_task is not None and spec.eval_on_train:
             raise ParameterError("--eval-task and --eval-on-train exclude each other")
+        if spec.calibration_size is not None:
+            if not 0.0 < spec.calibration_size < 1.0:
+                raise ParameterError(f"--calibration-size {spec.calibration_size}: expected a share "
+                                     "of the held-out questions, strictly between 0 and 1")
+            if not spec.trainers or spec.eval_on_train or not spec.calibrators:
+                raise ParameterError("--calibration-size needs held-out questions and calibrators "
+                                     "(a --trainer, no --eval-on-train, not --calibrator none)")
+        #: the held-out examples the post-hoc maps are fitted on under --calibration-size
+        self.calibration_ids: frozenset[str] = frozenset()
         self.config = Config.load(spec.config_file, own)
         # the evaluation task's parameters: -p eval_task.KEY (the run's -p task.* never apply to it)
         self.eval_config = Config.load(spec.config_file, eval_task)
@@ -482,6 +496,10 @@ class Experiment:
             trained_on, evaluated = [question_key(e) for e in train], [question_key(e) for e in test]
             split.update(test_task=spec.eval_task, train_questions=trained_on, test_questions=evaluated,
                          held_out=not set(trained_on) & set(evaluated))
+        if spec.calibration_size is not None and test_name == "test":  # carved by group, seeded
+            _, calibration = group_split(test, spec.calibration_size, spec.seed)
+            self.calibration_ids = frozenset(e.id for e in calibration)
+            split["calibration"] = [e.id for e in calibration]
         write_json_atomic(self.out / "split.json", {**split, "train": [e.id for e in train],
                                                      "test": [e.id for e in test]})
         # the evaluated questions and gold answers (of --eval-task's task when given), for
@@ -520,13 +538,6 @@ class Experiment:
             results[(trainer_name, ext)] = self.evaluate(
                 self.out / "trained" / trainer_name / test_name, backend, ref, ext, test,
                 answers_from=results[("baseline", ext)] if answers else None)
-            if fit_posthoc:  # the calibrators of "trainer + c" are fitted on its own training answers
-                log(f"{trainer_name}: evaluate the trained model on train ({len(train)}) for the calibrators")
-                began = time.monotonic()
-                on_train[(trainer_name, ext)] = self.evaluate(
-                    self.out / "trained" / trainer_name / "train", backend, ref, ext, train,
-                    answers_from=on_train[("baseline", ext)] if answers else None)
-                self.log.timed(f"evaluate {trainer_name} on train", began)
             del backend
 
         began = time.monotonic()
@@ -541,11 +552,15 @@ class Experiment:
         elif test_name == "all":
             posthoc_note = ("No post-hoc calibrator rows: an evaluation-only run has no training split "
                             "to fit them on (add a --trainer for a held-out split).")
-        report = build_report(self, results, on_train if fit_posthoc else {}, models, train=train, test=test,
+        # the bar's selection reads the baseline's training answers; no map is fitted on them
+        selection = {key: r for key, r in on_train.items()
+                     if key[0] == "baseline" and key[1] in self.reported}
+        report = build_report(self, results, selection if fit_posthoc else {}, models, train=train, test=test,
                               test_name=test_name, posthoc_note=posthoc_note)
         write_report(self.out, report)
         self.log.timed("report", began)
         manifest.update(status="complete", finished=now(), timings=self.log.timings,
+                        posthoc=report["posthoc"],  # which scheme fitted the post-hoc maps
                         judging={"stages": self.judging, "total": _judging_total(self.judging)},
                         wall_seconds=round(time.monotonic() - self.log.start, 1))
         write_manifest(self.out / "manifest.json", manifest)

@@ -67,7 +67,7 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
     """Outcome files, post-hoc rows, every verdict and the diagrams of a finished run."""
     from harness.assessment import RowKey, Settings, assess
     from harness.criteria import thresholds_from
-    from harness.posthoc import calibrate
+    from harness.posthoc import posthoc_rows, posthoc_scheme
 
     spec, config = exp.spec, exp.config
     policy = exp.judge_settings.not_attempted
@@ -81,8 +81,8 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         shared = len(trained_on & evaluated)
         held_out = _held_out(exp.out)
         note = (f"Out of distribution: trained on task {spec.task} (its training split, {len(train)} "
-                f"questions), evaluated on task {spec.eval_task} ({len(test)} questions); calibrators "
-                f"fitted on {spec.task}'s training answers. "
+                f"questions), evaluated on task {spec.eval_task} ({len(test)} questions); post-hoc maps "
+                f"fitted on {spec.eval_task}'s answers (harness.posthoc). "
                 + ("No evaluated question is a training question." if held_out else
                    f"NOT HELD-OUT: {shared} evaluated questions are also training questions."))
     rows: dict[Any, list[outcome_files.Outcome]] = {}
@@ -90,19 +90,14 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         rows[RowKey(label=label, extractor=extractor)] = outcome_files.collect(
             result["examples"], result["predictions"], result["judgments"])
     missing = missing_by_extractor(exp.extractors)
+    scheme = posthoc_scheme(exp)
+    train_rows = {RowKey(label=label, extractor=extractor): outcome_files.collect(
+        result["examples"], result["predictions"], result["judgments"])
+        for (label, extractor), result in on_train.items()}
     fits: dict[Any, dict[str, Any]] = {}
-    for (label, extractor), result in on_train.items():
-        raw = RowKey(label=label, extractor=extractor)
-        if raw not in rows:
-            continue
-        fitted_on = outcome_files.collect(result["examples"], result["predictions"], result["judgments"])
-        for name in spec.calibrators:
-            key = RowKey(label=label, extractor=extractor, calibrator=name)
-            mapped, fits[key] = calibrate(name, config, fitted_on, rows[raw], not_attempted=policy,
-                                          **({"missing_confidence": missing[extractor]}
-                                             if extractor in missing else {}))
-            if mapped is not None:
-                rows[key] = mapped
+    if on_train:  # post-hoc rows: cross-fitted or on a calibration part (harness.posthoc)
+        rows, fits = posthoc_rows(rows, train_rows, spec.calibrators, config, scheme, not_attempted=policy,
+                                  missing_confidence=missing)
     for key, items in rows.items():
         outcome_files.write(exp.out / "outcomes" / f"{key.slug}.jsonl", items)
     thresholds = thresholds_from(config)
@@ -127,6 +122,7 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
     diagrams = _diagrams(exp, rows, settings)
     return {
         "schema": SCHEMA, "held_out": held_out, "note": note, "posthoc_note": posthoc_note,
+        "posthoc": scheme.to_dict() if on_train else None,
         "task": spec.task, "eval_task": spec.eval_task, "model": spec.model,
         "split": {"train": len(train), "test": len(test), "evaluated": test_name},
         "strategies": exp.effective_config, "seed_defaults": exp.seed_defaults,
@@ -332,9 +328,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                      f"no confidence {c['missing_confidence']} (imputed){cov}")
     fitted = [r for r in report["rows"] if r.get("calibrator_fit")]
     if fitted:
-        from harness.posthoc import fitted_summary
+        from harness.posthoc import describe_scheme, fitted_summary
 
-        lines += ["", "## Post-hoc calibrators (fitted on the same model's training-split answers)", ""]
+        lines += ["", "## Post-hoc calibrators", "", describe_scheme(report.get("posthoc")), ""]
         for row in fitted:
             lines.append(f"- {_row_name(row)}/{row['extractor']}: {fitted_summary(row['calibrator_fit'])}")
     for comp in report["comparisons"]:

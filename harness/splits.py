@@ -55,3 +55,24 @@ def question_key(example: Example) -> str:
 
     text = " ".join(example.question.lower().split())
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def group_folds(groups: Sequence[str], folds: int, seed: int) -> list[int]:
+    """Each item's fold (0 .. ``folds - 1``) for grouped K-fold cross-fitting: every item of a
+    group lands in one fold; the groups are shuffled with ``seed`` and each goes to the fold
+    holding the fewest items so far, so the folds are near equal in size. With fewer groups than
+    ``folds``, only that many folds are used."""
+    if folds < 2:
+        raise InputError(f"cross-fitting needs at least 2 folds, got {folds}")
+    sizes: dict[str, int] = {}
+    for group in groups:
+        sizes[group] = sizes.get(group, 0) + 1
+    keys = sorted(sizes)
+    random.Random(f"folds-{seed}").shuffle(keys)
+    filled = [0] * min(folds, len(keys))
+    fold_of: dict[str, int] = {}
+    for key in keys:
+        fold = min(range(len(filled)), key=lambda k: (filled[k], k))
+        fold_of[key] = fold
+        filled[fold] += sizes[key]
+    return [fold_of[g] for g in groups]

@@ -125,7 +125,7 @@ class Judge(Protocol):
 
 @runtime_checkable
 class Calibrator(Protocol):
-    """A post-hoc map from a confidence to a calibrated one, fitted on training answers.
+    """A post-hoc map from a confidence to a calibrated one, fitted on answers it is not applied to.
 
     Built as ``factory(**params)``; the core (``harness.calibration``) calls ``fit`` once,
     then the object itself on new confidences, and checks what comes back.

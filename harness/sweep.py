@@ -209,6 +209,7 @@ def cli_arguments(spec: ExperimentSpec) -> list[str]:
     args += [a for m in spec.metrics for a in ("--metric", m)]
     args += [a for o in spec.overrides for a in ("-p", o)]
     args += ["--limit", str(spec.limit)] if spec.limit is not None else []
+    args += ["--calibration-size", repr(spec.calibration_size)] if spec.calibration_size is not None else []
     args += ["--config", str(spec.config_file)] if spec.config_file else []
     args += [flag for flag, on in (("--eval-on-train", spec.eval_on_train), ("--force", spec.force),
                                    ("--no-cache", spec.no_cache)) if on]

@@ -128,7 +128,8 @@ def test_training_run_reports_criteria_and_check_gates(tiny_lm_path, qa_file, tm
     assert comparison["passed"] == all(v["passed"] for v in comparison["criteria"])
     # 36 questions: far below the floor of 100 paired examples, so the run cannot pass
     assert not comparison["passed"]
-    assert {r["calibrator"] for r in report["rows"]} == {None, "temperature", "isotonic"}
+    assert {r["calibrator"] for r in report["rows"]} == {None, "temperature", "isotonic", "base_rate"}
+    assert json.loads((out / "manifest.json").read_text())["posthoc"]["scheme"] == "crossfit"
     env = {**os.environ}
     check = subprocess.run([sys.executable, "-m", "harness.cli", "check", str(out)],
                            capture_output=True, text=True, env=env)
@@ -227,45 +228,77 @@ class RecordingPlugin:
         register("recording", RecordingCalibrator)
 
 
-def _confidences(folder: Path) -> list[float]:
-    rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
-    return sorted(1.0 if r["confidence"] is None else r["confidence"] for r in rows)
-
-
 @pytest.mark.slow
-def test_calibrators_are_fitted_on_training_answers_only(tiny_lm_path, qa_file, tmp_path):
-    """Every fit sees exactly the training split's answers of its model, never a held-out one."""
+def test_no_map_is_fitted_on_the_answers_it_scores_nor_on_training_questions(tiny_lm_path, qa_file, tmp_path):
+    """Cross-fitting: every map of ``baseline + c`` and ``implicit + c`` is fitted on held-out answers
+    of other groups than those it scores; the trained model is never evaluated on (nor calibrated
+    with) its training questions; the baseline's training answers only choose the bar."""
     out = tmp_path / "run"
     s = spec(tiny_lm_path, qa_file, out, trainers=("implicit",), calibrators=("recording", "isotonic"))
     RecordingCalibrator.seen.clear()
     with installed(RecordingPlugin(), name="recording-calibrator"):
         report = run_experiment(attrs.evolve(s, overrides=s.overrides + (
             "trainer.epochs=1", "trainer.batch_size=4", "trainer.gradient_accumulation_steps=1")))
-    fitted = sorted(sorted(x) for x in RecordingCalibrator.seen)
-    expected = sorted([_confidences(out / "baseline" / "logprob" / "train"),
-                       _confidences(out / "trained" / "implicit" / "train")])
-    assert fitted == expected
     split = json.loads((out / "split.json").read_text())
-    assert len(fitted[0]) == len(split["train"]) and not set(split["train"]) & set(split["test"])
+    assert not (out / "trained" / "implicit" / "train").exists()
     rows = {(r["label"], r["calibrator"]): r for r in report["rows"]}
     assert set(rows) == {(label, c) for label in ("baseline", "implicit")
-                         for c in (None, "recording", "isotonic")}
-    assert rows[("baseline", "isotonic")]["calibrator_fit"]["fitted_on"] == len(split["train"])
+                         for c in (None, "recording", "isotonic")} | {("baseline", "base_rate")}
+    for label in ("baseline", "implicit"):
+        fit = rows[(label, "recording")]["calibrator_fit"]
+        assert fit["scheme"] == "crossfit" and fit["folds"] >= 2
+        for fold in fit["per_fold"]:  # fitted on the other folds of the held-out split, all of them
+            assert fold["fitted_on"] + fold["scored"] == len(split["test"])
+    # the recording maps: a cross-fitted fit per fold and model, and the bar's CV on the training split
+    folds = rows[("baseline", "recording")]["calibrator_fit"]["folds"]
+    selection = rows[("baseline", "recording")]["calibrator_fit"]["selection"]
+    assert len(RecordingCalibrator.seen) == 2 * folds + selection["folds"]
+    assert selection["n"] == len(split["train"])
+    assert "selection" not in rows[("implicit", "recording")]["calibrator_fit"]
+    assert rows[("baseline", "base_rate")]["calibrator_fit"]["fitted_on"] == len(split["train"])
     assert rows[("baseline", "recording")]["metrics"]["accuracy"]["value"] == \
         rows[("baseline", None)]["metrics"]["accuracy"]["value"]  # a post-hoc map changes no answer
     comparison = report["comparisons"][0]
-    assert comparison["beats_posthoc"]["against"] in ("baseline + recording", "baseline + isotonic")
-    both = {c for c in ("recording", "isotonic") if all("error" not in rows[(label, c)]
-                                                       for label in ("baseline", "implicit"))}
+    bar = comparison["beats_posthoc"]
+    assert bar["against"] in {"baseline[logprob] + recording", "baseline[logprob] + base_rate",
+                              "baseline[logprob] + isotonic"}
+    assert bar["outcome"] in ("pass", "fail", "inconclusive") and bar["passed"] == (bar["outcome"] == "pass")
+    both = {c for c in ("recording", "isotonic") if "error" not in rows[("implicit", c)]}
     assert {p["calibrator"] for p in comparison["adds_to_posthoc"]["per_calibrator"]} == both
     for row in rows.values():  # a calibrator that cannot be fitted (e.g. one class) is n/a with its reason
         assert ("error" in row) == (row["metrics"] == {})
         if "error" in row:
             assert "could not be fitted" in row["error"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert "evaluate implicit on train" in manifest["timings"]
+    assert manifest["posthoc"]["scheme"] == "crossfit"
+    assert not any("on train" in key for key in manifest["timings"])
     text = (out / "report.md").read_text()
-    assert "beats_posthoc" in text and "implicit + isotonic" in text
+    assert "beats_posthoc" in text and "implicit + recording" in text
+
+
+@pytest.mark.slow
+def test_a_calibration_split_fits_each_map_once_and_measures_on_the_rest(tiny_lm_path, qa_file, tmp_path):
+    out = tmp_path / "run"
+    s = spec(tiny_lm_path, qa_file, out, trainers=("implicit",), calibrators=("recording",),
+             calibration_size=0.5)
+    RecordingCalibrator.seen.clear()
+    with installed(RecordingPlugin(), name="recording-calibrator"):
+        report = run_experiment(attrs.evolve(s, overrides=s.overrides + (
+            "trainer.epochs=1", "trainer.batch_size=4", "trainer.gradient_accumulation_steps=1")))
+    split = json.loads((out / "split.json").read_text())
+    calibration = set(split["calibration"])
+    assert calibration and calibration < set(split["test"])
+    groups = {q[0]: q[3] for q in QUESTIONS}
+    rest = set(split["test"]) - calibration
+    assert not {groups[i] for i in calibration} & {groups[i] for i in rest}
+    for row in report["rows"]:  # every figure on the rest
+        ids = {json.loads(line)["example_id"] for line in (out / row["outcomes"]).read_text().splitlines()}
+        assert ids == rest, row["key"]
+    fit = next(r for r in report["rows"] if r["key"] == "implicit__logprob__recording")["calibrator_fit"]
+    assert fit["scheme"] == "calibration" and fit["fitted_on"] == len(calibration)
+    assert report["posthoc"]["scheme"] == "calibration"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["posthoc"]["calibration_examples"] == len(calibration)
 
 
 def test_seed_seeds_training_unless_the_user_sets_it(tiny_lm_path, qa_file, tmp_path):
@@ -285,6 +318,22 @@ def test_an_unknown_calibrator_is_one_line_and_exit_2(tiny_lm_path, qa_file, tmp
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "isotonic" in result.stderr and "temperature" in result.stderr
+
+
+@pytest.mark.parametrize("options", [
+    ("--calibration-size", "0.3"),  # no trainer: nothing held out
+    ("--trainer", "implicit", "--calibration-size", "0.3", "--eval-on-train"),
+    ("--trainer", "implicit", "--calibration-size", "0.3", "--calibrator", "none"),
+    ("--trainer", "implicit", "--calibration-size", "1.5"),
+])
+def test_a_calibration_split_without_held_out_answers_or_calibrators_is_one_line_and_exit_2(
+        tiny_lm_path, qa_file, tmp_path, options):
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--model", str(tiny_lm_path),
+                             "--task", "jsonl", "-p", f"task.path={qa_file}", *options,
+                             "--out", str(tmp_path / "run")], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "calibration-size" in result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_none_turns_the_calibrators_off():
