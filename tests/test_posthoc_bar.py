@@ -139,7 +139,7 @@ def test_a_model_that_knows_each_answers_chance_beats_the_bar_and_reports_log_lo
                          {key("baseline"): train})
     verdict = assessed["comparisons"][0]["beats_posthoc"]
     assert verdict["outcome"] == PASS and verdict["passed"] and verdict["ci"][1] < 0
-    assert set(verdict["changes"]) == {"brier", "log_loss", "rms_calib_err"}
+    assert set(verdict["changes"]) == {"brier", "log_loss", "debiased_calib_err"}  # the criteria's metric
     assert verdict["against"] in verdict["detail"] and "log_loss" in verdict["detail"]
 
 

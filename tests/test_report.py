@@ -138,8 +138,12 @@ def assessed_report(point: bool = False) -> dict[str, Any]:
     outcomes = {RowKey(label="baseline", extractor="logprob"): base,
                 RowKey(label="implicit", extractor="logprob"): trained,
                 RowKey(label="baseline", extractor="logprob", calibrator="isotonic"): posthoc}
+    # the bar is chosen by its training-split CV Brier (harness.posthoc stores it in the row's fit)
+    fits = {RowKey(label="baseline", extractor="logprob", calibrator="isotonic"):
+            {"selection": {"cv_brier": 0.2}}}
     assessed = assess(outcomes, {"implicit": "logprob"},
-                      Settings(thresholds=thresholds, config=Config.load(), resamples=200), held_out=True)
+                      Settings(thresholds=thresholds, config=Config.load(), resamples=200), held_out=True,
+                      fits=fits)
     return {"task": "facts", "model": "tiny", "note": "Evaluated on held-out questions (grouped split).",
             "posthoc_note": None, "split": {"train": 300, "test": 300, "evaluated": "test"}, "seed": 0,
             "bootstrap": assessed["bootstrap"], "thresholds": thresholds,

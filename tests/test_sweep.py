@@ -163,8 +163,8 @@ def _seeded_cell(cell, trainers: dict[str, float]) -> None:
 
     rows = {RowKey(label="baseline", extractor="logprob"): outcomes(0.35)}
     rows.update({RowKey(label=t, extractor="logprob"): outcomes(noise) for t, noise in trainers.items()})
-    settings = Settings(thresholds=thresholds_from(), config=Config.load(), resamples=200, seed=cell.seed,
-                        metric_names=["rms_calib_err", "brier", "accuracy"])
+    settings = Settings(thresholds=thresholds_from(None, {"metric": "rms_calib_err"}), config=Config.load(),
+                        resamples=200, seed=cell.seed, metric_names=["rms_calib_err", "brier", "accuracy"])
     assessed = assess(rows, dict.fromkeys(trainers, "logprob"), settings, held_out=True)
     out = cell.spec.out
     for key, row in zip(rows, assessed["rows"], strict=True):

@@ -155,7 +155,7 @@ def test_the_page_opens_with_the_verdicts_at_a_glance(judged_run):
     assert trainer["criteria"][criteria[2]["name"]]["outcome"] == "inconclusive"
     derived = "pass" if criteria[0]["passed"] else "fail"  # no outcome stored: from passed
     assert trainer["criteria"][criteria[0]["name"]]["outcome"] == derived
-    assert trainer["beats_posthoc"]["against"] == "baseline + isotonic"
+    assert trainer["beats_posthoc"]["against"] == "baseline[logprob] + isotonic"
     values = {(r["label"], r["calibrator"]): r["metrics"]["rms_calib_err"]["value"] for r in report["rows"]}
     best = min(values, key=values.get)
     assert seen["best"]["title"] == best[0] + (f" + {best[1]}" if best[1] else "")
@@ -167,7 +167,7 @@ def test_the_page_opens_with_the_verdicts_at_a_glance(judged_run):
     assert at < html.index("Metrics (95% bootstrap CIs)") < html.index("Reliability diagrams")
     glance_html = html[at:html.index("</div>", at)]
     assert "implicit (logprob)" in glance_html and '<td class="inconclusive"' in glance_html
-    assert "vs baseline + isotonic (reported)" in glance_html
+    assert "vs baseline[logprob] + isotonic (reported)" in glance_html
     assert f"Best calibrated row: <b>{seen['best']['title']}</b>" in glance_html
     assert "Decided by: paired 95% bootstrap CIs" in glance_html  # its verdicts carry an outcome
     assert "min_reduction = 0.1" in glance_html and "min_n = 10" in glance_html

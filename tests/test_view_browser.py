@@ -136,7 +136,7 @@ def test_a_bins_answers_show_beside_its_diagram_with_the_baselines_and_verdicts_
     browser.get(served_judged)
     glance = browser.find_element(By.CSS_SELECTOR, "table.verdicts")
     assert glance.location["y"] < browser.find_element(By.CSS_SELECTOR, "table.metrics").location["y"]
-    assert "inconclusive" in glance.text and "vs baseline + isotonic" in glance.text
+    assert "inconclusive" in glance.text and "vs baseline[logprob] + isotonic" in glance.text
     figures = browser.find_elements(By.CSS_SELECTOR, ".diagram")
     trained = next(f for f in figures
                    if f.find_element(By.TAG_NAME, "figcaption").text.startswith("implicit"))

@@ -72,7 +72,8 @@ def with_a_trainer(run: Path, folder: Path) -> Path:
             RowKey(label="implicit", extractor="logprob"): moved(0.6)}
     settings = Settings(thresholds=thresholds_from(None, {"min_n": 10}), config=Config.load(), resamples=200)
     assessed = assess(rows, {"implicit": "logprob"}, settings, held_out=True,
-                      fits={isotonic: {"slope": 1.25, "fitted_on": "training-split answers"}})
+                      fits={isotonic: {"slope": 1.25, "fitted_on": "held-out answers of the other folds",
+                                       "selection": {"cv_brier": 0.2}}})
     for key, row in zip(rows, assessed["rows"], strict=True):
         outcome_files.write(folder / f"{key.slug}.outcomes.jsonl", rows[key])
         row["outcomes"] = f"{key.slug}.outcomes.jsonl"
