@@ -6,8 +6,10 @@ pretrained ``tiny-<world>`` model, split and training seed — and prints, per t
 
 - the pass rate of the seed's criteria (calibration, accuracy, not collapsed) and of every
   criterion ``harness check`` applies by default (also sample size, coverage, discrimination);
-- the post-hoc comparison: the best ``baseline + calibrator`` row's calibration error, and how
-  often training beats it (``beats_posthoc``) or adds to it (``adds_to_posthoc``).
+- each verdict as pass / fail / inconclusive (decided by its paired CI), with the pass rate's exact
+  binomial interval; the post-hoc bar (the best map of the untrained model over every extractor,
+  chosen on the training split) named per world, and how often training beats it
+  (``beats_posthoc``) or adds to it (``adds_to_posthoc``).
 
 The tiny model's profile (its hyperparameters) was chosen on the validation worlds 0-4; the
 default worlds here, 100-109, are never used for tuning. The runs are one ``harness sweep``
@@ -33,9 +35,10 @@ FRESH_WORLDS = list(range(100, 110))
 
 
 def run_worlds(worlds: list[int], out: Path, jobs: int,
-               trainers: tuple[str, ...] = TRAINERS) -> dict[int, tuple[dict, float, int]]:
+               trainers: tuple[str, ...] = TRAINERS) -> dict[int, tuple[dict, float, int, Path]]:
     """``harness sweep --model tiny-{seed} --seeds <worlds> --trainer implicit --trainer explicit``
-    (or ``trainers``); per world its report, its run's wall time and ``harness check``'s exit status."""
+    (or ``trainers``); per world its report, its run's wall time, ``harness check``'s exit status and
+    its run folder."""
     from harness.experiment import ExperimentSpec
     from harness.report import check_run
     from harness.sweep import run_sweep
@@ -46,7 +49,8 @@ def run_worlds(worlds: list[int], out: Path, jobs: int,
         folder = out / cell["folder"]
         elapsed = json.loads((folder / "manifest.json").read_text())["wall_seconds"]
         ok, _ = check_run(folder)
-        results[cell["seed"]] = (json.loads((folder / "report.json").read_text()), elapsed, 0 if ok else 1)
+        results[cell["seed"]] = (json.loads((folder / "report.json").read_text()), elapsed, 0 if ok else 1,
+                                 folder)
     return results
 
 
@@ -57,28 +61,67 @@ def metric(report: dict, label: str, extractor: str, calibrator: str | None, nam
     return None
 
 
+def outcome(verdict: dict | None) -> str:
+    """pass / fail / inconclusive of one verdict (``passed`` only in a run folder of an older version)."""
+    from harness.sweep_summary import outcome_of
+
+    return outcome_of(verdict) or "n/a"
+
+
 def summary(report: dict, comparison: dict) -> dict:
     criteria = {v["name"]: v for v in comparison["criteria"]}
     extractor = comparison["extractor"]
-    before = metric(report, "baseline", extractor, None, "rms_calib_err")
-    after = metric(report, comparison["trainer"], extractor, None, "rms_calib_err")
-    posthoc = {c: metric(report, "baseline", extractor, c, "rms_calib_err")
-               for c in ("temperature", "isotonic")}
+    name = report["thresholds"]["metric"]
     beats, adds = comparison.get("beats_posthoc"), comparison.get("adds_to_posthoc")
     return {
-        "rms": (before, after), "posthoc": posthoc,
+        "metric": name,
+        "error": (metric(report, "baseline", extractor, None, name), metric(report, comparison["trainer"],
+                                                                         extractor, None, name)),
         "accuracy_change": -criteria["accuracy"]["value"] if "accuracy" in criteria else None,
-        "seed_pass": all(criteria[n]["passed"] for n in SEED_CRITERIA if n in criteria),
-        "new_pass": comparison["passed"],
-        "failed": [n for n, v in criteria.items() if not v["passed"]],
-        "beats": None if beats is None else beats["passed"],
-        "adds": None if adds is None else adds["passed"],
+        "seed": _whole([outcome(criteria.get(n)) for n in SEED_CRITERIA if n in criteria]),
+        "all": outcome(comparison),
+        "not_passed": {n: outcome(v) for n, v in criteria.items() if outcome(v) != "pass"},
+        "beats": outcome(beats), "adds": outcome(adds),
+        "bar": (beats or {}).get("against"),
         "retention": (comparison.get("retention") or {}).get("value"),
     }
 
 
+def _whole(outcomes: list[str]) -> str:
+    """fail if any fails, else inconclusive if any is, else pass (the verdicts' own rule)."""
+    return "fail" if "fail" in outcomes else "inconclusive" if "inconclusive" in outcomes else "pass"
+
+
+def keep_outcomes(folder: Path, into: Path) -> None:
+    """report.json and the per-example outcome files of one world (gzipped), so that a later change of
+    a verdict is rechecked (``harness check``) without retraining."""
+    import gzip
+    import shutil
+
+    into.mkdir(parents=True, exist_ok=True)
+    for path in [folder / "report.json", folder / "manifest.json", *sorted((folder / "outcomes").glob("*"))]:
+        if path.is_file():
+            target = into / path.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("rb") as src, gzip.open(f"{target}.gz", "wb", compresslevel=9) as dst:
+                shutil.copyfileobj(src, dst)
+
+
 def fmt(x: float | None, pattern: str = "{:.3f}") -> str:
     return "n/a" if x is None else pattern.format(x)
+
+
+def tally_line(trainer: str, counts: dict[str, dict[str, int]], n: int) -> str:
+    from harness.seed_statistics import clopper_pearson
+
+    def one(what: str) -> str:
+        c = counts[what]
+        ci = clopper_pearson(c["pass"], n)
+        return (f"{what} {c['pass']} pass / {c['fail']} fail / {c['inconclusive']} inconclusive of {n}"
+                + (f" (pass rate 95% CI [{ci[0]:.2f}, {ci[1]:.2f}])" if ci else ""))
+
+    return f"{trainer}: " + "; ".join(one(w) for w in ("seed criteria", "all criteria", "beats post-hoc",
+                                                        "adds to post-hoc"))
 
 
 def main() -> None:
@@ -88,39 +131,40 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="Worlds run at once (harness sweep --jobs).")
     parser.add_argument("--trainer", dest="trainers", action="append",
                         help=f"Trainer (repeatable; default {' '.join(TRAINERS)}).")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="Also copy each world's report.json and outcome files (gzipped) here.")
     args = parser.parse_args()
     trainers = tuple(args.trainers or TRAINERS)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     began = time.monotonic()
-    lines = ["| world | trainer | RMS baseline → trained | accuracy change | + temperature | + isotonic "
-             "| seed criteria | all criteria | beats post-hoc | adds to post-hoc | retention |",
-             "| --- |" + " --- |" * 10]
-    tally = {t: {"seed": 0, "new": 0, "beats": 0, "adds": 0} for t in trainers}
-    for world, (report, elapsed, exit_code) in run_worlds(args.worlds, args.out, args.jobs, trainers).items():
+    lines = ["| world | trainer | calibration error baseline → trained | accuracy change | seed criteria "
+             "| all criteria | beats post-hoc | adds to post-hoc | the bar | retention |",
+             "| --- |" + " --- |" * 9]
+    kinds = ("seed criteria", "all criteria", "beats post-hoc", "adds to post-hoc")
+    tally = {t: {k: {"pass": 0, "fail": 0, "inconclusive": 0, "n/a": 0} for k in kinds} for t in trainers}
+    worlds = run_worlds(args.worlds, args.out, args.jobs, trainers)
+    for world, (report, elapsed, exit_code, folder) in worlds.items():
         print(f"world {world}: {elapsed:.0f} s (harness check exit {exit_code})", flush=True)
+        if args.keep:
+            keep_outcomes(folder, args.keep / f"world-{world}")
         for comparison in report["comparisons"]:
             s = summary(report, comparison)
             t = tally[comparison["trainer"]]
-            t["seed"] += s["seed_pass"]
-            t["new"] += s["new_pass"]
-            t["beats"] += bool(s["beats"])
-            t["adds"] += bool(s["adds"])
-            before, after = s["rms"]
+            for kind, key in zip(kinds, ("seed", "all", "beats", "adds"), strict=True):
+                t[kind][s[key]] += 1
+            before, after = s["error"]
             change = None if not before or after is None else (after - before) / before
-            failed = "" if s["new_pass"] else f" ({', '.join(s['failed']) or 'required'})"
-            row = (f"| {world} | {comparison['trainer']} | {fmt(before)} → {fmt(after)} "
+            why = "" if s["all"] == "pass" else \
+                f" ({', '.join(f'{n} {o}' for n, o in s['not_passed'].items()) or 'required'})"
+            row = (f"| {world} | {comparison['trainer']} | {s['metric']} {fmt(before)} → {fmt(after)} "
                    f"({fmt(change, '{:+.0%}')}) "
                    f"| {fmt(s['accuracy_change'] and 100 * s['accuracy_change'], '{:+.1f} pt')} "
-                   f"| {fmt(s['posthoc']['temperature'])} | {fmt(s['posthoc']['isotonic'])} "
-                   f"| {'pass' if s['seed_pass'] else 'FAIL'} "
-                   f"| {'pass' if s['new_pass'] else 'FAIL'}{failed} "
-                   f"| {'yes' if s['beats'] else 'no'} | {'yes' if s['adds'] else 'no'} "
+                   f"| {s['seed']} | {s['all']}{why} | {s['beats']} | {s['adds']} | {s['bar'] or 'n/a'} "
                    f"| {fmt(s['retention'], '{:.1%}')} |")
             lines.append(row)
             print("  " + row, flush=True)
     n = len(args.worlds)
-    totals = [f"{t}: seed criteria {c['seed']}/{n}, all criteria {c['new']}/{n}, beats post-hoc "
-              f"{c['beats']}/{n}, adds to post-hoc {c['adds']}/{n}" for t, c in tally.items()]
+    totals = [tally_line(t, c, n) for t, c in tally.items()]
     wall = time.monotonic() - began
     text = "\n".join(lines + [""] + [f"- {line}" for line in totals] + [f"- wall time {wall:.0f} s"]) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
