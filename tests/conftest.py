@@ -73,13 +73,14 @@ def _has_cuda() -> bool:
 
 
 #: a test that uses one of these fixtures (directly or through another fixture) uses a model
-#: or a pip-installed distribution
-INTEGRATION_FIXTURES = frozenset({"tiny_lm_path", "wheel", "fake_site", "broken_site", "careless_site"})
-#: what in a test's source (or in a helper of its module that it calls) starts a process, a
-#: pip install or a server, or builds an embedded model
+INTEGRATION_FIXTURES = frozenset({"tiny_lm_path"})
+#: what in a test's source (or in that of a fixture it uses, or of a helper of its module that
+#: it calls) starts a process, a pip install or a server, or pretrains a model (world 0's
+#: ``tiny`` ships: resolving it costs a copy)
 INTEGRATION_SIGNS = re.compile(
-    r"subprocess\.|Popen\(|fresh_interpreter=True|\binstalled?\(|\bpip\(|Server\(|HTTPServer"
-    r"|resolve_model\(|ensure_built\(|build_tiny\(|multiprocessing|ProcessPool"
+    r"subprocess\.(run|Popen|call|check_call|check_output)\(|fresh_interpreter=True|\bpip\(|\binstall\("
+    r"|\binstalled\((?![A-Z]\w*\(\))"  # harness.testing's (a path), not plugin_helpers' (an object)
+    r"|Server\(|HTTPServer|build_tiny\(|multiprocessing|ProcessPool"
 )
 
 
@@ -100,9 +101,22 @@ def _integration_helpers(module: ModuleType) -> frozenset[str]:
     return frozenset(names)
 
 
+@cache
+def _shows_signs(function: object) -> bool:
+    try:
+        return bool(INTEGRATION_SIGNS.search(inspect.getsource(function)))  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return False
+
+
 def _is_integration(item: pytest.Item) -> bool:
-    if INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+    names = getattr(item, "fixturenames", ())
+    if INTEGRATION_FIXTURES.intersection(names):
         return True
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    for name in names:
+        if any(_shows_signs(d.func) for d in definitions.get(name, ()) if d.baseid):  # not pytest's own
+            return True
     function, module = getattr(item, "function", None), getattr(item, "module", None)
     if function is None or module is None:
         return False
