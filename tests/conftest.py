@@ -1,9 +1,24 @@
-"""Shared fixtures: an isolated cache folder and a tiny causal LM built offline."""
+"""Shared fixtures (an isolated cache folder, a tiny causal LM built offline) and the tiers.
+
+The tiers: a test is marked ``integration`` here, automatically, when it uses a model
+(a fixture that depends on ``tiny_lm_path``), starts a process, pip-installs a distribution or
+starts a server — seen in its own source or in that of a helper of its module that it calls
+(see ``INTEGRATION_SIGNS``). ``pytest -m "not slow and not integration"`` is the fast tier.
+
+The suite sees only the built-in plugins and those its tests install: ``harness.testing``
+(below, in ``pytest_plugins``) hides the third-party plugins installed beside the harness and
+forgets ``HARNESS_PLUGINS`` / ``HARNESS_DISABLE_PLUGINS`` at session start.
+"""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
+import re
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -23,7 +38,9 @@ TINY_TEXTS = [
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch the user's cache folder from a test."""
+    """Never touch the user's cache folder from a test. The folder is the session's (under
+    pytest-xdist, each worker's own: its base temp folder is), so the embedded model, the
+    judge cache and the run locks are shared by one process's tests only."""
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "harness-cache"))
 
 
@@ -55,8 +72,70 @@ def _has_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
+#: a test that uses one of these fixtures (directly or through another fixture) uses a model
+INTEGRATION_FIXTURES = frozenset({"tiny_lm_path"})
+#: what in a test's source (or in that of a fixture it uses, or of a helper of its module that
+#: it calls) starts a process, a pip install or a server, or pretrains a model (world 0's
+#: ``tiny`` ships: resolving it costs a copy)
+INTEGRATION_SIGNS = re.compile(
+    r"subprocess\.(run|Popen|call|check_call|check_output)\(|fresh_interpreter=True|\bpip\(|\binstall\("
+    r"|\binstalled\((?![A-Z]\w*\(\))"  # harness.testing's (a path), not plugin_helpers' (an object)
+    r"|Server\(|HTTPServer|build_tiny\(|multiprocessing|ProcessPool"
+)
+
+
+@cache
+def _integration_helpers(module: ModuleType) -> frozenset[str]:
+    """The names of the module's own functions whose source shows an ``INTEGRATION_SIGNS``."""
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError, SyntaxError):
+        return frozenset()
+    source = inspect.getsource(module).splitlines()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("test"):
+            text = "\n".join(source[node.lineno - 1 : node.end_lineno])
+            if INTEGRATION_SIGNS.search(text):
+                names.add(node.name)
+    return frozenset(names)
+
+
+@cache
+def _shows_signs(function: object) -> bool:
+    try:
+        return bool(INTEGRATION_SIGNS.search(inspect.getsource(function)))  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return False
+
+
+def _is_integration(item: pytest.Item) -> bool:
+    names = getattr(item, "fixturenames", ())
+    if INTEGRATION_FIXTURES.intersection(names):
+        return True
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    for name in names:
+        if any(_shows_signs(d.func) for d in definitions.get(name, ()) if d.baseid):  # not pytest's own
+            return True
+    function, module = getattr(item, "function", None), getattr(item, "module", None)
+    if function is None or module is None:
+        return False
+    try:
+        text = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    if INTEGRATION_SIGNS.search(text):
+        return True
+    return any(re.search(rf"\b{name}\(", text) for name in _integration_helpers(module))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``gpu`` need a CUDA device: skip them where there is none."""
+    """Mark the ``integration`` tests (see the module's docstring); tests marked ``gpu`` need a
+    CUDA device: skip them where there is none."""
+    integration = pytest.mark.integration
+    for item in items:
+        if "integration" not in item.keywords and _is_integration(item):
+            item.add_marker(integration)
     gpu_items = [item for item in items if "gpu" in item.keywords]
     if gpu_items and not _has_cuda():
         skip = pytest.mark.skip(reason="needs a CUDA GPU")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from harness.errors import (
     UnknownStrategyError,
 )
 from harness.strategies import Calibrator
+from harness.testing import run_harness
 
 CONFIDENCE = np.array([0.1, 0.4, 0.4, 0.7, 0.9, 1.0])
 CORRECT = np.array([False, False, True, True, True, True])
@@ -209,9 +209,8 @@ def test_every_built_in_calibrator_is_fitted_and_applied_through_the_core():
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120
-    )
+    """``harness ARGS`` in this process (``harness.testing.run_harness``)."""
+    return run_harness(*args, cwd=cwd)
 
 
 def test_harness_list_shows_the_calibrators_with_their_parameters(tmp_path: Path):

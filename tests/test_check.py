@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pytest
 
 from harness.outcomes import Outcome, count, write
 from harness.report import SCHEMA
+from harness.testing import run_harness
 
 METRICS = {"accuracy": {}, "rms_calib_err": {"p": "2", "beta": 100, "adaptive": False}, "ece": {"bins": 10},
            "brier": {}, "auroc": {}, "confidence_std": {}, "hle_calib_err": {"p": "2", "beta": 100}}
@@ -64,9 +64,9 @@ def make_run(folder: Path, base: list[Outcome], trained: list[Outcome], *, held_
     return folder
 
 
-def check(folder: Path, *options: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", "check", str(folder), *options],
-                          capture_output=True, text=True)
+def check(folder: Path, *options: str, fresh_interpreter: bool = False) -> subprocess.CompletedProcess:
+    """``harness check FOLDER OPTIONS``: in this process, or in a fresh interpreter."""
+    return run_harness("check", str(folder), *options, fresh_interpreter=fresh_interpreter)
 
 
 MARKS = {"ok": "pass", "FAIL": "fail", "INCONCLUSIVE": "inconclusive"}
@@ -103,7 +103,7 @@ def test_thresholds_stored_in_the_run_are_ignored(tmp_path):
              Outcome(example_id=o.example_id, grade="incorrect", confidence=1.0)
              for i, o in enumerate(base)]
     folder = make_run(tmp_path / "run", base, worse, thresholds={"min_reduction": -1, "max_accuracy_drop": 1})
-    result = check(folder)
+    result = check(folder, fresh_interpreter=True)  # the real command's exit status
     assert result.returncode == 1
     assert "the run was made with other thresholds" in result.stdout
     assert not verdicts(result.stdout)["calibration"]

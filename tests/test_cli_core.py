@@ -1,16 +1,15 @@
 """The ``harness`` command: its version, ``list``, and exactly one line on stderr with exit
 status 2 for every kind of bad input.
 
-Most tests run it as a user does, in a subprocess. The long tables of bad input call the
-same entry point, ``harness.cli.main``, in this process (a fresh interpreter costs half a
-second each); a subprocess test of each table checks that nothing differs there.
+The tests call its entry point, ``harness.cli.main``, in this process (a fresh interpreter
+costs a second or more each); a test of each command and of each table of bad input runs it
+as a user does, in a fresh interpreter, and checks that nothing differs there.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,12 @@ import pytest
 import harness
 from harness import registry
 from harness.kinds import KINDS
+from harness.testing import run_harness
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120
-    )
+def run_cli(*args: str, cwd: Path, fresh_interpreter: bool = False) -> subprocess.CompletedProcess[str]:
+    """``harness ARGS`` in this process (``harness.testing.run_harness``), or in a fresh one."""
+    return run_harness(*args, cwd=cwd, timeout=120, fresh_interpreter=fresh_interpreter)
 
 
 @pytest.fixture
@@ -59,7 +58,7 @@ def assert_user_error(result: subprocess.CompletedProcess[str], expected: str) -
 
 
 def test_version(tmp_path: Path):
-    result = run_cli("--version", cwd=tmp_path)
+    result = run_cli("--version", cwd=tmp_path, fresh_interpreter=True)
     assert (result.returncode, result.stdout) == (0, f"harness, version {harness.__version__}\n")
 
 
@@ -152,7 +151,8 @@ def test_a_bad_p_override_is_one_line(in_process, good_file: Path, option: str, 
 
 def test_a_bad_p_override_is_one_line_in_a_real_process_too(tmp_path: Path, good_file: Path):
     assert_user_error(
-        run_cli("metrics", str(good_file), "-p", "metric.bins", cwd=tmp_path), "-p 'metric.bins': expected"
+        run_cli("metrics", str(good_file), "-p", "metric.bins", cwd=tmp_path, fresh_interpreter=True),
+        "-p 'metric.bins': expected",
     )
 
 
@@ -190,7 +190,8 @@ def test_a_bad_config_file_is_one_line(
 def test_a_bad_config_file_is_one_line_in_a_real_process_too(tmp_path: Path):
     config = tmp_path / "mine.toml"
     config.write_text("[metrics.ece]\nbins = 3\n")
-    assert_user_error(run_cli("list", "--config", str(config), cwd=tmp_path), "unknown table [metrics]")
+    assert_user_error(run_cli("list", "--config", str(config), cwd=tmp_path, fresh_interpreter=True),
+                      "unknown table [metrics]")
 
 
 def test_a_config_key_a_strategy_does_not_accept_names_the_valid_ones(
@@ -214,7 +215,8 @@ def test_a_parameter_value_of_the_wrong_type_is_one_line_before_any_work(in_proc
 
 
 def test_run_with_an_unknown_task_lists_the_known_tasks(tmp_path: Path):
-    line = assert_user_error(run_cli("run", "--task", "nope", cwd=tmp_path), "unknown task 'nope'; known: ")
+    line = assert_user_error(run_cli("run", "--task", "nope", cwd=tmp_path, fresh_interpreter=True),
+                             "unknown task 'nope'; known: ")
     for name in registry.names("task"):
         assert name in line
 
@@ -291,7 +293,8 @@ def test_a_bad_metrics_file_names_the_line_and_why(in_process, tmp_path: Path, c
 def test_a_bad_metrics_file_is_one_line_in_a_real_process_too(tmp_path: Path):
     path = tmp_path / "answers.jsonl"
     path.write_text(GOOD + '{"confidence": NaN, "correct": true}\n')
-    assert_user_error(run_cli("metrics", str(path), cwd=tmp_path), "answers.jsonl:2: 'confidence' is nan")
+    assert_user_error(run_cli("metrics", str(path), cwd=tmp_path, fresh_interpreter=True),
+                      "answers.jsonl:2: 'confidence' is nan")
 
 
 def test_metrics_on_a_missing_file_or_a_directory(in_process, tmp_path: Path):

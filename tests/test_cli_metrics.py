@@ -12,6 +12,7 @@ import pytest
 
 from harness.cli import main
 from harness.plugins.metrics import BUILTIN_METRICS
+from harness.testing import run_harness
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
@@ -40,10 +41,7 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 def test_json_prints_every_metric_with_its_interval(tmp_path: Path) -> None:
     path = good_file(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "metrics", str(path), "--json", "--resamples", "200"],
-        capture_output=True, text=True, check=False,
-    )
+    done = run_harness("metrics", str(path), "--json", "--resamples", "200")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result) == set(BUILTIN_METRICS)  # the keys are the metric names

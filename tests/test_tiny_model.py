@@ -6,6 +6,8 @@ seconds; the real recipe (300 entities, 800 steps) is measured outside the test 
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -17,7 +19,15 @@ from harness import registry
 from harness.config import Config, Layer, load_toml
 from harness.errors import ParameterError, UnknownStrategyError
 from harness.paths import cache_dir
-from harness.plugins.models import PROFILE_FILE, embedded_world_seed, ensure_built, resolve_model
+from harness.plugins.models import (
+    PROFILE_FILE,
+    SHIPPED,
+    SHIPPED_FILE,
+    embedded_world_seed,
+    ensure_built,
+    resolve_model,
+    shipped_folder,
+)
 from harness.plugins.models.tiny import (
     RECIPE_FILE,
     Recipe,
@@ -270,3 +280,63 @@ def test_ensure_built_builds_once_under_concurrency_and_reuses_the_cache(
     assert weights.stat().st_mtime_ns == built_at  # not rebuilt
     assert (folders[0] / PROFILE_FILE).read_text() == profile_text(recipe)  # profile refreshed
     assert "building" not in capsys.readouterr().err
+
+
+# -- world 0's model, shipped in the package ---------------------------------------------------
+
+def test_world_0s_model_ships_built_from_its_recipe() -> None:
+    folder = shipped_folder("tiny-0", Recipe())
+    assert folder == SHIPPED / "tiny-0"
+    built_from = json.loads((folder / RECIPE_FILE).read_text())
+    expected = json.loads(json.dumps(Recipe().to_dict()))  # (a tuple is a list in JSON)
+    assert {k: v for k, v in built_from.items() if k in expected} == expected
+    assert json.loads((folder / SHIPPED_FILE).read_text())["recipe_digest"] == Recipe().digest()
+
+
+def test_the_first_use_of_tiny_copies_the_shipped_model_instead_of_pretraining(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_pretraining(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pretrained although the model ships")
+
+    monkeypatch.setattr("harness.plugins.models.tiny.build_tiny", no_pretraining)
+    folder = Path(resolve_model("tiny"))
+    assert folder == cache_dir() / "models" / f"tiny-0-{Recipe().digest()}"
+    shipped = SHIPPED / "tiny-0"
+    for path in shipped.iterdir():
+        if path.name != SHIPPED_FILE:
+            assert (folder / path.name).read_bytes() == path.read_bytes(), path.name
+    assert (folder / PROFILE_FILE).read_text() == profile_text(Recipe())
+    assert "building" not in capsys.readouterr().err
+    assert not list(folder.parent.glob(".*.tmp"))
+
+
+def test_a_shipped_model_serves_only_its_own_recipe_with_intact_files(tmp_path: Path) -> None:
+    root = tmp_path / "shipped"
+    shutil.copytree(SHIPPED / "tiny-0", root / "tiny-0")
+    assert shipped_folder("tiny-0", Recipe(), root) == root / "tiny-0"
+    assert shipped_folder("tiny-0", Recipe(steps=801), root) is None  # another recipe is built
+    assert shipped_folder("tiny-3", Recipe(world_seed=3), root) is None  # another world too
+    weights = root / "tiny-0" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert shipped_folder("tiny-0", Recipe(), root) is None  # one flipped bit
+    shutil.copyfile(SHIPPED / "tiny-0" / "model.safetensors", weights)
+    (root / "tiny-0" / "extra.bin").write_bytes(b"")
+    assert shipped_folder("tiny-0", Recipe(), root) is None  # a file it does not list
+
+
+@pytest.mark.slow
+def test_pretraining_world_0_from_its_recipe_gives_the_shipped_model_bit_for_bit(tmp_path: Path) -> None:
+    """What ships is what the recipe builds: the weights, the tokenizer and the config, exactly
+    (the recipe file differs only in how long the build took)."""
+    built = build_tiny(tmp_path / "built", Recipe(), progress=False)
+    shipped = SHIPPED / "tiny-0"
+    names = {p.name for p in shipped.iterdir()} - {SHIPPED_FILE}
+    assert {p.name for p in built.iterdir()} == names | {PROFILE_FILE}  # the profile is written on use
+    for name in names - {RECIPE_FILE}:
+        assert (built / name).read_bytes() == (shipped / name).read_bytes(), name
+    ours, theirs = (json.loads((folder / RECIPE_FILE).read_text()) for folder in (built, shipped))
+    ours.pop("build_seconds"), theirs.pop("build_seconds")
+    assert ours == theirs

@@ -12,11 +12,20 @@ id, a local folder) comes back unchanged. To load a local folder that happens to
 The build runs in a temporary folder that is renamed into place when complete, under a
 lock file, so a killed build leaves nothing half-made and two processes never build the
 same model twice. Importing this module is light: torch loads only inside the builder.
+
+World 0's ``tiny`` model ships in the package (``shipped/``, 2.5 MB), built by ``build_tiny``
+from its recipe: when a recipe's digest and every file's SHA-256 match ``shipped/<name>/
+SHIPPED.json``, the folder is copied into the cache instead of pretrained (under a second
+instead of about two and a half minutes). Any other world or recipe is built as before;
+``tests/test_tiny_model.py`` rebuilds world 0 and checks the result is the shipped model
+bit for bit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -38,6 +47,9 @@ _EMBEDDED = re.compile(r"tiny(-selfeval)?(?:-(0|[1-9][0-9]{0,8}))?")
 #: the ``tiny-selfeval`` models: a quarter of the steps in the self-evaluation formats, and a
 #: third more steps in all, so that the answer formats get as many steps as ``tiny``'s 800
 SELFEVAL = {"selfeval_share": 0.25, "steps": 1067}
+#: embedded models shipped in the package, each folder with a ``SHIPPED.json``
+SHIPPED = Path(__file__).parent / "shipped"
+SHIPPED_FILE = "SHIPPED.json"
 
 
 def embedded_world_seed(name: str) -> int | None:
@@ -83,11 +95,18 @@ def ensure_built(name: str, recipe: Recipe, *, progress: bool = True) -> Path:
             if not folder.is_dir():  # another process may have built it meanwhile
                 for stale in folder.parent.glob(f".{folder.name}.*.tmp"):  # left by a killed build
                     shutil.rmtree(stale, ignore_errors=True)
-                print(f"harness: building the embedded model {name!r} (first use; about two minutes) "
-                      f"into {folder}", file=sys.stderr)
+                shipped = shipped_folder(name, recipe)
+                if shipped is None:
+                    print(f"harness: building the embedded model {name!r} (first use; about two minutes) "
+                          f"into {folder}", file=sys.stderr)
                 tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
                 try:
-                    build_tiny(tmp, recipe, progress=progress)
+                    if shipped is None:
+                        build_tiny(tmp, recipe, progress=progress)
+                    else:  # the files as built from this very recipe
+                        for path in shipped.iterdir():
+                            if path.name != SHIPPED_FILE:
+                                shutil.copyfile(path, tmp / path.name)
                     os.rename(tmp, folder)
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
@@ -98,6 +117,48 @@ def ensure_built(name: str, recipe: Recipe, *, progress: bool = True) -> Path:
 
         write_text_atomic(profile, text)
     return folder
+
+
+def shipped_folder(name: str, recipe: Recipe, root: Path | None = None) -> Path | None:
+    """The shipped folder of the embedded model ``name`` (in ``root``, by default ``SHIPPED``)
+    when it was built from ``recipe`` (the digests agree) and its files are intact (their
+    SHA-256 agree), else ``None``."""
+    folder = (root or SHIPPED) / name
+    try:
+        record = json.loads((folder / SHIPPED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if record.get("recipe_digest") != recipe.digest():
+        return None
+    files = record.get("files") or {}
+    present = {p.name for p in folder.iterdir() if p.name != SHIPPED_FILE}
+    if not files or present != set(files):
+        return None
+    for file, digest in files.items():
+        if file_digest(folder / file) != digest:
+            return None
+    return folder
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ship(source: str | Path, name: str, recipe: Recipe, into: Path = SHIPPED) -> Path:
+    """Copy the model folder ``source``, built by ``build_tiny`` from ``recipe``, to
+    ``into/name`` with its ``SHIPPED.json`` (how ``shipped/`` is made; see CONTRIBUTING)."""
+    from harness.artifacts import write_text_atomic
+
+    target = into / name
+    target.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for path in sorted(Path(source).iterdir()):
+        if path.is_file() and path.name != PROFILE_FILE:  # the profile is the code's: written on use
+            shutil.copyfile(path, target / path.name)
+            files[path.name] = file_digest(target / path.name)
+    record = {"name": name, "recipe_digest": recipe.digest(), "files": files}
+    write_text_atomic(target / SHIPPED_FILE, json.dumps(record, indent=2) + "\n")
+    return target
 
 
 @contextlib.contextmanager
