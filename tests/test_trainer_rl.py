@@ -247,19 +247,20 @@ def test_a_short_run_raises_the_mean_reward_where_the_right_confidence_is_known(
     records = toy_records(24)
     base, tokenizer = load(ModelRef(base=str(format_lm)))
     before = expected_log_reward(base.eval(), tokenizer, records)
-    trainer = RLTrainer(num_generations=4, batch_size=16, gradient_accumulation_steps=1, max_steps=24,
+    trainer = RLTrainer(num_generations=4, batch_size=16, gradient_accumulation_steps=1, max_steps=48,
                         learning_rate=1e-2, beta=0.0, temperature=0.7, max_new_tokens=32, lora_dropout=0.0,
                         target_modules="all-linear")
     ref = trainer.train(ModelRef(base=str(format_lm)), records, tmp_path, VerbalizedExtractor())
     tuned, _ = load(ref)
     after = expected_log_reward(tuned.eval(), tokenizer, records)
-    # every answer is wrong: the log reward log(1 - c) is highest at the lowest confidence
+    # every answer is wrong: the log reward log(1 - c) is highest at the lowest confidence. 24 steps
+    # raised it by 0.048 on this machine's CPU (0.05 needed: a knife edge across CPUs); 48 raise it 0.094
     assert after > before + 0.05, (before, after)
     rows = log_rows(tmp_path)
-    assert len(rows) == 24 and all(row["readable"] > 0.5 for row in rows)
+    assert len(rows) == 48 and all(row["readable"] > 0.5 for row in rows)
     assert all(row.get("accuracy", 0.0) == 0.0 for row in rows)
     summary = json.loads((tmp_path / "train_summary.json").read_text())
-    assert summary["judging"]["calls"] == 24 and summary["judging"]["items"] > 300  # one call per step
+    assert summary["judging"]["calls"] == 48 and summary["judging"]["items"] > 300  # one call per step
 
 
 class _UnreachableJudges:
