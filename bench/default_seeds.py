@@ -93,18 +93,42 @@ def _whole(outcomes: list[str]) -> str:
 
 
 def keep_outcomes(folder: Path, into: Path) -> None:
-    """report.json and the per-example outcome files of one world (gzipped), so that a later change of
-    a verdict is rechecked (``harness check``) without retraining."""
+    """report.json, manifest.json, split.json and the per-example outcome files of one world
+    (gzipped), so that a later change of a verdict is rechecked (``harness check``) without retraining."""
     import gzip
     import shutil
 
     into.mkdir(parents=True, exist_ok=True)
-    for path in [folder / "report.json", folder / "manifest.json", *sorted((folder / "outcomes").glob("*"))]:
+    kept = [folder / name for name in ("report.json", "manifest.json", "split.json")]
+    for path in [*kept, *sorted((folder / "outcomes").glob("*"))]:
         if path.is_file():
             target = into / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
             with path.open("rb") as src, gzip.open(f"{target}.gz", "wb", compresslevel=9) as dst:
                 shutil.copyfileobj(src, dst)
+
+
+def restore_kept(kept: Path, out: Path, trainers: tuple[str, ...], worlds: list[int]) -> list[int]:
+    """Put back the kept worlds (``--keep``) that ``out`` lacks, as finished sweep cells, so a bench
+    spread over sessions (on fresh checkouts) reruns only the worlds not measured yet. A kept world
+    whose spec differs from this one (other trainers) is left alone: the sweep reruns it."""
+    import gzip
+
+    from harness.experiment import ExperimentSpec
+    from harness.sweep import build_cells
+
+    restored = []
+    for cell in build_cells(ExperimentSpec(model="tiny-{seed}", trainers=trainers), out, worlds, [], []):
+        source = kept / f"world-{cell.seed}"
+        if (cell.spec.out / "manifest.json").exists() or not (source / "manifest.json.gz").exists():
+            continue
+        for packed in source.rglob("*.gz"):
+            target = cell.spec.out / packed.relative_to(source).with_suffix("")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with gzip.open(packed, "rb") as src:
+                target.write_bytes(src.read())
+        restored.append(cell.seed)
+    return restored
 
 
 def fmt(x: float | None, pattern: str = "{:.3f}") -> str:
@@ -132,7 +156,8 @@ def main() -> None:
     parser.add_argument("--trainer", dest="trainers", action="append",
                         help=f"Trainer (repeatable; default {' '.join(TRAINERS)}).")
     parser.add_argument("--keep", type=Path, default=None,
-                        help="Also copy each world's report.json and outcome files (gzipped) here.")
+                        help="Keep each world's manifest, report.json and outcome files here (gzipped) and "
+                             "put back those kept earlier: the bench resumes across fresh checkouts.")
     args = parser.parse_args()
     trainers = tuple(args.trainers or TRAINERS)
     os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -142,6 +167,10 @@ def main() -> None:
              "| --- |" + " --- |" * 9]
     kinds = ("seed criteria", "all criteria", "beats post-hoc", "adds to post-hoc")
     tally = {t: {k: {"pass": 0, "fail": 0, "inconclusive": 0, "n/a": 0} for k in kinds} for t in trainers}
+    if args.keep:
+        restored = restore_kept(args.keep, args.out, trainers, args.worlds)
+        if restored:
+            print(f"kept worlds put back from {args.keep}: {', '.join(map(str, restored))}", flush=True)
     worlds = run_worlds(args.worlds, args.out, args.jobs, trainers)
     for world, (report, elapsed, exit_code, folder) in worlds.items():
         print(f"world {world}: {elapsed:.0f} s (harness check exit {exit_code})", flush=True)
