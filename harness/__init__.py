@@ -24,7 +24,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from harness.hookspecs import hookimpl
+from harness.machinery.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
@@ -37,8 +37,8 @@ _LAZY: dict[str, str] = {
                     "harness.strategies"),
     **dict.fromkeys(("HarnessError", "InputError", "RecordError", "ParameterError", "InsufficientDataError",
                      "PluginContractError", "PluginLoadError", "UnknownStrategyError"), "harness.errors"),
-    "vectorized": "harness.bootstrap",
-    "Resamples": "harness.bootstrap",
+    "vectorized": "harness.statistics.bootstrap",
+    "Resamples": "harness.statistics.bootstrap",
 }
 
 __all__ = ["hookimpl", "__version__", *_LAZY]

@@ -4,7 +4,7 @@ diagrams), the terminal summary, ``harness compare`` and the ``harness check`` C
 ``glance``): per trainer each criterion's outcome, the post-hoc verdicts naming their map, the
 best-calibrated row and the reading that decided.
 
-Every number and verdict comes from ``harness.assessment.assess`` on the per-example
+Every number and verdict comes from ``harness.statistics.assessment.assess`` on the per-example
 outcome files of the run folder; ``harness check`` recomputes it from those files with the
 thresholds in force, never the ones stored here.
 
@@ -15,7 +15,7 @@ thresholds in force, never the ones stored here.
 - ``strategies``: every selected strategy with its effective parameters and source;
   ``seed_defaults``: the trainers' parameters without the model's profile; ``profile``;
 - ``counting``: ``not_attempted`` (the judge's policy), ``missing_confidence`` (the value
-  imputed for an answer without one; see ``harness.outcomes``) and
+  imputed for an answer without one; see ``harness.statistics.outcomes``) and
   ``missing_confidence_by_extractor`` (an extractor's own value, e.g. ``verbalized``'s
   ``on_missing``, imputed in its place for that extractor's rows);
 - ``bootstrap``: ``unit`` (``group`` or ``example``), ``resamples``, ``seed``;
@@ -29,7 +29,7 @@ thresholds in force, never the ones stored here.
   answered, correct), ``coverage``, ``metrics`` (``{name: {"value", "ci": [lo, hi], "error"}}``),
   ``simpleqa`` (SimpleQA's metrics of the row's grades: ``n``, the shares ``correct``,
   ``incorrect``, ``not_attempted``, ``accuracy_given_attempted``, ``f_score``, and ``ci``
-  their bootstrap intervals; see ``harness.grade_metrics``), ``hle_accuracy`` (with a judge
+  their bootstrap intervals; see ``harness.statistics.simpleqa_metrics``), ``hle_accuracy`` (with a judge
   that counts as HLE does: correct over every question, an unjudged one wrong),
   ``failed_metrics`` (``{name: error}`` of plugin metrics that raised or returned no number),
   and for calibrated rows ``calibrator_fit`` (fitted parameters, ``fitted_on``, or ``error``);
@@ -53,9 +53,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import outcomes as outcome_files
 from harness.artifacts import write_json_atomic, write_text_atomic
 from harness.errors import InputError
+from harness.statistics import outcomes as outcome_files
 
 SCHEMA = "calibration-harness/report/v2"
 HEADLINE = ("accuracy", "hle_calib_err", "rms_calib_err", "ece", "brier", "auroc", "confidence_std")
@@ -65,9 +65,9 @@ SIMPLEQA_COLUMNS = ("not_attempted", "accuracy_given_attempted", "f_score")  # o
 def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train: Sequence,
                  test: Sequence, test_name: str, posthoc_note: str | None = None) -> dict[str, Any]:
     """Outcome files, post-hoc rows, every verdict and the diagrams of a finished run."""
-    from harness.assessment import RowKey, Settings, assess
-    from harness.criteria import thresholds_from
-    from harness.posthoc import posthoc_rows, posthoc_scheme
+    from harness.statistics.assessment import RowKey, Settings, assess
+    from harness.statistics.criteria import thresholds_from
+    from harness.statistics.posthoc import posthoc_rows, posthoc_scheme
 
     spec, config = exp.spec, exp.config
     policy = exp.judge_settings.not_attempted
@@ -82,7 +82,7 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         held_out = _held_out(exp.out)
         note = (f"Out of distribution: trained on task {spec.task} (its training split, {len(train)} "
                 f"questions), evaluated on task {spec.eval_task} ({len(test)} questions); post-hoc maps "
-                f"fitted on {spec.eval_task}'s answers (harness.posthoc). "
+                f"fitted on {spec.eval_task}'s answers (harness.statistics.posthoc). "
                 + ("No evaluated question is a training question." if held_out else
                    f"NOT HELD-OUT: {shared} evaluated questions are also training questions."))
     rows: dict[Any, list[outcome_files.Outcome]] = {}
@@ -95,7 +95,7 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         result["examples"], result["predictions"], result["judgments"])
         for (label, extractor), result in on_train.items()}
     fits: dict[Any, dict[str, Any]] = {}
-    if on_train:  # post-hoc rows: cross-fitted or on a calibration part (harness.posthoc)
+    if on_train:  # post-hoc rows: cross-fitted or on a calibration part (harness.statistics.posthoc)
         rows, fits = posthoc_rows(rows, train_rows, spec.calibrators, config, scheme, not_attempted=policy,
                                   missing_confidence=missing)
     for key, items in rows.items():
@@ -116,7 +116,7 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         if RowKey(label=row["label"], extractor=row["extractor"], calibrator=row["calibrator"]) in rows:
             row["outcomes"] = f"outcomes/{row['key']}.jsonl"
         if hle_counting and row.get("counts"):
-            from harness.grade_metrics import hle_accuracy
+            from harness.statistics.simpleqa_metrics import hle_accuracy
 
             row["hle_accuracy"] = hle_accuracy(row["counts"])
     diagrams = _diagrams(exp, rows, settings)
@@ -149,7 +149,7 @@ def missing_by_extractor(extractors: dict[str, Any]) -> dict[str, float]:
 
 def _diagrams(exp: Any, rows: dict, settings: Any) -> dict[str, str]:
     """Per extractor, one diagram of the models and one of the post-hoc rows."""
-    from harness.diagrams import reliability_diagram
+    from harness.reporting.diagrams import reliability_diagram
 
     diagrams = {}
     for extractor in exp.reported:
@@ -328,7 +328,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                      f"no confidence {c['missing_confidence']} (imputed){cov}")
     fitted = [r for r in report["rows"] if r.get("calibrator_fit")]
     if fitted:
-        from harness.posthoc import describe_scheme, fitted_summary
+        from harness.statistics.posthoc import describe_scheme, fitted_summary
 
         lines += ["", "## Post-hoc calibrators", "", describe_scheme(report.get("posthoc")), ""]
         for row in fitted:
@@ -379,7 +379,7 @@ def _simpleqa_lines(rows: Sequence[dict[str, Any]],
                     report_comparisons: Sequence[dict[str, Any]] = ()) -> list[str]:
     """SimpleQA's metrics of each row's grades (over the judged examples), with their bootstrap
     intervals, and each trainer's paired changes of them."""
-    from harness.grade_metrics import NAMES
+    from harness.statistics.simpleqa_metrics import NAMES
 
     shown = [r for r in rows if r.get("simpleqa") and not r.get("calibrator")]  # a calibrator grades nothing
     if not shown:
@@ -571,9 +571,9 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
     """Recompute every verdict of ``run`` from its outcome files, with the thresholds in force:
     the defaults, the installed registry.toml's ``[criteria]``, ``config_file`` and ``thresholds``
     (never the run's own). The run's metric parameters and counting rules define what was measured."""
-    from harness.assessment import RowKey, Settings, assess, posthoc_outcome
-    from harness.config import Config, Layer
-    from harness.criteria import thresholds_from
+    from harness.machinery.config import Config, Layer
+    from harness.statistics.assessment import RowKey, Settings, assess, posthoc_outcome
+    from harness.statistics.criteria import thresholds_from
 
     run = Path(run)
     report = load_report(run)

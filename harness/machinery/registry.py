@@ -1,10 +1,10 @@
 """The registry: the one object that owns the plugins and every strategy they registered.
 
-``Registry`` loads the plugins (``harness.plugin_loading``) the first time it is asked
+``Registry`` loads the plugins (``harness.machinery.plugin_loading``) the first time it is asked
 anything, runs every registration hook once, and keeps the plugin manager, what loaded,
 what broke and the strategy table. ``current()`` is the process's registry; the module's
 functions (``get``, ``create``, ...) ask it, and ``reset()`` (tests) replaces it. Kinds,
-their hooks and factory shapes come from ``harness.kinds``.
+their hooks and factory shapes come from ``harness.machinery.kinds``.
 
 Failures stay local to the plugin that made them:
 
@@ -17,8 +17,8 @@ Failures stay local to the plugin that made them:
 - a plugin that registered nothing, or has a function named like a hook without
   ``@harness.hookimpl``, is listed by ``plugin_notes()`` with a hint.
 
-``create()`` checks the parameter values against their types (``harness.params``) and the
-built object against its kind (``harness.contract``); a metric is wrapped so that what it
+``create()`` checks the parameter values against their types (``harness.machinery.params``) and the
+built object against its kind (``harness.machinery.contract``); a metric is wrapped so that what it
 returns is checked.
 """
 
@@ -34,16 +34,16 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from harness import plugin_loading
-from harness.config import Config
 from harness.errors import ParameterError, PluginLoadError, UnknownStrategyError
-from harness.kinds import KINDS, REQUIRED
-from harness.plugin_loading import BrokenPlugin, DisabledPlugin, LoadedPlugin
+from harness.machinery import plugin_loading
+from harness.machinery.config import Config
+from harness.machinery.kinds import KINDS, REQUIRED
+from harness.machinery.plugin_loading import BrokenPlugin, DisabledPlugin, LoadedPlugin
 
 if TYPE_CHECKING:
     import pluggy
 
-    from harness.params import ParamType
+    from harness.machinery.params import ParamType
 
 __all__ = ["REQUIRED", "Registry", "Strategy", "Duplicate", "PluginNote", "current", "reset", "get", "names",
            "strategies", "create", "create_judge", "resolve_params", "duplicates", "plugin_notes",
@@ -90,7 +90,7 @@ class Strategy:
         return factory_parameters(self.kind, self.factory)
 
     def parameter_types(self) -> dict[str, ParamType] | None:
-        """The type of each parameter (``harness.params``; ``None``: takes ``**kwargs``)."""
+        """The type of each parameter (``harness.machinery.params``; ``None``: takes ``**kwargs``)."""
         return factory_parameter_types(self.kind, self.factory)
 
     def effective_parameters(self, config: Config | None = None) -> dict[str, Any]:
@@ -145,7 +145,7 @@ def factory_parameters(kind: str, factory: Callable[..., Any]) -> dict[str, Any]
 
 
 def factory_parameter_types(kind: str, factory: Callable[..., Any]) -> dict[str, ParamType] | None:
-    from harness.params import parameter_types
+    from harness.machinery.params import parameter_types
 
     spec = KINDS[kind]
     own = spec.signature_parameters(factory)
@@ -362,8 +362,8 @@ class Registry:
 
     def create(self, kind: str, name: str, config: Config | None = None, **runtime: Any) -> Any:
         """Build a strategy with its effective parameters (metrics: a bound function whose value is
-        checked); the object built is checked against its kind (``harness.contract``)."""
-        from harness import contract
+        checked); the object built is checked against its kind (``harness.machinery.contract``)."""
+        from harness.machinery import contract
 
         strategy = self.get(kind, name)
         params = self.resolve_params(kind, name, config)
@@ -447,7 +447,7 @@ def _check_types(strategy: Strategy, name: str, params: dict[str, Any], config: 
 
 
 def _call(strategy: Strategy, name: str, params: dict, runtime: dict) -> Any:
-    from harness import contract
+    from harness.machinery import contract
 
     kind = strategy.kind
     try:
