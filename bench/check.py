@@ -7,7 +7,7 @@ answers (SimpleQA's test set size) in groups of 3 and as many training answers, 
 base-rate constant, the bar's selection on the training split: 11 rows, every one with its
 per-example outcome file. Then times, side by side in one run:
 
-- (a) ``check``: ``harness.reporting.report.check_run`` on that folder, reading the stored calibrated
+- (a) ``check``: ``harness.reporting.check.check_run`` on that folder, reading the stored calibrated
   confidences (every verdict recomputed from the files, nothing refitted);
 - (b) refit + check: what a check that refitted every map would cost: ``posthoc_rows``
   (cross-fitting both models' maps and the bar's training-split cross-validation) and then
@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from harness.machinery.config import Config
-from harness.reporting.report import SCHEMA, check_run
+from harness.reporting.check import check_run
+from harness.reporting.run_folder import SCHEMA
 from harness.statistics.assessment import RowKey, Settings, assess
 from harness.statistics.criteria import thresholds_from
 from harness.statistics.outcomes import Outcome, write

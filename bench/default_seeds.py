@@ -39,7 +39,7 @@ def run_worlds(worlds: list[int], out: Path, jobs: int,
     """``harness sweep --model tiny-{seed} --seeds <worlds> --trainer implicit --trainer explicit``
     (or ``trainers``); per world its report, its run's wall time, ``harness check``'s exit status and
     its run folder."""
-    from harness.reporting.report import check_run
+    from harness.reporting.check import check_run
     from harness.running.experiment import ExperimentSpec
     from harness.running.sweep import run_sweep
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness.artifacts import read_jsonl, write_json_atomic, write_jsonl_atomic
 from harness.machinery.config import Config
-from harness.reporting.report import SCHEMA
+from harness.reporting.run_folder import SCHEMA
 from harness.reporting.view import write_page
 from harness.statistics.assessment import RowKey, Settings, assess
 from harness.statistics.criteria import thresholds_from

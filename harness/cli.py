@@ -291,7 +291,7 @@ def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int,
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def compare_command(runs: tuple[Path, ...], as_json: bool) -> None:
     """Comparison table of the metrics of one or more run folders."""
-    from harness.reporting.report import compare_runs
+    from harness.reporting.compare import compare_runs
 
     click.echo(compare_runs(list(runs), as_json=as_json))
 
@@ -331,7 +331,7 @@ def check_command(run: Path, config_file: Path | None, bootstrap: str | None, re
     (defaults, the installed registry.toml, --config, these options), never the run's own.
     Calibration, accuracy and discrimination are read from their paired 95% CIs (pass, fail or
     inconclusive); --point reads the point estimates instead."""
-    from harness.reporting.report import check_run
+    from harness.reporting.check import check_run
 
     chosen = {k: v for k, v in thresholds.items() if v is not None}
     if require:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.reporting.report import SCHEMA
+from harness.reporting.run_folder import SCHEMA
 from harness.statistics.outcomes import Outcome, count, write
 from harness.testing import run_harness
 

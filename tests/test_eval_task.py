@@ -16,7 +16,7 @@ import attrs
 import pytest
 
 from harness.errors import HarnessError, ParameterError
-from harness.reporting.report import check_run
+from harness.reporting.check import check_run
 from harness.running.experiment import ExperimentSpec, run_experiment
 
 COLOURS = ["red", "blue", "green", "yellow", "black", "white"]

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from harness.machinery.config import Config
-from harness.reporting.report import SCHEMA, check_run
+from harness.reporting.check import check_run
+from harness.reporting.run_folder import SCHEMA
 from harness.statistics.assessment import RowKey, Settings, assess
 from harness.statistics.criteria import thresholds_from
 from harness.statistics.outcomes import Outcome, write

@@ -14,7 +14,8 @@ import pytest
 from fake_openai_server import FakeOpenAIServer
 from judge_helpers import fields, fresh_cache  # noqa: F401 - fixture
 
-from harness.reporting.report import compare_runs, render_markdown, summary_table
+from harness.reporting.compare import compare_runs
+from harness.reporting.markdown import render_markdown, summary_table
 from harness.running.experiment import ExperimentSpec, run_experiment
 
 ANSWERS = {f"Which code has item {i}?": f"code-{i}" for i in range(20)}

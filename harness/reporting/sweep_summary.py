@@ -42,7 +42,7 @@ from typing import Any
 
 from harness.artifacts import write_json_atomic, write_text_atomic
 from harness.errors import HarnessError
-from harness.reporting.report import HEADLINE, load_report
+from harness.reporting.run_folder import HEADLINE, load_report
 from harness.statistics.seed_statistics import (
     clopper_pearson,
     holm,

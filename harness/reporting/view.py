@@ -30,7 +30,7 @@ from typing import Any
 
 from harness.artifacts import read_jsonl, write_text_atomic
 from harness.errors import InputError
-from harness.reporting.report import HEADLINE, load_report
+from harness.reporting.run_folder import HEADLINE, load_report
 from harness.reporting.sweep_summary import METHODS, load_sweep, outcome_of, pair_text, tally_text
 from harness.statistics import outcomes as outcome_files
 from harness.statistics.simpleqa_metrics import NAMES as SIMPLEQA_NAMES

@@ -542,7 +542,8 @@ class Experiment:
             del backend
 
         began = time.monotonic()
-        from harness.reporting.report import build_report, summary_table, write_report
+        from harness.reporting.markdown import summary_table
+        from harness.reporting.report import build_report, write_report
 
         posthoc_note = None
         if not spec.calibrators:
