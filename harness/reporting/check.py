@@ -22,10 +22,12 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
 
     run = Path(run)
     report = load_report(run)
-    if report.get("schema") != SCHEMA or any("outcomes" not in r and not r.get("error")
-                                             for r in report["rows"]):
-        raise InputError(f"{run}: made by an older version without per-example outcome files; "
-                         "it cannot be re-checked (rerun it)")
+    if report["schema"] != SCHEMA:
+        raise InputError(f"{run}: report version {report['schema'].rpartition('/')[2]} ({report['schema']}) "
+                         "has no per-example outcome files, so it cannot be re-checked (rerun it); "
+                         "compare and view still read it")
+    if any("outcomes" not in r and not r.get("error") for r in report["rows"]):
+        raise InputError(f"{run}: a row has no per-example outcome file; it cannot be re-checked (rerun it)")
     if not report["comparisons"]:
         raise InputError(f"{run}: the run trained nothing, so there is nothing to check")
     user_config = Config.load(config_file)

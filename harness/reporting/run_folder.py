@@ -3,6 +3,8 @@
 
 ``SCHEMA`` is the version of report.json and of the run folder's layout (outcomes/, split.json,
 manifest.json); ``harness check``, ``compare`` and ``view`` read a folder through this module.
+What each version can do (``READABLE``): v2 everything; v1 (before per-example outcome files)
+``compare`` and ``view``, not ``check``. Any other version is refused in one line naming it.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from typing import Any
 from harness.errors import InputError
 
 SCHEMA = "calibration-harness/report/v2"
+#: the versions this harness reads: the current one and v1, which has no per-example outcome files
+READABLE = (SCHEMA, "calibration-harness/report/v1")
 HEADLINE = ("accuracy", "hle_calib_err", "rms_calib_err", "ece", "brier", "auroc", "confidence_std")
 SIMPLEQA_COLUMNS = ("not_attempted", "accuracy_given_attempted", "f_score")  # of SimpleQA's metrics
 
 
 def load_report(run: Path) -> dict[str, Any]:
+    """The report.json of run folder ``run``, of a version in ``READABLE``; one ``InputError``
+    line otherwise (no folder, no report, not JSON, not a report, an unknown version)."""
     path = Path(run) / "report.json"
     if not Path(run).exists():
         raise InputError(f"{run}: no such run folder")
@@ -28,9 +34,14 @@ def load_report(run: Path) -> dict[str, Any]:
         report = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(report, dict) or not str(report.get("schema", "")).startswith(
-            "calibration-harness/report/"):
+    schema = report.get("schema") if isinstance(report, dict) else None
+    if not isinstance(schema, str) or not schema.startswith("calibration-harness/report/"):
         raise InputError(f"{path}: not a calibration-harness report ({SCHEMA})")
+    if schema not in READABLE:
+        known = ", ".join(v.rpartition("/")[2] for v in READABLE)
+        raise InputError(f"{path}: report version {schema.rpartition('/')[2]} ({schema}), which "
+                         f"this calibration-harness does not read (it reads {known}); "
+                         "read it with the version that made it")
     return report
 
 
