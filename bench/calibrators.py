@@ -5,7 +5,7 @@ drawn at 0.7 times the confidence, seeded; the calibrators are fitted on a train
 the same size and applied to the 4,326 held-out answers. Timed side by side in one run:
 
 - (a) every metric of the uncalibrated answers with 1,000-resample bootstrap intervals;
-- (b) fitting and applying each calibrator (``harness.calibration``: the core's checks
+- (b) fitting and applying each calibrator (``harness.statistics.calibration``: the core's checks
   included), then the same metrics with 1,000 resamples on each calibrated output;
 - (b') the same, scoring only the metrics a calibrated row is judged on (``JUDGED``), printed
   beside (b), not instead of it.
@@ -25,10 +25,10 @@ import time
 
 import numpy as np
 
-from harness import registry
-from harness.calibration import fit_calibrator
-from harness.config import Config
-from harness.scoring import score
+from harness.machinery import registry
+from harness.machinery.config import Config
+from harness.statistics.calibration import fit_calibrator
+from harness.statistics.scoring import score
 
 N = 4326
 CALIBRATORS = ("temperature", "platt", "isotonic", "histogram")

@@ -3,11 +3,11 @@
 Builds a run folder synthetically, in the shape ``harness run`` writes it: 4,326 held-out
 answers (SimpleQA's test set size) in groups of 3 and as many training answers, extractors
 ``logprob`` and ``verbalized`` for the baseline, one trainer (on ``logprob``), calibrators
-``temperature`` and ``isotonic`` cross-fitted in 5 grouped folds (``harness.posthoc``), the
+``temperature`` and ``isotonic`` cross-fitted in 5 grouped folds (``harness.statistics.posthoc``), the
 base-rate constant, the bar's selection on the training split: 11 rows, every one with its
 per-example outcome file. Then times, side by side in one run:
 
-- (a) ``check``: ``harness.report.check_run`` on that folder, reading the stored calibrated
+- (a) ``check``: ``harness.reporting.check.check_run`` on that folder, reading the stored calibrated
   confidences (every verdict recomputed from the files, nothing refitted);
 - (b) refit + check: what a check that refitted every map would cost: ``posthoc_rows``
   (cross-fitting both models' maps and the bar's training-split cross-validation) and then
@@ -34,12 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.assessment import RowKey, Settings, assess
-from harness.config import Config
-from harness.criteria import thresholds_from
-from harness.outcomes import Outcome, write
-from harness.posthoc import Scheme, posthoc_rows
-from harness.report import SCHEMA, check_run
+from harness.machinery.config import Config
+from harness.reporting.check import check_run
+from harness.reporting.run_folder import SCHEMA
+from harness.statistics.assessment import RowKey, Settings, assess
+from harness.statistics.criteria import thresholds_from
+from harness.statistics.outcomes import Outcome, write
+from harness.statistics.posthoc import Scheme, posthoc_rows
 
 N = 4326
 CALIBRATORS = ("temperature", "isotonic")

@@ -39,9 +39,9 @@ def run_worlds(worlds: list[int], out: Path, jobs: int,
     """``harness sweep --model tiny-{seed} --seeds <worlds> --trainer implicit --trainer explicit``
     (or ``trainers``); per world its report, its run's wall time, ``harness check``'s exit status and
     its run folder."""
-    from harness.experiment import ExperimentSpec
-    from harness.report import check_run
-    from harness.sweep import run_sweep
+    from harness.reporting.check import check_run
+    from harness.running.experiment import ExperimentSpec
+    from harness.running.sweep import run_sweep
 
     summary = run_sweep(ExperimentSpec(model="tiny-{seed}", trainers=trainers), out, seeds=worlds, jobs=jobs)
     results = {}
@@ -63,7 +63,7 @@ def metric(report: dict, label: str, extractor: str, calibrator: str | None, nam
 
 def outcome(verdict: dict | None) -> str:
     """pass / fail / inconclusive of one verdict (``passed`` only in a run folder of an older version)."""
-    from harness.sweep_summary import outcome_of
+    from harness.reporting.sweep_summary import outcome_of
 
     return outcome_of(verdict) or "n/a"
 
@@ -114,8 +114,8 @@ def restore_kept(kept: Path, out: Path, trainers: tuple[str, ...], worlds: list[
     whose spec differs from this one (other trainers) is left alone: the sweep reruns it."""
     import gzip
 
-    from harness.experiment import ExperimentSpec
-    from harness.sweep import build_cells
+    from harness.running.experiment import ExperimentSpec
+    from harness.running.sweep import build_cells
 
     restored = []
     for cell in build_cells(ExperimentSpec(model="tiny-{seed}", trainers=trainers), out, worlds, [], []):
@@ -136,7 +136,7 @@ def fmt(x: float | None, pattern: str = "{:.3f}") -> str:
 
 
 def tally_line(trainer: str, counts: dict[str, dict[str, int]], n: int) -> str:
-    from harness.seed_statistics import clopper_pearson
+    from harness.statistics.seed_statistics import clopper_pearson
 
     def one(what: str) -> str:
         c = counts[what]

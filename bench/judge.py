@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fake_openai_server import FakeOpenAIServer  # noqa: E402
 from judge_helpers import grader, items  # noqa: E402
 
-from harness.judge_settings import JudgeSettings  # noqa: E402
 from harness.judging import judge_predictions  # noqa: E402
+from harness.judging.settings import JudgeSettings  # noqa: E402
 from harness.records import Example, Judgment, Prediction  # noqa: E402
 
 

@@ -23,10 +23,10 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from harness import registry
-from harness.bootstrap import draw, replicate_all
-from harness.config import Config
-from harness.scoring import as_inputs, score
+from harness.machinery import registry
+from harness.machinery.config import Config
+from harness.statistics.bootstrap import draw, replicate_all
+from harness.statistics.scoring import as_inputs, score
 
 N = 4326
 GROUP_SIZE = 3

@@ -42,8 +42,8 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HARNESS_CACHE_DIR", str(args.out / "cache"))
-    from harness.experiment import ExperimentSpec
-    from harness.sweep import run_sweep
+    from harness.running.experiment import ExperimentSpec
+    from harness.running.sweep import run_sweep
 
     model = args.out / "model"
     if not (model / "config.json").is_file():

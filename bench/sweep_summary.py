@@ -2,7 +2,7 @@
 
 Writes a synthetic finished sweep — ``--seeds`` cells, each with a baseline and ``--trainers``
 trainers on ``--n`` examples, their outcome files and a report.json computed by the harness's
-own ``assess`` — then times, side by side in one process, ``harness.sweep_summary.summarize``
+own ``assess`` — then times, side by side in one process, ``harness.reporting.sweep_summary.summarize``
 
 - as it is (each cell's paired bootstrap replicates of every headline change recomputed from
   its outcome files, for the seeds x bootstrap intervals), and
@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import outcomes as outcome_files
-from harness import seed_replicates
-from harness.assessment import RowKey, Settings, assess
-from harness.config import Config
-from harness.criteria import thresholds_from
-from harness.experiment import ExperimentSpec
-from harness.sweep import build_cells
-from harness.sweep_summary import summarize
+from harness.machinery.config import Config
+from harness.reporting.sweep_summary import summarize
+from harness.running.experiment import ExperimentSpec
+from harness.running.sweep import build_cells
+from harness.statistics import outcomes as outcome_files
+from harness.statistics import seed_replicates
+from harness.statistics.assessment import RowKey, Settings, assess
+from harness.statistics.criteria import thresholds_from
 
 
 def write_cell(folder: Path, seed: int, trainers: dict[str, float], n: int) -> None:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def records(n: int) -> list:
     """The verbalized prompts of ``n`` facts questions of world 0, as the training split gives them."""
-    from harness import registry
+    from harness.machinery import registry
     from harness.plugins.extractors.formats import verbalized_prompt
     from harness.records import TrainingRecord
 
@@ -49,8 +49,8 @@ def main() -> None:
 
     import torch
 
-    from harness import registry
     from harness.judging.training import TrainingJudge
+    from harness.machinery import registry
     from harness.plugins.extractors.verbalized import VerbalizedExtractor
     from harness.plugins.models import resolve_model
     from harness.plugins.trainers.rl import RLTrainer

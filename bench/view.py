@@ -5,7 +5,7 @@ trained row with their stage files, outcome files and a report.json computed by 
 own ``assess`` — then times, side by side in one process:
 
 - reading the run's files alone (report, examples, predictions, judgments, outcomes), and
-- building and writing the whole page (``harness.view.write_page``),
+- building and writing the whole page (``harness.reporting.view.write_page``),
 
 and prints both, their ratio, and the page's size. No model is involved.
 
@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 
 from harness.artifacts import read_jsonl, write_json_atomic, write_jsonl_atomic
-from harness.assessment import RowKey, Settings, assess
-from harness.config import Config
-from harness.criteria import thresholds_from
-from harness.outcomes import Outcome
-from harness.outcomes import write as write_outcomes
-from harness.report import SCHEMA
-from harness.view import write_page
+from harness.machinery.config import Config
+from harness.reporting.run_folder import SCHEMA
+from harness.reporting.view import write_page
+from harness.statistics.assessment import RowKey, Settings, assess
+from harness.statistics.criteria import thresholds_from
+from harness.statistics.outcomes import Outcome
+from harness.statistics.outcomes import write as write_outcomes
 
 GRADES = ("correct", "incorrect", "not_attempted")
 

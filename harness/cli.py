@@ -16,7 +16,7 @@ import click
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.kinds import KINDS
+from harness.machinery.kinds import KINDS
 
 KIND_CHOICES = tuple(KINDS)
 
@@ -31,8 +31,8 @@ def cli(plugins: str | None) -> None:
     if plugins is not None:
         import os
 
-        from harness import registry
-        from harness.plugin_loading import PLUGINS_ENV
+        from harness.machinery import registry
+        from harness.machinery.plugin_loading import PLUGINS_ENV
 
         os.environ[PLUGINS_ENV] = plugins  # child processes (e.g. a sweep's cells) inherit it
         registry.reset()
@@ -48,8 +48,8 @@ def list_command(kind: str | None, verbose: bool, config_file: Path | None) -> N
     Then what did not load as meant: broken plugins, duplicate names (the first registration
     is kept; select either as DISTRIBUTION:NAME), plugins with a hint (registered nothing, a hook
     without @harness.hookimpl), and plugins not loaded (HARNESS_DISABLE_PLUGINS, --plugins)."""
-    from harness import registry
-    from harness.config import Config
+    from harness.machinery import registry
+    from harness.machinery.config import Config
 
     config = Config.load(config_file)
     current = None
@@ -119,10 +119,10 @@ def metrics_command(
     a warning on stderr, and the others are computed; one asked for with --metric is an error.
     Select one of two metrics of one name as DISTRIBUTION:NAME (see `harness list`).
     """
-    from harness import registry
-    from harness.config import Config
-    from harness.metric_input import read_confidence_file
-    from harness.scoring import score
+    from harness.machinery import registry
+    from harness.machinery.config import Config
+    from harness.statistics.metric_input import read_confidence_file
+    from harness.statistics.scoring import score
 
     config = Config.load(config_file, overrides)
     selected = metric_names or tuple(registry.names("metric"))
@@ -231,7 +231,7 @@ def _experiment_options(command: Any) -> Any:
                    "printed first). Same as -p judge.max_cost=USD.")
 def run_command(max_judge_cost: float | None, **options: Any) -> None:
     """Run the experiment: baseline, optional training, held-out evaluation, report."""
-    from harness.experiment import ExperimentSpec, run_experiment
+    from harness.running.experiment import ExperimentSpec, run_experiment
 
     if max_judge_cost is not None:
         options["overrides"] = (*options["overrides"], f"judge.max_cost={max_judge_cost}")
@@ -254,8 +254,8 @@ def sweep_command(seeds: str, extractors: tuple[str, ...], out: Path, jobs: int,
     The grid: the seeds, the extractors, and every -p given several values
     (-p trainer.implicit.lam=4,8,16). Trainers and calibrators are strategies within each cell.
     A model name may hold {seed} (--model tiny-{seed}). A killed sweep resumes."""
-    from harness.experiment import ExperimentSpec
-    from harness.sweep import parse_seeds, run_sweep
+    from harness.running.experiment import ExperimentSpec
+    from harness.running.sweep import parse_seeds, run_sweep
 
     base = ExperimentSpec.from_cli(extractor=(extractors or ("logprob",))[0], seed=0, out=None,
                                    **{**options, "overrides": ()})
@@ -276,12 +276,12 @@ def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int,
 
     Metric tables with CIs, verdicts, reliability diagrams (click a bin to list its answers)
     and a per-example browser; a sweep folder shows its table and links to its cells."""
-    from harness.view import write_page
+    from harness.reporting.view import write_page
 
     page = write_page(list(runs), out)
     click.echo(f"wrote {page}")
     if serve:
-        from harness.serve import serve_page
+        from harness.reporting.view_server import serve_page
 
         serve_page(page, host=host, port=port, announce=click.echo)
 
@@ -291,7 +291,7 @@ def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int,
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def compare_command(runs: tuple[Path, ...], as_json: bool) -> None:
     """Comparison table of the metrics of one or more run folders."""
-    from harness.report import compare_runs
+    from harness.reporting.compare import compare_runs
 
     click.echo(compare_runs(list(runs), as_json=as_json))
 
@@ -331,7 +331,7 @@ def check_command(run: Path, config_file: Path | None, bootstrap: str | None, re
     (defaults, the installed registry.toml, --config, these options), never the run's own.
     Calibration, accuracy and discrimination are read from their paired 95% CIs (pass, fail or
     inconclusive); --point reads the point estimates instead."""
-    from harness.report import check_run
+    from harness.reporting.check import check_run
 
     chosen = {k: v for k, v in thresholds.items() if v is not None}
     if require:

@@ -127,7 +127,7 @@ class Judge(Protocol):
 class Calibrator(Protocol):
     """A post-hoc map from a confidence to a calibrated one, fitted on answers it is not applied to.
 
-    Built as ``factory(**params)``; the core (``harness.calibration``) calls ``fit`` once,
+    Built as ``factory(**params)``; the core (``harness.statistics.calibration``) calls ``fit`` once,
     then the object itself on new confidences, and checks what comes back.
     """
 

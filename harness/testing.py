@@ -45,7 +45,7 @@ from types import ModuleType, SimpleNamespace
 
 import pytest
 
-from harness import plugin_loading, registry
+from harness.machinery import plugin_loading, registry
 
 __all__ = ["registered", "install", "installed", "run_harness", "hide_installed_plugins", "harness_registry"]
 

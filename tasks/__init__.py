@@ -7,7 +7,7 @@ library and ``attrs``.
 from __future__ import annotations
 
 import harness
-from harness.hookspecs import Register
+from harness.machinery.hookspecs import Register
 from harness.tasks.facts import FactsTask
 from harness.tasks.jsonl_task import JsonlTask
 from harness.tasks.simpleqa import SimpleQATask

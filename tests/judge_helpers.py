@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fake_openai_server import FakeOpenAIServer
 
-from harness.judge_settings import JudgeSettings
+from harness.judging.settings import JudgeSettings
 from harness.records import Example, Prediction
 
 #: retries that wait hundredths of a second, so failing-server tests stay fast

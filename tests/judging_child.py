@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from judge_helpers import items  # noqa: E402
 
-from harness.judge_settings import JudgeSettings  # noqa: E402
 from harness.judging import judge_predictions  # noqa: E402
+from harness.judging.settings import JudgeSettings  # noqa: E402
 from harness.plugins.judges.openai_judge import OpenAIJudge  # noqa: E402
 
 

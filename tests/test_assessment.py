@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.assessment import BASELINE, RowKey, Settings, assess
-from harness.config import Config
-from harness.criteria import thresholds_from
-from harness.outcomes import Outcome
+from harness.machinery.config import Config
+from harness.statistics.assessment import BASELINE, RowKey, Settings, assess
+from harness.statistics.criteria import thresholds_from
+from harness.statistics.outcomes import Outcome
 
 
 def _outcomes(seed: int, n: int = 450) -> list[Outcome]:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from torch_helpers import one_torch_thread, varied_lm
 
-from harness import registry
 from harness.errors import ParameterError
+from harness.machinery import registry
 from harness.plugins.backends.hf import HFBackend
 from harness.strategies import GenerationRequest
 

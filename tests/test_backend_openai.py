@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from fake_openai_server import FakeOpenAIServer, split_tokens
 
-from harness import registry
 from harness.errors import HarnessError, ParameterError
+from harness.machinery import registry
 from harness.plugins.backends.openai_backend import OpenAIBackend
 from harness.strategies import GenerationRequest, ScoreRequest
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.bootstrap import (
+from harness.errors import InputError, InsufficientDataError, ParameterError
+from harness.machinery.config import Config
+from harness.plugins.metrics import BUILTIN_METRICS, accuracy, brier, hle_percent, rms_calib_err
+from harness.statistics.bootstrap import (
     Resamples,
     bootstrap_ci,
     draw,
@@ -14,10 +17,7 @@ from harness.bootstrap import (
     replicate_all,
     replicates,
 )
-from harness.config import Config
-from harness.errors import InputError, InsufficientDataError, ParameterError
-from harness.plugins.metrics import BUILTIN_METRICS, accuracy, brier, hle_percent, rms_calib_err
-from harness.scoring import paired_difference, score
+from harness.statistics.scoring import paired_difference, score
 
 
 def run(n: int = 600, seed: int = 0, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """The cluster (group) bootstrap against a brute-force one, and the example bootstrap left as it was.
 
-The brute force follows the random stream documented in ``harness.bootstrap``: groups
+The brute force follows the random stream documented in ``harness.statistics.bootstrap``: groups
 numbered in order of first appearance (None: a group of its own), each group's examples in
 ascending order; ``picks = default_rng(seed).integers(0, G, size=(R, G), dtype=int32)``;
 resample r concatenates the examples of the groups ``picks[r]``. It then scores each resample
@@ -15,15 +15,6 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 import pytest
 
-from harness.bootstrap import (
-    Resamples,
-    bootstrap_ci,
-    draw,
-    paired_bootstrap_ci,
-    percentile_interval,
-    replicate_all,
-    replicates,
-)
 from harness.errors import HarnessError, InputError, ParameterError
 from harness.plugins.metrics import (
     BUILTIN_METRICS,
@@ -34,7 +25,16 @@ from harness.plugins.metrics import (
     hle_calib_err,
     rms_calib_err,
 )
-from harness.scoring import paired_difference, score
+from harness.statistics.bootstrap import (
+    Resamples,
+    bootstrap_ci,
+    draw,
+    paired_bootstrap_ci,
+    percentile_interval,
+    replicate_all,
+    replicates,
+)
+from harness.statistics.scoring import paired_difference, score
 
 Groups = Sequence[Hashable | None]
 

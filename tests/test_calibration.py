@@ -1,5 +1,5 @@
 """The ``calibrator`` kind from the core's side: a third-party calibrator registered through
-``register_calibrators``, ``harness.calibration`` checking what a plugin returns, parameters
+``register_calibrators``, ``harness.statistics.calibration`` checking what a plugin returns, parameters
 from registry.toml / --config / -p, and ``harness list --kind calibrator``."""
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ import pytest
 from plugin_helpers import installed
 
 import harness
-from harness import registry
-from harness.calibration import Fitted, fit_calibrator
-from harness.config import Config
 from harness.errors import (
     InputError,
     InsufficientDataError,
@@ -24,6 +21,9 @@ from harness.errors import (
     PluginContractError,
     UnknownStrategyError,
 )
+from harness.machinery import registry
+from harness.machinery.config import Config
+from harness.statistics.calibration import Fitted, fit_calibrator
 from harness.strategies import Calibrator
 from harness.testing import run_harness
 

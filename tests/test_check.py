@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.outcomes import Outcome, count, write
-from harness.report import SCHEMA
+from harness.reporting.run_folder import SCHEMA
+from harness.statistics.outcomes import Outcome, count, write
 from harness.testing import run_harness
 
 METRICS = {"accuracy": {}, "rms_calib_err": {"p": "2", "beta": 100, "adaptive": False}, "ece": {"bins": 10},

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness import registry
-from harness.kinds import KINDS
+from harness.machinery import registry
+from harness.machinery.kinds import KINDS
 from harness.testing import run_harness
 
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.config import (
+from harness.errors import InputError, ParameterError
+from harness.machinery.config import (
     OTHER_SECTIONS,
     STRATEGY_KINDS,
     Config,
@@ -19,8 +20,7 @@ from harness.config import (
     parse_value,
     shipped_registry,
 )
-from harness.errors import InputError, ParameterError
-from harness.kinds import KINDS
+from harness.machinery.kinds import KINDS
 
 
 def test_config_kinds_are_the_plugin_kinds():

@@ -1,7 +1,7 @@
 """What the core checks at its boundary with a strategy: each failure one line naming it.
 
 A task must give ``Example`` records with unique ids, a backend one ``Generation`` per
-request, every built object the members of its kind (``harness.kinds``).
+request, every built object the members of its kind (``harness.machinery.kinds``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import pytest
 from plugin_helpers import installed
 
 import harness
-from harness import contract, registry, stages
-from harness.config import Config
 from harness.errors import PluginContractError
+from harness.machinery import contract, registry
+from harness.machinery.config import Config
 from harness.records import Example, Generation
+from harness.running import stages
 
 EXAMPLES = [Example(id="q1", question="2+2?", answer="4"), Example(id="q2", question="3+3?", answer="6")]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.config import Config
-from harness.criteria import DEFAULTS, Verdict, evaluate_criteria, tenth_shares, thresholds_from
 from harness.errors import InputError, ParameterError
+from harness.machinery.config import Config
 from harness.plugins.metrics import debiased_calib_err
+from harness.statistics.criteria import DEFAULTS, Verdict, evaluate_criteria, tenth_shares, thresholds_from
 
 
 def baseline(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.diagrams import bin_table, reliability_diagram
 from harness.errors import InputError
+from harness.reporting.diagrams import bin_table, reliability_diagram
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -65,7 +65,7 @@ def test_nothing_to_draw_is_an_input_error(tmp_path: Path) -> None:
 
 
 def test_both_panels_carry_axis_titles_and_each_bin_its_count() -> None:
-    from harness.diagrams import reliability_figure
+    from harness.reporting.diagrams import reliability_figure
 
     name, confidence, correct = runs(1)[0]
     figure = reliability_figure([(name, confidence, correct)])

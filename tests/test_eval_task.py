@@ -16,8 +16,8 @@ import attrs
 import pytest
 
 from harness.errors import HarnessError, ParameterError
-from harness.experiment import ExperimentSpec, run_experiment
-from harness.report import check_run
+from harness.reporting.check import check_run
+from harness.running.experiment import ExperimentSpec, run_experiment
 
 COLOURS = ["red", "blue", "green", "yellow", "black", "white"]
 A = [(f"a{i}", f"What is the colour of item {i}?", c, f"item{i // 2}") for i, c in enumerate(COLOURS * 6)]

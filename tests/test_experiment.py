@@ -13,8 +13,9 @@ import attrs
 import pytest
 from plugin_helpers import installed
 
-from harness import hookimpl, registry
-from harness.experiment import Experiment, ExperimentSpec, run_experiment
+from harness import hookimpl
+from harness.machinery import registry
+from harness.running.experiment import Experiment, ExperimentSpec, run_experiment
 
 QUESTIONS = [(f"q{i}", f"What is the colour of item {i}?", c, f"item{i // 2}")
              for i, c in enumerate(["red", "blue", "green", "yellow", "black", "white"] * 6)]

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from harness import registry
 from harness.errors import ParameterError
+from harness.machinery import registry
 from harness.plugins.extractors import formats
 from harness.plugins.extractors.logprob import LogprobExtractor, answer_token_indices
 from harness.records import Example, Generation

@@ -10,12 +10,12 @@ import pytest
 from extractor_helpers import EXAMPLE, greedy
 from torch_helpers import one_torch_thread
 
-from harness import stages
 from harness.errors import ParameterError
 from harness.plugins.backends.hf import HFBackend
 from harness.plugins.extractors import formats
 from harness.plugins.extractors.ptrue import PTrueExtractor
 from harness.records import Example, Scores
+from harness.running import stages
 from harness.strategies import ScoreRequest
 
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import registry
 from harness.errors import ParameterError
+from harness.machinery import registry
 from harness.plugins.extractors import formats
 from harness.plugins.extractors.verbalized import VerbalizedExtractor, parse_answer, parse_confidence
 from harness.records import Example, Generation

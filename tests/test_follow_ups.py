@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from harness import hookimpl, stages
+from harness import hookimpl
 from harness.errors import ParameterError, PluginContractError
-from harness.experiment import ExperimentSpec, check_capabilities, run_experiment
 from harness.plugins.extractors.consistency import ConsistencyExtractor
 from harness.plugins.extractors.ptrue import PTrueExtractor
 from harness.records import Example, Generation, Scores
+from harness.running import stages
+from harness.running.experiment import ExperimentSpec, check_capabilities, run_experiment
 from harness.strategies import GenerationRequest, ScoreRequest
 from harness.testing import registered
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import hookspecs, strategies
-from harness.hookspecs import PROJECT
-from harness.kinds import HOOKS, KINDS
+from harness import strategies
+from harness.machinery import hookspecs
+from harness.machinery.hookspecs import PROJECT
+from harness.machinery.kinds import HOOKS, KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
@@ -19,7 +20,7 @@ CONTRIBUTING = ROOT / "CONTRIBUTING.md"
 
 
 def hookspec_names() -> list[str]:
-    """Functions of ``harness.hookspecs`` that carry pluggy's hookspec marker."""
+    """Functions of ``harness.machinery.hookspecs`` that carry pluggy's hookspec marker."""
     return sorted(
         name
         for name, value in vars(hookspecs).items()
@@ -105,7 +106,7 @@ def test_the_example_package_in_contributing_is_the_one_the_tests_install():
 def test_the_documented_vectorized_metric_agrees_with_its_plain_form_under_both_bootstraps():
     import numpy as np
 
-    from harness.bootstrap import draw, replicates
+    from harness.statistics.bootstrap import draw, replicates
 
     text = section("register_metrics")
     code = re.search(r"\*\*The vectorized form\.\*\*.*?```python\n(.*?)```", text, re.S).group(1)

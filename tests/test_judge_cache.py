@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from judge_helpers import fresh_cache  # noqa: F401 - fixture
 
-from harness.judge_cache import JudgeCache, cache_key
+from harness.judging.cache import JudgeCache, cache_key
 
 FIELDS = {
     "judge": "openai",
@@ -80,7 +80,7 @@ def test_a_judge_extracted_confidence_is_kept_and_an_old_cache_file_gains_its_co
 
 WRITER = """
 import os, sys, time
-from harness.judge_cache import JudgeCache
+from harness.judging.cache import JudgeCache
 while not os.path.exists(sys.argv[1] + ".go"):  # start together
     time.sleep(0.001)
 with JudgeCache(sys.argv[1]) as cache:
@@ -108,7 +108,7 @@ def test_a_full_disk_or_a_blocked_cache_is_one_line(tmp_path, monkeypatch):
     import sqlite3
 
     from harness.errors import StorageError
-    from harness.judge_cache import JudgeCache
+    from harness.judging.cache import JudgeCache
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")

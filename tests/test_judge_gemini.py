@@ -7,12 +7,12 @@ import pytest
 from fake_openai_server import FakeOpenAIServer
 from judge_helpers import FAST, fields, fresh_cache, grader, items  # noqa: F401 - fixture
 
-from harness import registry
-from harness.config import Config
 from harness.errors import HarnessError
-from harness.judge_cache import JudgeCache
-from harness.judge_settings import JudgeSettings
 from harness.judging import judge_predictions
+from harness.judging.cache import JudgeCache
+from harness.judging.settings import JudgeSettings
+from harness.machinery import registry
+from harness.machinery.config import Config
 from harness.plugins.judges.gemini_judge import GeminiJudge
 
 

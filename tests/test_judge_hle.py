@@ -14,11 +14,11 @@ import pytest
 from fake_openai_server import FakeOpenAIServer
 from judge_helpers import FAST, fresh_cache  # noqa: F401 - fixture
 
-from harness.experiment import ExperimentSpec, run_experiment
-from harness.judge_settings import JudgeSettings
 from harness.judging import judge_predictions
+from harness.judging.settings import JudgeSettings
 from harness.plugins.judges.hle_judge import HLEJudge
 from harness.records import Example, Prediction
+from harness.running.experiment import ExperimentSpec, run_experiment
 
 
 @pytest.fixture(autouse=True)
@@ -171,7 +171,7 @@ def test_an_empty_reply_is_retried_then_a_judge_error_never_cached(tmp_path: Pat
         assert server.counters["received"] == 3  # the runner's attempts
     judgment = summary.judgments[0]
     assert judgment.grade is None and "empty grader reply" in judgment.error
-    from harness.judge_cache import JudgeCache
+    from harness.judging.cache import JudgeCache
 
     with JudgeCache() as cache:
         assert len(cache) == 0

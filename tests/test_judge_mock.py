@@ -13,10 +13,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from judge_helpers import fresh_cache  # noqa: F401 - fixture
 
-from harness import registry
-from harness.config import Config
 from harness.errors import InputError
 from harness.judging import judge_predictions
+from harness.machinery import registry
+from harness.machinery.config import Config
 from harness.plugins.judges.mock import MockJudge, match_grade, normalize
 from harness.records import Example, Prediction
 

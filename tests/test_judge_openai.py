@@ -14,11 +14,11 @@ import pytest
 from fake_openai_server import FakeOpenAIServer
 from judge_helpers import FAST, fields, fresh_cache, grader, items  # noqa: F401 - fixture
 
-from harness import registry
-from harness.config import Config
 from harness.errors import HarnessError
-from harness.judge_settings import JudgeSettings
 from harness.judging import judge_predictions
+from harness.judging.settings import JudgeSettings
+from harness.machinery import registry
+from harness.machinery.config import Config
 from harness.plugins.judges.openai_judge import OpenAIJudge
 from harness.records import Example, Prediction
 

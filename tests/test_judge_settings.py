@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ParameterError
-from harness.judge_settings import JudgeSettings, verdict
-from harness.kinds import KINDS
+from harness.judging.settings import JudgeSettings, verdict
+from harness.machinery.kinds import KINDS
 
 
 def test_not_attempted_counts_as_incorrect_by_default_and_is_left_out_under_exclude() -> None:

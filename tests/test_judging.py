@@ -14,7 +14,6 @@ import pytest
 from judge_helpers import expected_grade, fresh_cache, items  # noqa: F401 - fixture
 
 from harness.errors import HarnessError
-from harness.judge_settings import JudgeSettings, verdict
 from harness.judging import (
     JudgingFailed,
     classify,
@@ -23,6 +22,7 @@ from harness.judging import (
     redact,
 )
 from harness.judging.inputs import verdict_key
+from harness.judging.settings import JudgeSettings, verdict
 from harness.records import Example, Judgment, Prediction
 
 try:  # the HTTP library under the installed openai SDK

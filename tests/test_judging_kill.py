@@ -14,8 +14,8 @@ from fake_openai_server import FakeOpenAIServer
 from judge_helpers import example_id, expected_grade, fresh_cache, grader, items  # noqa: F401 - fixture
 
 from harness.artifacts import read_jsonl
-from harness.judge_settings import JudgeSettings
 from harness.judging import judge_predictions
+from harness.judging.settings import JudgeSettings
 from harness.plugins.judges.openai_judge import OpenAIJudge
 
 CHILD = Path(__file__).with_name("judging_child.py")

@@ -13,8 +13,8 @@ import pytest
 from fake_openai_server import FakeOpenAIServer
 from judge_helpers import example_id, expected_grade, fresh_cache, grader, items  # noqa: F401 - fixture
 
-from harness.judge_settings import JudgeSettings
 from harness.judging import judge_predictions
+from harness.judging.settings import JudgeSettings
 from harness.plugins.judges.gemini_judge import GeminiJudge
 from harness.plugins.judges.openai_judge import OpenAIJudge
 

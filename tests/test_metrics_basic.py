@@ -7,8 +7,8 @@ import inspect
 import numpy as np
 import pytest
 
-from harness import registry
-from harness.config import Config
+from harness.machinery import registry
+from harness.machinery.config import Config
 from harness.plugins.metrics import BUILTIN_METRICS, accuracy, brier, confidence_std, mean_confidence
 
 

@@ -7,10 +7,10 @@ import functools
 import numpy as np
 import pytest
 
-from harness.bootstrap import draw, replicates
 from harness.errors import InputError, InsufficientDataError, ParameterError
 from harness.plugins.metrics import ece, hle_calib_err, rms_calib_err
 from harness.plugins.metrics.calibration import bin_index, effective_beta
+from harness.statistics.bootstrap import draw, replicates
 
 CONF = np.array([0.1, 0.3, 0.9, 0.9, 0.9])
 CORRECT = np.array([0, 0, 1, 1, 0])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.bootstrap import draw, replicates
 from harness.errors import ParameterError
 from harness.plugins.metrics import debiased_calib_err, rms_calib_err
 from harness.plugins.metrics.debiased import equal_mass_edges
+from harness.statistics.bootstrap import draw, replicates
 
 
 def by_hand(confidence: np.ndarray, correct: np.ndarray, bins: int) -> float:

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from harness.bootstrap import bootstrap_ci, draw, replicates
 from harness.plugins.metrics import BUILTIN_METRICS, hle_calib_err, rms_calib_err
+from harness.statistics.bootstrap import bootstrap_ci, draw, replicates
 
 RANGES = {
     "hle_calib_err": (0.0, 1.0),

@@ -96,8 +96,8 @@ def test_accuracy_at_coverage_keeps_the_most_confident_fraction() -> None:
 def test_running_sums_from_integer_counts_equal_the_float_running_sums(percent: bool) -> None:
     # The tie groups keep their integer counts and sum them in int64 (faster); the running
     # sums the metrics read must be the very numbers the float64 cumsums give.
-    from harness.bootstrap import draw
     from harness.plugins.metrics.grouped import Grouped, group, group_resamples
+    from harness.statistics.bootstrap import draw
 
     rng = np.random.default_rng(int(percent))
     confidence = rng.random(500)

@@ -17,7 +17,7 @@ import test_experiment
 from test_experiment import spec
 from torch_helpers import one_torch_thread
 
-from harness.experiment import run_experiment
+from harness.running.experiment import run_experiment
 
 qa_file = test_experiment.qa_file
 _one_thread = pytest.fixture(one_torch_thread)

@@ -27,11 +27,12 @@ import pytest
 from plugin_helpers import installed, pip
 
 import harness
-from harness import plugin_loading, registry, stages
-from harness.config import Config
 from harness.errors import HarnessError, PluginContractError, PluginLoadError, UnknownStrategyError
+from harness.machinery import plugin_loading, registry
+from harness.machinery.config import Config
 from harness.records import Example, Generation, Prediction
-from harness.scoring import paired_difference, score
+from harness.running import stages
+from harness.statistics.scoring import paired_difference, score
 
 TESTS = Path(__file__).parent
 FAKE = "harness-fake-plugin"

@@ -1,4 +1,4 @@
-"""Post-hoc rows (``harness.posthoc``): no map scores an answer it was fitted on, nor one of its
+"""Post-hoc rows (``harness.statistics.posthoc``): no map scores an answer it was fitted on, nor one of its
 group; the base-rate constant predicts the training accuracy; a calibration split fits each map
 once and leaves every figure to the rest; grouped folds keep each group in one fold."""
 
@@ -9,12 +9,12 @@ import pytest
 from plugin_helpers import installed
 
 from harness import hookimpl
-from harness.assessment import RowKey
-from harness.config import Config
 from harness.errors import InputError
-from harness.outcomes import Outcome
-from harness.posthoc import BASE_RATE, Scheme, crossfit, cv_brier, fitted_summary, posthoc_rows
-from harness.splits import group_folds
+from harness.machinery.config import Config
+from harness.statistics.assessment import RowKey
+from harness.statistics.outcomes import Outcome
+from harness.statistics.posthoc import BASE_RATE, Scheme, crossfit, cv_brier, fitted_summary, posthoc_rows
+from harness.statistics.splits import group_folds
 
 
 def outcomes(n: int = 120, seed: int = 0, per_group: int = 3, prefix: str = "q") -> list[Outcome]:
@@ -86,7 +86,7 @@ def test_the_same_map_fitted_on_everything_would_have_been_caught():
     """The detector's counterpart: fitted on the answers it scores, every confidence is 1.0."""
     rows = outcomes(60)
     with installed(LeakPlugin(), name="leak-calibrator"):
-        from harness.posthoc import calibrate
+        from harness.statistics.posthoc import calibrate
 
         mapped, _ = calibrate("leak", Config.load(), rows, rows)
     assert mapped is not None and all(o.confidence == 1.0 for o in mapped)

@@ -1,10 +1,10 @@
-"""The post-hoc bar (``harness.posthoc_bar``): the best map of the untrained model over every
+"""The post-hoc bar (``harness.statistics.posthoc_bar``): the best map of the untrained model over every
 extractor, the base-rate constant included, chosen on the training split; ``beats_posthoc`` and
 ``adds_to_posthoc`` three-valued by the paired CI of the Brier difference; ``harness check``
 reads the stored calibrated confidences and refits nothing.
 
-Every case goes through the real path: outcomes → ``harness.posthoc.posthoc_rows`` (cross-fitting,
-the bar's selection) → ``harness.assessment.assess``."""
+Every case goes through the real path: outcomes → ``harness.statistics.posthoc.posthoc_rows`` (cross-fitting,
+the bar's selection) → ``harness.statistics.assessment.assess``."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.assessment import RowKey, Settings, assess
-from harness.config import Config
-from harness.criteria import thresholds_from
-from harness.outcomes import Outcome, write
-from harness.posthoc import Scheme, posthoc_rows
-from harness.posthoc_bar import FAIL, INCONCLUSIVE, PASS, log_loss, outcome_of
-from harness.report import SCHEMA, check_run
+from harness.machinery.config import Config
+from harness.reporting.check import check_run
+from harness.reporting.run_folder import SCHEMA
+from harness.statistics.assessment import RowKey, Settings, assess
+from harness.statistics.criteria import thresholds_from
+from harness.statistics.outcomes import Outcome, write
+from harness.statistics.posthoc import Scheme, posthoc_rows
+from harness.statistics.posthoc_bar import FAIL, INCONCLUSIVE, PASS, log_loss, outcome_of
 
 CONFIG = Config.load()
 
@@ -62,9 +63,9 @@ def test_the_verdict_is_read_from_the_interval_of_the_brier_difference():
 @pytest.mark.parametrize("unit", ["group", "example"])
 def test_the_brier_interval_is_the_runs_paired_bootstrap_interval(unit):
     """The per-group shortcut draws exactly the resamples every other paired CI of the run draws."""
-    from harness.outcomes import count
-    from harness.posthoc_bar import compare
-    from harness.scoring import paired_difference
+    from harness.statistics.outcomes import count
+    from harness.statistics.posthoc_bar import compare
+    from harness.statistics.scoring import paired_difference
 
     a, b = count(answers(200, 1, informative=True)[0]), count(answers(200, 1, informative=False)[0])
     settings = Settings(thresholds=thresholds_from(CONFIG), config=CONFIG, bootstrap=unit, seed=4)

@@ -2,7 +2,7 @@
 and the checks of what a factory builds.
 
 Fake plugins here are plain objects registered for one test with
-``harness.registry.register_plugin`` and unregistered in ``finally``.
+``harness.machinery.registry.register_plugin`` and unregistered in ``finally``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import pytest
 from plugin_helpers import installed
 
 import harness
-from harness import registry
-from harness.config import OTHER_SECTIONS, Config, Layer, shipped_registry
 from harness.errors import ParameterError, PluginContractError, UnknownStrategyError
-from harness.judge_settings import JudgeSettings
-from harness.kinds import HOOKS, KINDS
+from harness.judging.settings import JudgeSettings
+from harness.machinery import registry
+from harness.machinery.config import OTHER_SECTIONS, Config, Layer, shipped_registry
+from harness.machinery.kinds import HOOKS, KINDS
 
 JUDGE_SETTINGS = KINDS["judge"].settings_defaults()
 
@@ -54,7 +54,7 @@ def demo_extractor(
 
 class Built:
     """What the demo factories build: an object with every member ``create()`` checks for any
-    kind (harness.kinds), holding the arguments it was built with (``args``)."""
+    kind (harness.machinery.kinds), holding the arguments it was built with (``args``)."""
 
     name = model = prompt_version = model_path = extractor = "demo"
     stop = ()
@@ -274,7 +274,7 @@ def test_an_unknown_strategy_error_is_also_a_key_error_with_a_readable_message()
 
 
 def _override(text: str):
-    from harness.config import Override
+    from harness.machinery.config import Override
 
     return Override.parse(text)
 

@@ -14,8 +14,9 @@ import pytest
 from fake_openai_server import FakeOpenAIServer
 from judge_helpers import fields, fresh_cache  # noqa: F401 - fixture
 
-from harness.experiment import ExperimentSpec, run_experiment
-from harness.report import compare_runs, render_markdown, summary_table
+from harness.reporting.compare import compare_runs
+from harness.reporting.markdown import render_markdown, summary_table
+from harness.running.experiment import ExperimentSpec, run_experiment
 
 ANSWERS = {f"Which code has item {i}?": f"code-{i}" for i in range(20)}
 
@@ -101,7 +102,7 @@ def test_an_unparsable_verbalized_confidence_is_counted_missing_and_imputed_by_t
     assert report["counting"]["missing_confidence_by_extractor"] == {"verbalized": 0.25}
     # 10 stated 0.7, 5 imputed 0.25, 5 not attempted with 0.7 stated
     assert row["metrics"]["mean_confidence"]["value"] == pytest.approx((10 * 0.7 + 5 * 0.25 + 5 * 0.7) / 20)
-    from harness.outcomes import read
+    from harness.statistics.outcomes import read
 
     stored = {o.example_id: o.confidence for o in read(out / row["outcomes"])}
     assert sum(c is None for c in stored.values()) == 5  # the file keeps them missing; check re-imputes
@@ -112,7 +113,7 @@ def test_an_unparsable_verbalized_confidence_is_counted_missing_and_imputed_by_t
 
 def overconfident(n: int = 300, seed: int = 0) -> list:
     """Says 0.6-1.0, right more often when more confident; three questions per entity."""
-    from harness.outcomes import Outcome
+    from harness.statistics.outcomes import Outcome
 
     rng = np.random.default_rng(seed)
     conf = rng.uniform(0.6, 1.0, n)
@@ -127,9 +128,9 @@ STAGES = ("task", "backend", "judge")
 def assessed_report(point: bool = False) -> dict[str, Any]:
     """A report as build_report makes it, from ``assess`` on a baseline, a clearly better trained
     model and one post-hoc row, with the thresholds in force."""
-    from harness.assessment import RowKey, Settings, assess
-    from harness.config import Config
-    from harness.criteria import thresholds_from
+    from harness.machinery.config import Config
+    from harness.statistics.assessment import RowKey, Settings, assess
+    from harness.statistics.criteria import thresholds_from
 
     base = overconfident()
     trained = [o.with_confidence(o.confidence - 0.3) for o in base]
@@ -138,7 +139,7 @@ def assessed_report(point: bool = False) -> dict[str, Any]:
     outcomes = {RowKey(label="baseline", extractor="logprob"): base,
                 RowKey(label="implicit", extractor="logprob"): trained,
                 RowKey(label="baseline", extractor="logprob", calibrator="isotonic"): posthoc}
-    # the bar is chosen by its training-split CV Brier (harness.posthoc stores it in the row's fit)
+    # the bar is chosen by its training-split CV Brier (harness.statistics.posthoc stores it in the row's fit)
     fits = {RowKey(label="baseline", extractor="logprob", calibrator="isotonic"):
             {"selection": {"cv_brier": 0.2}}}
     assessed = assess(outcomes, {"implicit": "logprob"},

@@ -20,15 +20,15 @@ import test_experiment
 from test_experiment import QUESTIONS, spec
 
 from harness.cli import main
-from harness.experiment import run_experiment
-from harness.runlock import LOCK_FILE, RunLock, RunLockedError
+from harness.running.experiment import run_experiment
+from harness.running.runlock import LOCK_FILE, RunLock, RunLockedError
 
 qa_file = test_experiment.qa_file  # the same questions file, as a fixture here too
 
 HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from harness.runlock import RunLock
+    from harness.running.runlock import RunLock
     with RunLock(Path(sys.argv[1])):
         print("held", flush=True)
         time.sleep(60)

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.seed_statistics import (
+from harness.statistics.seed_statistics import (
     beta_cdf,
     clopper_pearson,
     holm,

@@ -94,7 +94,7 @@ def test_a_trainer_save_that_fails_is_one_line_naming_the_adapter_folder(tmp_pat
 
 
 def test_a_stage_marker_that_is_not_an_object_redoes_the_stage(tmp_path: Path) -> None:
-    from harness import stages
+    from harness.running import stages
 
     (tmp_path / "stage.json").write_text("[1, 2]")
     (tmp_path / "generations.jsonl").write_text("{}\n")

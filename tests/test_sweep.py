@@ -11,8 +11,9 @@ from view_fixtures import QUESTIONS, write_qa
 
 from harness import cli
 from harness.errors import ParameterError
-from harness.experiment import ExperimentSpec
-from harness.sweep import (
+from harness.reporting.sweep_summary import mean_ci, render_markdown, summarize
+from harness.running.experiment import ExperimentSpec
+from harness.running.sweep import (
     build_cells,
     cell_threads,
     cli_arguments,
@@ -22,7 +23,6 @@ from harness.sweep import (
     run_sweep,
     split_values,
 )
-from harness.sweep_summary import mean_ci, render_markdown, summarize
 
 
 def test_seeds_are_a_range_a_list_or_both():
@@ -146,10 +146,10 @@ def test_the_summary_counts_pass_fail_and_inconclusive_with_exact_intervals(tmp_
 def _seeded_cell(cell, trainers: dict[str, float]) -> None:
     """A finished cell whose report comes from the real assessment of outcome files written here:
     the baseline's confidences are noisy, each trainer's ``noise`` sets how well calibrated it is."""
-    from harness import outcomes as outcome_files
-    from harness.assessment import RowKey, Settings, assess
-    from harness.config import Config
-    from harness.criteria import thresholds_from
+    from harness.machinery.config import Config
+    from harness.statistics import outcomes as outcome_files
+    from harness.statistics.assessment import RowKey, Settings, assess
+    from harness.statistics.criteria import thresholds_from
 
     rng = np.random.default_rng(cell.seed)
     truth = rng.uniform(0.1, 0.9, 300)
@@ -190,8 +190,8 @@ def test_changes_get_a_two_level_interval_and_trainers_a_paired_test(tmp_path):
     change = comps["brier"]["changes"]["rms_calib_err"]
     assert change["method"] == "seeds x bootstrap" and change["ci"][1] < 0
     # the second level is each run's own bootstrap: its percentile interval is the run's CI
-    from harness.seed_replicates import change_replicates
-    from harness.sweep_summary import load_report
+    from harness.reporting.sweep_summary import load_report
+    from harness.statistics.seed_replicates import change_replicates
 
     folder = cells[0].spec.out
     report = load_report(folder)
@@ -206,7 +206,7 @@ def test_changes_get_a_two_level_interval_and_trainers_a_paired_test(tmp_path):
     text = render_markdown(summary)
     assert "sign-flip permutation test (exact over all 64 sign patterns) p = 0.0312, " \
            "Holm-adjusted p = 0.0312: brier (logprob) is better" in text
-    from harness.view import render
+    from harness.reporting.view import render
 
     page = render([], [{"name": str(tmp_path), "summary": summary, "links": {}}], "sweep")
     assert "brier (logprob) is better" in page and "6 pass, 0 fail, 0 inconclusive of 6" in page
@@ -264,8 +264,8 @@ def test_jobs_run_cells_as_separate_processes(tiny_lm_path, tmp_path):
 
 
 def test_a_sweep_folder_summarized_by_the_previous_version_still_renders(tmp_path):
-    from harness.sweep_summary import load_sweep
-    from harness.view import render
+    from harness.reporting.sweep_summary import load_sweep
+    from harness.reporting.view import render
 
     v1 = {"schema": "calibration-harness/sweep/v1", "axes": [], "cells": [],
           "command": {"task": "facts", "model": "tiny", "seeds": [0, 1], "trainers": ["implicit"],

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import registry
 from harness.errors import ParameterError
+from harness.machinery import registry
 from harness.tasks.facts import RELATIONS, FactsTask, build_world
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import registry
-from harness.config import Config
 from harness.errors import InputError, ParameterError
+from harness.machinery import registry
+from harness.machinery.config import Config
 from harness.tasks.jsonl_task import JsonlTask
 
 

@@ -178,7 +178,7 @@ def test_the_core_uses_the_tasks_own_pick_for_limit(tmp_path: Path, monkeypatch:
 
     from fake_openai_server import FakeOpenAIServer
 
-    from harness.experiment import ExperimentSpec, run_experiment
+    from harness.running.experiment import ExperimentSpec, run_experiment
 
     rows = "".join(f"\"{{'topic': 'Art', 'answer_type': 'Number'}}\",What is the code of item {i}?,{i}\n"
                    for i in range(30))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import plugin_loading, registry, testing
+from harness import testing
+from harness.machinery import plugin_loading, registry
 from harness.testing import hide_installed_plugins, run_harness
 
 PLUGIN = '''

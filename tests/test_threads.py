@@ -13,8 +13,8 @@ from test_experiment import spec
 from test_runlock import cli_args, run_cli
 from torch_helpers import one_torch_thread
 
-from harness import threads
-from harness.experiment import run_experiment
+from harness.running import threads
+from harness.running.experiment import run_experiment
 
 qa_file = test_experiment.qa_file
 _one_thread = pytest.fixture(one_torch_thread)  # restores torch's count after the test

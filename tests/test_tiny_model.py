@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import registry
-from harness.config import Config, Layer, load_toml
 from harness.errors import ParameterError, UnknownStrategyError
+from harness.machinery import registry
+from harness.machinery.config import Config, Layer, load_toml
 from harness.paths import cache_dir
 from harness.plugins.models import (
     PROFILE_FILE,

@@ -8,10 +8,10 @@ import json
 import pytest
 from view_fixtures import write_qa
 
-from harness import registry
-from harness.config import Config
 from harness.errors import ParameterError
-from harness.tracking import check_trackers, flat_metrics, log_report
+from harness.machinery import registry
+from harness.machinery.config import Config
+from harness.running.tracking import check_trackers, flat_metrics, log_report
 
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 needs_tensorboard = pytest.mark.skipif(not HAS_TENSORBOARD, reason="tensorboard is not installed")
@@ -69,7 +69,7 @@ def test_metrics_are_logged_to_tensorboard_files(tmp_path):
 @needs_tensorboard
 @pytest.mark.slow
 def test_a_training_run_reports_its_curves_and_its_metrics_to_tensorboard(tiny_lm_path, tmp_path):
-    from harness.experiment import ExperimentSpec, run_experiment
+    from harness.running.experiment import ExperimentSpec, run_experiment
 
     qa = write_qa(tmp_path / "qa.jsonl")
     out = tmp_path / "run"

@@ -9,9 +9,9 @@ from attrs import evolve as attrs_evolve
 from torch_helpers import one_torch_thread
 from trainer_fixtures import colour_records, load
 
-from harness import registry
-from harness.config import shipped_registry
 from harness.errors import InsufficientDataError, ParameterError
+from harness.machinery import registry
+from harness.machinery.config import shipped_registry
 from harness.plugins.extractors.verbalized import VerbalizedExtractor
 from harness.plugins.trainers.encoding import completion_scores
 from harness.plugins.trainers.explicit import ExplicitTrainer

@@ -12,12 +12,12 @@ from torch_helpers import one_torch_thread
 from trainer_fixtures import COLOURS
 
 from harness.errors import ParameterError
-from harness.experiment import ExperimentSpec, run_experiment
 from harness.plugins.backends.hf import HFBackend
 from harness.plugins.extractors import formats
 from harness.plugins.extractors.ptrue import PTrueExtractor
 from harness.plugins.trainers.ptrue_tuning import PTrueTuningTrainer, option_rows
 from harness.records import Example, ModelRef, TrainingRecord
+from harness.running.experiment import ExperimentSpec, run_experiment
 from harness.strategies import ScoreRequest
 
 

@@ -20,7 +20,7 @@ from trainer_fixtures import COLOURS
 
 from harness import hookimpl
 from harness.errors import HarnessError, ParameterError
-from harness.judge_settings import JudgeSettings
+from harness.judging.settings import JudgeSettings
 from harness.judging.training import TrainingJudge, TrainingJudgeError, judge_keyword
 from harness.plugins.extractors.formats import verbalized_prompt
 from harness.plugins.extractors.verbalized import VerbalizedExtractor
@@ -272,7 +272,7 @@ class _UnreachableJudges:
 @pytest.mark.slow
 def test_harness_run_hands_rl_the_judge_and_an_unreachable_one_stops_it_keeping_the_baseline(
         format_lm, tmp_path):
-    from harness.experiment import ExperimentSpec, run_experiment
+    from harness.running.experiment import ExperimentSpec, run_experiment
 
     path = tmp_path / "qa.jsonl"
     path.write_text("".join(json.dumps({"id": f"q{i}", "question": f"What is the colour of item {i}?",

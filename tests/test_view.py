@@ -15,8 +15,8 @@ from view_fixtures import PAYLOAD_SCRIPT, QUESTIONS, hostile_run, with_a_trainer
 
 from harness import cli
 from harness.errors import InputError
-from harness.serve import make_server
-from harness.view import run_data, write_page
+from harness.reporting.view import run_data, write_page
+from harness.reporting.view_server import make_server
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_a_sweep_page_shows_its_table_and_links_its_cells(tiny_lm_path, tmp_path
     from test_sweep import _spec
     from view_fixtures import write_qa
 
-    from harness.sweep import run_sweep
+    from harness.running.sweep import run_sweep
 
     out = tmp_path / "sweep"
     run_sweep(_spec(tiny_lm_path, write_qa(tmp_path / "qa.jsonl")), out, seeds=[0, 1])
@@ -131,7 +131,7 @@ def test_a_sweep_page_shows_its_table_and_links_its_cells(tiny_lm_path, tmp_path
     assert first[0] == "seed0/q0" and first[5] == "seed0/baseline/logprob/all"
     assert pooled["stages"][first[5]][first[0]][0] is not None
     assert 'href="cells/seed0/report.html"' in html and (out / "cells" / "seed1" / "report.html").is_file()
-    from harness.serve import routes
+    from harness.reporting.view_server import routes
 
     assert set(routes(out / "report.html")) == {"/", "/report.html", "/cells/seed0/report.html",
                                                 "/cells/seed1/report.html"}
@@ -145,7 +145,7 @@ def judged_run(run_folder, tmp_path_factory) -> Path:
 
 
 def test_the_page_opens_with_the_verdicts_at_a_glance(judged_run):
-    from harness.view import glance
+    from harness.reporting.view import glance
 
     html = write_page([judged_run]).read_text()
     report = json.loads((judged_run / "report.json").read_text())
@@ -196,7 +196,7 @@ def test_a_clicked_bins_answers_appear_beside_the_diagram_with_the_baselines(jud
 
 
 def test_the_page_says_which_reading_decided():
-    from harness.view import reading
+    from harness.reporting.view import reading
 
     old = {"thresholds": {"strict": False}, "comparisons": [{"criteria": [{"name": "a", "passed": True}]}]}
     assert reading(old).startswith("point estimates (made before verdicts were three-valued")

@@ -54,7 +54,7 @@ def served_sweep(tiny_lm_path, tmp_path):
     from test_sweep import _spec
     from view_fixtures import write_qa
 
-    from harness.sweep import run_sweep
+    from harness.running.sweep import run_sweep
 
     run_sweep(_spec(tiny_lm_path, write_qa(tmp_path / "qa.jsonl")), tmp_path / "sweep", seeds=[0, 1])
     yield from _serve(tmp_path / "sweep")

@@ -25,7 +25,7 @@ def write_qa(path: Path) -> Path:
 def hostile_run(tiny_lm_path: Path, folder: Path) -> Path:
     """An evaluation-only run of the tiny model on ``QUESTIONS``, then a hostile answer and judge
     reply written into its stage files (as a model and a judge could have produced them)."""
-    from harness.experiment import ExperimentSpec, run_experiment
+    from harness.running.experiment import ExperimentSpec, run_experiment
 
     qa = write_qa(folder.parent / f"{folder.name}-qa.jsonl")
     run_experiment(ExperimentSpec(task="jsonl", model=str(tiny_lm_path), out=folder, progress=False,
@@ -52,10 +52,10 @@ def with_a_trainer(run: Path, folder: Path) -> Path:
 
     import attrs
 
-    from harness import outcomes as outcome_files
-    from harness.assessment import RowKey, Settings, assess
-    from harness.config import Config
-    from harness.criteria import thresholds_from
+    from harness.machinery.config import Config
+    from harness.statistics import outcomes as outcome_files
+    from harness.statistics.assessment import RowKey, Settings, assess
+    from harness.statistics.criteria import thresholds_from
 
     shutil.copytree(run, folder)
     report = json.loads((folder / "report.json").read_text())

@@ -51,7 +51,7 @@ def shown(judge: Any, example: Example, prediction: Prediction, response: str | 
 def verdict_key(name: str, judge: Any, example: Example, prediction: Prediction, response: str | None) -> str:
     """The key of ``judge``'s verdict on one item: its registered ``name``, model, prompt
     version and verdict settings, and what it is shown."""
-    from harness.judge_cache import cache_key
+    from harness.judging.cache import cache_key
 
     return cache_key(judge=name, model=judge.model, prompt_version=judge.prompt_version,
                      settings=verdict_settings(judge), shown=shown(judge, example, prediction, response))

@@ -6,7 +6,7 @@
   line is tolerated) and never asks again for an item already judged by the same judge for
   the same predicted answer. Items that ended with an error are retried. When the run ends
   the file is rewritten atomically with exactly one line per item, in input order.
-- **cache**: verdicts of earlier runs (``harness.judge_cache``) are reused unless
+- **cache**: verdicts of earlier runs (``harness.judging.cache``) are reused unless
   ``use_cache=False``; a judge with ``cacheable = False`` is never cached. The key
   (``harness.judging.inputs.verdict_key``) holds the name the judge was registered under
   (``name``), its model, ``prompt_version`` and ``verdict_settings``, and everything it
@@ -51,12 +51,12 @@ import attrs
 
 from harness.artifacts import JsonlAppender, write_jsonl_atomic
 from harness.errors import HarnessError, InputError
-from harness.judge_settings import JudgeSettings
 from harness.judging.budget import CostBudget, JudgeBudgetReached, describe, estimate
 from harness.judging.inputs import reads, verdict_key
 from harness.judging.redaction import redact
 from harness.judging.resume import load_judgments, reusable
 from harness.judging.retries import MAX_RETRY_AFTER, Failure, backoff, classify
+from harness.judging.settings import JudgeSettings
 from harness.judging.summary import JudgingFailed, JudgingSummary
 from harness.records import GRADES, Example, Judgment, Prediction
 
@@ -217,7 +217,7 @@ class _Run:
     def _open_cache(self) -> Any:
         if not self.use_cache:
             return None
-        from harness.judge_cache import JudgeCache
+        from harness.judging.cache import JudgeCache
 
         return JudgeCache()
 
@@ -376,7 +376,7 @@ class _Run:
     @property
     def _label(self) -> str:
         """How an error names the judge: ``judge 'x' (its distribution)``."""
-        from harness.contract import label
+        from harness.machinery.contract import label
 
         return label(self.judge, "judge")
 

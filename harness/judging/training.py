@@ -5,7 +5,7 @@
 ``grade`` call goes through the runner (``harness.judging.runner``), as a judging stage does:
 the persistent cache (a repeated answer is not asked again; ``--no-cache`` switches it off),
 concurrency, retries with back-off, redaction. The verdicts follow the run's ``not_attempted``
-policy (``harness.judge_settings.verdict``); an item the judge could not grade is ``None``.
+policy (``harness.judging.settings.verdict``); an item the judge could not grade is ``None``.
 
 When more items of one call than the judge's ``max_error_rate`` stay unjudged after the retries
 (an unreachable judge), or the judge refuses the credentials, ``grade`` raises
@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 
 from harness.errors import HarnessError
-from harness.judge_settings import verdict
+from harness.judging.settings import verdict
 from harness.records import Example, Judgment, Prediction
 
 #: ``make_judge(name) -> (judge, runner settings)``: how the core builds a registered judge

@@ -1,8 +1,8 @@
 """Built-in post-hoc calibrators: ``temperature``, ``platt``, ``isotonic`` and ``histogram``.
 
 Each maps a confidence to a calibrated one, fitted on judged answers the core chooses
-(``harness.posthoc``: cross-fitted on held-out answers). The protocol is
-``harness.strategies.Calibrator``; the core's side is ``harness.calibration``. NumPy only;
+(``harness.statistics.posthoc``: cross-fitted on held-out answers). The protocol is
+``harness.strategies.Calibrator``; the core's side is ``harness.statistics.calibration``. NumPy only;
 defaults are in registry.toml [calibrator.NAME].
 """
 

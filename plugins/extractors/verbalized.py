@@ -7,7 +7,7 @@ full stop around it ignored. Anything else — words, a negative number, more th
 several different values, no ``Confidence:`` line — is a missing confidence whose reason
 is recorded. The extractor never fills a missing confidence itself: the prediction keeps
 ``confidence=None`` and its ``error`` says what failed, and the core imputes it and counts it
-(``harness.outcomes``: missing, imputed, and not ``answered`` for ``coverage``).
+(``harness.statistics.outcomes``: missing, imputed, and not ``answered`` for ``coverage``).
 ``on_missing`` says what the core imputes for this extractor (``missing_confidence``): a
 fixed value in [0, 1] (default 1.0, Humanity's Last Exam's rule: a model that omits its
 confidence is taken as fully confident, so leaving it out can never improve a calibration

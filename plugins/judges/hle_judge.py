@@ -27,7 +27,7 @@ generation as ``response``. Where it has none (a trainer grading its own answers
 judge reads the extracted answer and, when one was stated, ``Confidence: X%``. A reply that
 does not validate against the schema is asked once more, then judged by ``unparsed``
 (default ``error``); an empty reply is retried by the runner and, when it persists, a judge
-error. HLE's accuracy counts such an item as wrong (``harness.grade_metrics``).
+error. HLE's accuracy counts such an item as wrong (``harness.statistics.simpleqa_metrics``).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ class HLEJudge(OpenAIJudge):
     #: the whole response (the runner's ``response``); without one, the answer and its confidence
     reads = ("question", "gold", "answer", "confidence", "response")
     sends_temperature = False  # HLE's judge request carries none
-    #: HLE's accuracy is over every question, an unjudged one wrong (``harness.grade_metrics``)
+    #: HLE's accuracy is over every question, an unjudged one wrong (``harness.statistics.simpleqa_metrics``)
     unjudged_is_wrong = True
 
     def __init__(self, **settings: Any) -> None:

@@ -1,7 +1,7 @@
 """Built-in metrics plugin: registers the calibration metrics as plain functions.
 
 Each metric is ``fn(confidence, correct, **params) -> float`` with a batched form for the
-bootstrap (``harness.bootstrap.vectorized``); defaults are in registry.toml [metric.NAME].
+bootstrap (``harness.statistics.bootstrap.vectorized``); defaults are in registry.toml [metric.NAME].
 """
 
 from __future__ import annotations

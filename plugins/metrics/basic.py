@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.bootstrap import Resamples, vectorized
 from harness.plugins.metrics.grouped import as_arrays, group_resamples
+from harness.statistics.bootstrap import Resamples, vectorized
 
 
 def _accuracy_batched(confidence: np.ndarray, correct: np.ndarray, resamples: Resamples) -> np.ndarray:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.bootstrap import Resamples, vectorized
 from harness.errors import ParameterError
 from harness.plugins.metrics.binning import bin_edges, check_beta, combine, norm, positional_bin_errors
 from harness.plugins.metrics.grouped import Grouped, group_resamples, grouped
+from harness.statistics.bootstrap import Resamples, vectorized
 
 ADAPTIVE_BINS = 10
 

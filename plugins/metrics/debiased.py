@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.bootstrap import Resamples, vectorized
 from harness.errors import ParameterError
 from harness.plugins.metrics.grouped import Grouped, group_resamples, grouped
+from harness.statistics.bootstrap import Resamples, vectorized
 
 
 def check_bins(bins: object) -> int:

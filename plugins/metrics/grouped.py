@@ -18,8 +18,8 @@ from functools import cached_property
 import attrs
 import numpy as np
 
-from harness.bootstrap import Resamples
 from harness.errors import InputError, InsufficientDataError
+from harness.statistics.bootstrap import Resamples
 
 
 def as_arrays(confidence: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

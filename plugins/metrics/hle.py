@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.bootstrap import Resamples, vectorized
 from harness.errors import InsufficientDataError
 from harness.plugins.metrics.binning import bin_edges, check_beta, combine, norm, positional_bin_errors
 from harness.plugins.metrics.grouped import as_arrays, group_resamples
+from harness.statistics.bootstrap import Resamples, vectorized
 
 
 def hle_percent(err: float) -> float:

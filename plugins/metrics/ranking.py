@@ -20,9 +20,9 @@ import math
 
 import numpy as np
 
-from harness.bootstrap import Resamples, vectorized
 from harness.errors import InsufficientDataError, ParameterError
 from harness.plugins.metrics.grouped import Grouped, group_resamples, grouped
+from harness.statistics.bootstrap import Resamples, vectorized
 
 
 def _auroc(g: Grouped) -> np.ndarray:

@@ -47,7 +47,7 @@ class TrainSettings:
     seed: int = 0
     merge: bool = False
     max_length: int = 256
-    #: experiment trackers the HF Trainer reports to (``harness.tracking.TRACKERS``); () for none
+    #: experiment trackers the HF Trainer reports to (``harness.running.tracking.TRACKERS``); () for none
     report_to: tuple[str, ...] = ()
 
     @classmethod
@@ -72,7 +72,7 @@ class TrainSettings:
             bad(trainer, "seed", params.get("seed"), "an integer")
         if not isinstance(params.get("merge", False), bool):
             bad(trainer, "merge", params.get("merge"), "true or false")
-        from harness.tracking import check_trackers
+        from harness.running.tracking import check_trackers
 
         params["report_to"] = check_trackers(f"trainer {trainer!r}", params.get("report_to", "none"))
         return cls(**params)
@@ -231,13 +231,13 @@ def lora_config(model: Any, settings: TrainSettings) -> Any:
 
 
 def is_main_process() -> bool:
-    from harness.distributed import state
+    from harness.running.distributed import state
 
     return state().is_main_process
 
 
 def wait_for_everyone() -> None:
-    from harness.distributed import state
+    from harness.running.distributed import state
 
     state().wait_for_everyone()
 

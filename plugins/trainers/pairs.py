@@ -8,7 +8,7 @@ completion states the model's own answer with a calibrated target confidence, ea
 Targets:
 
 - ``empirical`` (default): P(correct), estimated on the training split as a function of the
-  record's log-probability confidence by a registered calibrator (``harness.calibration``):
+  record's log-probability confidence by a registered calibrator (``harness.statistics.calibration``):
   ``histogram`` (default; the accuracy within quantile bins, made monotone by pooling
   adjacent violators: the trainer passes its ``bins`` and ``monotone = true`` to a calibrator
   that has those parameters), ``isotonic``, ``platt``, ``temperature`` or any other. The
@@ -32,10 +32,10 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
-from harness.calibration import Fitted, fit_calibrator
-from harness.config import Config, Layer
 from harness.errors import InsufficientDataError, ParameterError
+from harness.machinery.config import Config, Layer
 from harness.records import TrainingRecord
+from harness.statistics.calibration import Fitted, fit_calibrator
 
 TARGETS = ("empirical", "binary")
 #: the trainer's earlier name of the monotone ``histogram`` calibrator, still accepted
@@ -59,7 +59,7 @@ class VerbalizedFormat(Protocol):
 def calibrator_name(name: str) -> str:
     """The registered calibrator ``name`` stands for (``binned``: ``histogram``), or a
     ``ParameterError`` listing the known ones."""
-    from harness import registry
+    from harness.machinery import registry
 
     known = registry.names("calibrator")
     resolved = ALIASES.get(name, name) if isinstance(name, str) else name
@@ -74,7 +74,7 @@ def calibrator_name(name: str) -> str:
 def target_config(calibrator: str, bins: int) -> Config:
     """The calibrator's shipped defaults, with the trainer's ``bins`` and ``monotone = true``
     where the calibrator has those parameters (targets are non-decreasing in the confidence)."""
-    from harness import registry
+    from harness.machinery import registry
 
     accepted = registry.get("calibrator", calibrator).parameters() or {}
     own = {key: value for key, value in (("bins", bins), ("monotone", True)) if key in accepted}

@@ -113,8 +113,8 @@ class RLTrainer:
         the shipped configuration and graded through the runner all the same."""
         if judge is not None:
             return judge.named(self.judge)
-        from harness import registry
         from harness.judging.training import TrainingJudge
+        from harness.machinery import registry
 
         name = self.judge or "mock"
         made, settings = registry.create_judge(name)

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import harness
-from harness import Example, Generation, Prediction, ScoreRequest, Scores, registry
-from harness.config import Config
+from harness import Example, Generation, Prediction, ScoreRequest, Scores
+from harness.machinery import registry
+from harness.machinery.config import Config
 from harness.testing import installed, registered, run_harness
 
 DIST = Path(__file__).resolve().parents[1]  # this distribution's own folder

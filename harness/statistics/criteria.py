@@ -40,11 +40,11 @@ from typing import Any
 import attrs
 import numpy as np
 
-from harness import registry
-from harness.bootstrap import DEFAULT_RESAMPLES, draw, percentile_interval, replicate_all
-from harness.config import Config
 from harness.errors import HarnessError, InputError, ParameterError
-from harness.scoring import as_inputs
+from harness.machinery import registry
+from harness.machinery.config import Config
+from harness.statistics.bootstrap import DEFAULT_RESAMPLES, draw, percentile_interval, replicate_all
+from harness.statistics.scoring import as_inputs
 
 DEFAULTS: dict[str, Any] = {
     "metric": "debiased_calib_err",

@@ -27,7 +27,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.kinds import REQUIRED  # the default shown for a parameter without one
+from harness.machinery.kinds import REQUIRED  # the default shown for a parameter without one
 
 _ORDER = ("int", "float", "bool", "str", "list", "none")
 _FORMS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",

@@ -21,7 +21,7 @@ distribution; ``score`` also lists it under ``failed`` (``{name: error}``) so th
 command line can warn about it, and its bootstrap replicates are skipped. A metric that
 fails on bootstrap resamples only (an exception other than the undefined-on-this-resample
 ones) keeps its value, with ``ci: None`` and the error. All metrics share one seeded set of
-resamples (``harness.bootstrap.draw``), of examples or, given one group key per example, of
+resamples (``harness.statistics.bootstrap.draw``), of examples or, given one group key per example, of
 groups.
 """
 
@@ -33,8 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from harness import registry
-from harness.bootstrap import (
+from harness.errors import HarnessError, InputError, InsufficientDataError, PluginContractError
+from harness.machinery import registry
+from harness.machinery.config import Config
+from harness.statistics.bootstrap import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
     check_groups,
@@ -42,8 +44,6 @@ from harness.bootstrap import (
     percentile_interval,
     replicate_all,
 )
-from harness.config import Config
-from harness.errors import HarnessError, InputError, InsufficientDataError, PluginContractError
 
 
 def as_inputs(confidence: Any, correct: Any) -> tuple[np.ndarray, np.ndarray]:

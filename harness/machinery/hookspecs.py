@@ -20,7 +20,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 Register = Callable[[str, Callable[..., Any]], None]
 
-# The kinds, their hooks and factory shapes are one table: harness.kinds.KINDS.
+# The kinds, their hooks and factory shapes are one table: harness.machinery.kinds.KINDS.
 
 
 @hookspec

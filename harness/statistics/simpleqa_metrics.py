@@ -19,7 +19,7 @@ interval over the row's judged examples (``simpleqa["ci"]``), and each trainer's
 gets the paired change of each, trained minus baseline, on the examples both had judged
 (``comparison["simpleqa_changes"]``). They resample as every other metric of the report
 does: the same unit (groups, or examples), the same number of resamples and the same seed,
-through ``harness.bootstrap`` — the grade of each example is coded in the array a metric
+through ``harness.statistics.bootstrap`` — the grade of each example is coded in the array a metric
 receives as ``correct`` (1 correct, 0 incorrect, -1 not attempted).
 
 ``hle_accuracy``: Humanity's Last Exam's accuracy, for a judge that declares HLE's counting
@@ -37,14 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from harness.bootstrap import draw, paired_bootstrap_ci, percentile_interval, replicates
-from harness.outcomes import Outcome
+from harness.statistics.bootstrap import draw, paired_bootstrap_ci, percentile_interval, replicates
+from harness.statistics.outcomes import Outcome
 
 NAMES = ("correct", "incorrect", "not_attempted", "accuracy_given_attempted", "f_score")
 
 
 def simpleqa_metrics(counts: Mapping[str, int]) -> dict[str, Any]:
-    """SimpleQA's metrics from a row's ``counts`` (``harness.outcomes.Counted.counts``)."""
+    """SimpleQA's metrics from a row's ``counts`` (``harness.statistics.outcomes.Counted.counts``)."""
     judged = counts["examples"] - counts["judge_errors"]
     correct, abstained = counts["correct"], counts["not_attempted"]
     incorrect = judged - abstained - correct

@@ -3,7 +3,7 @@
 The bar is the best post-hoc map of the untrained model over every extractor the run reports,
 the base-rate constant included, chosen without the test answers: the candidate
 ``baseline[extractor] + c`` with the lowest cross-validated Brier score on the baseline's
-*training-split* answers (``harness.posthoc``, stored in each row's ``calibrator_fit``). Its
+*training-split* answers (``harness.statistics.posthoc``, stored in each row's ``calibrator_fit``). Its
 held-out figures are those of its cross-fitted (or calibration-split) row.
 
 Both verdicts are judged on a proper score, the Brier score, each row on its own answers to the
@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from harness.bootstrap import group_ids, percentile_interval
 from harness.errors import HarnessError
-from harness.outcomes import Counted
-from harness.posthoc import BASE_RATE
-from harness.scoring import paired_difference
+from harness.statistics.bootstrap import group_ids, percentile_interval
+from harness.statistics.outcomes import Counted
+from harness.statistics.posthoc import BASE_RATE
+from harness.statistics.scoring import paired_difference
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 #: log loss clips confidences this far from 0 and 1 (a confident wrong answer costs log(1e6))
@@ -118,7 +118,7 @@ def _losses(confidence: np.ndarray, correct: np.ndarray) -> dict[str, np.ndarray
 def _pick_counts(n: int, resamples: int, seed: int, groups: tuple[str, ...] | None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(an (R, G) matrix of how often each group is drawn in each resample, each example's group,
-    each resample's size): ``harness.bootstrap``'s documented random stream, so the resamples
+    each resample's size): ``harness.statistics.bootstrap``'s documented random stream, so the resamples
     are exactly ``draw``'s. Read-only: the arrays are shared by every caller."""
     if groups is None:
         ids, count = np.arange(n), n
@@ -150,7 +150,7 @@ def compare(bar: Any, other: Any, settings: Any, *, calibration_error: bool = Fa
 
     Both scores are means of per-answer losses, so their paired bootstrap is the mean of the
     per-answer differences on each resample, computed from how often each group was drawn:
-    the same resamples (``harness.bootstrap``'s documented stream, the run's seed and unit) as
+    the same resamples (``harness.statistics.bootstrap``'s documented stream, the run's seed and unit) as
     every other paired CI of the run, drawn once for every comparison on the same examples
     (``_pick_counts`` is cached)."""
     a, b = _paired(bar, other)

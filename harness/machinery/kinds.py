@@ -5,7 +5,7 @@ positional arguments and run-time keywords are not parameters), which members th
 object must have (a subset of its ``typing.Protocol`` in ``harness.strategies``, checked by
 ``create()``), and which extra settings the core adds to its parameters (the judge runner's).
 ``harness list``, the CLI's choices, the config's table names, the hook list and ``create()``
-all read this table, so a new kind is one row here plus its hook in ``harness.hookspecs``.
+all read this table, so a new kind is one row here plus its hook in ``harness.machinery.hookspecs``.
 
 This module imports nothing from the rest of the harness (it is a leaf of the import graph),
 and nothing that is slow to import.
@@ -88,7 +88,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          protocol="Extractor", methods=("prompt", "extract"), attributes=("stop",)),
     Kind("judge", "register_judges", "factory(**params) -> object with async grade(example, prediction)",
          protocol="Judge", methods=("grade",), attributes=("name", "model", "prompt_version"),
-         settings="harness.judge_settings:JudgeSettings"),
+         settings="harness.judging.settings:JudgeSettings"),
     Kind("metric", "register_metrics", "fn(confidence, correct, **params) -> float",
          leading=2, builds_object=False),
     Kind("calibrator", "register_calibrators",

@@ -3,7 +3,7 @@
 Two schemes, recorded in the run's manifest and report (``scheme``):
 
 - ``crossfit`` (the default): grouped K-fold cross-fitting on the evaluated (held-out) split.
-  The held-out answers are dealt into ``folds`` folds by group (``harness.splits.group_folds``,
+  The held-out answers are dealt into ``folds`` folds by group (``harness.statistics.splits.group_folds``,
   the bootstrap's unit, e.g. the entity); each answer's calibrated confidence comes from a map
   fitted on the other folds only. Both ``baseline + c`` and ``<trainer> + c`` are fitted this
   way, so no map ever sees answers its model was trained on.
@@ -11,12 +11,12 @@ Two schemes, recorded in the run's manifest and report (``scheme``):
   held-out questions; every map is fitted on it once (one shippable map) and every figure of
   the run is measured on the rest.
 
-Every row is counted exactly as a report row is (``harness.outcomes.count``: missing confidences
+Every row is counted exactly as a report row is (``harness.statistics.outcomes.count``: missing confidences
 imputed, abstentions by the judge's policy), and an answer with a missing confidence is imputed
 first, then mapped. Beside the registered calibrators the core always adds the base-rate
 constant for the untrained model (``BASE_RATE``: every answer gets the accuracy of the
 baseline's training-split answers with that extractor), so the post-hoc bar
-(``harness.posthoc_bar``) is never beaten by a model that says the training accuracy for
+(``harness.statistics.posthoc_bar``) is never beaten by a model that says the training accuracy for
 every answer (its Brier score is the constant's).
 
 The bar is chosen without the test answers: each candidate ``baseline[extractor] + c`` is scored
@@ -34,10 +34,10 @@ from typing import Any
 import attrs
 import numpy as np
 
-from harness.config import Config
 from harness.errors import HarnessError, InsufficientDataError
-from harness.outcomes import MISSING_CONFIDENCE, Outcome, count
-from harness.splits import group_folds
+from harness.machinery.config import Config
+from harness.statistics.outcomes import MISSING_CONFIDENCE, Outcome, count
+from harness.statistics.splits import group_folds
 
 #: the constant map that predicts the fitting answers' accuracy (always a candidate for the bar)
 BASE_RATE = "base_rate"
@@ -70,7 +70,7 @@ class Scheme:
 
 
 def posthoc_scheme(exp: Any) -> Scheme:
-    """The scheme of an experiment (``harness.experiment.Experiment``): its seed, and the
+    """The scheme of an experiment (``harness.running.experiment.Experiment``): its seed, and the
     calibration part it carved (``calibration_ids``), if any."""
     return Scheme(folds=FOLDS, seed=exp.spec.seed,
                   calibration_ids=frozenset(getattr(exp, "calibration_ids", ()) or ()))
@@ -94,7 +94,7 @@ def _fit(name: str, config: Config | None, confidence: np.ndarray, correct: np.n
             raise InsufficientDataError("the base rate needs at least one answer")
         rate = float(np.mean(correct))
         return _BaseRate(rate), {"accuracy": rate}
-    from harness.calibration import fit_calibrator
+    from harness.statistics.calibration import fit_calibrator
 
     fitted = fit_calibrator(name, config, confidence, correct)
     return fitted, dict(fitted.fitted)
@@ -192,7 +192,7 @@ def posthoc_rows(
 ) -> tuple[dict[Any, list[Outcome]], dict[Any, dict[str, Any]]]:
     """Every post-hoc row of a run: (outcomes of every row, the calibrated ones added; the fits).
 
-    ``rows`` maps each evaluated row's key (``harness.assessment.RowKey``, no calibrator) to its
+    ``rows`` maps each evaluated row's key (``harness.statistics.assessment.RowKey``, no calibrator) to its
     held-out outcomes; ``on_train`` each baseline extractor's key to its training-split outcomes
     (for the bar's selection). Under the ``calibration`` scheme the raw rows are returned without
     the calibration part (every figure is measured on the rest). ``missing_confidence`` is what

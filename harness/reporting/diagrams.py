@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from harness import registry
 from harness.artifacts import write_bytes_atomic
-from harness.config import Config
 from harness.errors import HarnessError, InputError
-from harness.scoring import as_inputs
+from harness.machinery import registry
+from harness.machinery.config import Config
+from harness.statistics.scoring import as_inputs
 
 LEGEND_METRICS = (("ECE", "ece"), ("RMS", "rms_calib_err"), ("acc", "accuracy"))
 

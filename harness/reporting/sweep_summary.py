@@ -2,14 +2,14 @@
 
 A **strategy** is one report row (``baseline``, ``baseline + temperature``, a trainer, ...) or
 one trainer's comparison, at one point of the grid's other axes (extractor, multi-valued
-parameters). Across its seeds (the statistics: ``harness.seed_statistics``) it gets
+parameters). Across its seeds (the statistics: ``harness.statistics.seed_statistics``) it gets
 
 - for each metric of a row, the mean and a 95% interval of the mean: a t-interval on the log
   scale of the mean (delta method) when no seed's value is negative — a calibration error's
   interval never goes below zero — else a plain t-interval (``method`` says which; none for one seed);
 - for each paired change of a headline metric, the mean and a two-level interval (seeds x
   bootstrap: resample the seeds, then within each seed one of its paired bootstrap replicates,
-  recomputed from the cell's outcome files by ``harness.seed_replicates``); a t-interval for
+  recomputed from the cell's outcome files by ``harness.statistics.seed_replicates``); a t-interval for
   the other metrics and where a cell's outcome files are missing;
 - for each criterion and post-hoc verdict, the count of pass / fail / inconclusive (a verdict's
   ``outcome``, or from ``passed`` in older run folders), the cells not yet complete, and the pass
@@ -42,8 +42,8 @@ from typing import Any
 
 from harness.artifacts import write_json_atomic, write_text_atomic
 from harness.errors import HarnessError
-from harness.report import HEADLINE, load_report
-from harness.seed_statistics import (
+from harness.reporting.run_folder import HEADLINE, load_report
+from harness.statistics.seed_statistics import (
     clopper_pearson,
     holm,
     positive_mean_interval,
@@ -136,7 +136,7 @@ def _by_seed(comp: dict[str, Any], metric: str) -> dict[int, float]:
 
 def summarize(cells: Sequence[Any], out: Path, *, command: dict[str, Any]) -> dict[str, Any]:
     """Read every cell's ``report.json`` and aggregate it per strategy across seeds."""
-    from harness.seed_replicates import change_replicates
+    from harness.statistics.seed_replicates import change_replicates
 
     listed, rows, comps = [], {}, {}
     axes_names: list[str] = []

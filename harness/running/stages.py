@@ -1,4 +1,4 @@
-"""Resumable stages of a run folder: generate, follow up, extract, judge (``harness.outcomes``
+"""Resumable stages of a run folder: generate, follow up, extract, judge (``harness.statistics.outcomes``
 counts them).
 
 The follow-up stage serves a multi-request extractor (``harness.strategies.FollowUpExtractor``):
@@ -23,8 +23,8 @@ from typing import Any
 import attrs
 
 from harness.artifacts import JsonlAppender, read_jsonl, write_json_atomic, write_jsonl_atomic
-from harness.contract import check_generation, check_scores, label
 from harness.errors import HarnessError, PluginContractError
+from harness.machinery.contract import check_generation, check_scores, label
 from harness.records import Example, Generation, Judgment, Prediction, Scores
 from harness.strategies import GenerationRequest, ScoreRequest
 

@@ -1,6 +1,6 @@
 """One sweep cell's paired bootstrap replicates of each trainer's changes, from its outcome files.
 
-The second level of the sweep's two-level interval (``harness.seed_statistics.two_level_interval``):
+The second level of the sweep's two-level interval (``seed_statistics.two_level_interval``):
 for each comparison of a finished run folder, the replicates of ``metric(trained) - metric(baseline)``
 on the examples both scored, drawn as the run drew them (its bootstrap unit, resamples and seed,
 its counting rules and metric parameters), so their percentile interval is the run's own CI.
@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from harness import outcomes as outcome_files
-from harness import registry
-from harness.bootstrap import draw, replicate_all
-from harness.config import Config, Layer
 from harness.errors import HarnessError
+from harness.machinery import registry
+from harness.machinery.config import Config, Layer
+from harness.statistics import outcomes as outcome_files
+from harness.statistics.bootstrap import draw, replicate_all
 
 _UNDEFINED = (HarnessError, ValueError, ZeroDivisionError, FloatingPointError)
 

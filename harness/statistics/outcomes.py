@@ -10,7 +10,7 @@ saying nothing):
 
 - a judge error is no verdict on the model: the example is left out of that row, counted;
 - ``not_attempted`` counts as incorrect, or is left out (counted) when the judge's
-  ``not_attempted = "exclude"`` (``harness.judge_settings.verdict``, the one place that
+  ``not_attempted = "exclude"`` (``harness.judging.settings.verdict``, the one place that
   policy is applied); the ``coverage`` criterion sees abstentions either way;
 - an example with no confidence (an empty answer, an unparsable ``Confidence:`` line)
   stays in every metric: it is wrong unless judged correct, and its confidence is
@@ -29,7 +29,7 @@ import numpy as np
 
 from harness.artifacts import read_jsonl, write_jsonl_atomic
 from harness.errors import InputError
-from harness.judge_settings import verdict
+from harness.judging.settings import verdict
 from harness.records import Example, Judgment, Prediction
 
 MISSING_CONFIDENCE = 1.0  # HLE: "confidence ... defaults to 100" when the model gives none

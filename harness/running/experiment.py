@@ -7,10 +7,10 @@
    every reported extractor, to choose the post-hoc bar);
 4. train each trainer; 5. evaluate each trained model on the test split with its own
    extractor (never on its training questions); 6. post-hoc rows cross-fitted on the test
-   split (``harness.posthoc``), metrics with CIs, paired changes and verdicts; 7. the report.
+   split (``harness.statistics.posthoc``), metrics with CIs, paired changes and verdicts; 7. the report.
 
 Every stage writes its records into the run folder and resumes on a rerun (see
-``harness.stages``). The core knows no strategy by name: trainers declare the extractor
+``harness.running.stages``). The core knows no strategy by name: trainers declare the extractor
 they are evaluated with (``extractor``) and the one whose judged records they train on
 (``train_extractor``).
 """
@@ -26,17 +26,18 @@ from typing import Any
 
 import attrs
 
-from harness import contract, distributed, registry, stages
 from harness.artifacts import read_json, write_json_atomic, write_jsonl_atomic
-from harness.config import Config, Layer, Override, load_toml
 from harness.errors import HarnessError, InputError, ParameterError, StorageError
-from harness.judge_settings import verdict
-from harness.kinds import KINDS
-from harness.manifest import now, write_manifest
+from harness.judging.settings import verdict
+from harness.machinery import contract, registry
+from harness.machinery.config import Config, Layer, Override, load_toml
+from harness.machinery.kinds import KINDS
 from harness.records import Example, ModelRef, TrainingRecord
-from harness.runlock import RunLock
-from harness.splits import group_split, question_key, select
-from harness.threads import apply_threads, choose_threads
+from harness.running import distributed, stages
+from harness.running.manifest import now, write_manifest
+from harness.running.runlock import RunLock
+from harness.running.threads import apply_threads, choose_threads
+from harness.statistics.splits import group_split, question_key, select
 
 PROFILE_FILE = "harness_profile.toml"
 DEFAULT_CALIBRATORS = ("temperature", "isotonic")
@@ -57,7 +58,7 @@ class ExperimentSpec:
     extra_extractors: tuple[str, ...] = ()
     judge: str = "mock"
     trainers: tuple[str, ...] = ()
-    #: post-hoc calibrators, cross-fitted on the held-out answers (``()``: none; see harness.posthoc)
+    #: post-hoc calibrators, cross-fitted on the held-out answers (``()``: none; see statistics.posthoc)
     calibrators: tuple[str, ...] = DEFAULT_CALIBRATORS
     #: fit them instead on this share of the held-out questions (by group); figures on the rest
     calibration_size: float | None = None
@@ -73,7 +74,7 @@ class ExperimentSpec:
     force: bool = False
     no_cache: bool = False
     progress: bool = True
-    #: torch threads (None: ``OMP_NUM_THREADS``, else measured; see ``harness.threads``)
+    #: torch threads (None: ``OMP_NUM_THREADS``, else measured; see ``harness.running.threads``)
     threads: int | None = None
 
     @classmethod
@@ -363,7 +364,7 @@ class Experiment:
     def train(self, name: str, records: list[TrainingRecord]) -> ModelRef:
         trainer = self.trainers[name]
         folder = self.out / "train" / name
-        from harness.tracking import RUN_ONLY_PARAMS
+        from harness.running.tracking import RUN_ONLY_PARAMS
 
         params = registry.resolve_params("trainer", name, self.config)
         inputs = {"trainer": name, "base": self.base.to_dict(),  # where it reports changes no model
@@ -463,7 +464,7 @@ class Experiment:
     # ----------------------------------------------------------------- the whole run
     def run(self) -> dict[str, Any] | None:
         """The whole run, holding the run folder's lock (one writer per folder). Under a
-        multi-process launch the other processes only train (``harness.distributed``): None."""
+        multi-process launch the other processes only train (``harness.running.distributed``): None."""
         if not distributed.is_main():
             self._train_beside_main()
             return None
@@ -541,7 +542,8 @@ class Experiment:
             del backend
 
         began = time.monotonic()
-        from harness.report import build_report, summary_table, write_report
+        from harness.reporting.markdown import summary_table
+        from harness.reporting.report import build_report, write_report
 
         posthoc_note = None
         if not spec.calibrators:
@@ -567,7 +569,7 @@ class Experiment:
         print(summary_table(report))
         trackers = [t for trainer in self.trainers.values() for t in getattr(trainer, "report_to", ())]
         if trackers:
-            from harness.tracking import log_report
+            from harness.running.tracking import log_report
 
             for where in log_report(report, trackers, self.out):
                 log(f"metrics logged to {where}")

@@ -1,7 +1,7 @@
 """Loading plugins: built-in and third-party alike, through the ``harness`` entry points.
 
 Stateless: ``load()`` loads every entry point into a fresh plugin manager and returns what
-happened (``Loaded``); the one registry object (``harness.registry``) keeps it. Each entry
+happened (``Loaded``); the one registry object (``harness.machinery.registry``) keeps it. Each entry
 point is loaded on its own, so that a plugin that fails to import or implements a
 misspelled hook (pluggy's ``check_pending()``, per plugin) is recorded as broken instead of
 breaking the harness, and two distributions that use the same entry-point name both load.
@@ -26,9 +26,9 @@ from collections.abc import Sequence
 import attrs
 import pluggy
 
-from harness import hookspecs
 from harness.errors import PluginLoadError
-from harness.kinds import HOOKS
+from harness.machinery import hookspecs
+from harness.machinery.kinds import HOOKS
 
 GROUP = "harness"
 OWN_DISTRIBUTION = "calibration-harness"

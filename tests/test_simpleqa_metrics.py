@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.assessment import BASELINE, RowKey, Settings, assess
-from harness.config import Config
-from harness.criteria import thresholds_from
-from harness.grade_metrics import CODED, NAMES, hle_accuracy, judged, simpleqa_metrics
-from harness.outcomes import Outcome, count
+from harness.machinery.config import Config
+from harness.statistics.assessment import BASELINE, RowKey, Settings, assess
+from harness.statistics.criteria import thresholds_from
+from harness.statistics.outcomes import Outcome, count
+from harness.statistics.simpleqa_metrics import CODED, NAMES, hle_accuracy, judged, simpleqa_metrics
 
 
 def _counts(*grades: str | None) -> dict[str, int]:

@@ -1,20 +1,20 @@
 """Everything a run concludes, computed from its per-example outcomes — by the report and by ``check``.
 
-``assess`` takes the outcomes of every row (``harness.outcomes``: model, extractor and
+``assess`` takes the outcomes of every row (``harness.statistics.outcomes``: model, extractor and
 optionally a post-hoc calibrator, each with its examples' grades and confidences) and the
 settings in force, and returns:
 
 - ``rows``: per row, the counts, every metric with its bootstrap CI, and SimpleQA's metrics
-  of its grades (``harness.grade_metrics``);
+  of its grades (``harness.statistics.simpleqa_metrics``);
 - ``comparisons``: per trainer, paired on the examples both rows scored,
-  - the paired change of every metric, the success criteria (``harness.criteria``; each
+  - the paired change of every metric, the success criteria (``harness.statistics.criteria``; each
     ``pass``, ``fail`` or ``inconclusive``), their ``outcome`` (fail if any required verdict
     fails, else inconclusive if any is, else pass), ``not_passed`` (``{verdict: outcome}``)
     and the ``reading`` that decided (``interval``, or ``point`` under ``--point``),
     ``retention`` (accuracy on the examples the baseline answered correctly) and a
     per-subgroup table when the task labels subgroups;
   - ``beats_posthoc``: the trained model's Brier score against the best post-hoc map of the
-    baseline over every extractor, chosen on the training split (``harness.posthoc_bar``);
+    baseline over every extractor, chosen on the training split (``harness.statistics.posthoc_bar``);
   - ``adds_to_posthoc``: every ``trainer + c`` against that map: does training add what a
     post-hoc map cannot? Both three-valued by the paired CI of the Brier difference.
 
@@ -31,13 +31,13 @@ from typing import Any
 
 import attrs
 
-from harness import registry
-from harness.config import Config
-from harness.criteria import evaluate_criteria, overall
 from harness.errors import HarnessError
-from harness.grade_metrics import simpleqa_intervals, simpleqa_metrics
-from harness.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
-from harness.scoring import paired_difference, score
+from harness.machinery import registry
+from harness.machinery.config import Config
+from harness.statistics.criteria import evaluate_criteria, overall
+from harness.statistics.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
+from harness.statistics.scoring import paired_difference, score
+from harness.statistics.simpleqa_metrics import simpleqa_intervals, simpleqa_metrics
 
 BASELINE = "baseline"
 
@@ -194,7 +194,7 @@ def posthoc_outcome(verdict: Mapping[str, Any] | None) -> str:
 def _criteria(base: Counted, trained: Counted, settings: Settings, held_out: bool,
               coverage: tuple[float, float] | None = None) -> list[Any]:
     """The criteria; with no paired example, only those that need no data (and ``sample_size``)."""
-    from harness.criteria import Verdict, _held_out, _sample_size
+    from harness.statistics.criteria import Verdict, _held_out, _sample_size
 
     if not base.ids:
         limits = settings.thresholds
@@ -240,16 +240,16 @@ def _subgroups(base: Counted, trained: Counted, settings: Settings) -> list[dict
 
 def _beats_posthoc(trained_key: RowKey, counted: Mapping[RowKey, Counted], settings: Settings,
                    fits: Mapping[RowKey, Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The trained model against the best post-hoc map of the baseline (``harness.posthoc_bar``)."""
-    from harness.posthoc_bar import beats_posthoc
+    """The trained model against the best post-hoc map of the baseline (``statistics.posthoc_bar``)."""
+    from harness.statistics.posthoc_bar import beats_posthoc
 
     return beats_posthoc(trained_key, counted, fits, settings)
 
 
 def _adds_to_posthoc(trainer: str, extractor: str, counted: Mapping[RowKey, Counted], settings: Settings,
                      fits: Mapping[RowKey, Mapping[str, Any]]) -> dict[str, Any] | None:
-    """Every ``trainer + c`` against the best post-hoc map of the baseline (``harness.posthoc_bar``)."""
-    from harness.posthoc_bar import adds_to_posthoc
+    """Every ``trainer + c`` against the best post-hoc map of the baseline (``statistics.posthoc_bar``)."""
+    from harness.statistics.posthoc_bar import adds_to_posthoc
 
     return adds_to_posthoc(trainer, extractor, counted, fits, settings, baseline=BASELINE)
 

@@ -5,12 +5,12 @@ distribution that provided it and what was wrong.
 
 - ``checked_metric``: a metric function whose result must be a finite real number, and
   whose exceptions other than a ``HarnessError`` become a ``PluginContractError``;
-- ``check_members``: a built object has the members its kind needs (``harness.kinds``:
+- ``check_members``: a built object has the members its kind needs (``harness.machinery.kinds``:
   an extractor's ``prompt``, ``extract`` and ``stop``, a judge's ``grade``, ...);
 - ``check_examples`` / ``check_generation``: a task gives ``Example`` records with unique ids,
   a backend ``Generation`` records for the requests it was given;
 - ``remember`` / ``label``: the registered identity of a built object, so that a later
-  check (``harness.stages.extract``) can name it.
+  check (``harness.running.stages.extract``) can name it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import HarnessError, PluginContractError
-from harness.kinds import KINDS
+from harness.machinery.kinds import KINDS
 
 _labels: dict[int, tuple[weakref.ref, str]] = {}
 

@@ -9,7 +9,7 @@ A model name may contain ``{seed}`` (``--model tiny-{seed}``: each seed its own 
 Each cell reuses every finished stage of its folder, and a finished cell (its manifest says
 complete, for the same spec) is not rerun at all, so a killed sweep resumes. ``jobs > 1``
 runs cells as separate ``harness run`` processes, each with ``cores // jobs`` threads.
-``harness.sweep_summary`` turns the cells' reports into ``sweep.json`` and ``sweep.md``.
+``harness.reporting.sweep_summary`` turns the cells' reports into ``sweep.json`` and ``sweep.md``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Any
 
 import attrs
 
-from harness.config import Override
 from harness.errors import HarnessError, ParameterError
-from harness.experiment import EVAL_TASK, ExperimentSpec
+from harness.machinery.config import Override
+from harness.running.experiment import EVAL_TASK, ExperimentSpec
 
 #: spec fields that change how a cell runs, never what it computes
 _RUN_ONLY = ("progress", "force", "no_cache")
@@ -115,7 +115,7 @@ def _parse(text: str) -> Override:
 def check_parameters(overrides: Sequence[str], spec: ExperimentSpec, extractors: Sequence[str]) -> None:
     """Every ``-p`` names a parameter that a selected (or, for a kind-wide one, some) strategy takes,
     before any cell runs: a typo in the grid is one line, not a failure in cell 7."""
-    from harness import registry
+    from harness.machinery import registry
 
     selected = {"task": [spec.task], "backend": [spec.backend], "judge": [spec.judge],
                 "extractor": list(extractors), "trainer": list(spec.trainers),
@@ -140,8 +140,8 @@ def check_parameters(overrides: Sequence[str], spec: ExperimentSpec, extractors:
 def check_values(cells: Sequence[Cell]) -> None:
     """Build each cell's extractors, trainers and calibrators (cheap: no model is loaded), so that
     a bad value (``-p extractor.aggregation=mean,mnn``) fails before the first cell runs."""
-    from harness import registry
-    from harness.config import Config
+    from harness.machinery import registry
+    from harness.machinery.config import Config
 
     seen = set()
     for cell in cells:
@@ -222,7 +222,7 @@ def cell_threads(jobs: int) -> int:
 
 
 def _run_in_process(cell: Cell) -> None:
-    from harness.experiment import run_experiment
+    from harness.running.experiment import run_experiment
 
     run_experiment(cell.spec)
 
@@ -241,7 +241,7 @@ def _run_in_subprocess(cell: Cell, threads: int) -> None:
 def run_sweep(base: ExperimentSpec, out: Path, *, seeds: Sequence[int], extractors: Sequence[str] = (),
               overrides: Sequence[str] = (), jobs: int = 1) -> dict[str, Any]:
     """Run (or resume) every cell, then write ``sweep.json`` and ``sweep.md``; return the summary."""
-    from harness.sweep_summary import summarize, write_summary
+    from harness.reporting.sweep_summary import summarize, write_summary
 
     cells = build_cells(base, out, seeds, extractors, overrides)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,14 +18,14 @@ from typing import Any
 import attrs
 
 from harness.errors import InputError, ParameterError
-from harness.kinds import KINDS
+from harness.machinery.kinds import KINDS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-STRATEGY_KINDS = tuple(KINDS)  # one table per kind: harness.kinds.KINDS
+STRATEGY_KINDS = tuple(KINDS)  # one table per kind: harness.machinery.kinds.KINDS
 OTHER_SECTIONS = ("criteria",)
 
 

@@ -16,7 +16,7 @@ JSON, putting every text in with ``textContent``, never as HTML. Questions, answ
 replies are untrusted text.
 
 A sweep folder gets its table and a page per finished cell (``cells/<cell>/report.html``),
-linked from it. ``harness.serve`` serves the result.
+linked from it. ``harness.reporting.view_server`` serves the result.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from harness import outcomes as outcome_files
 from harness.artifacts import read_jsonl, write_text_atomic
 from harness.errors import InputError
-from harness.grade_metrics import NAMES as SIMPLEQA_NAMES
-from harness.report import HEADLINE, load_report
-from harness.sweep_summary import METHODS, load_sweep, outcome_of, pair_text, tally_text
+from harness.reporting.run_folder import HEADLINE, load_report
+from harness.reporting.sweep_summary import METHODS, load_sweep, outcome_of, pair_text, tally_text
+from harness.statistics import outcomes as outcome_files
+from harness.statistics.simpleqa_metrics import NAMES as SIMPLEQA_NAMES
 
 PAGE = "report.html"
 #: the paired changes a sweep's table shows
@@ -155,7 +155,7 @@ def _json_for_script(data: Any) -> str:
 
 
 def _asset(name: str) -> str:
-    return resources.files("harness").joinpath("view_assets", name).read_text(encoding="utf-8")
+    return resources.files("harness.reporting").joinpath("view_assets", name).read_text(encoding="utf-8")
 
 
 def _fmt(entry: dict[str, Any] | None, signed: bool = False) -> str:
@@ -176,7 +176,7 @@ def _arrow(values: Sequence[float | None] | None) -> str:
 
 
 def _fitted(fit: dict[str, Any]) -> str:
-    from harness.posthoc import fitted_summary
+    from harness.statistics.posthoc import fitted_summary
 
     return fitted_summary(fit)
 

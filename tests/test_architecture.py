@@ -1,0 +1,77 @@
+"""docs/architecture.md stays true: every file it names exists, and no import runs against the flow.
+
+The layers, lowest first: the base modules, the plugin machinery, judging, statistics and
+verdicts, reporting, running, the entry points. A module may import its own layer and the
+layers below it, never one above: statistics never imports running or reporting, the plugin
+machinery imports none of the other subpackages. Imports inside functions count too (the
+graph is ``tests/test_import_graph.py``'s).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from test_import_graph import core_graph
+
+ROOT = Path(__file__).resolve().parents[1]
+MAP = ROOT / "docs" / "architecture.md"
+
+BASE = {"errors", "records", "strategies", "paths", "artifacts"}
+SUBPACKAGES = {"machinery": 1, "judging": 2, "statistics": 3, "reporting": 4, "running": 5}
+ENTRY = 6  # harness itself, cli, api, testing and the old paths kept for plugins
+LAYER_NAMES = {0: "base", 1: "plugin machinery", 2: "judging", 3: "statistics", 4: "reporting",
+               5: "running", 6: "entry points"}
+
+
+def layer(module: str) -> int:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return ENTRY
+    if parts[1] in SUBPACKAGES:
+        return SUBPACKAGES[parts[1]]
+    return 0 if parts[1] in BASE else ENTRY
+
+
+def against_the_flow(graph: dict[str, set[str]]) -> list[str]:
+    """Each import of ``graph`` from a lower layer into a higher one, as ``a -> b (layer names)``."""
+    return sorted(f"{a} -> {b} ({LAYER_NAMES[layer(a)]} imports {LAYER_NAMES[layer(b)]})"
+                  for a, targets in graph.items() for b in targets if layer(b) > layer(a))
+
+
+def named_paths() -> list[str]:
+    return sorted(set(re.findall(r"`((?:harness|plugins|tasks|tests|docs)/[\w./]*)`",
+                                 MAP.read_text(encoding="utf-8"))))
+
+
+def test_the_map_names_the_file_of_every_step_of_the_flow():
+    text = MAP.read_text(encoding="utf-8")
+    steps = ["task", "backend", "extractor", "judge", "outcomes", "metrics", "verdicts", "report", "view"]
+    for step in steps:
+        assert re.search(rf"^\| \d+\. {step}", text, re.M), f"no row for the step {step!r}"
+    assert len(named_paths()) > 30
+
+
+@pytest.mark.parametrize("path", named_paths())
+def test_every_file_the_map_names_exists(path: str):
+    assert (ROOT / path).exists(), f"docs/architecture.md names {path}, which does not exist"
+
+
+def test_every_module_of_the_core_has_a_layer_and_every_subpackage_is_on_the_map():
+    text = MAP.read_text(encoding="utf-8")
+    for name in SUBPACKAGES:
+        assert f"`harness/{name}/`" in text
+    found = {m.split(".")[1] for m in core_graph() if m.count(".") >= 1}
+    assert found - BASE - set(SUBPACKAGES) <= {"cli", "api", "testing", "calibration", "tracking", "registry"}
+
+
+def test_the_check_finds_an_import_against_the_flow():
+    graph = {"harness.statistics.scoring": {"harness.running.experiment", "harness.errors"},
+             "harness.running.experiment": {"harness.statistics.scoring"}}
+    assert against_the_flow(graph) == [
+        "harness.statistics.scoring -> harness.running.experiment (statistics imports running)"]
+
+
+def test_no_import_runs_against_the_flow():
+    assert against_the_flow(core_graph()) == []

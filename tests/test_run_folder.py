@@ -1,0 +1,57 @@
+"""Versions of report.json and the run folder: what ``check``, ``compare`` and ``view`` do with each.
+
+The current version (v2) is read by all three; v1 (before per-example outcome files) by ``compare``
+and ``view``, while ``check`` refuses it in one line naming the version; any other version is
+refused by all three in one line naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.errors import InputError
+from harness.reporting.check import check_run
+from harness.reporting.compare import compare_runs
+from harness.reporting.run_folder import READABLE, SCHEMA, load_report
+from harness.reporting.view import run_data
+
+ROW = {"label": "baseline", "extractor": "logprob", "calibrator": None, "key": "baseline-logprob",
+       "counts": {"scored": 3}, "metrics": {"accuracy": {"value": 0.5, "ci": [0.2, 0.8]}}}
+
+
+def write_run(folder: Path, schema: str) -> Path:
+    folder.mkdir()
+    (folder / "report.json").write_text(json.dumps(
+        {"schema": schema, "held_out": True, "rows": [ROW], "comparisons": [{"trainer": "implicit"}],
+         "counting": {}, "split": {"train": 3, "test": 3, "evaluated": "test"}}))
+    return folder
+
+
+def test_the_current_version_is_readable_and_v1_is_the_only_older_one():
+    assert READABLE == (SCHEMA, "calibration-harness/report/v1") and SCHEMA.endswith("/v2")
+
+
+def test_a_v1_run_is_compared_and_viewed_but_not_rechecked(tmp_path: Path):
+    run = write_run(tmp_path / "old", "calibration-harness/report/v1")
+    assert "| baseline | logprob | 3 | 0.500" in compare_runs([run])
+    assert run_data(run)["rows"][0]["items"] == []  # no outcome files: the page shows no answers
+    message = r"report version v1 \(calibration-harness/report/v1\).*cannot be re-checked"
+    with pytest.raises(InputError, match=message):
+        check_run(run)
+
+
+@pytest.mark.parametrize("read", [load_report, lambda run: compare_runs([run]), run_data, check_run])
+def test_an_unknown_version_is_refused_in_one_line_naming_it(tmp_path: Path, read):
+    run = write_run(tmp_path / "new", "calibration-harness/report/v3")
+    with pytest.raises(InputError, match=r"report version v3 .*does not read \(it reads v2, v1\)") as caught:
+        read(run)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_file_that_is_no_report_says_so(tmp_path: Path):
+    run = write_run(tmp_path / "other", "something-else/v1")
+    with pytest.raises(InputError, match="not a calibration-harness report"):
+        load_report(run)
