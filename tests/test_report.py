@@ -33,14 +33,20 @@ def model_and_grader(body: dict[str, Any]) -> str:
     return f"Answer: {answer}\nConfidence: 0.7"
 
 
-def test_a_simpleqa_run_reports_simpleqas_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
+def simpleqa_csv(tmp_path: Path) -> Path:
+    """``ANSWERS`` as a SimpleQA CSV (metadata, problem, answer)."""
     data = tmp_path / "simple_qa.csv"
     with data.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["metadata", "problem", "answer"])
         for question, answer in ANSWERS.items():
             writer.writerow(["{'topic': 'Art', 'answer_type': 'Other'}", question, answer])
+    return data
+
+
+def test_a_simpleqa_run_reports_simpleqas_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
+    data = simpleqa_csv(tmp_path)
     out = tmp_path / "run"
     with FakeOpenAIServer(responder=model_and_grader) as server:
         report = run_experiment(ExperimentSpec(
@@ -82,12 +88,7 @@ def test_an_unparsable_verbalized_confidence_is_counted_missing_and_imputed_by_t
     and coverage never saw them. Now the prediction stays missing, the core imputes on_missing's
     value and counts it, and coverage falls."""
     monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
-    data = tmp_path / "simple_qa.csv"
-    with data.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["metadata", "problem", "answer"])
-        for question, answer in ANSWERS.items():
-            writer.writerow(["{'topic': 'Art', 'answer_type': 'Other'}", question, answer])
+    data = simpleqa_csv(tmp_path)
     out = tmp_path / "run"
     with FakeOpenAIServer(responder=unparsable_confidences) as server:
         report = run_experiment(ExperimentSpec(

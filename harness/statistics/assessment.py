@@ -36,6 +36,7 @@ from harness.machinery import registry
 from harness.machinery.config import Config
 from harness.statistics.criteria import evaluate_criteria, overall
 from harness.statistics.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
+from harness.statistics.posthoc_bar import groups_of, paired_metric
 from harness.statistics.scoring import paired_difference, score
 from harness.statistics.simpleqa_metrics import simpleqa_intervals, simpleqa_metrics
 
@@ -113,10 +114,6 @@ def assess(
                           "requested": settings.bootstrap}}
 
 
-def _groups(c: Counted, settings: Settings) -> list[str] | None:
-    return c.groups if settings.bootstrap == "group" else None
-
-
 def _row(key: RowKey, c: Counted | None, fit: Mapping[str, Any] | None,
          settings: Settings) -> dict[str, Any]:
     row: dict[str, Any] = {"label": key.label, "extractor": key.extractor, "calibrator": key.calibrator,
@@ -130,7 +127,7 @@ def _row(key: RowKey, c: Counted | None, fit: Mapping[str, Any] | None,
     row["simpleqa"] = simpleqa_metrics(c.counts)
     if c.ids:
         scored = score(c.confidence, c.correct, settings.metric_names, settings.config,
-                       resamples=settings.resamples, seed=settings.seed, groups=_groups(c, settings))
+                       resamples=settings.resamples, seed=settings.seed, groups=groups_of(c, settings))
         row["metrics"] = scored["metrics"]
         if scored.get("failed"):  # a plugin metric that raised or returned no number
             row["failed_metrics"] = scored["failed"]
@@ -159,7 +156,7 @@ def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted],
         comp["error"] = "no example was scored for both models"
         comp["criteria"] = [v.to_dict() for v in _criteria(base, trained, settings, held_out)]
         return comp
-    groups = _groups(base, settings)
+    groups = groups_of(base, settings)
     comp["changes"] = paired_difference(base.confidence, base.correct, trained.confidence, trained.correct,
                                         settings.metric_names, settings.config, resamples=settings.resamples,
                                         seed=settings.seed, groups=groups)
@@ -204,7 +201,7 @@ def _criteria(base: Counted, trained: Counted, settings: Settings, held_out: boo
                         detail="no paired examples")]
     return evaluate_criteria((base.confidence, base.correct), (trained.confidence, trained.correct),
                              settings.thresholds, resamples=settings.resamples, seed=settings.seed,
-                             config=settings.config, groups=_groups(base, settings), coverage=coverage,
+                             config=settings.config, groups=groups_of(base, settings), coverage=coverage,
                              held_out=held_out)
 
 
@@ -272,15 +269,5 @@ def _extractor_comparison(reference: str, other: str, counted: Mapping[RowKey, C
     if not a.ids:
         comp["error"] = "no example was scored under both extractors"
         return comp
-    comp["changes"] = {name: _paired_metric(name, a, b, settings) for name in EXTRACTOR_CHANGES}
+    comp["changes"] = {name: paired_metric(name, a, b, settings) for name in EXTRACTOR_CHANGES}
     return comp
-
-
-def _paired_metric(name: str, a: Counted, b: Counted, settings: Settings) -> dict[str, Any]:
-    """One metric's paired change ``b - a``; ``diff`` None and the reason where it is undefined."""
-    try:
-        return paired_difference(a.confidence, a.correct, b.confidence, b.correct, [name], settings.config,
-                                 resamples=settings.resamples, seed=settings.seed,
-                                 groups=_groups(a, settings))[name]
-    except HarnessError as exc:
-        return {"a": None, "b": None, "diff": None, "ci": None, "error": str(exc)}

@@ -159,7 +159,7 @@ def compare(bar: Any, other: Any, settings: Any, *, calibration_error: bool = Fa
     la, lb = _losses(a.confidence, a.correct), _losses(b.confidence, b.correct)
     resamples = None
     if settings.resamples > 0:
-        groups = _groups(a, settings)
+        groups = groups_of(a, settings)
         resamples = _pick_counts(len(a.ids), settings.resamples, settings.seed,
                                  None if groups is None else tuple(groups))
     names = ("brier", "log_loss")
@@ -172,7 +172,7 @@ def compare(bar: Any, other: Any, settings: Any, *, calibration_error: bool = Fa
                          "ci": percentile_interval(reps[:, k]) if reps is not None else None}
     if calibration_error:
         metric = str(settings.thresholds["metric"])
-        changes[metric] = _paired_metric(metric, a, b, settings)
+        changes[metric] = paired_metric(metric, a, b, settings)
     result = outcome_of(changes["brier"]["ci"])
     return {"outcome": result, "passed": result == PASS, "n": len(a.ids), "changes": changes}
 
@@ -242,16 +242,17 @@ def _paired(a: Counted, b: Counted) -> tuple[Counted, Counted]:
     return a.select(common), b.select(common)
 
 
-def _groups(c: Counted, settings: Any) -> list[str] | None:
+def groups_of(c: Counted, settings: Any) -> list[str] | None:
+    """The bootstrap's resampling unit for ``c``: its groups, or None to resample examples."""
     return c.groups if settings.bootstrap == "group" else None
 
 
-def _paired_metric(name: str, a: Counted, b: Counted, settings: Any) -> dict[str, Any]:
+def paired_metric(name: str, a: Counted, b: Counted, settings: Any) -> dict[str, Any]:
     """One registered metric's paired change ``b - a`` (``diff`` None and the reason if undefined)."""
     try:
         return paired_difference(a.confidence, a.correct, b.confidence, b.correct, [name], settings.config,
                                  resamples=settings.resamples, seed=settings.seed,
-                                 groups=_groups(a, settings))[name]
+                                 groups=groups_of(a, settings))[name]
     except HarnessError as exc:
         return {"a": None, "b": None, "diff": None, "ci": None, "error": str(exc)}
 
