@@ -110,3 +110,22 @@ def test_hle_accuracy_counts_an_unjudged_question_wrong() -> None:
     acc = hle_accuracy(counts)
     assert (acc["value"], acc["n"], acc["unjudged"]) == (3 / 8, 8, 1)
     assert (acc["percent"], acc["half_width"]) == (37.5, round(1.96 * (37.5 * 62.5 / 8) ** 0.5, 2))
+
+
+def test_the_batched_forms_of_simpleqas_metrics_equal_the_one_resample_at_a_time_values() -> None:
+    """The bootstrap scores SimpleQA's metrics on all resamples at once; each value equals the plain
+    function's on that resample — for example draws, groups of one size and groups of several, and
+    for resamples where nothing is attempted (accuracy given attempted undefined, F-score 0)."""
+    from harness.statistics.bootstrap import draw, replicates
+    from harness.statistics.simpleqa_metrics import CODED
+
+    rng = np.random.default_rng(1)
+    uneven = [f"g{int(rng.integers(0, 60))}" for _ in range(300)]
+    for codes, groups in [(rng.choice([1.0, 0.0, -1.0], size=300, p=[0.3, 0.3, 0.4]), None),
+                          (rng.choice([1.0, 0.0, -1.0], size=300), [f"g{i // 3}" for i in range(300)]),
+                          (rng.choice([1.0, 0.0, -1.0], size=300), uneven),
+                          (np.r_[np.full(297, -1.0), [1.0, 0.0, 1.0]], None)]:
+        draws, dummy = draw(300, 200, 0, groups), np.zeros(300)
+        for name, fn in CODED.items():
+            one_at_a_time = replicates(lambda c, k, fn=fn: fn(c, k), dummy, codes, draws)
+            assert np.allclose(replicates(fn, dummy, codes, draws), one_at_a_time, equal_nan=True), name

@@ -37,7 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.statistics.bootstrap import draw, paired_bootstrap_ci, percentile_interval, replicates
+from harness.statistics.bootstrap import (
+    draw,
+    paired_bootstrap_ci,
+    percentile_interval,
+    replicates,
+    vectorized,
+)
 from harness.statistics.outcomes import Outcome
 
 NAMES = ("correct", "incorrect", "not_attempted", "accuracy_given_attempted", "f_score")
@@ -76,17 +82,53 @@ def hle_accuracy(counts: Mapping[str, int]) -> dict[str, Any]:
 GRADE_CODES = {"correct": 1.0, "incorrect": 0.0, "not_attempted": -1.0}
 
 
+def _tallies(codes: np.ndarray, resamples: Any) -> dict[float, np.ndarray]:
+    """Per resample (one width): how many answers of each grade code, and ``"n"`` its size;
+    counted once per resamples and codes (``Resamples.memo``) for all five metrics."""
+    def count() -> dict[Any, np.ndarray]:
+        drawn = codes[resamples.indices]
+        out: dict[Any, np.ndarray] = {code: np.count_nonzero(drawn == code, axis=1).astype(np.float64)
+                                      for code in (1.0, 0.0, -1.0)}
+        out["n"] = np.full(len(drawn), drawn.shape[1], dtype=np.float64)
+        return out
+    return resamples.memo("simpleqa-tallies", count, codes)
+
+
 def _share(code: float) -> Callable[[np.ndarray, np.ndarray], float]:
+    def batched(_: np.ndarray, codes: np.ndarray, resamples: Any) -> np.ndarray:
+        t = _tallies(codes, resamples)
+        return t[code] / t["n"]
+
+    @vectorized(batched)
     def share(_: np.ndarray, codes: np.ndarray) -> float:
         return float(np.mean(codes == code))
     return share
 
 
+def _given(t: dict[Any, np.ndarray]) -> np.ndarray:
+    attempted = t[1.0] + t[0.0]
+    return np.where(attempted > 0, t[1.0] / np.maximum(attempted, 1), np.nan)
+
+
+def _given_attempted_batched(_: np.ndarray, codes: np.ndarray, resamples: Any) -> np.ndarray:
+    return _given(_tallies(codes, resamples))
+
+
+@vectorized(_given_attempted_batched)
 def _given_attempted(_: np.ndarray, codes: np.ndarray) -> float:
     attempted = int(np.count_nonzero(codes >= 0))
     return float(np.count_nonzero(codes == 1)) / attempted if attempted else float("nan")
 
 
+def _f_score_batched(_: np.ndarray, codes: np.ndarray, resamples: Any) -> np.ndarray:
+    t = _tallies(codes, resamples)
+    share, given = t[1.0] / t["n"], _given(t)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = 2 * share * given / (share + given)
+    return np.where((share == 0) | np.isnan(given), 0.0, f)
+
+
+@vectorized(_f_score_batched)
 def _f_score(confidence: np.ndarray, codes: np.ndarray) -> float:
     correct = float(np.mean(codes == 1))
     given = _given_attempted(confidence, codes)
