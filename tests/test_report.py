@@ -168,7 +168,8 @@ def test_report_md_opens_with_the_verdicts_at_a_glance_and_which_reading_decided
     row = next(line for line in head.splitlines() if line.startswith("| implicit |"))
     assert row.startswith("| implicit | logprob | **PASS** |" + " pass |" * 7)
     assert f"vs {comp['beats_posthoc']['against']} |" in row
-    assert "Best-calibrated row: implicit/logprob, debiased_calib_err" in head
+    assert "Best row by Brier score (a proper score" in head and "implicit/logprob, Brier 0.2" in head
+    assert ", debiased_calib_err 0.0" in head  # the calibration error beside
     assert "registry defaults, for comparison:\n- `implicit` (registry.toml): {\"lr\": 0.0002}" in markdown
     terminal = summary_table(report).splitlines()
     assert terminal[0] == "Verdicts (decided by the paired 95% CIs):"
@@ -190,3 +191,20 @@ def test_an_evaluation_only_report_has_no_empty_list_of_seed_defaults() -> None:
     assert "for comparison:" not in markdown
     assert "no trainer ran, so no parameter of it is in force." in markdown
     assert "No trainer ran: no verdict." in markdown
+
+
+def test_the_best_row_is_named_by_brier_so_a_constant_forecaster_is_never_it() -> None:
+    """Issue 22: ranked by calibration error alone, the base-rate constant (one confidence, the
+    accuracy) is the "best-calibrated" row of every run; the opening names the best row by the
+    Brier score, which also rewards ranking, and shows the calibration error beside it."""
+    from harness.reporting.markdown import best_row
+
+    report = assessed_report()
+    base = next(r for r in report["rows"] if r["label"] == "baseline" and not r.get("calibrator"))
+    constant = {**base, "calibrator": "base_rate", "key": "baseline__logprob__base_rate",
+                "metrics": {**base["metrics"], "debiased_calib_err": {"value": 0.0, "ci": [0.0, 0.01]},
+                            "brier": {"value": 0.24, "ci": [0.23, 0.25]}}}
+    report["rows"].append(constant)
+    best = best_row(report)
+    assert best is not None and best["title"] != "baseline + base_rate" and best["metric"] == "brier"
+    assert best["value"] == min(r["metrics"]["brier"]["value"] for r in report["rows"])

@@ -156,10 +156,11 @@ def test_the_page_opens_with_the_verdicts_at_a_glance(judged_run):
     derived = "pass" if criteria[0]["passed"] else "fail"  # no outcome stored: from passed
     assert trainer["criteria"][criteria[0]["name"]]["outcome"] == derived
     assert trainer["beats_posthoc"]["against"] == "baseline[logprob] + isotonic"
-    values = {(r["label"], r["calibrator"]): r["metrics"]["rms_calib_err"]["value"] for r in report["rows"]}
+    # the best row is named by the Brier score (calibration error alone ranks a constant first)
+    values = {(r["label"], r["calibrator"]): r["metrics"]["brier"]["value"] for r in report["rows"]}
     best = min(values, key=values.get)
     assert seen["best"]["title"] == best[0] + (f" + {best[1]}" if best[1] else "")
-    cis = {(r["label"], r["calibrator"]): r["metrics"]["rms_calib_err"]["ci"] for r in report["rows"]}
+    cis = {(r["label"], r["calibrator"]): r["metrics"]["brier"]["ci"] for r in report["rows"]}
     overlapping = sum(1 for k, ci in cis.items() if k != best and ci[0] <= cis[best][1])
     assert seen["best"]["overlapping"] == overlapping
     # verdicts first: before the run's note, its metrics and its diagrams
@@ -168,7 +169,7 @@ def test_the_page_opens_with_the_verdicts_at_a_glance(judged_run):
     glance_html = html[at:html.index("</div>", at)]
     assert "implicit (logprob)" in glance_html and '<td class="inconclusive"' in glance_html
     assert "vs baseline[logprob] + isotonic (reported)" in glance_html
-    assert f"Best calibrated row: <b>{seen['best']['title']}</b>" in glance_html
+    assert f"rank a constant first): <b>{seen['best']['title']}</b>" in glance_html
     assert "Decided by: paired 95% bootstrap CIs" in glance_html  # its verdicts carry an outcome
     assert "min_reduction = 0.1" in glance_html and "min_n = 10" in glance_html
 

@@ -43,26 +43,46 @@ def _posthoc_cell(verdict: dict[str, Any] | None) -> str:
     return SHOWN[outcome] + (f" vs {against}" if against else "")
 
 
-def best_calibrated(report: dict[str, Any]) -> str | None:
-    """The row with the lowest point estimate of the criteria's calibration error, with its CI and
-    how many other rows' CIs reach below that CI's upper bound (cannot be told apart from it)."""
+#: what names the best row: a proper score (calibration error alone ranks a constant first)
+BEST_BY = "brier"
+
+
+def best_row(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The row with the lowest Brier score — a proper score, so calibration and resolution together:
+    ranked by calibration error alone, the base-rate constant (one confidence for every answer)
+    would come first. Its title, extractor, Brier value and CI, the criteria's calibration error
+    beside, and how many other rows' Brier CIs reach below its CI's upper bound (not told apart)."""
     metric = (report.get("thresholds") or {}).get("metric", "rms_calib_err")
-    scored = [(r, (r.get("metrics") or {}).get(metric) or {}) for r in report["rows"]]
+    scored = [(r, (r.get("metrics") or {}).get(BEST_BY) or {}) for r in report.get("rows") or []]
     scored = [(r, e) for r, e in scored if e.get("value") is not None]
     if not scored:
         return None
     row, entry = min(scored, key=lambda pair: pair[1]["value"])
-    text = f"{row_name(row)}/{row['extractor']}, {metric} {fmt(entry, 4)}"
-    if entry.get("ci"):
-        close = [r for r, e in scored if r is not row and e.get("ci") and e["ci"][0] <= entry["ci"][1]]
-        text += (f"; by its point estimate: the CIs of {len(close)} other row(s) overlap it" if close
-                 else "; its CI lies below every other row's")
+    ci = entry.get("ci")
+    overlapping = sum(1 for r, e in scored if r is not row and ci and e.get("ci") and e["ci"][0] <= ci[1])
+    return {"title": row_name(row), "extractor": row["extractor"], "metric": BEST_BY, "value": entry["value"],
+            "ci": ci, "of": len(scored), "overlapping": overlapping, "calibration_metric": metric,
+            "calibration": ((row.get("metrics") or {}).get(metric) or {}).get("value")}
+
+
+def best_calibrated(report: dict[str, Any]) -> str | None:
+    """One line of ``best_row``: the row, its Brier score with CI, its calibration error, and
+    whether other rows' CIs overlap it."""
+    best = best_row(report)
+    if best is None:
+        return None
+    text = (f"{best['title']}/{best['extractor']}, Brier {fmt({'value': best['value'], 'ci': best['ci']}, 4)}"
+            + (f", {best['calibration_metric']} {best['calibration']:.4f}" if best["calibration"] is not None
+               else ""))
+    if best["ci"]:
+        text += (f"; the Brier CIs of {best['overlapping']} other row(s) overlap it" if best["overlapping"]
+                 else "; its Brier CI lies below every other row's")
     return text
 
 
 def conclusion_lines(report: dict[str, Any]) -> list[str]:
     """The verdicts at a glance: per trainer each criterion's outcome, whether it beats / adds to
-    the best post-hoc map (naming it), the best-calibrated row, and which reading decided."""
+    the best post-hoc map (naming it), the best row by Brier score, and which reading decided."""
     thresholds = report.get("thresholds") or {}
     lines = ["## Verdicts at a glance", "", "Decided by: " + (
         "the point estimates (`--point`, the seed's reading; not the default, blind to the intervals)"
@@ -88,7 +108,8 @@ def conclusion_lines(report: dict[str, Any]) -> list[str]:
         lines.append("No trainer ran: no verdict.")
     best = best_calibrated(report)
     if best:
-        lines += ["", f"Best-calibrated row: {best}."]
+        lines += ["", "Best row by Brier score (a proper score: calibration error alone would rank a "
+                      f"constant first): {best}."]
     return lines + [""]
 
 
@@ -314,7 +335,7 @@ def _num(value: Any) -> str:
 
 
 def glance(report: dict[str, Any]) -> list[str]:
-    """The terminal's verdicts at a glance: one line per trainer, then the best-calibrated row."""
+    """The terminal's verdicts at a glance: one line per trainer, then the best row by Brier score."""
     point = (report.get("thresholds") or {}).get("point")
     lines = ["Verdicts (" + ("POINT reading, --point: point estimates decided" if point else
                              "decided by the paired 95% CIs") + "):"]
@@ -327,7 +348,7 @@ def glance(report: dict[str, Any]) -> list[str]:
                      + f"; adds to post-hoc: {_posthoc_cell(comp.get('adds_to_posthoc'))}")
     best = best_calibrated(report)
     if best:
-        lines.append(f"  best-calibrated row: {best}")
+        lines.append(f"  best row (Brier score): {best}")
     return lines
 
 

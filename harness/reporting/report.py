@@ -2,7 +2,7 @@
 reliability diagrams; written by ``markdown``). ``compare`` and ``check`` read finished run folders
 through ``run_folder``. ``report.md`` and the terminal summary open with the verdicts at a
 glance (``markdown.conclusion_lines``, ``glance``): per trainer each criterion's outcome, the
-post-hoc verdicts naming their map, the best-calibrated row and the reading that decided.
+post-hoc verdicts naming their map, the best row by Brier score and the reading that decided.
 
 Every number and verdict comes from ``harness.statistics.assessment.assess`` on the per-example
 outcome files of the run folder; ``harness check`` recomputes it from those files with the

@@ -2,7 +2,7 @@
 
 A run's page opens with the verdicts at a glance (``glance``: per trainer each criterion's
 pass / fail / inconclusive — a verdict's ``outcome``, or from ``passed`` in older run folders —
-whether it beats / adds to the post-hoc maps and which map was the bar, the best-calibrated row,
+whether it beats / adds to the post-hoc maps and which map was the bar, the best row by Brier score,
 which reading decided, the thresholds), then what ``report.md`` has: metrics with CIs,
 SimpleQA's shares, counts, fitted calibrators, changes, criteria, retention and subgroups.
 
@@ -30,6 +30,7 @@ from typing import Any
 
 from harness.artifacts import read_jsonl, write_text_atomic
 from harness.errors import InputError
+from harness.reporting.markdown import best_row
 from harness.reporting.run_folder import HEADLINE, load_report
 from harness.reporting.sweep_summary import METHODS, load_sweep, outcome_of, pair_text, tally_text
 from harness.statistics import outcomes as outcome_files
@@ -105,24 +106,9 @@ def reading(report: dict[str, Any]) -> str:
     return "point estimates (made before verdicts were three-valued; strict off)"
 
 
-def _best_row(report: dict[str, Any], metric: str) -> dict[str, Any] | None:
-    """The row with the lowest point value of ``metric`` (its interval beside it)."""
-    scored = [r for r in report.get("rows") or []
-              if ((r.get("metrics") or {}).get(metric) or {}).get("value") is not None]
-    if not scored:
-        return None
-    best = min(scored, key=lambda r: r["metrics"][metric]["value"])
-    ci = best["metrics"][metric].get("ci")
-    overlapping = sum(1 for r in scored if r is not best and ci and r["metrics"][metric].get("ci")
-                      and r["metrics"][metric]["ci"][0] <= ci[1])
-    return {"title": best["label"] + (f" + {best['calibrator']}" if best.get("calibrator") else ""),
-            "extractor": best["extractor"], "metric": metric, "value": best["metrics"][metric]["value"],
-            "ci": ci, "of": len(scored), "overlapping": overlapping}
-
-
 def glance(report: dict[str, Any]) -> dict[str, Any]:
     """The verdicts at a glance: per trainer each criterion's outcome (pass / fail / inconclusive),
-    the whole, whether it beats / adds to the best post-hoc map (and which map), the best-calibrated
+    the whole, whether it beats / adds to the best post-hoc map (and which map), the best row by Brier score
     row and which reading decided."""
     metric = (report.get("thresholds") or {}).get("metric", "rms_calib_err")
     criteria = list(dict.fromkeys(v["name"] for c in report.get("comparisons") or [] for v in c["criteria"]))
@@ -141,7 +127,7 @@ def glance(report: dict[str, Any]) -> dict[str, Any]:
                          "outcome": outcome_of(comp), "required": list(comp.get("required") or ()),
                          "criteria": {n: {"outcome": outcome_of(v), "detail": v.get("detail", "")}
                                       for n, v in by_name.items()}, **posthoc})
-    return {"criteria": criteria, "trainers": trainers, "best": _best_row(report, metric),
+    return {"criteria": criteria, "trainers": trainers, "best": best_row(report),
             "reading": reading(report), "metric": metric}
 
 
