@@ -11,7 +11,7 @@ per-example outcome file. Then times, side by side in one run:
   confidences (every verdict recomputed from the files, nothing refitted);
 - (b) refit + check: what a check that refitted every map would cost: ``posthoc_rows``
   (cross-fitting both models' maps and the bar's training-split cross-validation) and then
-  the same assessment (``assess``) on its rows;
+  the same verdicts-only assessment (``assess(..., rows=False)``, what ``check`` runs) on its rows;
 - (c) check of the raw rows only (the folder without its post-hoc rows): what the post-hoc
   rows add to a check.
 
@@ -106,7 +106,7 @@ def main() -> int:
 
     def refit_and_check() -> None:
         again, refits = posthoc_rows(test, train, CALIBRATORS, config, Scheme())
-        assess(again, {TRAINER: "logprob"}, settings, held_out=True, fits=refits)
+        assess(again, {TRAINER: "logprob"}, settings, held_out=True, fits=refits, rows=False)
 
     with tempfile.TemporaryDirectory() as tmp:
         full, raw = Path(tmp) / "run", Path(tmp) / "raw"

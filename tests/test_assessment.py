@@ -42,3 +42,24 @@ def test_tied_confidences_in_two_input_orders_give_one_value_in_both_tables() ->
     assert len(set(values)) == 1  # and the input order changes nothing
     simpleqa = assessed["rows"][0]["simpleqa"]
     assert simpleqa["n"] == 450 and simpleqa["not_attempted"] == 0.0
+
+
+def test_the_verdicts_alone_are_the_verdicts_of_the_full_assessment() -> None:
+    """``harness check`` asks for the verdicts only (``rows=False``: no row tables, no SimpleQA
+    intervals): every comparison and verdict is the one the full assessment gives."""
+    config = Config.load()
+    settings = Settings(thresholds=thresholds_from(config), config=config, resamples=200)
+    base, trained = _outcomes(0), _outcomes(1)
+    mapped = [o.with_confidence(0.5 + 0.4 * (o.confidence - 0.6)) for o in base]
+    rows = {RowKey(label=BASELINE, extractor="verbalized"): base,
+            RowKey(label="explicit", extractor="verbalized"): trained,
+            RowKey(label=BASELINE, extractor="verbalized", calibrator="isotonic"): mapped}
+    fits = {RowKey(label=BASELINE, extractor="verbalized", calibrator="isotonic"):
+            {"selection": {"cv_brier": 0.2}}}
+    full = assess(rows, {"explicit": "verbalized"}, settings, held_out=True, fits=fits)
+    alone = assess(rows, {"explicit": "verbalized"}, settings, held_out=True, fits=fits, rows=False)
+    assert alone["rows"] == [] and len(full["rows"]) == 3
+    drop = ("simpleqa_changes",)
+    assert [{k: v for k, v in c.items() if k not in drop} for c in alone["comparisons"]] == \
+        [{k: v for k, v in c.items() if k not in drop} for c in full["comparisons"]]
+    assert full["comparisons"][0]["beats_posthoc"]["against"] == "baseline[verbalized] + isotonic"

@@ -51,7 +51,7 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
                         missing_by_extractor={name: float(value) for name, value in own_missing.items()},
                         bootstrap=bootstrap or report["bootstrap"].get("requested", "group"),
                         seed=int(report.get("seed", 0)))
-    assessed = assess(outcomes, report["trainers"], settings, held_out=held_out, fits=fits)
+    assessed = assess(outcomes, report["trainers"], settings, held_out=held_out, fits=fits, rows=False)
     lines = []
     if report.get("eval_task"):
         lines.append(f"trained on task {report['task']}, evaluated on task {report['eval_task']}")

@@ -87,27 +87,33 @@ def assess(
     held_out: bool,
     fits: Mapping[RowKey, Mapping[str, Any]] | None = None,
     extractors: Sequence[str] = (),
+    rows: bool = True,
 ) -> dict[str, Any]:
     """Rows, comparisons and verdicts; ``trainers`` maps each trainer to its evaluation extractor,
     ``fits`` each calibrated row to its calibrator's fitted parameters (or ``{"error": ...}``).
     With two or more ``extractors``, each of the others is compared with the first on the
-    baseline's answers (``extractor_comparisons``)."""
+    baseline's answers (``extractor_comparisons``). ``rows=False`` (``harness check``): the verdicts
+    only — no row's metric table with its intervals, no SimpleQA intervals (``rows`` comes back
+    empty); every verdict is computed exactly as with them."""
     fits = fits or {}
     counted = {key: count(rows, not_attempted=settings.not_attempted,
                           missing_confidence=settings.missing_for(key.extractor))
                for key, rows in outcomes.items()}
-    rows = [_row(key, counted.get(key), fits.get(key), settings) for key in outcomes]
-    for key, fit in fits.items():  # a calibrator that could not be fitted still gets its row
-        if key not in outcomes:
-            rows.append(_row(key, None, fit, settings))
+    table: list[dict[str, Any]] = []
+    if rows:
+        table = [_row(key, counted.get(key), fits.get(key), settings) for key in outcomes]
+        for key, fit in fits.items():  # a calibrator that could not be fitted still gets its row
+            if key not in outcomes:
+                table.append(_row(key, None, fit, settings))
     comparisons = [_comparison(trainer, extractor, counted, settings, held_out, fits)
                    for trainer, extractor in trainers.items()]
-    simpleqa_intervals(rows, comparisons, {key.slug: items for key, items in outcomes.items()},
-                       by_group=settings.bootstrap == "group", resamples=settings.resamples,
-                       seed=settings.seed)
+    if rows:
+        simpleqa_intervals(table, comparisons, {key.slug: items for key, items in outcomes.items()},
+                           by_group=settings.bootstrap == "group", resamples=settings.resamples,
+                           seed=settings.seed)
     any_groups = any(g != i for c in counted.values() for g, i in zip(c.groups, c.ids, strict=True))
     unit = settings.bootstrap if any_groups else "example"
-    return {"rows": rows, "comparisons": comparisons,
+    return {"rows": table, "comparisons": comparisons,
             "extractor_comparisons": [_extractor_comparison(extractors[0], other, counted, settings)
                                       for other in extractors[1:]],
             "bootstrap": {"unit": unit, "resamples": settings.resamples, "seed": settings.seed,
