@@ -8,6 +8,7 @@ Fake plugins here are plain objects registered for one test with
 from __future__ import annotations
 
 import functools
+import inspect
 from pathlib import Path
 from typing import Literal
 
@@ -406,6 +407,32 @@ def test_a_factory_taking_kwargs_accepts_any_parameter():
     with installed(Plugin(), "open"):
         assert registry.get("trainer", "open").parameters() is None
         assert registry.create("trainer", "open", config).args == {"anything": 1}
+
+def test_a_factory_s_declared_keyword_params_are_its_parameters_as_if_in_its_signature():
+    def open_factory(*, own: int = 1, **params):  # type: ignore[no-untyped-def]
+        return Built(own=own, **params)
+
+    K = inspect.Parameter.KEYWORD_ONLY
+    open_factory.__keyword_params__ = {"shared": inspect.Parameter("shared", K, default=2, annotation=int)}
+
+    class Plugin:
+        @harness.hookimpl
+        def register_trainers(self, register):
+            register("declared", open_factory)
+
+    with installed(Plugin(), "declared"):
+        strategy = registry.get("trainer", "declared")
+        assert strategy.parameters() == {"own": 1, "shared": 2}
+        assert strategy.parameter_types()["shared"].describe() == "int"
+        config = Config.load(None, ["trainer.declared.shared=3"], include_registry=False)
+        assert registry.create("trainer", "declared", config).args == {"own": 1, "shared": 3}
+        with pytest.raises(ParameterError, match="shared"):  # its type is checked
+            registry.create("trainer", "declared", Config.load(None, ['trainer.declared.shared="x"'],
+                                                                include_registry=False))
+        with pytest.raises(ParameterError, match="other"):  # and no other keyword is taken
+            registry.create("trainer", "declared", Config.load(None, ["trainer.declared.other=1"],
+                                                                include_registry=False))
+
 
 
 def test_a_judge_gets_the_core_runner_settings_which_its_factory_never_sees():
