@@ -458,7 +458,7 @@ def install_callbacks(trainer: Any, log_path: Path, phase: str) -> None:
 def common_arguments(
     settings: TrainSettings, precision: Precision, out_dir: Path, phase: str = "train"
 ) -> dict[str, Any]:
-    """Keyword arguments of ``TrainingArguments`` (and TRL's configs) both trainers use: a
+    """Keyword arguments of ``TrainingArguments`` (and TRL's configs) every trainer uses: a
     checkpoint every tenth of the steps into ``out_dir/checkpoints/<phase>`` (the last two kept,
     so a kill while writing one leaves the one before), for ``run_phase`` to resume from."""
     import dataclasses

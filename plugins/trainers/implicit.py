@@ -94,7 +94,7 @@ def make_trainer(
     from transformers import TrainingArguments
 
     from harness.plugins.trainers.encoding import collate
-    from harness.plugins.trainers.loss import CalibrationLossTrainer
+    from harness.plugins.trainers.implicit_loss import CalibrationLossTrainer
 
     precision = common.choose_precision()
     common.seed_everything(settings.seed)  # the LoRA initialisation is random
