@@ -435,6 +435,27 @@ def test_a_factory_s_declared_keyword_params_are_its_parameters_as_if_in_its_sig
 
 
 
+def test_a_renamed_strategy_keeps_its_former_names_working_with_a_one_line_notice(capsys):
+    class Plugin:
+        @harness.hookimpl
+        def register_trainers(self, register):
+            register("new_name", lambda *, x=1: Built(x=x), deprecated=("old_name",))
+
+    with installed(Plugin(), "renamed"):
+        registry._NOTIFIED.discard(("trainer", "old_name"))
+        assert registry.get("trainer", "old_name").name == "new_name"
+        assert capsys.readouterr().err.count("\n") == 1  # one line, once
+        registry.get("trainer", "old_name")
+        assert capsys.readouterr().err == ""
+        assert [s.name for s in registry.strategies("trainer") if "name" in s.name] == ["new_name"]
+        table = Config((Layer("user.toml", {"trainer": {"old_name": {"x": 2}}}),))
+        assert registry.create("trainer", "new_name", table).args == {"x": 2}  # its old table applies
+        assert registry.create("trainer", "new_name", Config.load(
+            None, ["trainer.old_name.x=3"], include_registry=False)).args == {"x": 3}
+        assert registry.current_name("trainer", "old_name") == "new_name"
+        assert registry.current_name("trainer", "unknown") == "unknown"  # left for get() to refuse
+
+
 def test_a_judge_gets_the_core_runner_settings_which_its_factory_never_sees():
     config = Config.load(
         None, ["judge.concurrency=4", "judge.demo_judge.strict=false"], include_registry=False
