@@ -8,6 +8,7 @@ Fake plugins here are plain objects registered for one test with
 from __future__ import annotations
 
 import functools
+import inspect
 from pathlib import Path
 from typing import Literal
 
@@ -406,6 +407,53 @@ def test_a_factory_taking_kwargs_accepts_any_parameter():
     with installed(Plugin(), "open"):
         assert registry.get("trainer", "open").parameters() is None
         assert registry.create("trainer", "open", config).args == {"anything": 1}
+
+def test_a_factory_s_declared_keyword_params_are_its_parameters_as_if_in_its_signature():
+    def open_factory(*, own: int = 1, **params):  # type: ignore[no-untyped-def]
+        return Built(own=own, **params)
+
+    K = inspect.Parameter.KEYWORD_ONLY
+    open_factory.__keyword_params__ = {"shared": inspect.Parameter("shared", K, default=2, annotation=int)}
+
+    class Plugin:
+        @harness.hookimpl
+        def register_trainers(self, register):
+            register("declared", open_factory)
+
+    with installed(Plugin(), "declared"):
+        strategy = registry.get("trainer", "declared")
+        assert strategy.parameters() == {"own": 1, "shared": 2}
+        assert strategy.parameter_types()["shared"].describe() == "int"
+        config = Config.load(None, ["trainer.declared.shared=3"], include_registry=False)
+        assert registry.create("trainer", "declared", config).args == {"own": 1, "shared": 3}
+        with pytest.raises(ParameterError, match="shared"):  # its type is checked
+            registry.create("trainer", "declared", Config.load(None, ['trainer.declared.shared="x"'],
+                                                                include_registry=False))
+        with pytest.raises(ParameterError, match="other"):  # and no other keyword is taken
+            registry.create("trainer", "declared", Config.load(None, ["trainer.declared.other=1"],
+                                                                include_registry=False))
+
+
+
+def test_a_renamed_strategy_keeps_its_former_names_working_with_a_one_line_notice(capsys):
+    class Plugin:
+        @harness.hookimpl
+        def register_trainers(self, register):
+            register("new_name", lambda *, x=1: Built(x=x), deprecated=("old_name",))
+
+    with installed(Plugin(), "renamed"):
+        registry._NOTIFIED.discard(("trainer", "old_name"))
+        assert registry.get("trainer", "old_name").name == "new_name"
+        assert capsys.readouterr().err.count("\n") == 1  # one line, once
+        registry.get("trainer", "old_name")
+        assert capsys.readouterr().err == ""
+        assert [s.name for s in registry.strategies("trainer") if "name" in s.name] == ["new_name"]
+        table = Config((Layer("user.toml", {"trainer": {"old_name": {"x": 2}}}),))
+        assert registry.create("trainer", "new_name", table).args == {"x": 2}  # its old table applies
+        assert registry.create("trainer", "new_name", Config.load(
+            None, ["trainer.old_name.x=3"], include_registry=False)).args == {"x": 3}
+        assert registry.current_name("trainer", "old_name") == "new_name"
+        assert registry.current_name("trainer", "unknown") == "unknown"  # left for get() to refuse
 
 
 def test_a_judge_gets_the_core_runner_settings_which_its_factory_never_sees():

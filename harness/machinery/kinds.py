@@ -38,7 +38,11 @@ class Kind(NamedTuple):  # a NamedTuple, not attrs: `harness --help` imports thi
         return self.methods + self.attributes
 
     def signature_parameters(self, factory: Callable[..., Any]) -> dict[str, inspect.Parameter] | None:
-        """The factory's parameters that are strategy parameters (``None``: it takes ``**kwargs``)."""
+        """The factory's parameters that are strategy parameters (``None``: it takes ``**kwargs``).
+
+        A factory whose ``**kwargs`` takes a declared set of parameters (several strategies sharing
+        one declaration) names them in ``__keyword_params__`` (``{name: inspect.Parameter}``): they
+        are its parameters as if written in its signature."""
         try:
             signature = inspect.signature(factory)
         except (TypeError, ValueError):
@@ -46,7 +50,11 @@ class Kind(NamedTuple):  # a NamedTuple, not attrs: `harness --help` imports thi
         result: dict[str, inspect.Parameter] = {}
         for p in list(signature.parameters.values())[self.leading:]:
             if p.kind is inspect.Parameter.VAR_KEYWORD:
-                return None
+                declared = getattr(factory, "__keyword_params__", None)
+                if declared is None:
+                    return None
+                result.update(declared)
+                continue
             if p.kind is inspect.Parameter.VAR_POSITIONAL or p.name in self.runtime or p.name == "self":
                 continue
             result[p.name] = p

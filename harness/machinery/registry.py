@@ -28,6 +28,7 @@ import difflib
 import functools
 import inspect
 import re
+import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["REQUIRED", "Registry", "Strategy", "Duplicate", "PluginNote", "current", "reset", "get", "names",
            "strategies", "create", "create_judge", "resolve_params", "duplicates", "plugin_notes",
-           "broken_plugins", "loaded_plugins", "disabled_plugins", "unmatched_selection",
+           "current_name", "broken_plugins", "loaded_plugins", "disabled_plugins", "unmatched_selection",
            "register_plugin", "unregister_plugin"]
 
 
@@ -59,6 +60,7 @@ class Strategy:
     source: str  # the distribution that registered it
     plugin: str  # the plugin (entry point) that registered it
     shadowed: bool = False  # a later registration of a taken name: reachable only as DIST:NAME
+    deprecated: tuple[str, ...] = ()  # its former names: still selected and configured, with a notice
 
     @property
     def distribution(self) -> str:
@@ -78,7 +80,7 @@ class Strategy:
 
     def config_names(self) -> tuple[str, ...]:
         """The names whose config tables and ``-p kind.NAME.key`` apply to it, lowest first."""
-        return (self.qualified,) if self.shadowed else (self.name, self.qualified)
+        return (self.qualified,) if self.shadowed else (*self.deprecated, self.name, self.qualified)
 
     @property
     def summary(self) -> str:
@@ -266,7 +268,7 @@ class Registry:
                     continue
                 registered += added
                 counts[impl.plugin_name] = counts.get(impl.plugin_name, 0) + len(added)
-        table = _Table({k: {} for k in KINDS}, {k: {} for k in KINDS}, [], [])
+        table = _Table({k: {} for k in KINDS}, {k: {} for k in KINDS}, [], [], {k: {} for k in KINDS})
         for strategy in registered:  # a plugin whose hook raised contributes nothing at all
             if strategy.plugin not in failed:
                 table.add(strategy)
@@ -282,12 +284,13 @@ class Registry:
         source = info.distribution if info else plugin
         added: list[Strategy] = []
 
-        def register(name: str, factory: Callable[..., Any]) -> None:
+        def register(name: str, factory: Callable[..., Any], *, deprecated: tuple[str, ...] = ()) -> None:
             if not isinstance(name, str) or not name:
                 raise PluginLoadError(f"plugin {plugin}: a {kind} name must be a non-empty string")
             if not callable(factory):
                 raise PluginLoadError(f"plugin {plugin}: the factory of {kind} {name!r} is not callable")
-            added.append(Strategy(kind, name, factory, source, plugin))
+            former = (deprecated,) if isinstance(deprecated, str) else tuple(deprecated)
+            added.append(Strategy(kind, name, factory, source, plugin, deprecated=former))
 
         try:
             impl.function(register=register)
@@ -308,6 +311,14 @@ class Registry:
             _check_kind(k)
         return [s for k in kinds for s in sorted(table.by_name[k].values(), key=lambda s: s.name)]
 
+    def current_name(self, kind: str, name: str) -> str:
+        """The name a strategy has now: ``name`` itself unless it is a deprecated former name
+        (then with a one-line notice on stderr); an unknown name is left for ``get`` to refuse."""
+        table = self._collect()
+        if name in table.by_name[kind] or name not in table.former[kind]:
+            return name
+        return self.get(kind, name).name
+
     def duplicates(self, kind: str | None = None) -> list[Duplicate]:
         """Later registrations of taken names, with the registration kept under each name."""
         return [d for d in self._collect().duplicates if kind is None or d.strategy.kind == kind]
@@ -322,6 +333,10 @@ class Registry:
         table = self._collect()
         if name in table.by_name[kind]:
             return table.by_name[kind][name]
+        if name in table.former[kind] and name not in table.by_name[kind]:
+            strategy = table.former[kind][name]
+            deprecation_notice(kind, name, strategy.name)
+            return strategy
         distribution, sep, plain = name.partition(":")
         if sep:
             found = table.by_qualified[kind].get((plugin_loading.normalize(distribution), plain))
@@ -351,6 +366,10 @@ class Registry:
         strategy = self.get(kind, name)
         config = config or Config.load()
         params = strategy.effective_parameters(config)
+        for old in strategy.deprecated:  # a table or -p under a former name applies, with the notice
+            if any(layer.params(kind, old) for layer in config.layers) or any(
+                    o.kind == kind and o.name == old for o in config.overrides):
+                deprecation_notice(kind, old, strategy.name)
         missing = [k for k, v in params.items() if isinstance(v, str) and v == REQUIRED]
         if missing:
             raise ParameterError(
@@ -383,12 +402,25 @@ class Registry:
         return _call(strategy, name, own, {}), settings
 
 
+_NOTIFIED: set[tuple[str, str]] = set()
+
+
+def deprecation_notice(kind: str, old: str, new: str) -> None:
+    """One line on stderr, once per process and name, that ``old`` is now ``new``."""
+    if (kind, old) in _NOTIFIED:
+        return
+    _NOTIFIED.add((kind, old))
+    print(f"harness: note: {kind} {old!r} is deprecated: it is now {new!r} (the old name still works, "
+          f"for now)", file=sys.stderr)
+
+
 @attrs.define
 class _Table:
     by_name: dict[str, dict[str, Strategy]]  # kind -> name -> the first registration
     by_qualified: dict[str, dict[tuple[str, str], Strategy]]  # kind -> (distribution, name) -> strategy
     duplicates: list[Duplicate]
     notes: list[PluginNote]
+    former: dict[str, dict[str, Strategy]]  # kind -> a deprecated former name -> the strategy now
 
     def add(self, strategy: Strategy) -> None:
         kind, name = strategy.kind, strategy.name
@@ -398,6 +430,8 @@ class _Table:
             self.duplicates.append(Duplicate(strategy, first))
         else:
             self.by_name[kind][name] = strategy
+            for old in strategy.deprecated:
+                self.former[kind].setdefault(old, strategy)
         key = (plugin_loading.normalize(strategy.distribution), name)
         self.by_qualified[kind].setdefault(key, strategy)
 
@@ -485,6 +519,10 @@ def reset() -> None:
 
 def get(kind: str, name: str) -> Strategy:
     return current().get(kind, name)
+
+
+def current_name(kind: str, name: str) -> str:
+    return current().current_name(kind, name)
 
 
 def names(kind: str) -> list[str]:

@@ -85,7 +85,9 @@ class ExperimentSpec:
                 raise ParameterError("--calibrator none cannot be combined with other calibrators")
             calibrators = ()
         given = options["extractor"]  # one name (harness sweep's cells), or the repeated option
-        extractors = list(dict.fromkeys([given] if isinstance(given, str) else given or ["logprob"]))
+        given = [given] if isinstance(given, str) else given or ["logprob"]
+        # a deprecated former name (``verbalized2``) runs, and names the run, as the strategy's name now
+        extractors = list(dict.fromkeys(registry.current_name("extractor", n) for n in given))
         return cls(
             calibrators=calibrators, bootstrap=options.get("bootstrap") or "group",
             calibration_size=options.get("calibration_size"),

@@ -164,7 +164,10 @@ def build_cells(base: ExperimentSpec, out: Path, seeds: Sequence[int], extractor
     if not seeds:
         raise ParameterError("--seeds: no seeds to run")
     fixed, grid = parse_grid(overrides)
-    extractors = list(dict.fromkeys(extractors)) or [base.extractor]
+    from harness.machinery import registry
+
+    now = [registry.current_name("extractor", n) for n in extractors]  # a deprecated name as its name now
+    extractors = list(dict.fromkeys(now)) or [base.extractor]
     every = [*base.overrides, *fixed] + [f"{k}={v}" for k, vs in grid.items() for v in vs]
     check_parameters(every, base, extractors)
     axes_names = (["extractor"] if len(extractors) > 1 else []) + list(grid)

@@ -73,7 +73,7 @@ def ptrue_prompt(question: str, answer: str, template: str = PTRUE_TEMPLATE) -> 
 
 def second_turn_prompt(question: str, answer: str, template: str = SECOND_TURN_TEMPLATE) -> str:
     """The plain question and the model's answer, then the request for its confidence (the
-    ``verbalized2`` extractor): the second turn's prompt."""
+    ``verbalized_followup`` extractor): the second turn's prompt."""
     return plain_prompt(question) + plain_completion(answer) + template
 
 

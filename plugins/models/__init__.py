@@ -4,7 +4,7 @@
 ``from_pretrained`` can load. The embedded names — ``tiny`` (the world of seed 0) and
 ``tiny-<world_seed>`` (e.g. ``tiny-3``), and ``tiny-selfeval`` / ``tiny-selfeval-<world_seed>``
 (the same world and answer formats, also pretrained on the P(True) query and the second-turn
-confidence request, for the ``ptrue`` and ``verbalized2`` extractors) — are built offline on
+confidence request, for the ``ptrue`` and ``verbalized_followup`` extractors) — are built offline on
 first use and cached in ``cache_dir()/models/<name>-<recipe hash>``; every other string (a hub
 id, a local folder) comes back unchanged. To load a local folder that happens to be called
 ``tiny``, pass ``./tiny``.

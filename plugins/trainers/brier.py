@@ -66,6 +66,8 @@ class BrierTrainer:
     """LoRA training with the tokenized Brier loss of the stated confidence; evaluated with ``verbalized``."""
 
     name = "brier"
+    #: the shared trainer parameters (``common.shared_parameters``), taken as ``**params``
+    __keyword_params__ = common.shared_parameters()
     extractor = "verbalized"
     #: its training records are the judged answers of the verbalized format
     train_extractor = "verbalized"
@@ -80,20 +82,10 @@ class BrierTrainer:
         grid_prefix: str = " 0.",
         grid: list[str] = DIGITS,  # noqa: B006 - read, never changed
         values: list[float] = [],  # noqa: B006 - read, never changed
-        lora_r: int = 16,
-        lora_alpha: float = 32,
-        lora_dropout: float = 0.05,
-        target_modules: str | list[str] = "auto",
-        epochs: float = 3,
-        learning_rate: float = 1e-5,
-        batch_size: int = 4,
-        gradient_accumulation_steps: int = 4,
-        seed: int = 0,
-        merge: bool = False,
-        max_length: int = 256,
-        chat_template: str | bool = "auto",
-        report_to: str | list[str] = "none",
+        **params: Any,
     ) -> None:
+        shared = common.shared(self.name, self.__keyword_params__, params)
+        chat_template = shared["chat_template"]
         common.check_choice(self.name, "lm_on", lm_on, LM_ON)
         common.check_chat_template(self.name, chat_template)
         for key, weight in (("lam", lam), ("format_weight", format_weight)):
@@ -110,7 +102,7 @@ class BrierTrainer:
         self.format_weight = float(format_weight)
         self.marker, self.grid_prefix = marker, grid_prefix
         self.grid, self.values = list(grid), grid_values(grid, values)
-        self.settings = common.TrainSettings.from_parameters(self.name, locals())
+        self.settings = common.TrainSettings.from_parameters(self.name, shared)
         self.report_to = self.settings.report_to  # the run logs its metrics to these trackers too
 
     def text(self, record: TrainingRecord, extractor: Any) -> str:

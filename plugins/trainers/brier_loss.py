@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from harness.plugins.trainers.encoding import IGNORE, token_logprobs
-from harness.plugins.trainers.loss import CalibrationLossTrainer
+from harness.plugins.trainers.implicit_loss import CalibrationLossTrainer
 
 
 def expected_brier(grid_logits: Any, values: Any, correct: Any) -> tuple[Any, Any]:

@@ -1,4 +1,4 @@
-"""What both trainers share: parameters, device and precision, LoRA, seeding, logging, saving.
+"""What the trainers share: parameters, device and precision, LoRA, seeding, logging, saving.
 
 The trainers receive the judged training split and a base model reference; this module
 turns the shared hyperparameters (LoRA rank, epochs, learning rate, batch, ...) into
@@ -11,6 +11,7 @@ plugin package stays instant to import.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,7 +35,7 @@ CHECKPOINT_EVERY = 0.1
 
 @attrs.frozen(kw_only=True)
 class TrainSettings:
-    """The hyperparameters both trainers share (the seed's values are the defaults)."""
+    """The hyperparameters every trainer shares (the seed's values are the defaults)."""
 
     lora_r: int = 16
     lora_alpha: float = 32
@@ -79,9 +80,50 @@ class TrainSettings:
 
     @classmethod
     def from_parameters(cls, trainer: str, parameters: Mapping[str, Any]) -> TrainSettings:
-        """``build`` from a trainer's keyword parameters (its ``locals()``): the shared ones are picked
-        out, so each trainer lists them once, in its signature, where the registry reads them."""
+        """``build`` from a trainer's shared keyword parameters (all of ``SHARED``, as ``shared``
+        fills them in)."""
         return cls.build(trainer, **{name: parameters[name] for name in attrs.fields_dict(cls)})
+
+
+#: the shared parameters whose typed form differs from the stored one (annotation, default):
+#: a single name or a list, and ``"none"`` for no tracker
+_AS_TYPED: dict[str, tuple[Any, Any]] = {
+    "target_modules": (str | list[str], "auto"),
+    "report_to": (str | list[str], "none"),
+}
+#: not a training setting but taken by every trainer: prompts through the tokenizer's chat template
+_CHAT_TEMPLATE = inspect.Parameter("chat_template", inspect.Parameter.KEYWORD_ONLY, default="auto",
+                                   annotation=str | bool)
+
+
+def shared_parameters(**defaults: Any) -> dict[str, inspect.Parameter]:
+    """The parameters every trainer takes, declared once: ``TrainSettings``' fields (their types and
+    defaults) and ``chat_template``. ``defaults``: a trainer's own defaults for some of them.
+
+    A trainer takes them as ``**shared`` and names them in ``__keyword_params__`` (where the
+    registry reads its parameters): ``__keyword_params__ = shared_parameters(epochs=1)``."""
+    unknown = set(defaults) - set(attrs.fields_dict(TrainSettings)) - {_CHAT_TEMPLATE.name}
+    if unknown:
+        raise TypeError(f"not a shared trainer parameter: {', '.join(sorted(unknown))}")
+    out: dict[str, inspect.Parameter] = {}
+    for field in attrs.fields(attrs.resolve_types(TrainSettings)):
+        annotation, default = _AS_TYPED.get(field.name, (field.type, field.default))
+        out[field.name] = inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY,
+                                            default=defaults.get(field.name, default), annotation=annotation)
+    out[_CHAT_TEMPLATE.name] = _CHAT_TEMPLATE.replace(default=defaults.get("chat_template", "auto"))
+    return out
+
+
+def shared(
+    trainer: str, declared: Mapping[str, inspect.Parameter], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The shared parameters a trainer was built with: ``given`` over the ``declared`` defaults; a
+    keyword that is not one of them is a ``TypeError``, as for a keyword missing from a signature."""
+    unknown = set(given) - set(declared)
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        raise TypeError(f"trainer {trainer!r} got unexpected keyword argument(s) {names}")
+    return {name: given.get(name, p.default) for name, p in declared.items()}
 
 
 def bad(trainer: str, name: str, value: Any, expected: str) -> None:
@@ -416,7 +458,7 @@ def install_callbacks(trainer: Any, log_path: Path, phase: str) -> None:
 def common_arguments(
     settings: TrainSettings, precision: Precision, out_dir: Path, phase: str = "train"
 ) -> dict[str, Any]:
-    """Keyword arguments of ``TrainingArguments`` (and TRL's configs) both trainers use: a
+    """Keyword arguments of ``TrainingArguments`` (and TRL's configs) every trainer uses: a
     checkpoint every tenth of the steps into ``out_dir/checkpoints/<phase>`` (the last two kept,
     so a kill while writing one leaves the one before), for ``run_phase`` to resume from."""
     import dataclasses

@@ -53,6 +53,8 @@ class ExplicitTrainer:
     """SFT warm-up (optional) and DPO on calibrated stated confidences; evaluated with ``verbalized``."""
 
     name = "explicit"
+    #: the shared trainer parameters (``common.shared_parameters``), taken as ``**params``
+    __keyword_params__ = common.shared_parameters()
     extractor = "verbalized"
     #: its training records are the judged answers of the plain (``logprob``) format
     train_extractor = "logprob"
@@ -70,22 +72,12 @@ class ExplicitTrainer:
         sft_epochs: float = 0,
         sft_learning_rate: float = 1e-4,
         sft_lm_on: str = "correct",
-        lora_r: int = 16,
-        lora_alpha: float = 32,
-        lora_dropout: float = 0.05,
-        target_modules: str | list[str] = "auto",
-        epochs: float = 3,
-        learning_rate: float = 1e-5,
-        batch_size: int = 4,
-        gradient_accumulation_steps: int = 4,
-        seed: int = 0,
-        merge: bool = False,
-        max_length: int = 256,
-        chat_template: str | bool = "auto",
-        report_to: str | list[str] = "none",
+        **params: Any,
     ) -> None:
         from harness.plugins.trainers.pairs import TARGETS, calibrator_name, check_min_distance
 
+        shared = common.shared(self.name, self.__keyword_params__, params)
+        chat_template = shared["chat_template"]
         common.check_choice(self.name, "target", target, TARGETS)
         common.check_choice(self.name, "sft_lm_on", sft_lm_on, SFT_LM_ON)
         loss_types = [loss_type] if isinstance(loss_type, str) else list(loss_type)
@@ -120,7 +112,7 @@ class ExplicitTrainer:
         self.sft_epochs = sft_epochs
         self.sft_learning_rate = float(sft_learning_rate)
         self.sft_lm_on = sft_lm_on
-        self.settings = common.TrainSettings.from_parameters(self.name, locals())
+        self.settings = common.TrainSettings.from_parameters(self.name, shared)
         self.report_to = self.settings.report_to  # the run logs its metrics to these trackers too
 
     def params(self) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def make_trainer(
     from transformers import TrainingArguments
 
     from harness.plugins.trainers.encoding import collate
-    from harness.plugins.trainers.loss import CalibrationLossTrainer
+    from harness.plugins.trainers.implicit_loss import CalibrationLossTrainer
 
     precision = common.choose_precision()
     common.seed_everything(settings.seed)  # the LoRA initialisation is random
@@ -117,6 +117,8 @@ class ImplicitTrainer:
     """LoRA training with the implicit calibration loss; evaluated with the ``logprob`` extractor."""
 
     name = "implicit"
+    #: the shared trainer parameters (``common.shared_parameters``), taken as ``**params``
+    __keyword_params__ = common.shared_parameters()
     extractor = "logprob"
     #: its training records are the judged answers of the plain (``logprob``) format
     train_extractor = "logprob"
@@ -126,20 +128,10 @@ class ImplicitTrainer:
         *,
         lam: float = 1.0,
         lm_on: str = "correct",
-        lora_r: int = 16,
-        lora_alpha: float = 32,
-        lora_dropout: float = 0.05,
-        target_modules: str | list[str] = "auto",
-        epochs: float = 3,
-        learning_rate: float = 1e-5,
-        batch_size: int = 4,
-        gradient_accumulation_steps: int = 4,
-        seed: int = 0,
-        merge: bool = False,
-        max_length: int = 256,
-        chat_template: str | bool = "auto",
-        report_to: str | list[str] = "none",
+        **params: Any,
     ) -> None:
+        shared = common.shared(self.name, self.__keyword_params__, params)
+        chat_template = shared["chat_template"]
         common.check_choice(self.name, "lm_on", lm_on, LM_ON)
         common.check_chat_template(self.name, chat_template)
         self.chat_template = chat_template
@@ -147,7 +139,7 @@ class ImplicitTrainer:
             raise ParameterError(f"trainer 'implicit': lam = {lam!r}; expected a number >= 0")
         self.lam = float(lam)
         self.lm_on = lm_on
-        self.settings = common.TrainSettings.from_parameters(self.name, locals())
+        self.settings = common.TrainSettings.from_parameters(self.name, shared)
         self.report_to = self.settings.report_to  # the run logs its metrics to these trackers too
 
     def build(

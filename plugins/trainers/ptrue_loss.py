@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from harness.plugins.trainers.loss import CalibrationLossTrainer
+from harness.plugins.trainers.implicit_loss import CalibrationLossTrainer
 
 
 class PTrueLossTrainer(CalibrationLossTrainer):

@@ -47,33 +47,27 @@ class PTrueTuningTrainer:
     """LoRA on the P(True) query only (cross-entropy against the verdict); answers untouched."""
 
     name = "ptrue_tuning"
+    #: the shared trainer parameters (``common.shared_parameters``), taken as ``**params``
+    __keyword_params__ = common.shared_parameters(
+        lora_r=8, lora_alpha=16, epochs=2, learning_rate=1e-4, batch_size=8, gradient_accumulation_steps=2,
+        max_length=512)
     extractor = "ptrue"
     #: its training records are the judged plain answers the ptrue extractor reads
     train_extractor = "ptrue"
 
     def __init__(
         self,
-        *,
-        lora_r: int = 8,
-        lora_alpha: float = 16,
-        lora_dropout: float = 0.05,
-        target_modules: str | list[str] = "auto",
-        epochs: float = 2,
-        learning_rate: float = 1e-4,
-        batch_size: int = 8,
-        gradient_accumulation_steps: int = 2,
-        seed: int = 0,
-        merge: bool = False,
-        max_length: int = 512,
-        chat_template: str | bool = "auto",
-        report_to: str | list[str] = "none",
+        **params: Any,
     ) -> None:
+        shared = common.shared(self.name, self.__keyword_params__, params)
+        chat_template = shared["chat_template"]
+        merge = shared["merge"]
         common.check_chat_template(self.name, chat_template)
         if merge is True:
             raise ParameterError("trainer 'ptrue_tuning': merge = true would let the adapter answer too; "
                                  "it serves only the P(True) query (leave merge false)")
         self.chat_template = chat_template
-        self.settings = common.TrainSettings.from_parameters(self.name, locals())
+        self.settings = common.TrainSettings.from_parameters(self.name, shared)
         self.report_to = self.settings.report_to
 
     def build(self, model: ModelRef, records: Sequence[TrainingRecord], out_dir: Path, extractor: Any,

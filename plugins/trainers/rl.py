@@ -43,6 +43,8 @@ class RLTrainer:
     ``verbalized``."""
 
     name = "rl"
+    #: the shared trainer parameters (``common.shared_parameters``), taken as ``**params``
+    __keyword_params__ = common.shared_parameters(epochs=1, batch_size=8)
     extractor = "verbalized"
     #: its questions (and prompts) are those of the verbalized training split
     train_extractor = "verbalized"
@@ -59,20 +61,10 @@ class RLTrainer:
         max_new_tokens: int = 64,
         max_steps: int = 0,
         judge: str = "",
-        lora_r: int = 16,
-        lora_alpha: float = 32,
-        lora_dropout: float = 0.05,
-        target_modules: str | list[str] = "auto",
-        epochs: float = 1,
-        learning_rate: float = 1e-5,
-        batch_size: int = 8,
-        gradient_accumulation_steps: int = 4,
-        seed: int = 0,
-        merge: bool = False,
-        max_length: int = 256,
-        chat_template: str | bool = "auto",
-        report_to: str | list[str] = "none",
+        **params: Any,
     ) -> None:
+        shared = common.shared(self.name, self.__keyword_params__, params)
+        chat_template = shared["chat_template"]
         self.reward = Reward.build(self.name, rule=reward, clip=clip, format_penalty=format_penalty)
         common.check_positive_ints(self.name, {"max_new_tokens": max_new_tokens}, "max_new_tokens")
         if isinstance(num_generations, bool) or not isinstance(num_generations, int) or num_generations < 2:
@@ -88,7 +80,7 @@ class RLTrainer:
         if not isinstance(judge, str):
             common.bad(self.name, "judge", judge, "a judge's name ('' = the run's)")
         common.check_chat_template(self.name, chat_template)
-        self.settings = common.TrainSettings.from_parameters(self.name, locals())
+        self.settings = common.TrainSettings.from_parameters(self.name, shared)
         per_step = self.settings.batch_size * self.settings.gradient_accumulation_steps
         if per_step % num_generations:
             raise ParameterError(

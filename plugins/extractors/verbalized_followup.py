@@ -1,4 +1,4 @@
-"""The ``verbalized2`` extractor (second-turn verbalized confidence): the model answers the
+"""The ``verbalized_followup`` extractor (second-turn verbalized confidence): the model answers the
 plain prompt greedily; a second prompt shows it the question and its own answer and asks for
 ``Confidence: <probability from 0 to 1>``, which is parsed as the ``verbalized`` extractor
 parses it. Unlike ``verbalized`` the answer is the plain one (shared with ``logprob``), so only
@@ -22,7 +22,7 @@ SECOND_TURN = "second_turn"
 class SecondTurnExtractor(PlainAnswer):
     """The plain answer; confidence stated in a second turn that is shown that answer."""
 
-    name = "verbalized2"
+    name = "verbalized_followup"
     requires: frozenset[str] = frozenset()
 
     def __init__(self, on_missing: str | float = 1.0) -> None:
