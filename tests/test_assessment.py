@@ -63,3 +63,33 @@ def test_the_verdicts_alone_are_the_verdicts_of_the_full_assessment() -> None:
     assert [{k: v for k, v in c.items() if k not in drop} for c in alone["comparisons"]] == \
         [{k: v for k, v in c.items() if k not in drop} for c in full["comparisons"]]
     assert full["comparisons"][0]["beats_posthoc"]["against"] == "baseline[verbalized] + isotonic"
+
+
+def test_a_model_that_stops_answering_right_and_says_zero_never_beats_the_post_hoc_bar() -> None:
+    """Each row's Brier score is of its own answers: a model that gets 4% right and says 0 everywhere
+    has a Brier score of 0.04 and would "beat" every map. Found on a fresh world (rl, world 105:
+    accuracy -59.6 points, beats_posthoc pass). The post-hoc verdicts pass only where the accuracy
+    criterion passes: here it fails, so both fail."""
+    config = Config.load()
+    settings = Settings(thresholds=thresholds_from(config), config=config, resamples=200)
+    base = [Outcome(example_id=f"q{i:03d}", grade="correct" if i % 3 else "incorrect",
+                    confidence=0.9 if i % 3 else 0.6, group=f"e{i // 3}") for i in range(450)]
+    mapped = [o.with_confidence(0.8 if o.grade == "correct" else 0.5) for o in base]  # Brier 0.11
+    collapsed = [Outcome(example_id=o.example_id, grade="correct" if i % 25 == 0 else "incorrect",
+                         confidence=0.0, group=o.group) for i, o in enumerate(base)]
+    isotonic = RowKey(label=BASELINE, extractor="verbalized", calibrator="isotonic")
+    rows = {RowKey(label=BASELINE, extractor="verbalized"): base,
+            RowKey(label="rl", extractor="verbalized"): collapsed, isotonic: mapped}
+    assessed = assess(rows, {"rl": "verbalized"}, settings, held_out=True,
+                      fits={isotonic: {"selection": {"cv_brier": 0.1}}})
+    comp = assessed["comparisons"][0]
+    accuracy = next(v for v in comp["criteria"] if v["name"] == "accuracy")
+    assert accuracy["outcome"] == "fail"
+    for name in ("beats_posthoc", "adds_to_posthoc"):
+        verdict = comp[name]
+        if verdict is None:
+            continue  # adds_to_posthoc needs rl + c rows, which this run has none of
+        assert verdict["ci"][1] < 0  # its Brier score (0.04) is lower: on Brier alone it would pass
+        assert verdict["outcome"] == "fail" and not verdict["passed"]
+        assert verdict["accuracy_gate"] == "fail" and "accuracy criterion is fail" in verdict["detail"]
+    assert comp["beats_posthoc"] is not None

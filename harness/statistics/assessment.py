@@ -171,8 +171,11 @@ def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted],
     comp["criteria"] = [v.to_dict() for v in verdicts]
     comp["retention"] = _retention(base, trained)
     comp["subgroups"] = _subgroups(base, trained, settings)
-    comp["beats_posthoc"] = _beats_posthoc(trained_key, counted, settings, fits or {})
-    comp["adds_to_posthoc"] = _adds_to_posthoc(trainer, extractor, counted, settings, fits or {})
+    accuracy = next((v.outcome for v in verdicts if v.name == "accuracy"), None)
+    comp["beats_posthoc"] = _held_to_accuracy(_beats_posthoc(trained_key, counted, settings, fits or {}),
+                                              accuracy)
+    comp["adds_to_posthoc"] = _held_to_accuracy(
+        _adds_to_posthoc(trainer, extractor, counted, settings, fits or {}), accuracy)
     required = set(settings.thresholds.get("require") or ())
     gates = {v.name: v.outcome for v in verdicts}
     for name in ("beats_posthoc", "adds_to_posthoc"):
@@ -184,6 +187,20 @@ def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted],
     comp["not_passed"] = {name: outcome for name, outcome in gates.items() if outcome != "pass"}
     comp["passed"] = comp["outcome"] == "pass"
     return comp
+
+
+def _held_to_accuracy(verdict: dict[str, Any] | None, accuracy: str | None) -> dict[str, Any] | None:
+    """A post-hoc verdict can pass only where the trained model answers as well as the baseline.
+    Each row's Brier score is of its own answers, so a model that stops answering right and says 0
+    for every answer has a Brier score equal to its (low) accuracy and "beats" every map. The
+    verdict's pass becomes ``fail`` when the accuracy criterion fails and ``inconclusive`` when it
+    is inconclusive (the accuracy gate is stated in ``accuracy_gate`` and the detail)."""
+    if not verdict or verdict.get("outcome") != "pass" or accuracy in (None, "pass"):
+        return verdict
+    outcome = "fail" if accuracy == "fail" else "inconclusive"
+    return {**verdict, "outcome": outcome, "passed": False, "accuracy_gate": accuracy,
+            "detail": f"{verdict.get('detail', '')}; but the trained model's accuracy criterion is "
+                      f"{accuracy}, so a lower Brier score on its own answers shows nothing: {outcome}"}
 
 
 def posthoc_outcome(verdict: Mapping[str, Any] | None) -> str:
