@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.reporting.run_folder import HEADLINE
+from harness.statistics.criteria import verdict_outcome
 
 
 def fmt(entry: dict[str, Any] | None, digits: int = 3) -> str:
@@ -28,15 +29,8 @@ def row_name(row: dict[str, Any]) -> str:
 SHOWN = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive"}
 
 
-def _outcome(verdict: dict[str, Any] | None) -> str | None:
-    """A verdict dict's outcome (an older one: pass/fail from ``passed``); None for no verdict."""
-    if verdict is None:
-        return None
-    return str(verdict.get("outcome") or ("pass" if verdict.get("passed") else "fail"))
-
-
 def _posthoc_cell(verdict: dict[str, Any] | None) -> str:
-    outcome = _outcome(verdict)
+    outcome = verdict_outcome(verdict)
     if outcome is None or verdict is None:
         return "n/a (no post-hoc rows)"
     against = verdict.get("against")
@@ -95,9 +89,9 @@ def conclusion_lines(report: dict[str, Any]) -> list[str]:
         lines += ["| trainer | extractor | overall | " + " | ".join(names)
                   + " | beats best post-hoc | adds to post-hoc |", "|" + " --- |" * (5 + len(names))]
         for comp in comps:
-            got = {v["name"]: _outcome(v) for v in comp["criteria"]}
+            got = {v["name"]: verdict_outcome(v) for v in comp["criteria"]}
             cells = [SHOWN[got[n]] if got.get(n) else "n/a" for n in names]
-            overall = comp.get("outcome") or ("pass" if comp.get("passed") else "fail")
+            overall = verdict_outcome(comp)
             lines.append(f"| {comp['trainer']} | {comp['extractor']} | **{SHOWN[overall].upper()}** | "
                          + " | ".join(cells) + f" | {_posthoc_cell(comp.get('beats_posthoc'))} | "
                          f"{_posthoc_cell(comp.get('adds_to_posthoc'))} |")
@@ -190,7 +184,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         for row in fitted:
             lines.append(f"- {row_name(row)}/{row['extractor']}: {fitted_summary(row['calibrator_fit'])}")
     for comp in report["comparisons"]:
-        overall = comp.get("outcome") or ("pass" if comp["passed"] else "fail")
+        overall = verdict_outcome(comp)
         lines += ["", f"## {comp['trainer']} vs baseline ({comp['extractor']}, paired on "
                   f"{comp['paired_n']} examples): {SHOWN[overall].upper()}", ""]
         if comp.get("error"):
@@ -210,7 +204,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "| criterion | verdict | value | threshold | detail |",
                   "| --- | --- | --- | --- | --- |"]
         for v in comp["criteria"]:
-            lines.append(f"| {v['name']} | {SHOWN[_outcome(v) or 'fail']} | {_num(v['value'])} | "
+            lines.append(f"| {v['name']} | {SHOWN[verdict_outcome(v) or 'fail']} | {_num(v['value'])} | "
                          f"{_num(v['threshold'])} | {v['detail']} |")
         lines += [""] + _posthoc_lines(comp)
         retention = comp.get("retention")
@@ -323,7 +317,7 @@ def _posthoc_lines(comp: dict[str, Any]) -> list[str]:
         if verdict is None:
             lines.append(f"- {name}: n/a (no post-hoc rows){gate}")
         else:
-            lines.append(f"- {name}: {SHOWN[_outcome(verdict) or 'fail']}{gate} — "
+            lines.append(f"- {name}: {SHOWN[verdict_outcome(verdict) or 'fail']}{gate} — "
                          f"{verdict.get('detail') or verdict.get('error')}")
     return lines
 
@@ -340,8 +334,8 @@ def glance(report: dict[str, Any]) -> list[str]:
     lines = ["Verdicts (" + ("POINT reading, --point: point estimates decided" if point else
                              "decided by the paired 95% CIs") + "):"]
     for comp in report["comparisons"]:
-        overall = comp.get("outcome") or ("pass" if comp.get("passed") else "fail")
-        others = [f"{v['name']} {_outcome(v)}" for v in comp["criteria"] if _outcome(v) != "pass"]
+        overall = verdict_outcome(comp)
+        others = [f"{v['name']} {o}" for v in comp["criteria"] if (o := verdict_outcome(v)) != "pass"]
         lines.append(f"  {comp['trainer']}: {SHOWN[overall].upper()}"
                      + (f" ({', '.join(others)})" if others else "")
                      + f"; beats best post-hoc: {_posthoc_cell(comp.get('beats_posthoc'))}"

@@ -43,6 +43,8 @@ from typing import Any
 from harness.artifacts import write_json_atomic, write_text_atomic
 from harness.errors import HarnessError
 from harness.reporting.run_folder import HEADLINE, load_report
+from harness.statistics.criteria import OUTCOMES
+from harness.statistics.criteria import verdict_outcome as outcome_of
 from harness.statistics.seed_statistics import (
     clopper_pearson,
     holm,
@@ -55,17 +57,7 @@ from harness.statistics.seed_statistics import (
 SCHEMA = "calibration-harness/sweep/v2"
 #: older summaries the view still reads (their pass-rate entries have ``passed`` and ``n`` only)
 READABLE = (SCHEMA, "calibration-harness/sweep/v1")
-OUTCOMES = ("pass", "fail", "inconclusive")
 ALPHA = 0.05  # a trainer is named better only when its Holm-adjusted p-value is below this
-
-
-def outcome_of(verdict: dict[str, Any] | None) -> str | None:
-    """A verdict's ``outcome`` (pass / fail / inconclusive); from ``passed`` in older run folders."""
-    if verdict is None:
-        return None
-    if verdict.get("outcome") in OUTCOMES:
-        return str(verdict["outcome"])
-    return "pass" if verdict.get("passed") else "fail"
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ import attrs
 from harness.errors import HarnessError
 from harness.machinery import registry
 from harness.machinery.config import Config
-from harness.statistics.criteria import evaluate_criteria, overall
+from harness.statistics.criteria import evaluate_criteria, overall, verdict_outcome
 from harness.statistics.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
 from harness.statistics.posthoc_bar import groups_of, paired_metric
 from harness.statistics.scoring import paired_difference, score
@@ -206,9 +206,7 @@ def _held_to_accuracy(verdict: dict[str, Any] | None, accuracy: str | None) -> d
 def posthoc_outcome(verdict: Mapping[str, Any] | None) -> str:
     """A post-hoc verdict's outcome: its ``outcome``, else (an older verdict) pass/fail from
     ``passed``; no verdict at all (no post-hoc rows) fails where it is required."""
-    if not verdict:
-        return "fail"
-    return str(verdict.get("outcome") or ("pass" if verdict.get("passed") else "fail"))
+    return verdict_outcome(verdict) or "fail"
 
 
 def _criteria(base: Counted, trained: Counted, settings: Settings, held_out: bool,

@@ -99,6 +99,16 @@ class Verdict:
                 "intervals": dict(self.intervals)}
 
 
+def verdict_outcome(verdict: Mapping[str, Any] | None) -> str | None:
+    """A stored verdict's outcome (pass / fail / inconclusive); from ``passed`` in a run folder of
+    an older version; None for no verdict."""
+    if verdict is None:
+        return None
+    if verdict.get("outcome") in OUTCOMES:
+        return str(verdict["outcome"])
+    return "pass" if verdict.get("passed") else "fail"
+
+
 def outcome_of(passed: bool) -> str:
     """A two-valued verdict's outcome."""
     return "pass" if passed else "fail"
