@@ -63,12 +63,14 @@ def metric(report: dict, label: str, extractor: str, calibrator: str | None, nam
 
 def outcome(verdict: dict | None) -> str:
     """pass / fail / inconclusive of one verdict (``passed`` only in a run folder of an older version)."""
-    from harness.reporting.sweep_summary import outcome_of
+    from harness.statistics.criteria import verdict_outcome
 
-    return outcome_of(verdict) or "n/a"
+    return verdict_outcome(verdict) or "n/a"
 
 
 def summary(report: dict, comparison: dict) -> dict:
+    from harness.statistics.criteria import overall
+
     criteria = {v["name"]: v for v in comparison["criteria"]}
     extractor = comparison["extractor"]
     name = report["thresholds"]["metric"]
@@ -78,18 +80,13 @@ def summary(report: dict, comparison: dict) -> dict:
         "error": (metric(report, "baseline", extractor, None, name), metric(report, comparison["trainer"],
                                                                          extractor, None, name)),
         "accuracy_change": -criteria["accuracy"]["value"] if "accuracy" in criteria else None,
-        "seed": _whole([outcome(criteria.get(n)) for n in SEED_CRITERIA if n in criteria]),
+        "seed": overall([outcome(criteria[n]) for n in SEED_CRITERIA if n in criteria]),
         "all": outcome(comparison),
         "not_passed": {n: outcome(v) for n, v in criteria.items() if outcome(v) != "pass"},
         "beats": outcome(beats), "adds": outcome(adds),
         "bar": (beats or {}).get("against"),
         "retention": (comparison.get("retention") or {}).get("value"),
     }
-
-
-def _whole(outcomes: list[str]) -> str:
-    """fail if any fails, else inconclusive if any is, else pass (the verdicts' own rule)."""
-    return "fail" if "fail" in outcomes else "inconclusive" if "inconclusive" in outcomes else "pass"
 
 
 def keep_outcomes(folder: Path, into: Path) -> None:
