@@ -11,6 +11,7 @@ from harness.errors import InputError, ParameterError
 from harness.machinery.config import Config
 from harness.plugins.metrics import debiased_calib_err
 from harness.statistics.criteria import DEFAULTS, Verdict, evaluate_criteria, tenth_shares, thresholds_from
+from harness.statistics.outcomes import Answered
 
 
 def baseline(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -158,16 +159,43 @@ def test_tenth_shares() -> None:
     assert shares.tolist() == [0.4, 0.2, 0, 0, 0, 0, 0, 0, 0, 0.4]
 
 
+def answered(before: float, after: float, n: int = 400) -> Answered:
+    """``n`` examples of one group each, the first ``before`` / ``after`` share answered."""
+    ids = [f"q{i:04d}" for i in range(n)]
+    flags = np.arange(n)
+    return Answered(ids=ids, before=flags < round(before * n), after=flags < round(after * n), groups=ids)
+
+
 def test_held_out_and_coverage_join_when_given() -> None:
     base = baseline()
     trained = (base[0] - 0.3, base[1])
-    verdicts = by_name(evaluate_criteria(base, trained, resamples=0, held_out=False, coverage=(0.98, 0.95)))
+    verdicts = by_name(evaluate_criteria(base, trained, {"point": True}, resamples=0, held_out=False,
+                                         coverage=answered(0.98, 0.95)))
     assert list(verdicts)[0] == "held_out" and not verdicts["held_out"].passed
     assert not verdicts["coverage"].passed and verdicts["coverage"].value == pytest.approx(-0.03)
-    loose = {"allow_not_held_out": True, "coverage_tolerance": 0.05}
+    loose = {"allow_not_held_out": True, "coverage_tolerance": 0.05, "point": True}
     allowed = by_name(evaluate_criteria(base, trained, loose, resamples=0, held_out=False,
-                                        coverage=(0.98, 0.95)))
+                                        coverage=answered(0.98, 0.95)))
     assert allowed["held_out"].passed and allowed["coverage"].passed
+
+
+def test_coverage_is_read_from_its_paired_interval() -> None:
+    """A 3-point fall in the share answered at n = 400 fails (the CI lies below -1 point); a fall
+    of 1 point straddles it (inconclusive); the same share on both sides passes; without
+    resamples the interval reading has nothing to read (inconclusive)."""
+    base = baseline()
+    trained = (base[0] - 0.3, base[1])
+
+    def coverage(before: float, after: float, resamples: int = 500) -> Verdict:
+        return by_name(evaluate_criteria(base, trained, resamples=resamples,
+                                         coverage=answered(before, after)))["coverage"]
+
+    fell = coverage(0.98, 0.95)
+    assert fell.outcome == "fail" and fell.intervals["change"][1] < -0.01
+    assert coverage(0.98, 0.97).outcome == "inconclusive"
+    same = coverage(0.95, 0.95)
+    assert same.outcome == "pass" and same.intervals["change"] == [0.0, 0.0]
+    assert coverage(0.98, 0.98, resamples=0).outcome == "inconclusive"
 
 
 def test_discrimination_fails_when_confidence_stops_ranking() -> None:

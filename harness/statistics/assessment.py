@@ -35,7 +35,7 @@ from harness.errors import HarnessError
 from harness.machinery import registry
 from harness.machinery.config import Config
 from harness.statistics.criteria import evaluate_criteria, overall, verdict_outcome
-from harness.statistics.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
+from harness.statistics.outcomes import MISSING_CONFIDENCE, Answered, Counted, Outcome, answered_pairs, count
 from harness.statistics.posthoc_bar import groups_of, paired_metric
 from harness.statistics.scoring import paired_difference, score
 from harness.statistics.simpleqa_metrics import simpleqa_intervals, simpleqa_metrics
@@ -105,7 +105,8 @@ def assess(
         for key, fit in fits.items():  # a calibrator that could not be fitted still gets its row
             if key not in outcomes:
                 table.append(_row(key, None, fit, settings))
-    comparisons = [_comparison(trainer, extractor, counted, settings, held_out, fits)
+    comparisons = [_comparison(trainer, extractor, counted, settings, held_out, fits,
+                               answered=_answered(outcomes, trainer, extractor))
                    for trainer, extractor in trainers.items()]
     if rows:
         simpleqa_intervals(table, comparisons, {key.slug: items for key, items in outcomes.items()},
@@ -146,8 +147,15 @@ def _paired(a: Counted, b: Counted) -> tuple[Counted, Counted]:
     return a.select(common), b.select(common)
 
 
+def _answered(outcomes: Mapping[RowKey, Sequence[Outcome]], trainer: str, extractor: str) -> Answered | None:
+    """Who answered what, baseline against ``trainer``, with ``extractor`` (None when a row is missing)."""
+    base, trained = (outcomes.get(RowKey(label=label, extractor=extractor)) for label in (BASELINE, trainer))
+    return None if base is None or trained is None else answered_pairs(base, trained)
+
+
 def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted], settings: Settings,
-                held_out: bool, fits: Mapping[RowKey, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                held_out: bool, fits: Mapping[RowKey, Mapping[str, Any]] | None = None,
+                answered: Answered | None = None) -> dict[str, Any]:
     base_key, trained_key = RowKey(label=BASELINE, extractor=extractor), RowKey(label=trainer,
                                                                                 extractor=extractor)
     comp: dict[str, Any] = {"trainer": trainer, "extractor": extractor, "paired_n": 0, "changes": {},
@@ -166,8 +174,7 @@ def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted],
     comp["changes"] = paired_difference(base.confidence, base.correct, trained.confidence, trained.correct,
                                         settings.metric_names, settings.config, resamples=settings.resamples,
                                         seed=settings.seed, groups=groups)
-    coverage = (counted[base_key].coverage(), counted[trained_key].coverage())
-    verdicts = _criteria(base, trained, settings, held_out, coverage=coverage)
+    verdicts = _criteria(base, trained, settings, held_out, coverage=answered)
     comp["criteria"] = [v.to_dict() for v in verdicts]
     comp["retention"] = _retention(base, trained)
     comp["subgroups"] = _subgroups(base, trained, settings)
@@ -210,7 +217,7 @@ def posthoc_outcome(verdict: Mapping[str, Any] | None) -> str:
 
 
 def _criteria(base: Counted, trained: Counted, settings: Settings, held_out: bool,
-              coverage: tuple[float, float] | None = None) -> list[Any]:
+              coverage: Answered | None = None) -> list[Any]:
     """The criteria; with no paired example, only those that need no data (and ``sample_size``)."""
     from harness.statistics.criteria import Verdict, _held_out, _sample_size
 

@@ -10,20 +10,22 @@ entities, instead of examples) and are ``pass``, ``fail`` or ``inconclusive``:
   trained - (1 - min_reduction) x baseline lies above 0; else inconclusive;
 - ``accuracy`` (non-inferiority): pass when the paired CI's lower bound of the change is at
   or above -``max_accuracy_drop``, fail when its upper bound is below it;
-- ``discrimination`` (non-inferiority of AUROC): the same against ``min_auroc_change``.
+- ``discrimination`` (non-inferiority of AUROC): the same against ``min_auroc_change``;
+- ``coverage`` (non-inferiority): the trained model answers (attempts, with a confidence of
+  its own) as many of the examples both runs had judged as the baseline, less
+  ``coverage_tolerance`` — a model that learns to say nothing on hard questions improves every
+  other criterion. Pass when the paired CI's lower bound of the change in the share answered
+  is at or above -``coverage_tolerance``, fail when its upper bound is below it;
 
 Criteria without an estimate pass or fail:
 
 - ``held_out``: the evaluation questions were held out from training (fails on an
   ``--eval-on-train`` run unless ``allow_not_held_out``);
 - ``sample_size``: at least ``min_n`` paired examples in at least ``min_groups`` groups;
-- ``coverage``: the trained model answers (attempts, with a confidence of its own) at least
-  as many of the judged examples as the baseline, less ``coverage_tolerance`` — a model
-  that learns to say nothing on hard questions improves every other criterion;
 - ``not_collapsed``: the trained confidences keep a spread (std >= ``min_confidence_std``)
   *and* no tenth of [0, 1] holds more than ``max_bin_share`` of them.
 
-With ``point`` (``harness check --point``) the three estimated criteria are read from their
+With ``point`` (``harness check --point``) the four estimated criteria are read from their
 point estimates instead — the seed's reading, labelled as such in every detail, never the
 default. ``strict`` is the old name of the interval reading and changes nothing; it contradicts
 ``point``. Without an interval (no resamples) the interval reading is inconclusive.
@@ -43,7 +45,15 @@ import numpy as np
 from harness.errors import HarnessError, InputError, ParameterError
 from harness.machinery import registry
 from harness.machinery.config import Config
-from harness.statistics.bootstrap import DEFAULT_RESAMPLES, draw, percentile_interval, replicate_all
+from harness.statistics.bootstrap import (
+    DEFAULT_RESAMPLES,
+    Resamples,
+    draw,
+    percentile_interval,
+    replicate_all,
+    vectorized,
+)
+from harness.statistics.outcomes import Answered
 from harness.statistics.scoring import as_inputs
 
 DEFAULTS: dict[str, Any] = {
@@ -78,7 +88,7 @@ class Verdict:
     ``outcome`` is "pass", "fail" or "inconclusive" (only a criterion read from an interval can
     be inconclusive); ``passed`` is ``outcome == "pass"``, kept for older readers. ``reading``
     says what decided: "interval" (the paired CIs in ``intervals``), "point" (``--point``), or
-    None for a criterion with no estimate (``held_out``, ``sample_size``, ``coverage``,
+    None for a criterion with no estimate (``held_out``, ``sample_size``,
     ``not_collapsed``)."""
 
     name: str
@@ -175,12 +185,13 @@ def evaluate_criteria(
     seed: int = 0,
     config: Config | None = None,
     groups: Sequence[Any] | None = None,
-    coverage: tuple[float, float] | None = None,
+    coverage: Answered | None = None,
     held_out: bool | None = None,
 ) -> list[Verdict]:
     """Verdicts of ``trained`` against ``baseline`` (the same examples in the same order).
 
-    ``coverage`` is (baseline, trained) share of answered examples; ``held_out`` whether the
+    ``coverage`` is who answered what on both sides (``outcomes.answered_pairs``: resampled by its
+    own groups when ``groups`` is given, else by example); ``held_out`` whether the
     evaluation questions were held out. Either, when None, leaves its criterion out.
     """
     config = config or Config.load()
@@ -209,7 +220,8 @@ def evaluate_criteria(
         _accuracy(fns["accuracy"], base, new, limits, reps.get("accuracy"), reading),
     ]
     if coverage is not None:
-        verdicts.append(_coverage(*coverage, limits["coverage_tolerance"]))
+        verdicts.append(_coverage(coverage, float(limits["coverage_tolerance"]), reading,
+                                  resamples=resamples, seed=seed, grouped=groups is not None))
     verdicts += [
         _discrimination(fns["auroc"], base, new, limits["min_auroc_change"], reps.get("auroc"), reading),
         _not_collapsed(base, new, limits, config),
@@ -256,13 +268,52 @@ def _sample_size(n: int, groups: int, minimum: int, min_groups: int = 1) -> Verd
                            f"(needs >= {min_groups})"))
 
 
-def _coverage(before: float, after: float, tolerance: float) -> Verdict:
-    return Verdict(
-        name="coverage", outcome=outcome_of(after >= before - tolerance - TOLERANCE), value=after - before,
-        threshold=tolerance,
-        detail=(f"answered with a confidence {before:.1%} -> {after:.1%} of the judged examples "
-                f"({100 * (after - before):+.1f} points; allowed down to {-100 * tolerance:+.1f})"),
-    )
+def _share_batched(confidence: np.ndarray, answered: np.ndarray, resamples: Resamples) -> np.ndarray:
+    return answered[resamples.indices].mean(axis=1)
+
+
+@vectorized(_share_batched)
+def _share(confidence: np.ndarray, answered: np.ndarray) -> float:
+    """The share of examples answered (``answered`` in the place of ``correct``)."""
+    return float(np.mean(answered))
+
+
+def _coverage(answered: Answered, tolerance: float, reading: str, *, resamples: int, seed: int,
+              grouped: bool) -> Verdict:
+    """Non-inferiority of the share answered against ``-tolerance`` (paired, as ``accuracy``)."""
+    n = len(answered.ids)
+    if n == 0:
+        return Verdict(name="coverage", outcome="fail", value=None, threshold=tolerance,
+                       detail="no example was judged for both models")
+    before, after = float(answered.before.mean()), float(answered.after.mean())
+    change = after - before
+    ci = None
+    if resamples > 0:
+        runs = [(answered.before.astype(np.float64), answered.before),
+                (answered.after.astype(np.float64), answered.after)]
+        drawn = draw(n, resamples, seed, groups=answered.groups if grouped else None)
+        reps = replicate_all({"share": _share}, runs, drawn)["share"]
+        ci = _interval(reps[1] - reps[0])
+    head = (f"answered with a confidence {before:.1%} -> {after:.1%} of the {n} examples judged for both "
+            f"({100 * change:+.1f} points; allowed down to {-100 * tolerance:+.1f})"
+            + ("" if ci is None else "; " + _ci_text(ci)))
+    outcome, how = _non_inferior(change, -tolerance, ci, reading)
+    return Verdict(name="coverage", outcome=outcome, value=change, threshold=tolerance, detail=head + how,
+                   reading=reading, intervals={} if ci is None else {"change": ci})
+
+
+def _non_inferior(change: float, margin: float, ci: list[float] | None, reading: str,
+                  what: str = "change") -> tuple[str, str]:
+    """The outcome of a non-inferiority criterion (the change must not fall below ``margin``) and
+    the sentence saying what decided it: the point under ``--point``, else the paired CI."""
+    if reading == "point":
+        return outcome_of(change >= margin - TOLERANCE), _point_note(reading)
+    if ci is None:
+        return "inconclusive", "; " + _no_interval(reading)[1]
+    outcome = _three_valued(ci[0], ci[1], margin)
+    return outcome, {"pass": f"; its lower bound is at or above the allowed {what}",
+                     "fail": f"; its upper bound is below the allowed {what}",
+                     "inconclusive": f"; it straddles the allowed {what}: inconclusive"}[outcome]
 
 
 def _three_valued(low: float, high: float, margin: float) -> str:
@@ -286,16 +337,7 @@ def _discrimination(fn: Any, base: Run, new: Run, minimum: float, reps: np.ndarr
     ci = None if reps is None else _interval(reps[1] - reps[0])
     head = (f"AUROC {before:.4f} -> {after:.4f} ({change:+.4f}; allowed down to {minimum:+.4f})"
             + ("" if ci is None else "; " + _ci_text(ci)))
-    if reading == "point":
-        outcome = outcome_of(change >= minimum - TOLERANCE)
-        how = _point_note(reading)
-    elif ci is None:
-        outcome, how = "inconclusive", "; " + _no_interval(reading)[1]
-    else:
-        outcome = _three_valued(ci[0], ci[1], minimum)
-        how = {"pass": "; its lower bound is at or above the allowed change",
-               "fail": "; its upper bound is below the allowed change",
-               "inconclusive": "; it straddles the allowed change: inconclusive"}[outcome]
+    outcome, how = _non_inferior(change, minimum, ci, reading)
     return Verdict(name="discrimination", outcome=outcome, value=change, threshold=minimum, detail=head + how,
                    reading=reading, intervals={} if ci is None else {"change": ci})
 
@@ -367,15 +409,7 @@ def _accuracy(fn: Any, base: Run, new: Run, limits: Mapping[str, Any], reps: np.
     ci = None if reps is None else _interval(reps[1] - reps[0])
     head = (f"accuracy {before:.4f} -> {after:.4f} ({100 * (after - before):+.1f} points; "
             f"allowed down to {-100 * maximum:+.1f})" + ("" if ci is None else "; " + _ci_text(ci)))
-    if reading == "point":
-        outcome, how = outcome_of(drop <= maximum + TOLERANCE), _point_note(reading)
-    elif ci is None:
-        outcome, how = "inconclusive", "; " + _no_interval(reading)[1]
-    else:
-        outcome = _three_valued(ci[0], ci[1], -maximum)
-        how = {"pass": "; its lower bound is at or above the allowed drop",
-               "fail": "; its upper bound is below the allowed drop",
-               "inconclusive": "; it straddles the allowed drop: inconclusive"}[outcome]
+    outcome, how = _non_inferior(-drop, -maximum, ci, reading, what="drop")
     return Verdict(name="accuracy", outcome=outcome, value=drop, threshold=maximum, detail=head + how,
                    reading=reading, intervals={} if ci is None else {"change": ci})
 

@@ -112,6 +112,34 @@ class Counted:
         return self.counts["answered"] / judged if judged else 0.0
 
 
+@attrs.frozen
+class Answered:
+    """Who answered what, paired: over the examples both runs had judged (a judge error on
+    either side leaves the example out), whether each gave an attempted answer with a
+    confidence of its own. The not-attempted policy does not apply: an abstention is what
+    ``coverage`` counts, whatever the scored rows do with it."""
+
+    ids: list[str]
+    before: np.ndarray  # bool
+    after: np.ndarray  # bool
+    groups: list[str]  # the bootstrap's unit (the example's own id when it has no group)
+
+
+def _answered(o: Outcome) -> bool:
+    return o.grade != "not_attempted" and o.confidence is not None
+
+
+def answered_pairs(before: Sequence[Outcome], after: Sequence[Outcome]) -> Answered:
+    """The paired answered flags of two rows over the same examples (``Answered``)."""
+    judged = {o.example_id: o for o in after if o.grade is not None}
+    pairs = [(o, judged[o.example_id]) for o in sorted(before, key=lambda o: o.example_id)
+             if o.grade is not None and o.example_id in judged]
+    return Answered(ids=[a.example_id for a, _ in pairs],
+                    before=np.array([_answered(a) for a, _ in pairs], dtype=bool),
+                    after=np.array([_answered(b) for _, b in pairs], dtype=bool),
+                    groups=[a.group if a.group is not None else a.example_id for a, _ in pairs])
+
+
 def count(outcomes: Sequence[Outcome], *, not_attempted: str = "incorrect",
           missing_confidence: float = MISSING_CONFIDENCE) -> Counted:
     """Apply the counting rules of this module to one row's outcomes, in example-id order."""
