@@ -37,9 +37,10 @@ FRESH_WORLDS = list(range(100, 110))
 def run_worlds(worlds: list[int], out: Path, jobs: int,
                trainers: tuple[str, ...] = TRAINERS) -> dict[int, tuple[dict, float, int, Path]]:
     """``harness sweep --model tiny-{seed} --seeds <worlds> --trainer implicit --trainer explicit``
-    (or ``trainers``); per world its report, its run's wall time, ``harness check``'s exit status and
-    its run folder."""
-    from harness.reporting.check import check_run
+    (or ``trainers``); per world its report (its comparisons recomputed by ``harness check``'s code
+    from the outcome files, so kept worlds are read under today's verdicts), its run's wall time,
+    ``harness check``'s exit status and its run folder."""
+    from harness.reporting.check import check_run, reassess
     from harness.running.experiment import ExperimentSpec
     from harness.running.sweep import run_sweep
 
@@ -49,7 +50,8 @@ def run_worlds(worlds: list[int], out: Path, jobs: int,
         folder = out / cell["folder"]
         elapsed = json.loads((folder / "manifest.json").read_text())["wall_seconds"]
         ok, _ = check_run(folder)
-        results[cell["seed"]] = (json.loads((folder / "report.json").read_text()), elapsed, 0 if ok else 1,
+        report, assessed, _, _ = reassess(folder)
+        results[cell["seed"]] = ({**report, "comparisons": assessed["comparisons"]}, elapsed, 0 if ok else 1,
                                  folder)
     return results
 

@@ -11,13 +11,14 @@ from harness.reporting.run_folder import SCHEMA, held_out_split, load_report
 from harness.statistics import outcomes as outcome_files
 
 
-def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[str, Any] | None = None,
-              bootstrap: str | None = None) -> tuple[bool, str]:
-    """Recompute every verdict of ``run`` from its outcome files, with the thresholds in force:
+def reassess(run: Path, *, config_file: Path | None = None, thresholds: dict[str, Any] | None = None,
+             bootstrap: str | None = None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], bool]:
+    """Every verdict of ``run`` recomputed from its outcome files, with the thresholds in force:
     the defaults, the installed registry.toml's ``[criteria]``, ``config_file`` and ``thresholds``
-    (never the run's own). The run's metric parameters and counting rules define what was measured."""
+    (never the run's own). The run's metric parameters and counting rules define what was measured.
+    Returns (the stored report, the recomputed assessment, the thresholds, held out)."""
     from harness.machinery.config import Config, Layer
-    from harness.statistics.assessment import RowKey, Settings, assess, posthoc_outcome
+    from harness.statistics.assessment import RowKey, Settings, assess
     from harness.statistics.criteria import thresholds_from
 
     run = Path(run)
@@ -52,6 +53,16 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
                         bootstrap=bootstrap or report["bootstrap"].get("requested", "group"),
                         seed=int(report.get("seed", 0)))
     assessed = assess(outcomes, report["trainers"], settings, held_out=held_out, fits=fits, rows=False)
+    return report, assessed, limits, held_out
+
+
+def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[str, Any] | None = None,
+              bootstrap: str | None = None) -> tuple[bool, str]:
+    """``reassess`` the run and say, line by line, what passed: (every verdict passed, the text)."""
+    from harness.statistics.assessment import posthoc_outcome
+
+    report, assessed, limits, held_out = reassess(run, config_file=config_file, thresholds=thresholds,
+                                                  bootstrap=bootstrap)
     lines = []
     if report.get("eval_task"):
         lines.append(f"trained on task {report['task']}, evaluated on task {report['eval_task']}")
