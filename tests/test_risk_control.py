@@ -85,9 +85,14 @@ def test_imputed_confidence_one_is_tested_first_and_can_stop_everything():
     assert choose_threshold(conf, correct, _everyone(220), alpha=0.1, delta=0.1).threshold == 0.0
 
 
-def test_the_default_grid_holds_one_and_every_hundredth():
-    assert DEFAULT_GRID[-1] == 1.0 and DEFAULT_GRID[0] == 0.0 and len(DEFAULT_GRID) == 101
+def test_the_default_grid_holds_one_every_hundredth_and_finer_steps_near_one():
+    assert DEFAULT_GRID[-1] == 1.0 and DEFAULT_GRID[0] == 0.0 and len(DEFAULT_GRID) == 101 + 16
     assert 0.7 in DEFAULT_GRID  # a stated "70%" is a threshold itself, not 0.7000000000000001
+    assert (DEFAULT_GRID > 0.999).sum() == 13  # token probabilities crowd near 1
+    conf = np.concatenate([np.full(100, 0.9995), np.full(100, 0.995)])  # right above, wrong below
+    correct = np.arange(200) < 100
+    choice = choose_threshold(conf, correct, _everyone(200), alpha=0.1, delta=0.1)
+    assert 0.995 < choice.threshold <= 0.9995 and choice.answered == 100
 
 
 def test_a_choice_round_trips_through_json_and_rejects_a_malformed_record():

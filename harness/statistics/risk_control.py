@@ -57,8 +57,12 @@ import numpy as np
 from harness.errors import ParameterError
 from harness.statistics.seed_statistics import beta_cdf
 
-#: the default thresholds: every hundredth of [0, 1], 1.0 (imputed confidences) included
-DEFAULT_GRID = np.round(np.arange(101) / 100, 2)
+#: the default thresholds: every hundredth of [0, 1], 1.0 (where imputed confidences sit) included,
+#: and 1 - 10^-k for k = 2.25, 2.5, ..., 6: token-probability confidences crowd within 0.01 of 1
+#: (on the tiny model's worlds a quarter of the answers), and fixed-sequence testing pays nothing
+#: for a finer grid
+DEFAULT_GRID = np.unique(np.concatenate([np.round(np.arange(101) / 100, 2),
+                                         1.0 - 10.0 ** -np.arange(2.25, 6.01, 0.25)]))
 METHOD = "learn-then-test, exact binomial tail, fixed-sequence from 1.0 down (K starts, delta / K each)"
 
 
