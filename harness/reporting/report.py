@@ -42,7 +42,8 @@ thresholds in force, never the ones stored here.
   ``inconclusive`` — passed (outcome == pass), value, threshold, detail, reading —
   ``interval``, ``point`` or null — and intervals, the paired CIs that decided),
   ``retention``, ``subgroups``, ``beats_posthoc``, ``adds_to_posthoc`` and ``risk`` (the trained
-  row's abstention verdict) (reported; gating only when listed in ``required``), ``outcome`` (fail if any gating verdict fails, else
+  row's abstention verdict) (reported; gating only when listed in ``required``),
+  ``outcome`` (fail if any gating verdict fails, else
   inconclusive if any is, else pass), ``not_passed`` (``{verdict: outcome}``), ``reading``,
   ``passed`` (outcome == pass), ``simpleqa_changes`` (``{name: {"value", "ci"}}`` of SimpleQA's
   metrics, trained minus baseline, paired bootstrap, and ``n``);
