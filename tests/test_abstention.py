@@ -4,6 +4,7 @@ on other folds of the row's answers, and the ``risk`` verdict that ``check --req
 from __future__ import annotations
 
 import numpy as np
+from risk_helpers import calibrated
 
 from harness.machinery.config import Config
 from harness.statistics.abstention import coverage_at_risk, describe, risk_arrays, risk_verdict
@@ -12,15 +13,6 @@ from harness.statistics.criteria import thresholds_from
 from harness.statistics.outcomes import Outcome
 from harness.statistics.risk_control import choose_threshold
 from harness.statistics.splits import group_folds
-
-
-def calibrated(n: int = 600, seed: int = 0) -> list[Outcome]:
-    """A calibrated model: confidence uniform on [0, 1], right with that probability; groups of 3."""
-    rng = np.random.default_rng(seed)
-    conf = rng.uniform(0, 1, n)
-    right = rng.random(n) < conf
-    return [Outcome(example_id=f"q{i:04d}", grade="correct" if r else "incorrect", confidence=float(c),
-                    group=f"g{i // 3}") for i, (c, r) in enumerate(zip(conf, right, strict=True))]
 
 
 def test_each_fold_is_measured_under_a_threshold_chosen_on_the_other_folds_only():

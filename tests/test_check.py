@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from risk_helpers import calibrated
 
 from harness.reporting.run_folder import SCHEMA
 from harness.statistics.outcomes import Outcome, count, write
@@ -227,6 +228,7 @@ def test_the_cluster_bootstrap_is_the_default_and_can_be_switched_off(tmp_path):
     (("--min-n", "0"), "--min-n"),
     (("--bootstrap", "entity"), "--bootstrap"),
     (("--require", "everything"), "--require"),
+    (("--risk-alpha", "1.5"), "risk_alpha must lie strictly between 0 and 1"),
 ])
 def test_bad_options_are_one_line_and_exit_2(tmp_path, options, message):
     base = answers()
@@ -243,15 +245,6 @@ def test_a_run_from_an_older_version_cannot_be_rechecked(tmp_path):
     result = check(folder)
     assert result.returncode == 2
     assert "cannot be re-checked" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-
-
-def calibrated(n: int = 600, seed: int = 0) -> list[Outcome]:
-    """A calibrated model: confidence uniform on [0, 1], right with that probability; groups of 3."""
-    rng = np.random.default_rng(seed)
-    conf = rng.uniform(0, 1, n)
-    right = rng.random(n) < conf
-    return [Outcome(example_id=f"q{i}", grade="correct" if r else "incorrect", confidence=float(c),
-                    group=f"g{i // 3}") for i, (c, r) in enumerate(zip(conf, right, strict=True))]
 
 
 @pytest.mark.parametrize(("alpha", "outcome"), [("0.3", "pass"), ("0.05", "fail"), ("0.2", "inconclusive")])
