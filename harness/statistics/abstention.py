@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.statistics.bootstrap import DEFAULT_RESAMPLES, draw, percentile_interval
+from harness.statistics.bootstrap import DEFAULT_RESAMPLES, MAX_ELEMENTS, draw, percentile_interval
 from harness.statistics.criteria import Verdict
 from harness.statistics.outcomes import MISSING_CONFIDENCE, Outcome
 from harness.statistics.risk_control import abstains, choose_threshold
@@ -62,11 +62,12 @@ def _interval(answered: np.ndarray, errors: np.ndarray, groups: Sequence[Hashabl
     """Percentile intervals of the coverage and of the error rate among answered."""
     draws = draw(len(answered), resamples, seed, groups)
     cover, risk = np.empty(draws.size), np.full(draws.size, np.nan)
-    for r, idx in enumerate(draws.each()):
-        took, wrong = answered[idx].sum(), errors[idx].sum()
-        cover[r] = took / len(idx)
-        if took:
-            risk[r] = wrong / took
+    for chunk in draws.chunks(MAX_ELEMENTS):  # resamples of one width, a bounded number at a time
+        rows = slice(None) if chunk.rows is None else chunk.rows
+        took = answered[chunk.indices].sum(axis=1)
+        wrong = errors[chunk.indices].sum(axis=1)
+        cover[rows] = took / chunk.indices.shape[1]
+        risk[rows] = np.where(took > 0, wrong / np.maximum(took, 1), np.nan)
     return percentile_interval(cover), percentile_interval(risk)
 
 
