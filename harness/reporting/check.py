@@ -76,7 +76,8 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
             gate = "required" if name in comp["required"] else "reported"
             if verdict is None:
                 mark = MARKS["fail"] if gate == "required" else "  - "
-                lines.append(f"  {mark} {name} ({gate}): n/a, the run has no post-hoc rows")
+                why = "the trained row has no outcomes" if name == "risk" else "the run has no post-hoc rows"
+                lines.append(f"  {mark} {name} ({gate}): n/a, {why}")
             else:
                 outcome = posthoc_outcome(verdict)
                 mark = (MARKS if gate == "required" else REPORTED)[outcome]

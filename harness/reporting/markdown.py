@@ -333,7 +333,8 @@ def _posthoc_lines(comp: dict[str, Any]) -> list[str]:
         verdict = comp.get(name)
         gate = " (required)" if name in required else " (reported)"
         if verdict is None:
-            lines.append(f"- {name}: n/a (no post-hoc rows){gate}")
+            why = "no outcomes" if name == "risk" else "no post-hoc rows"
+            lines.append(f"- {name}: n/a ({why}){gate}")
         else:
             lines.append(f"- {name}: {SHOWN[verdict_outcome(verdict) or 'fail']}{gate} — "
                          f"{verdict.get('detail') or verdict.get('error')}")

@@ -40,13 +40,15 @@ from harness.errors import HarnessError
 from harness.machinery import registry
 from harness.machinery.config import Config
 from harness.statistics.abstention import coverage_at_risk, risk_verdict
-from harness.statistics.criteria import evaluate_criteria, overall, verdict_outcome
+from harness.statistics.criteria import DEFAULTS, evaluate_criteria, overall, verdict_outcome
 from harness.statistics.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
 from harness.statistics.posthoc_bar import groups_of, paired_metric
 from harness.statistics.scoring import paired_difference, score
 from harness.statistics.simpleqa_metrics import simpleqa_intervals, simpleqa_metrics
 
 BASELINE = "baseline"
+#: the risk level and failure probability of ``coverage_at_risk`` where the thresholds leave them out
+RISK_DEFAULTS = {key: DEFAULTS[key] for key in ("risk_alpha", "risk_delta")}
 
 
 @attrs.frozen(kw_only=True)
@@ -162,8 +164,8 @@ def _paired(a: Counted, b: Counted) -> tuple[Counted, Counted]:
 
 def _coverage_at_risk(key: RowKey, items: Sequence[Outcome], settings: Settings) -> dict[str, Any]:
     """The row's ``coverage_at_risk`` at the run's ``risk_alpha`` / ``risk_delta``."""
-    return coverage_at_risk(items, alpha=float(settings.thresholds["risk_alpha"]),
-                            delta=float(settings.thresholds["risk_delta"]),
+    limits = {**RISK_DEFAULTS, **settings.thresholds}
+    return coverage_at_risk(items, alpha=float(limits["risk_alpha"]), delta=float(limits["risk_delta"]),
                             missing_confidence=settings.missing_for(key.extractor), seed=settings.seed,
                             resamples=settings.resamples, by_group=settings.bootstrap == "group")
 
