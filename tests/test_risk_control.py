@@ -221,3 +221,25 @@ def _fixed_sequence_by_mapie(conf, correct, grid, alpha, level):
         p.append(binomial_tail(e, m, alpha) if m else 1.0)
     valid = control_fwer(np.array(p), level, fwer_method=FWERFixedSequenceTesting(n_starts=1))
     return float(grid[max(valid)]) if len(valid) else None
+
+
+@pytest.mark.slow
+def test_wrong_answers_imputed_at_one_do_not_break_the_guarantee():
+    """The sequences' starts depend on the confidences above them; answers without a confidence,
+    imputed at 1.0 and always wrong (a rising error rate at the very top), are where that could
+    bite. With 5% of them the risk still exceeds alpha in no more than a delta share of the draws."""
+    alpha, delta, draws, share = 0.3, 0.1, 300, 0.05
+
+    def risk_at(threshold: float) -> float:
+        answered = LEVELS >= threshold
+        return ((1 - share) * WRONG[answered].sum() / 20 + share) / ((1 - share) * answered.mean() + share)
+
+    rng = np.random.default_rng(5)
+    over = 0
+    for _ in range(draws):
+        imputed, level = rng.random(300) < share, rng.integers(0, 20, 300)
+        conf = np.where(imputed, 1.0, LEVELS[level])
+        wrong = imputed | (rng.random(300) < WRONG[level])
+        threshold = choose_threshold(conf, ~wrong, _everyone(300), alpha=alpha, delta=delta).threshold
+        over += threshold is not None and risk_at(threshold) > alpha
+    assert over == 0 or 1 - binomial_tail(over - 1, draws, delta) > 0.001
