@@ -29,8 +29,9 @@ The procedure (Angelopoulos, Bates, Candès, Jordan & Lei, "Learn then Test", 20
   alpha = delta = 0.1). The chosen threshold is the lowest rejected by any sequence. The starts
   depend on the counts of calibration confidences above them, never on correctness; strictly a
   test is then exact only where the error rate does not rise with confidence above its start
-  (wrong answers imputed at 1.0 break that, by at most their share of the answered), which is why
-  ``bench/abstention.py`` measures the guarantee on real worlds and the tests on a simulation.
+  (wrong answers imputed at 1.0 do; in the tests' simulation with 5% of them the procedure only
+  grew more conservative), which is why ``bench/abstention.py`` measures the guarantee on real
+  worlds and the tests on simulations.
 - ``attempted`` False is the model's own abstention: never answered, whatever its confidence.
   The caller counts judge errors as wrong (``correct`` False) — they are never dropped.
 - when no threshold is rejected, ``threshold`` is None: abstain on everything, and ``describe``
@@ -42,7 +43,8 @@ this, and MAPIE is an optional package (it pulls scikit-learn, a test-only depen
 MAPIE reads the error count back as ``ceil(m * (1 - precision))`` in floating point, which rounds
 some counts up (3 errors in 10 answers is read as 4: ``10 * (1 - 0.7) = 3.0000000000000004``) —
 valid but needlessly conservative; and its p-value of a threshold with no answers is 1, so a grid
-that starts at 1.0 (where imputed confidences sit) stops there. ``tests/test_risk_control.py``
+that starts at 1.0 (where imputed confidences sit) stops there, and its multi-start variant spaces
+the starts evenly over the grid, not by answers. ``tests/test_risk_control.py``
 checks this module against MAPIE on the same data where MAPIE is installed (the test extra).
 """
 
