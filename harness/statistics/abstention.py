@@ -58,9 +58,17 @@ def risk_arrays(outcomes: Sequence[Outcome], missing_confidence: float = MISSING
 
 
 def _interval(answered: np.ndarray, errors: np.ndarray, groups: Sequence[Hashable] | None,
-              resamples: int, seed: int) -> tuple[list[float] | None, list[float] | None]:
-    """Percentile intervals of the coverage and of the error rate among answered."""
-    draws = draw(len(answered), resamples, seed, groups)
+              resamples: int, seed: int, cache: dict[Hashable, Any] | None = None
+              ) -> tuple[list[float] | None, list[float] | None]:
+    """Percentile intervals of the coverage and of the error rate among answered. ``cache`` keeps
+    the draws of the rows of one report: rows of the same answers (a model and its calibrated
+    rows) resample the same groups, so they share one draw."""
+    key = (len(answered), resamples, seed, None if groups is None else tuple(groups))
+    draws = None if cache is None else cache.get(key)
+    if draws is None:
+        draws = draw(len(answered), resamples, seed, groups)
+        if cache is not None:
+            cache[key] = draws
     cover, risk = np.empty(draws.size), np.full(draws.size, np.nan)
     for chunk in draws.chunks(MAX_ELEMENTS):  # resamples of one width, a bounded number at a time
         rows = slice(None) if chunk.rows is None else chunk.rows
@@ -73,10 +81,12 @@ def _interval(answered: np.ndarray, errors: np.ndarray, groups: Sequence[Hashabl
 
 def coverage_at_risk(outcomes: Sequence[Outcome], *, alpha: float, delta: float,
                      missing_confidence: float = MISSING_CONFIDENCE, folds: int = FOLDS, seed: int = 0,
-                     resamples: int = DEFAULT_RESAMPLES, by_group: bool = True) -> dict[str, Any]:
+                     resamples: int = DEFAULT_RESAMPLES, by_group: bool = True,
+                     cache: dict[Hashable, Any] | None = None) -> dict[str, Any]:
     """A row's ``coverage_at_risk``: ``alpha``, ``delta``, ``n``, ``answered``, ``errors``,
     ``coverage`` and ``risk`` (each ``{"value", "ci"}``), ``thresholds`` (per fold, the choice's
-    record), ``abstains_on_everything``; or ``error`` when the row cannot be cross-fitted."""
+    record), ``abstains_on_everything``; or ``error`` when the row cannot be cross-fitted.
+    ``cache``: one dict shared by the rows of a report, so rows of the same answers share a draw."""
     conf, correct, attempted, groups = risk_arrays(outcomes, missing_confidence)
     out: dict[str, Any] = {"alpha": alpha, "delta": delta, "n": len(conf), "scheme": "grouped cross-fit"}
     fold_of = np.array(group_folds(groups, folds, seed), dtype=np.int64) if len(conf) else np.array([])
@@ -93,7 +103,7 @@ def coverage_at_risk(outcomes: Sequence[Outcome], *, alpha: float, delta: float,
         choices.append({"fold": fold + 1, "measured_on": int(inside.sum()), **choice.to_dict()})
     errors = answered & ~correct
     took, wrong = int(answered.sum()), int(errors.sum())
-    cover_ci, risk_ci = _interval(answered, errors, groups if by_group else None, resamples, seed)
+    cover_ci, risk_ci = _interval(answered, errors, groups if by_group else None, resamples, seed, cache)
     return {**out, "folds": len(used), "answered": took, "errors": wrong,
             "coverage": {"value": took / len(conf), "ci": cover_ci},
             "risk": {"value": wrong / took if took else None, "ci": risk_ci if took else None},

@@ -109,18 +109,19 @@ def assess(
                for key, rows in outcomes.items()}
     table: list[dict[str, Any]] = []
     at_risk: dict[RowKey, dict[str, Any]] = {}  # each row's coverage_at_risk, computed once
+    draws: dict[Any, Any] = {}  # rows of the same answers share their bootstrap draw
     if rows:
         table = [_row(key, counted.get(key), fits.get(key), settings) for key in outcomes]
         for row, (key, items) in zip(table, outcomes.items(), strict=True):
             if row["counts"] is not None:
-                row["coverage_at_risk"] = at_risk[key] = _coverage_at_risk(key, items, settings)
+                row["coverage_at_risk"] = at_risk[key] = _coverage_at_risk(key, items, settings, draws)
         for key, fit in fits.items():  # a calibrator that could not be fitted still gets its row
             if key not in outcomes:
                 table.append(_row(key, None, fit, settings))
     for trainer, extractor in trainers.items():  # check computes no rows: the trained ones only
         key = RowKey(label=trainer, extractor=extractor)
         if key not in at_risk and key in outcomes and counted[key].counts["examples"]:
-            at_risk[key] = _coverage_at_risk(key, outcomes[key], settings)
+            at_risk[key] = _coverage_at_risk(key, outcomes[key], settings, draws)
     comparisons = [_comparison(trainer, extractor, counted, settings, held_out, fits, at_risk)
                    for trainer, extractor in trainers.items()]
     if rows:
@@ -162,12 +163,14 @@ def _paired(a: Counted, b: Counted) -> tuple[Counted, Counted]:
     return a.select(common), b.select(common)
 
 
-def _coverage_at_risk(key: RowKey, items: Sequence[Outcome], settings: Settings) -> dict[str, Any]:
+def _coverage_at_risk(key: RowKey, items: Sequence[Outcome], settings: Settings,
+                      cache: dict[Any, Any]) -> dict[str, Any]:
     """The row's ``coverage_at_risk`` at the run's ``risk_alpha`` / ``risk_delta``."""
     limits = {**RISK_DEFAULTS, **settings.thresholds}
     return coverage_at_risk(items, alpha=float(limits["risk_alpha"]), delta=float(limits["risk_delta"]),
                             missing_confidence=settings.missing_for(key.extractor), seed=settings.seed,
-                            resamples=settings.resamples, by_group=settings.bootstrap == "group")
+                            resamples=settings.resamples, by_group=settings.bootstrap == "group",
+                            cache=cache)
 
 
 def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted], settings: Settings,
