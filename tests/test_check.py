@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from risk_helpers import calibrated
 
 from harness.reporting.run_folder import SCHEMA
 from harness.statistics.outcomes import Outcome, count, write
@@ -227,6 +228,7 @@ def test_the_cluster_bootstrap_is_the_default_and_can_be_switched_off(tmp_path):
     (("--min-n", "0"), "--min-n"),
     (("--bootstrap", "entity"), "--bootstrap"),
     (("--require", "everything"), "--require"),
+    (("--risk-alpha", "1.5"), "risk_alpha must lie strictly between 0 and 1"),
 ])
 def test_bad_options_are_one_line_and_exit_2(tmp_path, options, message):
     base = answers()
@@ -243,3 +245,18 @@ def test_a_run_from_an_older_version_cannot_be_rechecked(tmp_path):
     result = check(folder)
     assert result.returncode == 2
     assert "cannot be re-checked" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("alpha", "outcome"), [("0.3", "pass"), ("0.05", "fail"), ("0.2", "inconclusive")])
+def test_require_risk_gates_on_the_trained_rows_abstention(tmp_path, alpha, outcome):
+    """pass: the realised risk's CI lies at or below alpha; fail: nothing is answered at 5% (or the
+    CI lies above alpha); inconclusive: the CI straddles alpha."""
+    base = calibrated(seed=0)
+    folder = make_run(tmp_path / "run", base, calibrated(seed=3))
+    reported = check(folder, "--risk-alpha", alpha)
+    assert " risk (reported): at risk " + alpha.rstrip("0") in reported.stdout
+    required = check(folder, "--risk-alpha", alpha, "--require", "risk")
+    assert outcomes(required.stdout)["risk"] == outcome, required.stdout
+    assert required.returncode == 1 or outcome == "pass"
+    if outcome != "pass":
+        assert f"risk {outcome}" in required.stdout.splitlines()[-1]

@@ -176,6 +176,25 @@ def test_report_md_opens_with_the_verdicts_at_a_glance_and_which_reading_decided
     assert terminal[1].startswith("  implicit: PASS; beats best post-hoc: ")
 
 
+def test_every_row_shows_its_coverage_at_risk_in_report_md_and_the_terminal() -> None:
+    report = assessed_report()
+    alpha = report["thresholds"]["risk_alpha"]
+    assert all(row["coverage_at_risk"]["alpha"] == alpha for row in report["rows"])
+    markdown = render_markdown(report)
+    section = markdown.split("## Abstention with a risk guarantee")[1].split("##")[0]
+    for row in report["rows"]:
+        name = "baseline" if row["label"] == "baseline" else row["label"]
+        name += f" + {row['calibrator']}" if row["calibrator"] else ""
+        assert f"- {name}/logprob: at risk 0.1 (delta 0.1): " in section
+    assert "- risk: " in markdown and "(reported)" in markdown.split("- risk: ")[1].splitlines()[0]
+    terminal = summary_table(report).splitlines()
+    header = next(line for line in terminal if line.startswith("model"))
+    assert header.endswith("ans@0.1")
+    shares = [line.split()[-1] for line in terminal[terminal.index(header) + 1:][:len(report["rows"])]]
+    expected = [f"{row['coverage_at_risk']['coverage']['value']:.1%}" for row in report["rows"]]
+    assert shares == expected
+
+
 def test_the_point_reading_is_labelled_wherever_it_decided() -> None:
     report = assessed_report(point=True)
     markdown = render_markdown(report)

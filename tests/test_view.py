@@ -180,7 +180,8 @@ def test_the_page_shows_what_report_md_has(judged_run):
     retention = report["comparisons"][0]["retention"]
     for section in ("SimpleQA's metrics (shares of the judged examples)", "Counted, never hidden",
                     "Post-hoc calibrators: fitted parameters", "slope 1.25",
-                    f"Retention: {retention['kept']}/{retention['n']}", "not attempted = incorrect"):
+                    f"Retention: {retention['kept']}/{retention['n']}", "not attempted = incorrect",
+                    "answered at risk &alpha; (realised risk)", "<td>risk</td>"):
         assert section in html, section
     counts = report["rows"][0]["counts"]
     assert f"<td>{counts['examples']}</td><td>{counts['judge_errors']}</td>" in html

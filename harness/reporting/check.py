@@ -82,12 +82,13 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
                      f"bootstrap over {assessed['bootstrap']['unit']}s): {comp['outcome'].upper()}")
         for v in comp["criteria"]:
             lines.append(f"  {MARKS[v['outcome']]} {v['name']}: {v['detail']}")
-        for name in ("beats_posthoc", "adds_to_posthoc"):
+        for name in ("beats_posthoc", "adds_to_posthoc", "risk"):
             verdict = comp.get(name)
             gate = "required" if name in comp["required"] else "reported"
             if verdict is None:
                 mark = MARKS["fail"] if gate == "required" else "  - "
-                lines.append(f"  {mark} {name} ({gate}): n/a, the run has no post-hoc rows")
+                why = "the trained row has no outcomes" if name == "risk" else "the run has no post-hoc rows"
+                lines.append(f"  {mark} {name} ({gate}): n/a, {why}")
             else:
                 outcome = posthoc_outcome(verdict)
                 mark = (MARKS if gate == "required" else REPORTED)[outcome]

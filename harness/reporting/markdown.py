@@ -176,6 +176,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"- {row_name(row)}/{row['extractor']}: judge errors {c['judge_errors']} (left out), "
                      f"not attempted {c['not_attempted']} ({c['not_attempted_excluded']} left out), "
                      f"no confidence {c['missing_confidence']} (imputed){cov}")
+    lines += _abstention_lines(report["rows"])
     fitted = [r for r in report["rows"] if r.get("calibrator_fit")]
     if fitted:
         from harness.statistics.posthoc import describe_scheme, fitted_summary
@@ -308,14 +309,32 @@ def _pair(values: Sequence[float | None]) -> str:
     return " -> ".join("n/a" if v is None else f"{v:.3f}" for v in values)
 
 
+def _abstention_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Each row's ``coverage_at_risk`` (``harness.statistics.abstention``), one line per row."""
+    from harness.statistics.abstention import describe
+
+    shown = [r for r in rows if r.get("coverage_at_risk")]
+    if not shown:
+        return []
+    lines = ["", "## Abstention with a risk guarantee", "",
+             "Each row answers only above a confidence threshold chosen by Learn-then-Test so that its error "
+             "rate among answered questions is at most alpha with probability 1 - delta; each fold of its "
+             "answers is measured under a threshold chosen on the other folds (docs/metrics.md). Share "
+             "answered and realised error rate, with 95% bootstrap CIs:", ""]
+    for row in shown:
+        lines.append(f"- {row_name(row)}/{row['extractor']}: {describe(row['coverage_at_risk'])}")
+    return lines
+
+
 def _posthoc_lines(comp: dict[str, Any]) -> list[str]:
     required = set(comp.get("required") or ())
     lines = []
-    for name in ("beats_posthoc", "adds_to_posthoc"):
+    for name in ("beats_posthoc", "adds_to_posthoc", "risk"):
         verdict = comp.get(name)
         gate = " (required)" if name in required else " (reported)"
         if verdict is None:
-            lines.append(f"- {name}: n/a (no post-hoc rows){gate}")
+            why = "no outcomes" if name == "risk" else "no post-hoc rows"
+            lines.append(f"- {name}: n/a ({why}){gate}")
         else:
             lines.append(f"- {name}: {SHOWN[verdict_outcome(verdict) or 'fail']}{gate} — "
                          f"{verdict.get('detail') or verdict.get('error')}")
@@ -346,13 +365,21 @@ def glance(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _answered_at_risk(row: dict[str, Any]) -> str:
+    """The share a row answers under its risk-controlled threshold (terminal column)."""
+    coverage = (row.get("coverage_at_risk") or {}).get("coverage") or {}
+    return f"{coverage['value']:.1%}" if coverage.get("value") is not None else "n/a"
+
+
 def summary_table(report: dict[str, Any]) -> str:
     lines = glance(report) if report.get("comparisons") else []
     lines.append(report["note"])
     if report.get("posthoc_note"):
         lines.append(report["posthoc_note"])
+    alpha = (report.get("thresholds") or {}).get("risk_alpha")
+    at_risk = f"ans@{alpha:g}" if alpha is not None else "ans@risk"
     lines.append(f"{'model':<24} {'extractor':<11} {'n':>5} {'acc':>6} {'rms_ce':>7} {'ece':>6} "
-                 f"{'brier':>6} {'auroc':>6} {'conf_sd':>7}")
+                 f"{'brier':>6} {'auroc':>6} {'conf_sd':>7} {at_risk:>8}")
     for row in report["rows"]:
         m = row["metrics"]
 
@@ -363,7 +390,7 @@ def summary_table(report: dict[str, Any]) -> str:
         n = row["counts"]["scored"] if row["counts"] else 0
         lines.append(f"{row_name(row):<24} {row['extractor']:<11} {n:>5} "
                      f"{val('accuracy'):>6} {val('rms_calib_err'):>7} {val('ece'):>6} {val('brier'):>6} "
-                     f"{val('auroc'):>6} {val('confidence_std'):>7}")
+                     f"{val('auroc'):>6} {val('confidence_std'):>7} {_answered_at_risk(row):>8}")
     # SimpleQA's metrics say more than accuracy only where answers go unattempted (or on SimpleQA)
     abstained = any((row.get("simpleqa") or {}).get("not_attempted") for row in report["rows"])
     for row in report["rows"] if abstained or report.get("task") == "simpleqa" else []:

@@ -32,14 +32,18 @@ thresholds in force, never the ones stored here.
   their bootstrap intervals; see ``harness.statistics.simpleqa_metrics``), ``hle_accuracy`` (with a judge
   that counts as HLE does: correct over every question, an unjudged one wrong),
   ``failed_metrics`` (``{name: error}`` of plugin metrics that raised or returned no number),
+  ``coverage_at_risk`` (the share answered under a threshold chosen with a risk guarantee on
+  other folds of the row's answers, and the realised risk, at ``thresholds``' ``risk_alpha`` /
+  ``risk_delta``; see ``harness.statistics.abstention``),
   and for calibrated rows ``calibrator_fit`` (fitted parameters, ``fitted_on``, or ``error``);
 - ``comparisons``: one per trainer: ``trainer``, ``extractor``, ``paired_n``, ``changes``
   (``{metric: {"a", "b", "diff", "ci"}}``: trained minus baseline, paired bootstrap),
   ``criteria`` (one verdict per criterion: name, outcome — ``pass``, ``fail`` or
   ``inconclusive`` — passed (outcome == pass), value, threshold, detail, reading —
   ``interval``, ``point`` or null — and intervals, the paired CIs that decided),
-  ``retention``, ``subgroups``, ``beats_posthoc`` and ``adds_to_posthoc`` (reported; gating
-  only when listed in ``required``), ``outcome`` (fail if any gating verdict fails, else
+  ``retention``, ``subgroups``, ``beats_posthoc``, ``adds_to_posthoc`` and ``risk`` (the trained
+  row's abstention verdict) (reported; gating only when listed in ``required``),
+  ``outcome`` (fail if any gating verdict fails, else
   inconclusive if any is, else pass), ``not_passed`` (``{verdict: outcome}``), ``reading``,
   ``passed`` (outcome == pass), ``simpleqa_changes`` (``{name: {"value", "ci"}}`` of SimpleQA's
   metrics, trained minus baseline, paired bootstrap, and ``n``);

@@ -106,6 +106,13 @@ def reading(report: dict[str, Any]) -> str:
     return "point estimates (made before verdicts were three-valued; strict off)"
 
 
+def _at_risk(result: dict[str, Any]) -> str:
+    """A row's ``coverage_at_risk`` in one line (``harness.statistics.abstention.describe``)."""
+    from harness.statistics.abstention import describe
+
+    return describe(result)
+
+
 def glance(report: dict[str, Any]) -> dict[str, Any]:
     """The verdicts at a glance: per trainer each criterion's outcome (pass / fail / inconclusive),
     the whole, whether it beats / adds to the best post-hoc map (and which map), the best row by Brier score
@@ -178,6 +185,7 @@ def render(runs: Sequence[dict[str, Any]], sweeps: Sequence[dict[str, Any]], tit
     env.filters["pair"] = pair_text
     env.filters["fitted"] = _fitted
     env.filters["arrow"] = _arrow
+    env.filters["at_risk"] = _at_risk
     env.globals["glance"] = glance
     env.globals["outcome_of"] = outcome_of
     template = env.from_string(_asset("page.html.j2"))
