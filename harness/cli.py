@@ -341,6 +341,56 @@ def check_command(run: Path, config_file: Path | None, bootstrap: str | None, re
     sys.exit(0 if ok else 1)
 
 
+@cli.command("export")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--row", required=True, metavar='"MODEL + CALIBRATOR"',
+              help='The row to ship, as the report names it, e.g. "baseline + isotonic".')
+@click.option("--extractor", default=None, help="The row's extractor, when it has several.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The new bundle folder.")
+@click.option("--risk", "alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.1,
+              show_default=True, help="Error rate allowed among answered questions (alpha).")
+@click.option("--delta", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.1,
+              show_default=True, help="Probability that the guarantee fails (delta).")
+def export_command(run: Path, row: str, extractor: str | None, out: Path, alpha: float, delta: float) -> None:
+    """Write one row of RUN (a run made with --calibration-size) as a self-contained bundle: the model,
+    extractor and backend, the fitted map as JSON and an abstention threshold with a risk guarantee."""
+    from harness.using.export import export_run
+
+    bundle = export_run(run, row, out, extractor=extractor, alpha=alpha, delta=delta)
+    from harness.statistics.risk_control import ThresholdChoice
+
+    click.echo(f"wrote {out}: {bundle['source']['row']} [{bundle['source']['extractor']}]; "
+               f"{ThresholdChoice.from_dict(bundle['threshold']).describe()}")
+
+
+@cli.command("predict")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("questions", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Answers, one JSON line per question (a rerun resumes it).")
+@click.option("--task", default="jsonl", show_default=True,
+              help="The task that reads QUESTIONS (its fields: -p task.KEY=VALUE).")
+@click.option("--risk", "alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
+              help="Choose the threshold again at this risk level, on the bundle's threshold-set answers.")
+@click.option("--delta", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
+              help="With --risk: the guarantee's failure probability (default: the bundle's).")
+@click.option("--backend", default=None, help="Another backend than the bundle's (its parameters: -p).")
+@click.option("--model", default=None, help="Another model name for that backend (e.g. a served model's).")
+@click.option("-p", "overrides", multiple=True, metavar="KIND.KEY=VALUE", help="Override a parameter.")
+def predict_command(bundle: Path, questions: Path, out: Path, task: str, alpha: float | None,
+                    delta: float | None, backend: str | None, model: str | None,
+                    overrides: tuple[str, ...]) -> None:
+    """Answer the questions of QUESTIONS with BUNDLE: per question its answer, raw and calibrated
+    confidence and whether it abstains."""
+    from harness.using.predict import predict
+
+    counts = predict(bundle, questions, out, task=task, alpha=alpha, delta=delta, backend=backend,
+                     model=model, overrides=overrides, progress=True)
+    click.echo(f"wrote {out}: {counts['questions']} questions ({counts['resumed']} already there), "
+               f"{counts['answered']} answered, {counts['abstained']} abstained; "
+               f"{counts['threshold'].describe()}")
+
+
 # click >= 8.2 raises this for a group called without a command; older versions exit 0.
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 

@@ -1,0 +1,247 @@
+"""``harness export``: one row of a finished run, written as a bundle (``harness.using.bundle``).
+
+Three disjoint sets of answers, none doing two jobs:
+
+- untrained model (``baseline + c``): the map is the run's own, fitted on the calibration part
+  of the held-out split (``--calibration-size``; refitted here on the same answers and checked
+  against the report's parameters); the threshold is chosen on the baseline's training-split
+  answers, which the map never saw; both are measured on the rest of the held-out split, where
+  the run measured every figure.
+- trained model (``<trainer> + c``): its training-split answers are in-sample, so they cannot
+  choose anything. The calibration part is split once more by group (seeded): the map is
+  refitted on one half, the threshold chosen on the other (so the bundle's map is not the
+  report's: ``sets.map`` says so), and both are measured on the rest.
+
+A run whose maps were cross-fitted (the default) has no single map: export refuses in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import __version__
+from harness.artifacts import read_json, read_jsonl, write_json_atomic
+from harness.errors import HarnessError, InputError
+from harness.machinery import registry
+from harness.machinery.config import Config, Layer
+from harness.records import Example, Prediction
+from harness.reporting.run_folder import load_report
+from harness.running.manifest import now
+from harness.running.stages import read_judgments
+from harness.statistics import outcomes as outcome_files
+from harness.statistics.calibration import Fitted, fit_calibrator, saved_map
+from harness.statistics.outcomes import MISSING_CONFIDENCE, Outcome
+from harness.statistics.posthoc import CALIBRATION
+from harness.statistics.risk_control import ThresholdChoice, abstains, choose_threshold
+from harness.statistics.splits import group_split
+from harness.using.bundle import ADAPTER, FILE, FORMAT, describe_set
+
+#: fit-record keys the scheme adds beside a calibrator's own ``fitted()`` parameters
+_SCHEME_KEYS = {"scheme", "fitted_on", "selection"}
+
+
+def export_run(run: Path, row: str, out: Path, *, extractor: str | None = None, alpha: float = 0.1,
+               delta: float = 0.1) -> dict[str, Any]:
+    """Write the bundle of ``row`` (``"<model> + <calibrator>"``) of ``run`` into ``out``; its
+    ``bundle.json`` as written."""
+    run = Path(run)
+    report = load_report(run)
+    scheme = (report.get("posthoc") or {}).get("scheme")
+    if scheme != CALIBRATION:
+        raise InputError(f"{run}: its maps were cross-fitted (one per fold), so there is no single map to "
+                         "export; rerun it with --calibration-size (e.g. 0.3)")
+    chosen = _row(report, row, extractor)
+    label, ext, name = chosen["label"], chosen["extractor"], chosen["calibrator"]
+    manifest = read_json(run / "manifest.json")
+    counting = _counting(report, ext)
+    examples = {e.id: e for e in (Example.from_dict(r) for r in read_jsonl(run / "examples.jsonl").rows)}
+    calibration = set(read_json(run / "split.json").get("calibration") or ())
+    trained = label != "baseline"
+    stage = run / "trained" / label if trained else run / "baseline" / ext
+    evaluated = _stage_outcomes(stage / "test", examples)
+    rest = [o for o in evaluated if o.example_id not in calibration]
+    on_calibration = [o for o in evaluated if o.example_id in calibration]
+    if trained:
+        fit_part, choose_part = group_split([examples[o.example_id] for o in on_calibration], 0.5,
+                                            int(report.get("seed", 0)))
+        fit_ids = {e.id for e in fit_part}
+        map_set = [o for o in on_calibration if o.example_id in fit_ids]
+        threshold_set = [o for o in on_calibration if o.example_id not in fit_ids]
+        map_origin = ("one half (by group, seeded) of the calibration part of the held-out split; refitted, "
+                      "so not the report's map: the trained model's training answers are in-sample")
+        threshold_origin = "the other half of the calibration part"
+    else:
+        map_set = on_calibration
+        threshold_set = _stage_outcomes(run / "baseline" / ext / "train", {})
+        map_origin = "the calibration part of the held-out split: the run's own map"
+        threshold_origin = "the untrained model's training-split answers, which the map never saw"
+    fitted = _fit(name, manifest, map_set, counting)
+    if not trained:
+        _same_as_report(fitted, chosen, run)
+    conf_t, correct_t, attempted_t = _scores(fitted, threshold_set, counting)
+    choice = choose_threshold(conf_t, correct_t, attempted_t, alpha=alpha, delta=delta)
+    figures = _measure(fitted, choice, rest, counting)
+    bundle = {
+        "format": FORMAT, "created": now(), "harness_version": __version__,
+        "source": {"run": str(run.resolve()), "row": f"{label} + {name}", "extractor": ext,
+                   "task": report.get("eval_task") or report.get("task"), "seed": report.get("seed")},
+        "model": _model(run, manifest, label),
+        "backend": _strategy(manifest, "backend"),
+        "extractor": {"name": ext, "params": next((e["params"] for e in manifest["config"]["extractors"]
+                                                   if e["name"] == ext), {})},
+        "counting": counting,
+        "calibrator": saved_map(fitted, [o.confidence for o in map_set if o.confidence is not None]),
+        "threshold": choice.to_dict(),
+        "sets": {
+            "map": describe_set("fits the map", map_origin, map_set),
+            "threshold": describe_set("chooses the threshold", threshold_origin, threshold_set, scores={
+                "ids": sorted(o.example_id for o in threshold_set), "confidence": conf_t.tolist(),
+                "correct": correct_t.tolist(), "attempted": attempted_t.tolist()}),
+            "measure": describe_set("measures the map and the threshold",
+                                    "the rest of the held-out split, where the run measured every figure",
+                                    rest, figures=figures),
+        },
+    }
+    _write(out, bundle, Path(_model_ref(run, label).get("adapter") or "") if trained else None)
+    return bundle
+
+
+def exportable_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a report with a registered calibrator's fitted map (not the base-rate constant)."""
+    known = set(registry.names("calibrator"))
+    return [r for r in report["rows"] if r.get("calibrator") in known and r.get("outcomes")]
+
+
+def _row(report: dict[str, Any], wanted: str, extractor: str | None) -> dict[str, Any]:
+    rows = exportable_rows(report)
+    shown = ", ".join(sorted({f"{r['label']} + {r['calibrator']} [{r['extractor']}]" for r in rows}))
+    label, _, calibrator = (part.strip() for part in wanted.partition("+"))
+    matches = [r for r in rows if r["label"] == label and r["calibrator"] == calibrator]
+    if extractor is not None:
+        extractors = sorted({r["extractor"] for r in matches})
+        matches = [r for r in matches if r["extractor"] == extractor]
+        if not matches and extractors:
+            raise InputError(f"row {wanted!r} has no extractor {extractor!r}; it has: "
+                             f"{', '.join(extractors)}")
+    if not matches:
+        raise InputError(f"no row {wanted!r} to export (\"<model> + <calibrator>\"); "
+                         f"the run has: {shown or 'none'}")
+    if len(matches) > 1:
+        raise InputError(f"row {wanted!r} exists for several extractors "
+                         f"({', '.join(r['extractor'] for r in matches)}); choose one with --extractor")
+    return matches[0]
+
+
+def _counting(report: dict[str, Any], extractor: str) -> dict[str, Any]:
+    counting = report["counting"]
+    missing = (counting.get("missing_confidence_by_extractor") or {}).get(
+        extractor, counting.get("missing_confidence", MISSING_CONFIDENCE))
+    return {"not_attempted": counting["not_attempted"], "missing_confidence": float(missing)}
+
+
+def _stage_outcomes(folder: Path, examples: dict[str, Example]) -> list[Outcome]:
+    """One outcome per prediction of a stage folder, graded by its judgments (groups from ``examples``)."""
+    predictions = {p.example_id: p for p in (Prediction.from_dict(r)
+                                             for r in read_jsonl(folder / "predictions.jsonl").rows)}
+    judgments = read_judgments(folder / "judgments.jsonl")
+    known = [examples.get(i) or Example(id=i, question="", answer="") for i in predictions]
+    return outcome_files.collect(known, predictions, judgments)
+
+
+def _imputed(outcomes: Sequence[Outcome], counting: dict[str, Any]) -> np.ndarray:
+    return np.array([counting["missing_confidence"] if o.confidence is None else o.confidence
+                     for o in outcomes], dtype=np.float64)
+
+
+def _fit(name: str, manifest: dict[str, Any], answers: Sequence[Outcome], counting: dict[str, Any]) -> Fitted:
+    params = next((c["params"] for c in manifest["config"]["calibrators"] if c["name"] == name), {})
+    layer = Layer("the run's calibrator parameters", {"calibrator": {name: params}})
+    config = Config.load().with_layer(layer)
+    c = outcome_files.count(answers, not_attempted=counting["not_attempted"],
+                            missing_confidence=counting["missing_confidence"])
+    return fit_calibrator(name, config, c.confidence, c.correct)
+
+
+def _same_as_report(fitted: Fitted, row: dict[str, Any], run: Path) -> None:
+    """The map refitted on the calibration part is the one the report shows (same answers, same map)."""
+    stored = {k: v for k, v in (row.get("calibrator_fit") or {}).items() if k not in _SCHEME_KEYS}
+    if json.loads(json.dumps(fitted.fitted)) != stored:
+        raise HarnessError(f"{run}: the map refitted on the calibration answers differs from the one in "
+                           f"report.json for {row['key']} (was the run folder changed?)")
+
+
+def _scores(fitted: Fitted, answers: Sequence[Outcome], counting: dict[str, Any]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(calibrated confidence, correct, attempted) of each answer in id order: a not-attempted answer
+    is an abstention, a judge error a wrong answer, a missing confidence imputed, then mapped."""
+    ordered = sorted(answers, key=lambda o: o.example_id)
+    confidence = fitted.apply(_imputed(ordered, counting)) if ordered else np.zeros(0)
+    correct = np.array([o.grade == "correct" for o in ordered], dtype=bool)
+    attempted = np.array([o.grade != "not_attempted" for o in ordered], dtype=bool)
+    return confidence, correct, attempted
+
+
+def _measure(fitted: Fitted, choice: ThresholdChoice, answers: Sequence[Outcome],
+             counting: dict[str, Any]) -> dict[str, Any]:
+    """The map's Brier score and the threshold's coverage and realised risk on ``answers``."""
+    confidence, correct, attempted = _scores(fitted, answers, counting)
+    answered = attempted & ~abstains(confidence, choice)
+    n_answered = int(answered.sum())
+    errors = int((answered & ~correct).sum())
+    c = outcome_files.count(answers, not_attempted=counting["not_attempted"],
+                            missing_confidence=counting["missing_confidence"])
+    mapped = fitted.apply(c.confidence) if len(c.ids) else np.zeros(0)
+    brier = float(np.mean((mapped - c.correct) ** 2)) if len(c.ids) else None
+    return {"n": len(answers), "brier": brier, "brier_n": len(c.ids), "answered": n_answered,
+            "coverage": n_answered / len(answers) if len(answers) else None,
+            "errors": errors, "risk": errors / n_answered if n_answered else None}
+
+
+def _model_ref(run: Path, label: str) -> dict[str, Any]:
+    return read_json(run / "train" / label / "model.json")
+
+
+def _model(run: Path, manifest: dict[str, Any], label: str) -> dict[str, Any]:
+    reference = manifest["spec"]["model"]
+    if label == "baseline":
+        stage = read_json(run / "baseline" / manifest["spec"]["extractor"] / "test" / "stage.json")
+        return {"reference": reference, "resolved": stage["inputs"]["model"]["base"], "adapter": None,
+                "trained_by": None}
+    ref = _model_ref(run, label)
+    if ref.get("scope", "all") != "all" or not ref.get("adapter"):
+        raise InputError(f"{run}: trainer {label!r} made no adapter that answers on its own "
+                         f"(scope {ref.get('scope')!r}); its row cannot be exported")
+    return {"reference": reference, "resolved": ref["base"], "adapter": ADAPTER, "trained_by": label}
+
+
+def _strategy(manifest: dict[str, Any], kind: str) -> dict[str, Any]:
+    entry = manifest["config"][kind]
+    return {"name": entry["name"], "params": entry["params"]}
+
+
+def _write(out: Path, bundle: dict[str, Any], adapter: Path | None) -> None:
+    """The bundle folder, whole or not at all: written beside ``out`` and renamed into place."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{out}: exists and is not an empty folder; --out names a new bundle folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        if adapter is not None:
+            if not adapter.is_dir():
+                raise InputError(f"{adapter}: the trained adapter is missing from the run folder")
+            shutil.copytree(adapter, staging / ADAPTER)
+        write_json_atomic(staging / FILE, bundle)
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
