@@ -271,7 +271,11 @@ def sweep_command(seeds: str, extractors: tuple[str, ...], out: Path, jobs: int,
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port to serve on (0: any free port).")
 @click.option("--serve/--no-serve", default=True, help="Serve the page, or only write it.")
-def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int, serve: bool) -> None:
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this Host name (repeatable; default: the bound address and "
+                   "localhost names only).")
+def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int, serve: bool,
+                 allow_hosts: tuple[str, ...]) -> None:
     """Write a self-contained report.html of run or sweep folders and serve it on 127.0.0.1.
 
     Metric tables with CIs, verdicts, reliability diagrams (click a bin to list its answers)
@@ -283,7 +287,7 @@ def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int,
     if serve:
         from harness.reporting.view_server import serve_page
 
-        serve_page(page, host=host, port=port, announce=click.echo)
+        serve_page(page, host=host, port=port, allow_hosts=allow_hosts, announce=click.echo)
 
 
 @cli.command("compare")
@@ -389,6 +393,29 @@ def predict_command(bundle: Path, questions: Path, out: Path, task: str, alpha: 
     click.echo(f"wrote {out}: {counts['questions']} questions ({counts['resumed']} already there), "
                f"{counts['answered']} answered, {counts['abstained']} abstained; "
                f"{counts['threshold'].describe()}")
+
+
+@cli.command("serve")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to serve on (0: any free port).")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this Host name (repeatable; default: the bound address and "
+                   "localhost names only).")
+@click.option("--risk", "alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
+              help="Choose the threshold again at this risk level, on the bundle's threshold-set answers.")
+@click.option("--delta", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
+              help="With --risk: the guarantee's failure probability (default: the bundle's).")
+@click.option("--backend", default=None, help="Another backend than the bundle's (its parameters: -p).")
+@click.option("--model", default=None, help="Another model name for that backend (e.g. a served model's).")
+@click.option("-p", "overrides", multiple=True, metavar="KIND.KEY=VALUE", help="Override a parameter.")
+def serve_command(bundle: Path, host: str, port: int, **options: Any) -> None:
+    """Serve BUNDLE as an OpenAI-compatible /v1/chat/completions: each answer with its calibrated
+    confidence (the `calibration` field), and a refusal flagged `abstained` below the threshold."""
+    from harness.using.serve import serve_bundle
+
+    serve_bundle(bundle, host=host, port=port, announce=click.echo, **options)
 
 
 # click >= 8.2 raises this for a group called without a command; older versions exit 0.
