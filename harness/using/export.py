@@ -53,8 +53,10 @@ def export_run(run: Path, row: str, out: Path, *, extractor: str | None = None, 
     ``bundle.json`` as written."""
     run = Path(run)
     report = load_report(run)
-    scheme = (report.get("posthoc") or {}).get("scheme")
-    if scheme != CALIBRATION:
+    if not exportable_rows(report):
+        raise InputError(f"{run}: the run has no post-hoc calibrator rows to export (a run with a --trainer, "
+                         "calibrators and --calibration-size has them)")
+    if (report.get("posthoc") or {}).get("scheme") != CALIBRATION:
         raise InputError(f"{run}: its maps were cross-fitted (one per fold), so there is no single map to "
                          "export; rerun it with --calibration-size (e.g. 0.3)")
     chosen = _row(report, row, extractor)
