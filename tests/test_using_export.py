@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from using_fixtures import calibrated_run, make_run  # noqa: F401 - a fixture
+from using_fixtures import calibrated, make_run
 
 from harness.artifacts import read_jsonl
 from harness.errors import InputError
@@ -21,6 +21,11 @@ from harness.using.export import export_run
 from harness.using.predict import predict
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def calibrated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return calibrated(tmp_path_factory)
 
 
 def rows_of(path: Path) -> list[dict]:
@@ -35,7 +40,7 @@ def report_row(run: Path, key: str) -> dict:
     return next(r for r in json.loads((run / "report.json").read_text())["rows"] if r["key"] == key)
 
 
-def test_an_untrained_row_ships_the_runs_own_map_and_three_sets_that_each_do_one_job(calibrated_run, tmp_path):
+def test_an_untrained_row_ships_the_runs_own_map_and_three_sets_each_doing_one_job(calibrated_run, tmp_path):
     bundle = export_run(calibrated_run, "baseline + isotonic", tmp_path / "bundle", alpha=0.3)
     split = split_of(calibrated_run)
     sets = bundle["sets"]
@@ -75,8 +80,10 @@ def test_predict_gives_the_runs_own_confidences_for_the_runs_questions(calibrate
     export_run(calibrated_run, "baseline + isotonic", tmp_path / "bundle", alpha=0.3)
     counts = predict(tmp_path / "bundle", calibrated_run / "examples.jsonl", tmp_path / "answers.jsonl")
     answers = {r["id"]: r for r in rows_of(tmp_path / "answers.jsonl")}
-    raw = {r["example_id"]: r["confidence"] for r in rows_of(calibrated_run / "baseline/logprob/test/predictions.jsonl")}
-    mapped = {r["example_id"]: r["confidence"] for r in rows_of(calibrated_run / "outcomes/baseline__logprob__isotonic.jsonl")}
+    raw = {r["example_id"]: r["confidence"]
+           for r in rows_of(calibrated_run / "baseline/logprob/test/predictions.jsonl")}
+    mapped = {r["example_id"]: r["confidence"]
+              for r in rows_of(calibrated_run / "outcomes/baseline__logprob__isotonic.jsonl")}
     assert set(answers) == set(raw) and counts["questions"] == len(raw)
     assert all(answers[i]["raw_confidence"] == pytest.approx(raw[i], abs=1e-9) for i in raw)
     assert all(answers[i]["confidence"] == pytest.approx(mapped[i], abs=1e-9) for i in mapped)
@@ -122,8 +129,8 @@ def test_a_cross_fitted_run_has_no_single_map_to_export(calibrated_run, tmp_path
     crossfit = tmp_path / "crossfit"
     shutil.copytree(calibrated_run, crossfit)  # the same stages, reported without a calibration split
     make_run(crossfit, tmp_path / "cache", calibration_size=None)
-    result = run_harness("export", str(crossfit), "--row", "baseline + isotonic", "--out", str(tmp_path / "b"),
-                         fresh_interpreter=True)
+    result = run_harness("export", str(crossfit), "--row", "baseline + isotonic",
+                         "--out", str(tmp_path / "b"), fresh_interpreter=True)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "cross-fitted" in result.stderr and "--calibration-size" in result.stderr
     assert not (tmp_path / "b").exists()
@@ -143,14 +150,16 @@ def test_an_unknown_row_or_extractor_is_one_line_listing_what_exists(calibrated_
 def test_export_never_writes_into_a_folder_that_holds_something(calibrated_run, tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "mine.txt").write_text("keep")
-    result = run_harness("export", str(calibrated_run), "--row", "baseline + isotonic", "--out", str(tmp_path / "b"))
+    result = run_harness("export", str(calibrated_run), "--row", "baseline + isotonic",
+                         "--out", str(tmp_path / "b"))
     assert result.returncode == 2 and "not an empty folder" in result.stderr
     assert [p.name for p in (tmp_path / "b").iterdir()] == ["mine.txt"]
 
 
 def test_predict_of_a_folder_that_is_no_bundle_or_a_bad_questions_file_is_one_line(calibrated_run, tmp_path):
     export_run(calibrated_run, "baseline + isotonic", tmp_path / "bundle")
-    (tmp_path / "bad.jsonl").write_text('{"question": "q", "answer": "a"}\n{oops\n{"question": "r", "answer": "b"}\n')
+    (tmp_path / "bad.jsonl").write_text('{"question": "q", "answer": "a"}\n{oops\n'
+                                        '{"question": "r", "answer": "b"}\n')
     for bundle, questions, words in [(tmp_path, tmp_path / "bad.jsonl", "bundle.json"),
                                      (tmp_path / "bundle", tmp_path / "bad.jsonl", "bad.jsonl:2")]:
         result = run_harness("predict", str(bundle), str(questions), "--out", str(tmp_path / "a.jsonl"),

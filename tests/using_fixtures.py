@@ -1,4 +1,4 @@
-"""A finished run with a calibration split, made once per test module on the embedded ``tiny`` model
+"""A finished run with a calibration split, for a test module to make once on the embedded ``tiny`` model
 (world 0: it answers some questions right and some wrong), for the export, predict and serve tests."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def make_run(out: Path, cache: Path, **changes) -> Path:  # type: ignore[no-unty
     return out
 
 
-@pytest.fixture(scope="module")
-def calibrated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_run(tmp_path_factory.mktemp("calibrated") / "run",
-                    tmp_path_factory.getbasetemp() / "harness-cache")
+def calibrated(factory: pytest.TempPathFactory) -> Path:
+    """``make_run`` in a fresh folder of ``factory``, with the session's harness cache (a module
+    fixture's body: the tests' own cache fixture is not there yet at module scope)."""
+    return make_run(factory.mktemp("calibrated") / "run", factory.getbasetemp() / "harness-cache")
