@@ -26,14 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from harness import __version__
 from harness.artifacts import read_json, read_jsonl, write_json_atomic
 from harness.errors import HarnessError, InputError
 from harness.machinery import registry
 from harness.machinery.config import Config, Layer
 from harness.records import Example, Prediction
 from harness.reporting.run_folder import load_report
-from harness.running.manifest import now
+from harness.running.manifest import now, package_versions
 from harness.running.stages import read_judgments
 from harness.statistics import outcomes as outcome_files
 from harness.statistics.calibration import Fitted, fit_calibrator, saved_map
@@ -91,7 +90,7 @@ def export_run(run: Path, row: str, out: Path, *, extractor: str | None = None, 
     choice = choose_threshold(conf_t, correct_t, attempted_t, alpha=alpha, delta=delta)
     figures = _measure(fitted, choice, rest, counting)
     bundle = {
-        "format": FORMAT, "created": now(), "harness_version": __version__,
+        "format": FORMAT, "created": now(), "harness_version": package_versions().get("calibration-harness"),
         "source": {"run": str(run.resolve()), "row": f"{label} + {name}", "extractor": ext,
                    "task": report.get("eval_task") or report.get("task"), "seed": report.get("seed")},
         "model": _model(run, manifest, label),
