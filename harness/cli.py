@@ -322,8 +322,13 @@ def compare_command(runs: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--strict/--no-strict", default=None,
               help="The old name of the interval reading, now the default: no effect; contradicts --point.")
 @click.option("--allow-not-held-out", is_flag=True, default=None, help="Let an --eval-on-train run pass.")
-@click.option("--require", "require", multiple=True, type=click.Choice(["beats_posthoc", "adds_to_posthoc"]),
-              help="Also gate on a post-hoc verdict (repeatable).")
+@click.option("--require", "require", multiple=True,
+              type=click.Choice(["beats_posthoc", "adds_to_posthoc", "risk"]),
+              help="Also gate on a post-hoc verdict, or on risk (abstention at --risk-alpha; repeatable).")
+@click.option("--risk-alpha", type=float, default=None,
+              help="Abstention: error rate among answered questions, at most (default 0.1).")
+@click.option("--risk-delta", type=float, default=None,
+              help="Abstention: failure probability of that guarantee (default 0.1).")
 @click.option("--bootstrap", type=click.Choice(["group", "example"]), default=None,
               help="Resampling unit (default: the run's).")
 def check_command(run: Path, config_file: Path | None, bootstrap: str | None, require: tuple[str, ...],

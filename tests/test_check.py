@@ -243,3 +243,27 @@ def test_a_run_from_an_older_version_cannot_be_rechecked(tmp_path):
     result = check(folder)
     assert result.returncode == 2
     assert "cannot be re-checked" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def calibrated(n: int = 600, seed: int = 0) -> list[Outcome]:
+    """A calibrated model: confidence uniform on [0, 1], right with that probability; groups of 3."""
+    rng = np.random.default_rng(seed)
+    conf = rng.uniform(0, 1, n)
+    right = rng.random(n) < conf
+    return [Outcome(example_id=f"q{i}", grade="correct" if r else "incorrect", confidence=float(c),
+                    group=f"g{i // 3}") for i, (c, r) in enumerate(zip(conf, right, strict=True))]
+
+
+@pytest.mark.parametrize(("alpha", "outcome"), [("0.3", "pass"), ("0.05", "fail"), ("0.2", "inconclusive")])
+def test_require_risk_gates_on_the_trained_rows_abstention(tmp_path, alpha, outcome):
+    """pass: the realised risk's CI lies at or below alpha; fail: nothing is answered at 5% (or the
+    CI lies above alpha); inconclusive: the CI straddles alpha."""
+    base = calibrated(seed=0)
+    folder = make_run(tmp_path / "run", base, calibrated(seed=3))
+    reported = check(folder, "--risk-alpha", alpha)
+    assert " risk (reported): at risk " + alpha.rstrip("0") in reported.stdout
+    required = check(folder, "--risk-alpha", alpha, "--require", "risk")
+    assert outcomes(required.stdout)["risk"] == outcome, required.stdout
+    assert required.returncode == 1 or outcome == "pass"
+    if outcome != "pass":
+        assert f"risk {outcome}" in required.stdout.splitlines()[-1]

@@ -15,6 +15,7 @@ from harness.statistics.risk_control import (
     abstains,
     binomial_tail,
     choose_threshold,
+    sequence_starts,
 )
 
 
@@ -84,9 +85,14 @@ def test_imputed_confidence_one_is_tested_first_and_can_stop_everything():
     assert choose_threshold(conf, correct, _everyone(220), alpha=0.1, delta=0.1).threshold == 0.0
 
 
-def test_the_default_grid_holds_one_and_every_hundredth():
-    assert DEFAULT_GRID[-1] == 1.0 and DEFAULT_GRID[0] == 0.0 and len(DEFAULT_GRID) == 101
+def test_the_default_grid_holds_one_every_hundredth_and_finer_steps_near_one():
+    assert DEFAULT_GRID[-1] == 1.0 and DEFAULT_GRID[0] == 0.0 and len(DEFAULT_GRID) == 101 + 16
     assert 0.7 in DEFAULT_GRID  # a stated "70%" is a threshold itself, not 0.7000000000000001
+    assert (DEFAULT_GRID > 0.999).sum() == 13  # token probabilities crowd near 1
+    conf = np.concatenate([np.full(100, 0.9995), np.full(100, 0.995)])  # right above, wrong below
+    correct = np.arange(200) < 100
+    choice = choose_threshold(conf, correct, _everyone(200), alpha=0.1, delta=0.1)
+    assert 0.995 < choice.threshold <= 0.9995 and choice.answered == 100
 
 
 def test_a_choice_round_trips_through_json_and_rejects_a_malformed_record():
@@ -168,39 +174,50 @@ def test_the_risk_exceeds_alpha_in_at_most_a_delta_share_of_calibration_sets():
 
 
 def test_it_agrees_with_mapie_where_mapie_reads_the_counts_exactly():
+    """MAPIE's BinaryClassificationController (precision, fixed sequence) runs on each of our
+    sequences, from its start at its level: its lowest valid threshold over all of them is ours,
+    except where its floating-point error count stops it earlier (a higher threshold)."""
     risk_control = pytest.importorskip("mapie.risk_control")
     rng = np.random.default_rng(7)
+    grid = DEFAULT_GRID[::-1]
+    rounded_up = 0
     for _ in range(20):
         n = 400
         conf = np.round(rng.random(n), 2)
         correct = rng.random(n) < conf ** 0.5
-        # MAPIE's sequence starts at its grid's first threshold: give it the grid from where ours
-        # starts (the first threshold from the top that answers enough for any evidence)
-        answered = np.array([(conf >= t).sum() for t in DEFAULT_GRID[::-1]])
-        grid = DEFAULT_GRID[::-1][0.8 ** answered <= 0.1]
         ours = choose_threshold(conf, correct, _everyone(n), alpha=0.2, delta=0.1)
-        controller = risk_control.BinaryClassificationController(
-            predict_function=lambda x: np.column_stack([1 - x, x]), risk="precision",
-            target_level=0.8, confidence_level=0.9, list_predict_params=grid, fwer_method="fixed_sequence")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            controller.calibrate(conf, correct.astype(int))
-        theirs = controller.best_predict_param
-        if theirs is None or ours.threshold is None:
-            assert theirs is None and ours.threshold is None
-            continue
-        # MAPIE's floating-point error count can only make it stop earlier (a higher threshold)
-        assert theirs >= ours.threshold
-        # ... and with its p-values recomputed from exact counts the two agree
-        assert ours.threshold == pytest.approx(_mapie_exact(conf, correct, grid, 0.2, 0.1))
+        answered = np.array([(conf >= t).sum() for t in grid])
+        starts, level = sequence_starts(answered, 0.2, 0.1)
+        theirs, exact = [], []
+        for start in starts:
+            controller = risk_control.BinaryClassificationController(
+                predict_function=lambda x: np.column_stack([1 - x, x]), risk="precision",
+                target_level=0.8, confidence_level=1 - level, list_predict_params=grid[start:],
+                fwer_method="fixed_sequence")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                controller.calibrate(conf, correct.astype(int))
+            if controller.best_predict_param is not None:
+                theirs.append(controller.best_predict_param)
+            found = _fixed_sequence_by_mapie(conf, correct, grid[start:], 0.2, level)
+            if found is not None:
+                exact.append(found)
+        mapie_choice = min(theirs) if theirs else None
+        exact_choice = min(exact) if exact else None
+        assert ours.threshold == exact_choice
+        if mapie_choice != ours.threshold:
+            rounded_up += 1
+            assert ours.threshold is not None and (mapie_choice is None or mapie_choice > ours.threshold)
+    assert rounded_up < 20  # mostly the same choice
 
 
-def _mapie_exact(conf, correct, grid, alpha, delta):
+def _fixed_sequence_by_mapie(conf, correct, grid, alpha, level):
+    """MAPIE's fixed-sequence procedure on p-values from exact error counts."""
     from mapie.risk_control import FWERFixedSequenceTesting, control_fwer
     p = []
     for t in grid:
         m = int((conf >= t).sum())
         e = int(((conf >= t) & ~correct).sum())
         p.append(binomial_tail(e, m, alpha) if m else 1.0)
-    valid = control_fwer(np.array(p), delta, fwer_method=FWERFixedSequenceTesting(n_starts=1))
+    valid = control_fwer(np.array(p), level, fwer_method=FWERFixedSequenceTesting(n_starts=1))
     return float(grid[max(valid)]) if len(valid) else None

@@ -71,7 +71,7 @@ def check_run(run: Path, *, config_file: Path | None = None, thresholds: dict[st
                      f"bootstrap over {assessed['bootstrap']['unit']}s): {comp['outcome'].upper()}")
         for v in comp["criteria"]:
             lines.append(f"  {MARKS[v['outcome']]} {v['name']}: {v['detail']}")
-        for name in ("beats_posthoc", "adds_to_posthoc"):
+        for name in ("beats_posthoc", "adds_to_posthoc", "risk"):
             verdict = comp.get(name)
             gate = "required" if name in comp["required"] else "reported"
             if verdict is None:

@@ -16,7 +16,12 @@ settings in force, and returns:
   - ``beats_posthoc``: the trained model's Brier score against the best post-hoc map of the
     baseline over every extractor, chosen on the training split (``harness.statistics.posthoc_bar``);
   - ``adds_to_posthoc``: every ``trainer + c`` against that map: does training add what a
-    post-hoc map cannot? Both three-valued by the paired CI of the Brier difference.
+    post-hoc map cannot? Both three-valued by the paired CI of the Brier difference;
+  - ``risk``: the trained row's abstention at the run's risk level
+    (``harness.statistics.abstention.risk_verdict``), gating under ``require``.
+
+Every row also gets ``coverage_at_risk`` (``harness.statistics.abstention``): the share answered
+under a threshold chosen with a risk guarantee on other folds of its answers, and the realised risk.
 
 ``harness run`` writes the report from it and ``harness check`` recomputes it from the run
 folder's files with the thresholds in force, so both say the same thing on the same data.
@@ -34,6 +39,7 @@ import attrs
 from harness.errors import HarnessError
 from harness.machinery import registry
 from harness.machinery.config import Config
+from harness.statistics.abstention import coverage_at_risk, risk_verdict
 from harness.statistics.criteria import evaluate_criteria, overall, verdict_outcome
 from harness.statistics.outcomes import MISSING_CONFIDENCE, Counted, Outcome, count
 from harness.statistics.posthoc_bar import groups_of, paired_metric
@@ -100,12 +106,20 @@ def assess(
                           missing_confidence=settings.missing_for(key.extractor))
                for key, rows in outcomes.items()}
     table: list[dict[str, Any]] = []
+    at_risk: dict[RowKey, dict[str, Any]] = {}  # each row's coverage_at_risk, computed once
     if rows:
         table = [_row(key, counted.get(key), fits.get(key), settings) for key in outcomes]
+        for row, (key, items) in zip(table, outcomes.items(), strict=True):
+            if row["counts"] is not None:
+                row["coverage_at_risk"] = at_risk[key] = _coverage_at_risk(key, items, settings)
         for key, fit in fits.items():  # a calibrator that could not be fitted still gets its row
             if key not in outcomes:
                 table.append(_row(key, None, fit, settings))
-    comparisons = [_comparison(trainer, extractor, counted, settings, held_out, fits)
+    for trainer, extractor in trainers.items():  # check computes no rows: the trained ones only
+        key = RowKey(label=trainer, extractor=extractor)
+        if key not in at_risk and key in outcomes and counted[key].counts["examples"]:
+            at_risk[key] = _coverage_at_risk(key, outcomes[key], settings)
+    comparisons = [_comparison(trainer, extractor, counted, settings, held_out, fits, at_risk)
                    for trainer, extractor in trainers.items()]
     if rows:
         simpleqa_intervals(table, comparisons, {key.slug: items for key, items in outcomes.items()},
@@ -146,13 +160,22 @@ def _paired(a: Counted, b: Counted) -> tuple[Counted, Counted]:
     return a.select(common), b.select(common)
 
 
+def _coverage_at_risk(key: RowKey, items: Sequence[Outcome], settings: Settings) -> dict[str, Any]:
+    """The row's ``coverage_at_risk`` at the run's ``risk_alpha`` / ``risk_delta``."""
+    return coverage_at_risk(items, alpha=float(settings.thresholds["risk_alpha"]),
+                            delta=float(settings.thresholds["risk_delta"]),
+                            missing_confidence=settings.missing_for(key.extractor), seed=settings.seed,
+                            resamples=settings.resamples, by_group=settings.bootstrap == "group")
+
+
 def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted], settings: Settings,
-                held_out: bool, fits: Mapping[RowKey, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                held_out: bool, fits: Mapping[RowKey, Mapping[str, Any]] | None = None,
+                at_risk: Mapping[RowKey, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     base_key, trained_key = RowKey(label=BASELINE, extractor=extractor), RowKey(label=trainer,
                                                                                 extractor=extractor)
     comp: dict[str, Any] = {"trainer": trainer, "extractor": extractor, "paired_n": 0, "changes": {},
                             "criteria": [], "outcome": "fail", "passed": False, "retention": None,
-                            "subgroups": [], "beats_posthoc": None, "adds_to_posthoc": None}
+                            "subgroups": [], "beats_posthoc": None, "adds_to_posthoc": None, "risk": None}
     if base_key not in counted or trained_key not in counted:
         comp["error"] = "the baseline or the trained model has no outcomes"
         return comp
@@ -176,9 +199,11 @@ def _comparison(trainer: str, extractor: str, counted: Mapping[RowKey, Counted],
                                               accuracy)
     comp["adds_to_posthoc"] = _held_to_accuracy(
         _adds_to_posthoc(trainer, extractor, counted, settings, fits or {}), accuracy)
+    comp["risk"] = risk_verdict((at_risk or {}).get(trained_key),
+                                point=bool(settings.thresholds.get("point")))
     required = set(settings.thresholds.get("require") or ())
     gates = {v.name: v.outcome for v in verdicts}
-    for name in ("beats_posthoc", "adds_to_posthoc"):
+    for name in ("beats_posthoc", "adds_to_posthoc", "risk"):
         if name in required:
             gates[name] = posthoc_outcome(comp[name])
     comp["required"] = sorted(required)

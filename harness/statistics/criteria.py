@@ -23,6 +23,10 @@ Criteria without an estimate pass or fail:
 - ``not_collapsed``: the trained confidences keep a spread (std >= ``min_confidence_std``)
   *and* no tenth of [0, 1] holds more than ``max_bin_share`` of them.
 
+Reported beside them, gating only when listed in ``require`` (``OPTIONAL``): the post-hoc
+verdicts (``harness.statistics.posthoc_bar``) and ``risk``, the trained row's abstention at
+``risk_alpha`` / ``risk_delta`` (``harness.statistics.abstention.risk_verdict``).
+
 With ``point`` (``harness check --point``) the three estimated criteria are read from their
 point estimates instead — the seed's reading, labelled as such in every detail, never the
 default. ``strict`` is the old name of the interval reading and changes nothing; it contradicts
@@ -60,12 +64,15 @@ DEFAULTS: dict[str, Any] = {
     "strict": False,
     "allow_not_held_out": False,
     "require": [],
+    # abstention with a guarantee (harness.statistics.abstention): risk level and failure probability
+    "risk_alpha": 0.1,
+    "risk_delta": 0.1,
 }
 NUMBERS = ("min_reduction", "max_accuracy_drop", "min_confidence_std", "max_bin_share", "min_n", "min_groups",
-           "coverage_tolerance", "min_auroc_change")
+           "coverage_tolerance", "min_auroc_change", "risk_alpha", "risk_delta")
 FLAGS = ("point", "strict", "allow_not_held_out")
 #: verdicts reported beside the criteria that gate only when named in ``require``
-OPTIONAL = ("beats_posthoc", "adds_to_posthoc")
+OPTIONAL = ("beats_posthoc", "adds_to_posthoc", "risk")
 OUTCOMES = ("pass", "fail", "inconclusive")
 TOLERANCE = 1e-9  # 0.65 - 0.60 is 0.05000000000000004: a drop of exactly 5 points passes
 Run = tuple[np.ndarray, np.ndarray]
@@ -143,6 +150,9 @@ def thresholds_from(
     for key in ("max_bin_share", "coverage_tolerance"):
         if not 0.0 <= merged[key] <= 1.0:
             raise ParameterError(f"criteria {key} must be in [0, 1], got {merged[key]!r}")
+    for key in ("risk_alpha", "risk_delta"):
+        if not 0.0 < merged[key] < 1.0:
+            raise ParameterError(f"criteria {key} must lie strictly between 0 and 1, got {merged[key]!r}")
     for key in FLAGS:
         if not isinstance(merged[key], bool):
             raise ParameterError(f"criteria {key} must be true or false, got {merged[key]!r}")

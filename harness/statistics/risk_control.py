@@ -14,18 +14,23 @@ The procedure (Angelopoulos, Bates, Candès, Jordan & Lei, "Learn then Test", 20
   answers are independent draws from the answered population, so their errors ``e`` are
   Binomial(m, risk(t)) and ``P(Binomial(m, alpha) <= e)`` is a valid p-value (the exact binomial
   tail, no Hoeffding or Bentkus approximation needed for a 0/1 loss);
-- fixed-sequence testing: thresholds are tested from the most conservative (1.0) down, each at
-  level ``delta``, stopping at the first that is not rejected. The family-wise error rate is at
-  most ``delta`` with no multiplicity penalty, so the grid can be fine. The threshold chosen is the
-  last one rejected.
-- where the sequence starts: a threshold that answers so few calibration answers that not even a
-  perfect record could reject it (``(1 - alpha)^m > delta``: fewer than 22 answers at
-  alpha = delta = 0.1) carries no evidence either way, and stopping there would stop everything
-  (confidences rarely crowd at the top). So the sequence starts at the first threshold from the top
-  with enough answers. That start depends on the calibration confidences, never on correctness;
-  strictly it is exact only where the error rate does not rise with confidence above the start (a
-  few wrong answers imputed at 1.0 break that, by at most their share of the answered), which is
-  why ``bench/abstention.py`` measures the guarantee on real worlds and the tests on a simulation.
+- fixed-sequence testing: thresholds are tested from the most conservative down, each at one
+  level, stopping at the first that is not rejected; the family-wise error rate is at most that
+  level with no penalty for the grid's size, so the grid can be fine. The threshold chosen is the
+  lowest one rejected.
+- where a sequence starts: the thresholds at the very top answer so few calibration answers that
+  a single error there (or none: ``(1 - alpha)^m > delta`` below 22 answers at alpha = delta = 0.1)
+  stops the sequence, though lower thresholds would pass; and a start too low, where the risk is
+  above alpha, stops it at once. So there are ``K`` sequences (``sequence_starts``), each at level
+  ``delta / K`` (Bonferroni: the family-wise error rate of all of them is at most ``delta``),
+  starting at the highest thresholds that answer ``m0``, ``2 m0``, ``4 m0``, ... calibration answers,
+  where ``m0`` is the fewest answers that could be rejected at all (no error, level ``delta / K``)
+  and ``K`` is as many doublings as the attempted answers hold (K = 4 for 300 answers at
+  alpha = delta = 0.1). The chosen threshold is the lowest rejected by any sequence. The starts
+  depend on the counts of calibration confidences above them, never on correctness; strictly a
+  test is then exact only where the error rate does not rise with confidence above its start
+  (wrong answers imputed at 1.0 break that, by at most their share of the answered), which is why
+  ``bench/abstention.py`` measures the guarantee on real worlds and the tests on a simulation.
 - ``attempted`` False is the model's own abstention: never answered, whatever its confidence.
   The caller counts judge errors as wrong (``correct`` False) — they are never dropped.
 - when no threshold is rejected, ``threshold`` is None: abstain on everything, and ``describe``
@@ -52,9 +57,13 @@ import numpy as np
 from harness.errors import ParameterError
 from harness.statistics.seed_statistics import beta_cdf
 
-#: the default thresholds: every hundredth of [0, 1], 1.0 (imputed confidences) included
-DEFAULT_GRID = np.round(np.arange(101) / 100, 2)
-METHOD = "learn-then-test, exact binomial tail, fixed-sequence from 1.0 down"
+#: the default thresholds: every hundredth of [0, 1], 1.0 (where imputed confidences sit) included,
+#: and 1 - 10^-k for k = 2.25, 2.5, ..., 6: token-probability confidences crowd within 0.01 of 1
+#: (on the tiny model's worlds a quarter of the answers), and fixed-sequence testing pays nothing
+#: for a finer grid
+DEFAULT_GRID = np.unique(np.concatenate([np.round(np.arange(101) / 100, 2),
+                                         1.0 - 10.0 ** -np.arange(2.25, 6.01, 0.25)]))
+METHOD = "learn-then-test, exact binomial tail, fixed-sequence from 1.0 down (K starts, delta / K each)"
 
 
 @attrs.frozen(kw_only=True)
@@ -126,10 +135,35 @@ def _as_arrays(confidence: np.ndarray, correct: np.ndarray,
     return conf, hit, tried
 
 
+def _fewest_answers(alpha: float, level: float) -> int:
+    """The fewest answers whose perfect record rejects "risk > alpha" at ``level``: (1 - alpha)^m <= level."""
+    return max(1, int(np.ceil(np.log(level) / np.log1p(-alpha) - 1e-12)))
+
+
+def sequence_starts(answered_at: np.ndarray, alpha: float, delta: float) -> tuple[list[int], float]:
+    """(the index in ``answered_at`` where each fixed sequence starts, the level of each), for
+    thresholds in decreasing order answering ``answered_at`` calibration answers (non-decreasing)."""
+    attempted = int(answered_at[-1]) if len(answered_at) else 0
+    k = 1
+    for _ in range(8):  # K and m0 depend on each other; a fixed point is reached in a few steps
+        m0 = _fewest_answers(alpha, delta / k)
+        fitted = 1 + int(np.floor(np.log2(attempted / m0))) if attempted >= m0 else 1
+        if fitted == k:
+            break
+        k = fitted
+    level = delta / k
+    starts = []
+    for j in range(k):
+        reached = np.flatnonzero(answered_at >= m0 * 2**j)
+        if len(reached):
+            starts.append(int(reached[0]))
+    return sorted(set(starts)), level
+
+
 def choose_threshold(confidence: np.ndarray, correct: np.ndarray, attempted: np.ndarray, *,
                      alpha: float, delta: float, grid: np.ndarray | None = None) -> ThresholdChoice:
     """The lowest grid threshold whose error rate among answered questions is at most ``alpha``
-    with probability ``1 - delta`` (Learn-then-Test, fixed sequence from the highest threshold)."""
+    with probability ``1 - delta`` (Learn-then-Test, fixed sequences from the top, module docstring)."""
     alpha = _check_level("alpha (risk level)", alpha)
     delta = _check_level("delta (failure probability)", delta)
     conf, hit, tried = _as_arrays(confidence, correct, attempted)
@@ -142,19 +176,21 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray, attempted: np.
     attempted_conf = np.sort(attempted_conf)
     answered_at = len(attempted_conf) - np.searchsorted(attempted_conf, thresholds, side="left")
     wrong_at = len(wrong_conf) - np.searchsorted(wrong_conf, thresholds, side="left")
-    chosen: tuple[float, int, int, float] | None = None
-    for t, m, e in zip(thresholds, answered_at, wrong_at, strict=True):
-        if binomial_tail(0, int(m), alpha) > delta:
-            continue  # too few answered for any evidence: the sequence has not started
-        p = binomial_tail(int(e), int(m), alpha)
-        if p > delta:
-            break
-        chosen = (float(t), int(m), int(e), p)
-    if chosen is None:
+    starts, level = sequence_starts(answered_at, alpha, delta)
+    lowest: int | None = None
+    p_values: dict[int, float] = {}
+    for start in starts:
+        for i in range(start, len(thresholds)):
+            if i not in p_values:
+                p_values[i] = binomial_tail(int(wrong_at[i]), int(answered_at[i]), alpha)
+            if p_values[i] > level:
+                break
+            lowest = i if lowest is None else max(lowest, i)
+    if lowest is None:
         return ThresholdChoice(threshold=None, alpha=alpha, delta=delta, n=len(conf), answered=0, errors=0)
-    t, m, e, p = chosen
-    return ThresholdChoice(threshold=t, alpha=alpha, delta=delta, n=len(conf), answered=m, errors=e,
-                           p_value=p)
+    return ThresholdChoice(threshold=float(thresholds[lowest]), alpha=alpha, delta=delta, n=len(conf),
+                           answered=int(answered_at[lowest]), errors=int(wrong_at[lowest]),
+                           p_value=p_values[lowest])
 
 
 def abstains(confidence: np.ndarray, choice: ThresholdChoice) -> np.ndarray:
