@@ -356,11 +356,12 @@ def check_command(run: Path, config_file: Path | None, bootstrap: str | None, re
               help='The row to ship, as the report names it, e.g. "baseline + isotonic".')
 @click.option("--extractor", default=None, help="The row's extractor, when it has several.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The new bundle folder.")
-@click.option("--risk", "alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.1,
-              show_default=True, help="Error rate allowed among answered questions (alpha).")
-@click.option("--delta", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.1,
-              show_default=True, help="Probability that the guarantee fails (delta).")
-def export_command(run: Path, row: str, extractor: str | None, out: Path, alpha: float, delta: float) -> None:
+@click.option("--risk", "alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
+              help="Error rate allowed among answered questions (default: [criteria] risk_alpha, 0.1).")
+@click.option("--delta", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
+              help="Probability that the guarantee fails (default: [criteria] risk_delta, 0.1).")
+def export_command(run: Path, row: str, extractor: str | None, out: Path, alpha: float | None,
+                   delta: float | None) -> None:
     """Write one row of RUN (a run made with --calibration-size) as a self-contained bundle: the model,
     extractor and backend, the fitted map as JSON and an abstention threshold with a risk guarantee."""
     from harness.using.export import export_run

@@ -46,10 +46,16 @@ from harness.using.bundle import ADAPTER, FILE, FORMAT, describe_set
 _SCHEME_KEYS = {"scheme", "fitted_on", "selection"}
 
 
-def export_run(run: Path, row: str, out: Path, *, extractor: str | None = None, alpha: float = 0.1,
-               delta: float = 0.1) -> dict[str, Any]:
+def export_run(run: Path, row: str, out: Path, *, extractor: str | None = None, alpha: float | None = None,
+               delta: float | None = None) -> dict[str, Any]:
     """Write the bundle of ``row`` (``"<model> + <calibrator>"``) of ``run`` into ``out``; its
-    ``bundle.json`` as written."""
+    ``bundle.json`` as written. ``alpha`` / ``delta``: the threshold's risk level and failure
+    probability (default: ``risk_alpha`` / ``risk_delta`` of the ``[criteria]`` in force)."""
+    from harness.statistics.criteria import thresholds_from
+
+    limits = thresholds_from(Config.load(), {})
+    alpha = limits["risk_alpha"] if alpha is None else alpha
+    delta = limits["risk_delta"] if delta is None else delta
     run = Path(run)
     report = load_report(run)
     if not exportable_rows(report):
