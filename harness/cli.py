@@ -263,6 +263,33 @@ def sweep_command(seeds: str, extractors: tuple[str, ...], out: Path, jobs: int,
               overrides=options["overrides"], jobs=jobs)
 
 
+SHARE = click.FloatRange(0.0, 1.0, min_open=True, max_open=True)  # a probability strictly in (0, 1)
+_allow_host_option = click.option(
+    "--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+    help="Also answer requests for this Host name (repeatable; default: the bound address and localhost "
+         "names only).")
+
+
+def _bundle_options(command: Any) -> Any:
+    """The options `harness predict` and `harness serve` share: the threshold and the backend."""
+    options = [
+        click.option("--risk", "alpha", type=SHARE, default=None,
+                     help="Choose the threshold again at this risk level, on the bundle's threshold-set "
+                          "answers."),
+        click.option("--delta", type=SHARE, default=None,
+                     help="With --risk: the guarantee's failure probability (default: the bundle's)."),
+        click.option("--backend", default=None,
+                     help="Another backend than the bundle's (its parameters: -p)."),
+        click.option("--model", default=None,
+                     help="Another model name for that backend (e.g. a served model's)."),
+        click.option("-p", "overrides", multiple=True, metavar="KIND.KEY=VALUE",
+                     help="Override a parameter."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command("view")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -271,9 +298,7 @@ def sweep_command(seeds: str, extractors: tuple[str, ...], out: Path, jobs: int,
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port to serve on (0: any free port).")
 @click.option("--serve/--no-serve", default=True, help="Serve the page, or only write it.")
-@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
-              help="Also answer requests for this Host name (repeatable; default: the bound address and "
-                   "localhost names only).")
+@_allow_host_option
 def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int, serve: bool,
                  allow_hosts: tuple[str, ...]) -> None:
     """Write a self-contained report.html of run or sweep folders and serve it on 127.0.0.1.
@@ -380,13 +405,7 @@ def export_command(run: Path, row: str, extractor: str | None, out: Path, alpha:
               help="Answers, one JSON line per question (a rerun resumes it).")
 @click.option("--task", default="jsonl", show_default=True,
               help="The task that reads QUESTIONS (its fields: -p task.KEY=VALUE).")
-@click.option("--risk", "alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
-              help="Choose the threshold again at this risk level, on the bundle's threshold-set answers.")
-@click.option("--delta", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
-              help="With --risk: the guarantee's failure probability (default: the bundle's).")
-@click.option("--backend", default=None, help="Another backend than the bundle's (its parameters: -p).")
-@click.option("--model", default=None, help="Another model name for that backend (e.g. a served model's).")
-@click.option("-p", "overrides", multiple=True, metavar="KIND.KEY=VALUE", help="Override a parameter.")
+@_bundle_options
 def predict_command(bundle: Path, questions: Path, out: Path, task: str, alpha: float | None,
                     delta: float | None, backend: str | None, model: str | None,
                     overrides: tuple[str, ...]) -> None:
@@ -406,16 +425,8 @@ def predict_command(bundle: Path, questions: Path, out: Path, task: str, alpha: 
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port to serve on (0: any free port).")
-@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
-              help="Also answer requests for this Host name (repeatable; default: the bound address and "
-                   "localhost names only).")
-@click.option("--risk", "alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
-              help="Choose the threshold again at this risk level, on the bundle's threshold-set answers.")
-@click.option("--delta", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
-              help="With --risk: the guarantee's failure probability (default: the bundle's).")
-@click.option("--backend", default=None, help="Another backend than the bundle's (its parameters: -p).")
-@click.option("--model", default=None, help="Another model name for that backend (e.g. a served model's).")
-@click.option("-p", "overrides", multiple=True, metavar="KIND.KEY=VALUE", help="Override a parameter.")
+@_allow_host_option
+@_bundle_options
 def serve_command(bundle: Path, host: str, port: int, **options: Any) -> None:
     """Serve BUNDLE as an OpenAI-compatible /v1/chat/completions: each answer with its calibrated
     confidence (the `calibration` field), and a refusal flagged `abstained` below the threshold."""

@@ -83,6 +83,16 @@ class GuardedHandler(BaseHTTPRequestHandler):
         pass
 
 
+def serve_until_interrupted(server: Any) -> None:
+    """Serve until Ctrl-C, then close the socket."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def bind(handler: type[GuardedHandler], host: str, port: int, allow_hosts: Iterable[str] = ()) -> Any:
     """A ``ThreadingHTTPServer`` on ``host:port`` (not yet serving) whose ``handler`` answers the
     ``Host`` names of ``allowed_hosts(host, allow_hosts)``; a port in use is one ``InputError`` line."""

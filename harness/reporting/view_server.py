@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from harness.web import GuardedHandler, bind
+from harness.web import GuardedHandler, bind, serve_until_interrupted
 
 _LINK = re.compile(r'href="([^"#:?]+\.html)"')
 _HEADERS = {
@@ -80,9 +80,4 @@ def serve_page(page: Path, *, host: str = "127.0.0.1", port: int = 8765, allow_h
     """Serve ``page`` until interrupted, after announcing its address."""
     server = make_server(page, host, port, allow_hosts)
     announce(f"serving http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)

@@ -34,7 +34,7 @@ from harness.records import Example
 from harness.statistics.risk_control import ThresholdChoice
 from harness.using.answering import Answerer, threshold_for
 from harness.using.bundle import load_bundle
-from harness.web import GuardedHandler, bind
+from harness.web import GuardedHandler, bind, serve_until_interrupted
 
 #: the refusal an abstaining answer carries in ``message.refusal``
 REFUSAL = "I abstain: my calibrated confidence is below the threshold this service answers at."
@@ -165,9 +165,6 @@ def serve_bundle(bundle_folder: Path, *, host: str = "127.0.0.1", port: int = 80
     announce(f"serving {Path(bundle_folder).resolve().name} at http://{host}:{server.server_address[1]}/v1 "
              "(Ctrl-C to stop)")
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        serve_until_interrupted(server)
     finally:
-        server.server_close()
         shutil.rmtree(server.scratch, ignore_errors=True)
