@@ -55,6 +55,7 @@ def test_an_untrained_row_ships_the_runs_own_map_and_three_sets_each_doing_one_j
     assert bundle["calibrator"]["fitted"] == fit  # the very map the report measured
     figures = sets["measure"]["figures"]
     assert figures["brier"] == pytest.approx(row["metrics"]["brier"]["value"], abs=1e-12)
+    assert figures["coverage_ci"][0] <= figures["coverage"] <= figures["coverage_ci"][1]
     choice = ThresholdChoice.from_dict(bundle["threshold"])
     scores = sets["threshold"]["scores"]
     assert choice == choose_threshold(np.array(scores["confidence"]), np.array(scores["correct"]),

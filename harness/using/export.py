@@ -39,6 +39,7 @@ from harness.statistics.calibration import Fitted, fit_calibrator, saved_map
 from harness.statistics.outcomes import MISSING_CONFIDENCE, Outcome
 from harness.statistics.posthoc import CALIBRATION
 from harness.statistics.risk_control import ThresholdChoice, abstains, choose_threshold
+from harness.statistics.seed_statistics import clopper_pearson
 from harness.statistics.splits import group_split
 from harness.using.bundle import ADAPTER, FILE, FORMAT, describe_set
 
@@ -197,7 +198,9 @@ def _scores(fitted: Fitted, answers: Sequence[Outcome], counting: dict[str, Any]
 
 def _measure(fitted: Fitted, choice: ThresholdChoice, answers: Sequence[Outcome],
              counting: dict[str, Any]) -> dict[str, Any]:
-    """The map's Brier score and the threshold's coverage and realised risk on ``answers``."""
+    """The map's Brier score and the threshold's coverage and realised risk on ``answers``, the last two
+    with exact (Clopper-Pearson) 95% intervals: a measurement on a few hundred answers is no proof.
+    (The intervals treat answers as independent; the report's group bootstrap does not.)"""
     confidence, correct, attempted = _scores(fitted, answers, counting)
     answered = attempted & ~abstains(confidence, choice)
     n_answered = int(answered.sum())
@@ -208,7 +211,9 @@ def _measure(fitted: Fitted, choice: ThresholdChoice, answers: Sequence[Outcome]
     brier = float(np.mean((mapped - c.correct) ** 2)) if len(c.ids) else None
     return {"n": len(answers), "brier": brier, "brier_n": len(c.ids), "answered": n_answered,
             "coverage": n_answered / len(answers) if len(answers) else None,
-            "errors": errors, "risk": errors / n_answered if n_answered else None}
+            "coverage_ci": clopper_pearson(n_answered, len(answers)),
+            "errors": errors, "risk": errors / n_answered if n_answered else None,
+            "risk_ci": clopper_pearson(errors, n_answered)}
 
 
 def _model_ref(run: Path, label: str) -> dict[str, Any]:
