@@ -169,3 +169,23 @@ def test_a_bundle_of_the_local_tiny_model_answers_as_the_run_did(tmp_path_factor
     assert calibration["raw_confidence"] == pytest.approx(predicted["confidence"], abs=1e-5)
     given = reply.choices[0].message.content
     assert given == (None if calibration["abstained"] else predicted["answer"])
+
+
+def test_predict_answers_with_another_backend_the_user_names(upstream, tmp_path):
+    bundle = write_bundle(tmp_path / "local", "unused")
+    saved = json.loads((bundle / FILE).read_text())
+    saved["backend"] = {"name": "hf", "params": {}}  # made on a local model this machine does not have
+    saved["model"]["reference"] = str(tmp_path / "no-such-model")
+    (bundle / FILE).write_text(json.dumps(saved))
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "fr", "question": "What is the capital of France?", "answer": "?"}\n'
+                         '{"id": "at", "question": "What is the capital of Atlantis?", "answer": "?"}\n')
+    result = run_harness("predict", str(bundle), str(questions), "--out", str(tmp_path / "a.jsonl"),
+                         "--backend", "openai", "--model", "served-model",
+                         "-p", f"backend.base_url={upstream.base_url}")
+    assert result.returncode == 0, result.stderr
+    assert "2 questions (0 already there), 1 answered, 1 abstained" in result.stdout
+    answers = {r["id"]: r for r in map(json.loads, (tmp_path / "a.jsonl").read_text().splitlines())}
+    assert (answers["fr"]["answer"], answers["fr"]["abstain"]) == ("Paris", False)
+    assert answers["at"]["abstain"] is True
+    assert {b["model"] for b in upstream.bodies()} == {"served-model"}
