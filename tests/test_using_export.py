@@ -94,6 +94,20 @@ def test_predict_gives_the_runs_own_confidences_for_the_runs_questions(calibrate
         assert answer["abstain"] == (below or not answer["answer"].strip())
 
 
+def test_a_trained_bundle_answers_with_its_copied_adapter_as_the_trained_model_did(calibrated_run, tmp_path):
+    export_run(calibrated_run, "implicit + platt", tmp_path / "bundle")
+    shutil.rmtree(calibrated_run / "train" / "implicit" / "adapter")  # the bundle needs its own copy only
+    try:
+        predict(tmp_path / "bundle", calibrated_run / "examples.jsonl", tmp_path / "answers.jsonl")
+    finally:
+        shutil.copytree(tmp_path / "bundle" / "adapter", calibrated_run / "train" / "implicit" / "adapter")
+    stage = calibrated_run / "trained" / "implicit" / "test"
+    trained = {r["example_id"]: r for r in rows_of(stage / "predictions.jsonl")}
+    for answer in rows_of(tmp_path / "answers.jsonl"):
+        assert answer["answer"] == trained[answer["id"]]["answer"]
+        assert answer["raw_confidence"] == pytest.approx(trained[answer["id"]]["confidence"], abs=1e-6)
+
+
 def test_a_stopped_predict_resumes_and_ends_with_the_answers_of_an_unbroken_one(calibrated_run, tmp_path):
     export_run(calibrated_run, "baseline + platt", tmp_path / "bundle")
     questions = calibrated_run / "examples.jsonl"
