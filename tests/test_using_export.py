@@ -64,6 +64,14 @@ def test_an_untrained_row_ships_the_runs_own_map_and_three_sets_each_doing_one_j
     assert load_bundle(tmp_path / "bundle").calibrator == bundle["calibrator"]
 
 
+@pytest.mark.parametrize("name", ["isotonic", "platt", "temperature", "histogram"])
+def test_every_builtin_map_exports_as_the_report_shows_it(calibrated_run, tmp_path, name):
+    bundle = export_run(calibrated_run, f"baseline + {name}", tmp_path / "bundle")
+    fit = report_row(calibrated_run, f"baseline__logprob__{name}")["calibrator_fit"]
+    assert bundle["calibrator"]["fitted"] == {k: v for k, v in fit.items()
+                                              if k not in ("scheme", "fitted_on", "selection")}
+
+
 def test_a_trained_row_splits_the_calibration_part_by_group_and_copies_the_adapter(calibrated_run, tmp_path):
     bundle = export_run(calibrated_run, "implicit + platt", tmp_path / "bundle")
     calibration = set(split_of(calibrated_run)["calibration"])
