@@ -68,30 +68,12 @@ def export_run(run: Path, row: str, out: Path, *, extractor: str | None = None, 
     chosen = _row(report, row, extractor)
     label, ext, name = chosen["label"], chosen["extractor"], chosen["calibrator"]
     manifest = read_json(run / "manifest.json")
+    model, adapter = _model(run, manifest, label, ext)
     counting = _counting(report, ext)
-    examples = {e.id: e for e in (Example.from_dict(r) for r in read_jsonl(run / "examples.jsonl").rows)}
-    calibration = set(read_json(run / "split.json").get("calibration") or ())
-    trained = label != "baseline"
-    stage = run / "trained" / label if trained else run / "baseline" / ext
-    evaluated = _stage_outcomes(stage / "test", examples)
-    rest = [o for o in evaluated if o.example_id not in calibration]
-    on_calibration = [o for o in evaluated if o.example_id in calibration]
-    if trained:
-        fit_part, choose_part = group_split([examples[o.example_id] for o in on_calibration], 0.5,
-                                            int(report.get("seed", 0)))
-        fit_ids = {e.id for e in fit_part}
-        map_set = [o for o in on_calibration if o.example_id in fit_ids]
-        threshold_set = [o for o in on_calibration if o.example_id not in fit_ids]
-        map_origin = ("one half (by group, seeded) of the calibration part of the held-out split; refitted, "
-                      "so not the report's map: the trained model's training answers are in-sample")
-        threshold_origin = "the other half of the calibration part"
-    else:
-        map_set = on_calibration
-        threshold_set = _stage_outcomes(run / "baseline" / ext / "train", {})
-        map_origin = "the calibration part of the held-out split: the run's own map"
-        threshold_origin = "the untrained model's training-split answers, which the map never saw"
+    sets = _three_sets(run, label, ext, int(report.get("seed", 0)))
+    map_set, threshold_set, rest = (sets[k][1] for k in ("map", "threshold", "measure"))
     fitted = _fit(name, manifest, map_set, counting)
-    if not trained:
+    if label == "baseline":
         _same_as_report(fitted, chosen, run)
     conf_t, correct_t, attempted_t = _scores(fitted, threshold_set, counting)
     choice = choose_threshold(conf_t, correct_t, attempted_t, alpha=alpha, delta=delta)
@@ -100,7 +82,7 @@ def export_run(run: Path, row: str, out: Path, *, extractor: str | None = None, 
         "format": FORMAT, "created": now(), "harness_version": package_versions().get("calibration-harness"),
         "source": {"run": str(run.resolve()), "row": f"{label} + {name}", "extractor": ext,
                    "task": report.get("eval_task") or report.get("task"), "seed": report.get("seed")},
-        "model": _model(run, manifest, label),
+        "model": model,
         "backend": _strategy(manifest, "backend"),
         "extractor": {"name": ext, "params": next((e["params"] for e in manifest["config"]["extractors"]
                                                    if e["name"] == ext), {})},
@@ -108,17 +90,42 @@ def export_run(run: Path, row: str, out: Path, *, extractor: str | None = None, 
         "calibrator": saved_map(fitted, [o.confidence for o in map_set if o.confidence is not None]),
         "threshold": choice.to_dict(),
         "sets": {
-            "map": describe_set("fits the map", map_origin, map_set),
-            "threshold": describe_set("chooses the threshold", threshold_origin, threshold_set, scores={
+            "map": describe_set("fits the map", sets["map"][0], map_set),
+            "threshold": describe_set("chooses the threshold", sets["threshold"][0], threshold_set, scores={
                 "ids": sorted(o.example_id for o in threshold_set), "confidence": conf_t.tolist(),
                 "correct": correct_t.tolist(), "attempted": attempted_t.tolist()}),
-            "measure": describe_set("measures the map and the threshold",
-                                    "the rest of the held-out split, where the run measured every figure",
-                                    rest, figures=figures),
+            "measure": describe_set("measures the map and the threshold", sets["measure"][0], rest,
+                                    figures=figures),
         },
     }
-    _write(out, bundle, Path(_model_ref(run, label).get("adapter") or "") if trained else None)
+    _write(out, bundle, adapter)
     return bundle
+
+
+def _three_sets(run: Path, label: str, extractor: str, seed: int) -> dict[str, tuple[str, list[Outcome]]]:
+    """role -> (where its answers came from, the answers): ``map``, ``threshold`` and ``measure``,
+    disjoint (see the module's docstring)."""
+    examples = {e.id: e for e in (Example.from_dict(r) for r in read_jsonl(run / "examples.jsonl").rows)}
+    calibration = set(read_json(run / "split.json").get("calibration") or ())
+    trained = label != "baseline"
+    stage = run / "trained" / label if trained else run / "baseline" / extractor
+    evaluated = _stage_outcomes(stage / "test", examples)
+    rest = ("the rest of the held-out split, where the run measured every figure",
+            [o for o in evaluated if o.example_id not in calibration])
+    on_calibration = [o for o in evaluated if o.example_id in calibration]
+    if not trained:
+        return {"map": ("the calibration part of the held-out split: the run's own map", on_calibration),
+                "threshold": ("the untrained model's training-split answers, which the map never saw",
+                              _stage_outcomes(run / "baseline" / extractor / "train", {})),
+                "measure": rest}
+    fit_part, _ = group_split([examples[o.example_id] for o in on_calibration], 0.5, seed)
+    fit_ids = {e.id for e in fit_part}
+    return {"map": ("one half (by group, seeded) of the calibration part of the held-out split; refitted, "
+                    "so not the report's map: the trained model's training answers are in-sample",
+                    [o for o in on_calibration if o.example_id in fit_ids]),
+            "threshold": ("the other half of the calibration part",
+                          [o for o in on_calibration if o.example_id not in fit_ids]),
+            "measure": rest}
 
 
 def exportable_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -216,21 +223,23 @@ def _measure(fitted: Fitted, choice: ThresholdChoice, answers: Sequence[Outcome]
             "risk_ci": clopper_pearson(errors, n_answered)}
 
 
-def _model_ref(run: Path, label: str) -> dict[str, Any]:
-    return read_json(run / "train" / label / "model.json")
-
-
-def _model(run: Path, manifest: dict[str, Any], label: str) -> dict[str, Any]:
+def _model(run: Path, manifest: dict[str, Any], label: str, extractor: str
+           ) -> tuple[dict[str, Any], Path | None]:
+    """The bundle's ``model`` (the reference the run was given, what it resolved to, the adapter) and
+    the trained adapter's folder to copy (None for the untrained model)."""
     reference = manifest["spec"]["model"]
     if label == "baseline":
-        stage = read_json(run / "baseline" / manifest["spec"]["extractor"] / "test" / "stage.json")
+        stage = read_json(run / "baseline" / extractor / "test" / "stage.json")
         return {"reference": reference, "resolved": stage["inputs"]["model"]["base"], "adapter": None,
-                "trained_by": None}
-    ref = _model_ref(run, label)
+                "trained_by": None}, None
+    ref = read_json(run / "train" / label / "model.json")
     if ref.get("scope", "all") != "all" or not ref.get("adapter"):
         raise InputError(f"{run}: trainer {label!r} made no adapter that answers on its own "
                          f"(scope {ref.get('scope')!r}); its row cannot be exported")
-    return {"reference": reference, "resolved": ref["base"], "adapter": ADAPTER, "trained_by": label}
+    adapter = Path(ref["adapter"])
+    if not adapter.is_dir():  # the run folder was moved: the adapter under its own train folder
+        adapter = run / "train" / label / adapter.name
+    return {"reference": reference, "resolved": ref["base"], "adapter": ADAPTER, "trained_by": label}, adapter
 
 
 def _strategy(manifest: dict[str, Any], kind: str) -> dict[str, Any]:
