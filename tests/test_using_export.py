@@ -13,7 +13,7 @@ import pytest
 from using_fixtures import calibrated, make_run
 
 from harness.artifacts import read_jsonl
-from harness.errors import InputError
+from harness.errors import InputError, ParameterError
 from harness.statistics.risk_control import ThresholdChoice, choose_threshold
 from harness.testing import run_harness
 from harness.using.bundle import FORMAT, load_bundle
@@ -144,7 +144,7 @@ def test_risk_chooses_the_threshold_again_and_one_file_never_mixes_two(calibrate
                              np.array(scores["attempted"]), alpha=0.45, delta=0.1)
     assert counts["threshold"] == again
     assert {r["threshold"] for r in rows_of(tmp_path / "a.jsonl")} == {again.threshold}
-    with pytest.raises(InputError, match="another threshold"):
+    with pytest.raises(InputError, match="made otherwise .threshold"):
         predict(tmp_path / "bundle", questions, tmp_path / "a.jsonl", alpha=0.2)
 
 
@@ -198,3 +198,15 @@ def test_a_bundle_of_another_version_is_refused_in_one_line(calibrated_run, tmp_
     path.write_text(path.read_text().replace(FORMAT, "calibration-harness/bundle/v9"))
     with pytest.raises(InputError, match="version v9"):
         load_bundle(tmp_path / "bundle")
+
+
+def test_predict_refuses_to_change_what_the_map_was_fitted_on_or_a_parameter_no_one_has(calibrated_run,
+                                                                                        tmp_path):
+    export_run(calibrated_run, "baseline + isotonic", tmp_path / "bundle")
+    for option, words in [("extractor.aggregation=min", "extractor is fixed"),
+                          ("calibrator.bins=3", "calibrator is fixed"),
+                          ("backend.nonsense=1", "has no parameter 'nonsense'")]:
+        with pytest.raises(ParameterError, match=words):
+            predict(tmp_path / "bundle", calibrated_run / "examples.jsonl", tmp_path / "a.jsonl",
+                    overrides=(option,))
+    assert not (tmp_path / "a.jsonl").exists()

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import InputError
+from harness.errors import InputError, ParameterError
 from harness.machinery import registry
 from harness.machinery.config import Config, Layer
 from harness.records import Example
@@ -46,14 +46,29 @@ def threshold_for(bundle: Bundle, alpha: float | None = None, delta: float | Non
                             delta=stored.delta if delta is None else delta)
 
 
+def check_overrides(overrides: Sequence[str], backend: str, task: str | None = None) -> None:
+    """``-p`` may set the backend's parameters (and the questions task's), never the extractor's or the
+    calibrator's — the map was fitted on the bundle's — and a key no selected strategy has is an error."""
+    for text in overrides:
+        kind = text.partition(".")[0]
+        if kind in ("extractor", "calibrator"):
+            raise ParameterError(f"-p {text}: a bundle's {kind} is fixed (its map was fitted on that "
+                                 f"{kind}'s confidences); only backend parameters may change")
+    selected = {"backend": [(backend, registry.get("backend", backend).parameters())]}
+    if task is not None:
+        selected["task"] = [(task, registry.get("task", task).parameters())]
+    Config.load(None, overrides).check_overrides(selected, registry.get)
+
+
 class Answerer:
     """A bundle made ready to answer: its backend and extractor built, its map loaded."""
 
     def __init__(self, bundle: Bundle, *, backend: str | None = None, model: str | None = None,
                  overrides: Sequence[str] = (), choice: ThresholdChoice | None = None,
-                 scratch: Path | None = None, progress: bool = False) -> None:
+                 scratch: Path | None = None, progress: bool = False, task: str | None = None) -> None:
         self.bundle = bundle
         self.backend_name = backend or bundle.backend["name"]
+        check_overrides(overrides, self.backend_name, task)
         extractor = bundle.extractor["name"]
         params: dict[str, Any] = {"extractor": {extractor: bundle.extractor["params"]}}
         if self.backend_name == bundle.backend["name"]:

@@ -3,9 +3,10 @@
 The questions are read by a task the harness has (``jsonl`` by default, ``-p task.KEY=VALUE`` for
 its field names; ``simpleqa``'s CSV too), so a malformed line is one line naming file and line.
 Each answer (``harness.using.answering``) is one line of ``--out``, appended as soon as its batch is
-answered (``harness.artifacts.JsonlAppender``), with the ``bundle`` digest and the ``threshold`` it
-was decided with: a killed predict, run again, answers only what is missing, and refuses to mix
-answers of another bundle or another threshold into one file.
+answered (``harness.artifacts.JsonlAppender``), with the ``bundle`` digest, the ``threshold`` it
+was decided with and a fingerprint of the other ``settings`` (``--backend``, ``--model``, ``-p``): a
+killed predict, run again, answers only what is missing, and refuses to mix answers made otherwise
+into one file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from harness.artifacts import JsonlAppender, read_jsonl
 from harness.errors import InputError
 from harness.machinery import contract, registry
 from harness.machinery.config import Config
-from harness.using.answering import Answerer, threshold_for
+from harness.running.stages import fingerprint
+from harness.using.answering import Answerer, check_overrides, threshold_for
 from harness.using.bundle import load_bundle
 
 #: questions answered per batch: what a kill can cost, and the backend's batch at most
@@ -32,16 +34,19 @@ def predict(bundle_folder: Path, questions: Path, out: Path, *, task: str = "jso
     """Answer every question of ``questions`` not yet in ``out``; counts of what ``out`` holds."""
     bundle = load_bundle(bundle_folder)
     choice = threshold_for(bundle, alpha, delta)
+    check_overrides(overrides, backend or bundle.backend["name"], task)
     config = Config.load(None, (f"task.path={questions}", *overrides))
     task_object = registry.create("task", task, config)
     examples = contract.check_examples(task_object.examples(), contract.label(task_object, "task"))
-    stamp = {"bundle": bundle.digest, "threshold": choice.threshold}
+    # what decides the answers: the bundle, the threshold, and any other backend or parameter
+    settings = fingerprint({"backend": backend, "model": model, "overrides": sorted(overrides)})
+    stamp = {"bundle": bundle.digest, "threshold": choice.threshold, "settings": settings}
     done = _done(Path(out), stamp)
     todo = [e for e in examples if e.id not in done]
     if todo:
         scratch = Path(out).with_name(Path(out).name + ".follow_ups.jsonl")
         answerer = Answerer(bundle, backend=backend, model=model, overrides=overrides, choice=choice,
-                            scratch=scratch, progress=progress)
+                            scratch=scratch, progress=progress, task=task)
         with JsonlAppender(out) as writer:
             for start in range(0, len(todo), batch):
                 chunk = todo[start:start + batch]
@@ -61,7 +66,7 @@ def _done(out: Path, stamp: dict[str, Any]) -> dict[str, bool]:
     for row in read_jsonl(out).rows:
         differs = [k for k, v in stamp.items() if row.get(k) != v]
         if differs:
-            raise InputError(f"{out}: holds answers made with another {' and '.join(differs)} "
-                             f"({', '.join(f'{k} {row.get(k)!r}' for k in differs)}); choose another --out")
+            shown = ", ".join(f"{k} {row.get(k)!r}, not {stamp[k]!r}" for k in differs)
+            raise InputError(f"{out}: holds answers made otherwise ({shown}); choose another --out")
         done[str(row["id"])] = bool(row.get("abstain"))
     return done
