@@ -9,8 +9,9 @@
   ``FollowUpExtractor`` with the backend ``CAPABILITIES`` it may require, ``Judge``,
   ``Calibrator``, ``Trainer``); the errors (``HarnessError`` and its kinds); ``vectorized`` and
   ``Resamples`` (a metric's all-resamples-at-once form); the core's helpers a strategy calls:
-  ``fit_calibrator`` / ``Fitted`` (calibrators), ``TrainingJudge`` / ``TrainingJudgeError`` /
-  ``EmptyReply`` (judging), ``check_trackers`` (a trainer's ``report_to``);
+  ``fit_calibrator`` / ``Fitted`` / ``saved_map`` / ``restore_calibrator`` (calibrators),
+  ``TrainingJudge`` / ``TrainingJudgeError`` / ``EmptyReply`` (judging), ``check_trackers``
+  (a trainer's ``report_to``);
 - for notebooks and scripts: ``ExperimentSpec``, ``run_experiment``, ``run_sweep``, ``load_run``
   and the ``RunResults`` / ``Outcome`` it returns (``harness.api``).
 
@@ -42,7 +43,8 @@ _LAZY: dict[str, str] = {
                     "harness.errors"),
     "vectorized": "harness.statistics.bootstrap",
     "Resamples": "harness.statistics.bootstrap",
-    **dict.fromkeys(("fit_calibrator", "Fitted"), "harness.statistics.calibration"),
+    **dict.fromkeys(("fit_calibrator", "Fitted", "saved_map", "restore_calibrator"),
+                    "harness.statistics.calibration"),
     **dict.fromkeys(("TrainingJudge", "TrainingJudgeError"), "harness.judging"),
     "EmptyReply": "harness.judging.retries",
     "check_trackers": "harness.running.tracking",

@@ -263,6 +263,33 @@ def sweep_command(seeds: str, extractors: tuple[str, ...], out: Path, jobs: int,
               overrides=options["overrides"], jobs=jobs)
 
 
+SHARE = click.FloatRange(0.0, 1.0, min_open=True, max_open=True)  # a probability strictly in (0, 1)
+_allow_host_option = click.option(
+    "--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+    help="Also answer requests for this Host name (repeatable; default: the bound address and localhost "
+         "names only).")
+
+
+def _bundle_options(command: Any) -> Any:
+    """The options `harness predict` and `harness serve` share: the threshold and the backend."""
+    options = [
+        click.option("--risk", "alpha", type=SHARE, default=None,
+                     help="Choose the threshold again at this risk level, on the bundle's threshold-set "
+                          "answers."),
+        click.option("--delta", type=SHARE, default=None,
+                     help="With --risk: the guarantee's failure probability (default: the bundle's)."),
+        click.option("--backend", default=None,
+                     help="Another backend than the bundle's (its parameters: -p)."),
+        click.option("--model", default=None,
+                     help="Another model name for that backend (e.g. a served model's)."),
+        click.option("-p", "overrides", multiple=True, metavar="KIND.KEY=VALUE",
+                     help="Override a parameter."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command("view")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -271,7 +298,9 @@ def sweep_command(seeds: str, extractors: tuple[str, ...], out: Path, jobs: int,
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port to serve on (0: any free port).")
 @click.option("--serve/--no-serve", default=True, help="Serve the page, or only write it.")
-def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int, serve: bool) -> None:
+@_allow_host_option
+def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int, serve: bool,
+                 allow_hosts: tuple[str, ...]) -> None:
     """Write a self-contained report.html of run or sweep folders and serve it on 127.0.0.1.
 
     Metric tables with CIs, verdicts, reliability diagrams (click a bin to list its answers)
@@ -283,7 +312,7 @@ def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int,
     if serve:
         from harness.reporting.view_server import serve_page
 
-        serve_page(page, host=host, port=port, announce=click.echo)
+        serve_page(page, host=host, port=port, allow_hosts=allow_hosts, announce=click.echo)
 
 
 @cli.command("compare")
@@ -344,6 +373,66 @@ def check_command(run: Path, config_file: Path | None, bootstrap: str | None, re
     ok, text = check_run(run, config_file=config_file, thresholds=chosen, bootstrap=bootstrap)
     click.echo(text)
     sys.exit(0 if ok else 1)
+
+
+@cli.command("export")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--row", required=True, metavar='"MODEL + CALIBRATOR"',
+              help='The row to ship, as the report names it, e.g. "baseline + isotonic".')
+@click.option("--extractor", default=None, help="The row's extractor, when it has several.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The new bundle folder.")
+@click.option("--risk", "alpha", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
+              help="Error rate allowed among answered questions (default: [criteria] risk_alpha, 0.1).")
+@click.option("--delta", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
+              help="Probability that the guarantee fails (default: [criteria] risk_delta, 0.1).")
+def export_command(run: Path, row: str, extractor: str | None, out: Path, alpha: float | None,
+                   delta: float | None) -> None:
+    """Write one row of RUN (a run made with --calibration-size) as a self-contained bundle: the model,
+    extractor and backend, the fitted map as JSON and an abstention threshold with a risk guarantee."""
+    from harness.using.export import export_run
+
+    bundle = export_run(run, row, out, extractor=extractor, alpha=alpha, delta=delta)
+    from harness.statistics.risk_control import ThresholdChoice
+
+    click.echo(f"wrote {out}: {bundle['source']['row']} [{bundle['source']['extractor']}]; "
+               f"{ThresholdChoice.from_dict(bundle['threshold']).describe()}")
+
+
+@cli.command("predict")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("questions", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Answers, one JSON line per question (a rerun resumes it).")
+@click.option("--task", default="jsonl", show_default=True,
+              help="The task that reads QUESTIONS (its fields: -p task.KEY=VALUE).")
+@_bundle_options
+def predict_command(bundle: Path, questions: Path, out: Path, task: str, alpha: float | None,
+                    delta: float | None, backend: str | None, model: str | None,
+                    overrides: tuple[str, ...]) -> None:
+    """Answer the questions of QUESTIONS with BUNDLE: per question its answer, raw and calibrated
+    confidence and whether it abstains."""
+    from harness.using.predict import predict
+
+    counts = predict(bundle, questions, out, task=task, alpha=alpha, delta=delta, backend=backend,
+                     model=model, overrides=overrides, progress=True)
+    click.echo(f"wrote {out}: {counts['questions']} questions ({counts['resumed']} already there), "
+               f"{counts['answered']} answered, {counts['abstained']} abstained; "
+               f"{counts['threshold'].describe()}")
+
+
+@cli.command("serve")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to serve on (0: any free port).")
+@_allow_host_option
+@_bundle_options
+def serve_command(bundle: Path, host: str, port: int, **options: Any) -> None:
+    """Serve BUNDLE as an OpenAI-compatible /v1/chat/completions: each answer with its calibrated
+    confidence (the `calibration` field), and a refusal flagged `abstained` below the threshold."""
+    from harness.using.serve import serve_bundle
+
+    serve_bundle(bundle, host=host, port=port, announce=click.echo, **options)
 
 
 # click >= 8.2 raises this for a group called without a command; older versions exit 0.

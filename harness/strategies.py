@@ -143,7 +143,9 @@ class Calibrator(Protocol):
         ...
 
     def fitted(self) -> dict[str, Any]:
-        """The fitted parameters, JSON-ready (for the report)."""
+        """The fitted parameters, JSON-ready (for the report), and all a fresh calibrator built with
+        the same parameters needs to give the same map: what ``harness export`` saves. A calibrator
+        that can be exported also has ``restore(state)``, which loads that dict (see CONTRIBUTING)."""
         ...
 
 

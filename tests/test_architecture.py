@@ -1,10 +1,10 @@
 """docs/architecture.md stays true: every file it names exists, and no import runs against the flow.
 
 The layers, lowest first: the base modules, the plugin machinery, judging, statistics and
-verdicts, reporting, running, the entry points. A module may import its own layer and the
-layers below it, never one above: statistics never imports running or reporting, the plugin
-machinery imports none of the other subpackages. Imports inside functions count too (the
-graph is ``tests/test_import_graph.py``'s).
+verdicts, reporting, running, using (export, predict, serve), the entry points. A module may
+import its own layer and the layers below it, never one above: statistics never imports running
+or reporting, the plugin machinery imports none of the other subpackages. Imports inside
+functions count too (the graph is ``tests/test_import_graph.py``'s).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from test_import_graph import core_graph
 ROOT = Path(__file__).resolve().parents[1]
 MAP = ROOT / "docs" / "architecture.md"
 
-BASE = {"errors", "records", "strategies", "paths", "artifacts"}
-SUBPACKAGES = {"machinery": 1, "judging": 2, "statistics": 3, "reporting": 4, "running": 5}
-ENTRY = 6  # harness itself, cli, api, testing and the old paths kept for plugins
+BASE = {"errors", "records", "strategies", "paths", "artifacts", "web"}
+SUBPACKAGES = {"machinery": 1, "judging": 2, "statistics": 3, "reporting": 4, "running": 5, "using": 6}
+ENTRY = 7  # harness itself, cli, api, testing and the old paths kept for plugins
 LAYER_NAMES = {0: "base", 1: "plugin machinery", 2: "judging", 3: "statistics", 4: "reporting",
-               5: "running", 6: "entry points"}
+               5: "running", 6: "using", 7: "entry points"}
 
 
 def layer(module: str) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from view_fixtures import PAYLOAD_SCRIPT, QUESTIONS, hostile_run, with_a_trainer
+from web_helpers import request
 
 from harness import cli
 from harness.errors import InputError
@@ -206,3 +207,42 @@ def test_the_page_says_which_reading_decided():
     assert reading(strict).startswith("the paired 95% CI's unfavourable bound")
     assert reading({**old, "thresholds": {"point": True}}).startswith("point estimates (--point)")
     assert reading({**old, "thresholds": {"reading": "interval"}}) == "interval"
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1.evil.example", ""])
+def test_another_host_gets_a_one_line_403_and_not_the_page(server, host):
+    status, _, body = request(server.server_address[1], "GET", "/", host=host)
+    assert status == 403 and body.count(b"\n") == 1 and b"<html" not in body.lower()
+
+
+def test_the_local_names_are_served_and_allow_host_adds_one(run_folder):
+    page = write_page([run_folder])
+    srv = make_server(page, "127.0.0.1", 0, allow_hosts=("calibration.internal",))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        port = srv.server_address[1]
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "calibration.internal"):
+            assert request(port, "GET", "/", host=host)[0] == 200, host
+        assert request(port, "GET", "/", host="other.internal")[0] == 403
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"])
+def test_other_methods_get_405_with_allow_not_pythons_501_page(server, method):
+    status, headers, body = request(server.server_address[1], method, "/", body=b"{}")
+    assert status == 405 and headers["Allow"] == "GET, HEAD"
+    assert body.count(b"\n") == 1 and method.encode() in body
+
+
+def test_head_is_served_without_a_body(server):
+    status, headers, body = request(server.server_address[1], "HEAD", "/")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 1000
+
+
+def test_a_served_page_that_disappears_is_a_404_not_a_traceback(server, run_folder, capfd):
+    (run_folder / "report.html").unlink()
+    status, _, body = request(server.server_address[1], "GET", "/")
+    assert status == 404 and body == b"not found\n"
+    assert "Traceback" not in capfd.readouterr().err

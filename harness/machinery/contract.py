@@ -9,6 +9,8 @@ distribution that provided it and what was wrong.
   an extractor's ``prompt``, ``extract`` and ``stop``, a judge's ``grade``, ...);
 - ``check_examples`` / ``check_generation``: a task gives ``Example`` records with unique ids,
   a backend ``Generation`` records for the requests it was given;
+- ``check_restorable`` / ``check_round_trip``: a calibrator that is exported has ``restore(state)``,
+  and the map loaded from its saved JSON is the fitted one;
 - ``remember`` / ``label``: the registered identity of a built object, so that a later
   check (``harness.running.stages.extract``) can name it.
 """
@@ -90,6 +92,25 @@ def check_generation(generation: Any, wanted: set[str], where: str) -> None:
     if generation.example_id not in wanted:
         raise PluginContractError(f"{where}: generate() yielded a Generation for {generation.example_id!r}, "
                                   f"which was not requested (or was already given)")
+
+
+def check_restorable(calibrator: Any, where: str) -> None:
+    """A calibrator that is to be loaded from its saved ``fitted()`` state has ``restore(state)``."""
+    if not callable(getattr(calibrator, "restore", None)):
+        raise PluginContractError(f"{where} cannot be loaded from saved JSON: it has no restore(state) "
+                                  "(see CONTRIBUTING, register_calibrators)")
+
+
+def check_round_trip(where: str, confidence: Any, fitted: Any, restored: Any) -> None:
+    """The map restored from saved JSON gives the fitted map's values (to 1e-12) at ``confidence``."""
+    import numpy as np
+
+    gap = np.abs(np.asarray(fitted, dtype=np.float64) - np.asarray(restored, dtype=np.float64))
+    if gap.size and not float(gap.max()) <= 1e-12:
+        at = int(np.argmax(gap))
+        raise PluginContractError(
+            f"{where}: restore(fitted()) does not give the fitted map (at confidence {confidence[at]:.6g}: "
+            f"{float(np.asarray(fitted)[at]):.6g} fitted, {float(np.asarray(restored)[at]):.6g} restored)")
 
 
 def check_scores(scores: Any, wanted: dict[str, int], where: str) -> None:

@@ -3,19 +3,20 @@
 What may be served is a fixed table, built before the server starts: ``/`` and the page's
 name for the page, and each page it links to (a sweep's cell pages) by its relative path. No
 request path is ever joined to a folder, so ``/../``, absolute and percent-encoded traversal
-cannot reach a file: anything outside the table is a 404.
+cannot reach a file: anything outside the table is a 404, and so is a file of the table that has
+disappeared since. Another ``Host`` than the bound address and the local names (403), and any
+method but GET and HEAD (405), are refused before that (``harness.web``).
 """
 
 from __future__ import annotations
 
-import errno
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from harness.errors import InputError
+from harness.web import GuardedHandler, bind, serve_until_interrupted
 
 _LINK = re.compile(r'href="([^"#:?]+\.html)"')
 _HEADERS = {
@@ -39,20 +40,25 @@ def routes(page: Path) -> dict[str, Path]:
     return table
 
 
-def make_server(page: Path, host: str = "127.0.0.1", port: int = 0) -> Any:
-    """A ``ThreadingHTTPServer`` for ``page`` (not yet serving); a port in use is an ``InputError``."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
+def make_server(page: Path, host: str = "127.0.0.1", port: int = 0, allow_hosts: Sequence[str] = ()) -> Any:
+    """A ``ThreadingHTTPServer`` for ``page`` (not yet serving), answering ``Host`` names of the bound
+    address, the local names and ``allow_hosts``; a port in use is an ``InputError``."""
     table = routes(page)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(GuardedHandler):
+        methods = ("GET", "HEAD")
+
         def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
             path = unquote(urlsplit(self.path).path)
             target = table.get(path)
-            if target is None:
+            try:
+                body = None if target is None else target.read_bytes()
+            except OSError:  # removed or unreadable since the table was built
+                body = None
+            if body is None:
                 self._send(404, b"not found\n", "text/plain; charset=utf-8")
                 return
-            self._send(200, target.read_bytes(), _HEADERS["Content-Type"])
+            self._send(200, body, _HEADERS["Content-Type"])
 
         def do_HEAD(self) -> None:  # noqa: N802
             self.do_GET()
@@ -66,25 +72,12 @@ def make_server(page: Path, host: str = "127.0.0.1", port: int = 0) -> Any:
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-            pass
-
-    try:
-        return ThreadingHTTPServer((host, port), Handler)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise InputError(f"port {port} on {host} is in use; choose another with --port") from None
-        raise InputError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+    return bind(Handler, host, port, allow_hosts)
 
 
-def serve_page(page: Path, *, host: str = "127.0.0.1", port: int = 8765,
+def serve_page(page: Path, *, host: str = "127.0.0.1", port: int = 8765, allow_hosts: Sequence[str] = (),
                announce: Callable[[str], None] = print) -> None:
     """Serve ``page`` until interrupted, after announcing its address."""
-    server = make_server(page, host, port)
+    server = make_server(page, host, port, allow_hosts)
     announce(f"serving http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)

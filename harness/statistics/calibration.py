@@ -6,6 +6,12 @@ the answers it is fitted on and returns a ``Fitted`` record; ``Fitted.apply`` ma
 confidences and checks the plugin's output (same shape, finite, in [0, 1]), so a plugin's
 mistake surfaces here as one ``PluginContractError`` naming it. A calibrator that cannot fit
 the data (one class only, too few answers) raises ``InsufficientDataError``, which is passed on.
+
+Serialisation is plain JSON, no pickles: ``Fitted.to_dict()`` holds the calibrator's name, its
+parameters and its ``fitted()`` state, and ``restore_calibrator`` builds a fresh calibrator with
+those parameters and loads the state with its ``restore(state)``. ``saved_map`` is what
+``harness export`` writes: it restores the map from its own JSON once and checks
+(``harness.machinery.contract.check_round_trip``) that the loaded map is the fitted one.
 """
 
 from __future__ import annotations
@@ -80,6 +86,40 @@ def fit_calibrator(name: str, config: Config | None, confidence: Any, correct: A
     except (TypeError, ValueError) as exc:
         raise PluginContractError(f"calibrator {name!r}: fitted() is not JSON-ready ({exc})") from None
     return Fitted(name=name, calibrator=calibrator, params=params, fitted=fitted, n=len(conf))
+
+
+def restore_calibrator(saved: dict[str, Any], config: Config | None = None) -> Fitted:
+    """The fitted map that ``Fitted.to_dict()`` saved (``calibrator``, ``params``, ``fitted``, ``n``),
+    loaded by the calibrator's ``restore``; one line when it cannot be (an unknown calibrator,
+    one without ``restore``, a state it refuses)."""
+    from harness.machinery.config import Config, Layer
+
+    try:
+        name, params, state, n = saved["calibrator"], saved["params"], saved["fitted"], saved["n"]
+    except (KeyError, TypeError):
+        raise InputError(f"not a saved calibrator (calibrator, params, fitted, n): {str(saved)[:80]}"
+                         ) from None
+    layer = Layer("the saved calibrator", {"calibrator": {name: params}})
+    layered = (config or Config.load()).with_layer(layer)
+    calibrator = registry.create("calibrator", name, layered)
+    from harness.machinery.contract import check_restorable, label
+
+    check_restorable(calibrator, label(calibrator, "calibrator"))
+    calibrator.restore(json.loads(json.dumps(state)))  # a copy: the calibrator owns what it loads
+    params = registry.resolve_params("calibrator", name, layered)
+    return Fitted(name=name, calibrator=calibrator, params=params, fitted=dict(state), n=int(n))
+
+
+def saved_map(fitted: Fitted, probe: Any = ()) -> dict[str, Any]:
+    """``fitted.to_dict()``, once its JSON restores the very map: the restored map gives the fitted
+    one's values on a grid of [0, 1] and on ``probe`` (e.g. the confidences it was fitted on)."""
+    from harness.machinery.contract import check_round_trip
+
+    saved = json.loads(json.dumps(fitted.to_dict(), allow_nan=False))
+    restored = restore_calibrator(saved)
+    grid = np.concatenate([np.linspace(0.0, 1.0, 1001), np.asarray(probe, dtype=np.float64).ravel()])
+    check_round_trip(f"calibrator {fitted.name!r}", grid, fitted.apply(grid), restored.apply(grid))
+    return saved
 
 
 def _confidences(name: str, confidence: Any) -> np.ndarray:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import ParameterError
-from harness.plugins.calibrators.common import fit_data, not_fitted
+from harness.errors import InputError, ParameterError
+from harness.plugins.calibrators.common import fit_data, not_fitted, state_numbers
 from harness.plugins.calibrators.pav import pool_adjacent_violators
 
 
@@ -66,3 +66,16 @@ class HistogramCalibrator:
             "accuracy": self.accuracy.tolist(),
             "values": self.values.tolist(),
         }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load what ``fitted()`` saved: the inner ``edges`` (increasing) and one value in [0, 1]
+        per bin (``counts`` and ``accuracy`` too, which the report shows)."""
+        edges = state_numbers(self.name, state, "edges")
+        bins = len(edges) + 1
+        values = state_numbers(self.name, state, "values", length=bins)
+        if np.any(np.diff(edges) <= 0) or np.any((values < 0) | (values > 1)):
+            raise InputError("calibrator 'histogram': the saved edges are not increasing or a value is "
+                             "outside [0, 1]")
+        self.edges, self.values = edges, values
+        self.counts = state_numbers(self.name, state, "counts", length=bins)
+        self.accuracy = state_numbers(self.name, state, "accuracy", length=bins)

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.plugins.calibrators.common import fit_data, not_fitted
+from harness.errors import InputError
+from harness.plugins.calibrators.common import fit_data, not_fitted, state_numbers
 from harness.plugins.calibrators.pav import pool_adjacent_violators
 
 RESOLUTION = float(np.finfo(np.float64).resolution)  # 1e-15
@@ -61,3 +62,12 @@ class IsotonicCalibrator:
         if self.x is None or self.y is None:
             return {"breakpoints": 0}
         return {"breakpoints": len(self.x), "x": self.x.tolist(), "y": self.y.tolist()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load what ``fitted()`` saved: the breakpoints ``x`` (increasing) and ``y`` (in [0, 1])."""
+        x = state_numbers(self.name, state, "x")
+        y = state_numbers(self.name, state, "y", length=len(x))
+        if not len(x) or np.any(np.diff(x) <= 0) or np.any((y < 0) | (y > 1)):
+            raise InputError("calibrator 'isotonic': the saved breakpoints are not increasing points "
+                             "in [0, 1]")
+        self.x, self.y = x, y

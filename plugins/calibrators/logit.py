@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.plugins.calibrators.common import fit_data, not_fitted
+from harness.errors import InputError
+from harness.plugins.calibrators.common import fit_data, not_fitted, state_number
 
 EPS = 1e-6
 LOG_T_BOUND = 5.0
@@ -86,6 +87,13 @@ class TemperatureCalibrator:
     def fitted(self) -> dict[str, Any]:
         return {"temperature": self.temperature}
 
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load what ``fitted()`` saved: the temperature (> 0)."""
+        temperature = state_number(self.name, state, "temperature")
+        if temperature <= 0:
+            raise InputError(f"calibrator 'temperature': the saved temperature {temperature} is not > 0")
+        self.temperature = temperature
+
 
 class PlattCalibrator:
     """``sigmoid(a·logit(c) + b)``: Platt scaling, with ``a >= 0`` (no parameters)."""
@@ -134,3 +142,10 @@ class PlattCalibrator:
 
     def fitted(self) -> dict[str, Any]:
         return {"slope": self.slope, "intercept": self.intercept}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load what ``fitted()`` saved: the slope (>= 0) and the intercept."""
+        slope = state_number(self.name, state, "slope")
+        if slope < 0:
+            raise InputError(f"calibrator 'platt': the saved slope {slope} is negative")
+        self.slope, self.intercept = slope, state_number(self.name, state, "intercept")
