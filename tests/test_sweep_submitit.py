@@ -5,6 +5,7 @@ resumes its run folder (real submitit, cells served by a real HTTP server on 127
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -109,3 +110,12 @@ def test_a_cell_stopped_by_its_time_limit_is_requeued_and_resumes_its_run_folder
     assert sorted(j["example_id"] for j in judged) == [f"q{i:02d}" for i in range(12)]  # each once
     assert 1 <= kept_by_the_first < 12  # the first attempt kept some; the second reused them
     assert verdicts_asked <= 12 + 1  # at most the one in flight at the signal was asked again
+
+
+def test_the_core_imports_neither_submitit_nor_ray_unless_asked(tmp_path):
+    code = ("import sys; from harness import cli; from harness.running import sweep, sweep_executors;"
+            " cli.cli.main(['sweep', '--out', sys.argv[1], '--plan'], standalone_mode=False);"
+            " sys.exit(sorted({'ray', 'submitit'} & set(sys.modules)) or 0)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "s" / "plan.json").is_file()
