@@ -5,6 +5,8 @@ what is missing; bad input to any of them is one line and exit 2."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import attrs
@@ -95,3 +97,27 @@ def test_a_folder_without_a_plan_or_with_a_foreign_one_is_one_line(tmp_path):
     assert done.returncode == 2 and "plan schema 'calibration-harness/sweep-plan/v9'" in done.stderr
     done = run_harness("sweep", "--cell", "0")
     assert done.returncode == 2 and "--cell needs the sweep folder" in done.stderr
+
+
+def test_the_kubernetes_indexed_job_runs_the_cell_of_its_index(tmp_path, monkeypatch):
+    """The container command of docs/kubernetes-indexed-job.yaml, run as the pod of index 1 would."""
+    yaml = pytest.importorskip("yaml")
+    from cluster_helpers import served_or_grader, served_spec
+    from fake_openai_server import FakeOpenAIServer
+
+    from harness.running.sweep import run_sweep
+
+    job = yaml.safe_load((Path(__file__).parent.parent / "docs" / "kubernetes-indexed-job.yaml").read_text())
+    assert job["spec"]["completionMode"] == "Indexed"
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    out = tmp_path / "runs" / "big"
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    with FakeOpenAIServer(responder=served_or_grader) as server:
+        run_sweep(served_spec(tmp_path, server), out, seeds=[0, 1], plan_only=True)
+        pod = [part.replace("/runs/big", str(out)) for part in command]
+        done = subprocess.run(pod, env={**os.environ, "JOB_COMPLETION_INDEX": "1"}, capture_output=True,
+                              text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "cells" / "seed1" / "manifest.json").read_text())["status"] == "complete"
+    assert not (out / "cells" / "seed0").exists()  # index 1 ran cell 1 only

@@ -19,6 +19,7 @@ the local executor, which the ``AutoExecutor`` does not pass on). Submitit's log
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,7 +116,8 @@ def submit_cells(out: Path, indices: Sequence[int], *, jobs: int, options: dict[
     if cluster == "slurm" or not wait:
         submitted = list(zip(indices, executor.map_array(job, list(indices)), strict=True))
         ids = ", ".join(str(j.job_id) for _, j in submitted[:3]) + ("…" if len(submitted) > 3 else "")
-        print(f"sweep: submitted {len(submitted)} cells to submitit ({cluster}); job ids {ids}", flush=True)
+        print(f"sweep: submitted {len(submitted)} cells to submitit ({cluster}); job ids {ids}",
+              file=sys.stderr, flush=True)
         failed = _failures(submitted) if wait else []
     else:
         submitted, failed, pending, running = [], [], list(indices), []
