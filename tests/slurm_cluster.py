@@ -158,12 +158,19 @@ def _node_ready(env: dict[str, str]) -> bool:
     return done.returncode == 0 and done.stdout.strip() in ("idle", "mixed", "allocated")
 
 
-def _wait(ready, timeout: float, what: str, folder: Path) -> None:  # type: ignore[no-untyped-def]
+def poll(ready, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    """Whether ``ready()`` came true within ``timeout`` seconds (asked every half second)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready():
-            return
+            return True
         time.sleep(0.5)
+    return False
+
+
+def _wait(ready, timeout: float, what: str, folder: Path) -> None:  # type: ignore[no-untyped-def]
+    if poll(ready, timeout):
+        return
     logs = "".join(p.read_text(errors="replace")[-1500:] for p in sorted((folder / "log").glob("*.log")))
     skip_or_fail(f"timed out waiting for {what}; logs:\n{logs}")
 

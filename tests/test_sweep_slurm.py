@@ -12,7 +12,7 @@ import time
 import pytest
 from cluster_helpers import served_or_grader, served_spec, wait_for_event
 from fake_openai_server import FakeOpenAIServer
-from slurm_cluster import one_node_slurm, squeue
+from slurm_cluster import one_node_slurm, poll, squeue
 
 from harness.running.sweep import run_sweep
 from harness.running.sweep_plan import read_attempts
@@ -26,15 +26,6 @@ def slurm(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPa
     with one_node_slurm(tmp_path_factory.mktemp("slurm")) as env:
         monkeypatch.setenv("SLURM_CONF", env["SLURM_CONF"])  # sbatch, scontrol and the jobs read it
         yield env
-
-
-def wait_until(check, timeout: float, what: str, env: dict) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"no {what} within {timeout} s; squeue:\n{squeue(env)}")
 
 
 @pytest.mark.slow
@@ -58,7 +49,7 @@ def test_an_array_of_three_cells_one_requeued_resumes_and_collect_gathers_all(sl
         def all_ended() -> bool:
             return all(any(a["event"] == "end" for a in read_attempts(c)) for c in cells)
 
-        wait_until(all_ended, 300, "end of all three cells", slurm)
+        assert poll(all_ended, 300), f"not every cell ended within 300 s; squeue:\n{squeue(slurm)}"
     started = [a for a in read_attempts(cells[0]) if a["event"] == "start"]
     assert [a["scheduler"]["slurm"]["restart_count"] for a in started] == [0, 1]  # the same job, requeued
     assert {a["scheduler"]["slurm"]["array_job_id"] for a in started} == {slurm_ids["array_job_id"]}

@@ -53,6 +53,9 @@ def test_good_submitit_options_pass_as_submitit_reads_them():
 def test_submit_only_needs_a_scheduler_and_a_missing_extra_is_named(monkeypatch, tmp_path):
     with pytest.raises(ParameterError, match="--submit-only needs a scheduler: --executor submitit"):
         check_executor("local", [], submit_only=True)
+    with pytest.raises(ParameterError, match=r"--submit-only needs Slurm \(here: submitit's local executor"):
+        check_executor("submitit", ["cluster=local"], submit_only=True)
+    assert check_executor("submitit", ["cluster=slurm"], submit_only=True) == {"cluster": "slurm"}
     monkeypatch.setitem(sys.modules, "submitit", None)  # as without the extra
     done = run_harness("sweep", "--out", str(tmp_path / "s"), "--executor", "submitit")
     assert done.returncode == 2 and done.stderr.count("\n") == 1

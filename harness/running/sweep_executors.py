@@ -65,14 +65,19 @@ def check_executor(executor: str, texts: Sequence[str], *, submit_only: bool = F
             raise ParameterError("--submit-only needs a scheduler: --executor submitit")
         return options
     require(executor)
-    if executor == "submitit":
-        from harness.running.sweep_submitit import check_options
-    else:
-        from harness.running.sweep_ray import check_options
+    if executor == "ray":
+        from harness.running import sweep_ray
+
         if submit_only:
             raise ParameterError("--submit-only: Ray's tasks end with their driver; submit the whole sweep "
                                  "instead (ray job submit -- harness sweep … --executor ray)")
-    check_options(options)
+        sweep_ray.check_options(options)
+        return options
+    from harness.running import sweep_submitit
+
+    sweep_submitit.check_options(options)
+    if submit_only:
+        sweep_submitit.check_submit_only(options)
     return options
 
 

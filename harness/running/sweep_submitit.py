@@ -61,6 +61,13 @@ def check_options(options: dict[str, Any]) -> None:
             raise ParameterError(f"-x {key}: not a submitit parameter; valid: cluster, {', '.join(valid)}")
 
 
+def check_submit_only(options: dict[str, Any]) -> None:
+    """``--submit-only`` needs Slurm: submitit cancels its local jobs when this process ends."""
+    if _cluster(options) != "slurm":
+        raise ParameterError(f"--submit-only needs Slurm (here: submitit's {_cluster(options)} executor, "
+                             "whose jobs end with this process)")
+
+
 def _cluster(options: dict[str, Any]) -> str:
     return str(options.get("cluster") or submitit.AutoExecutor.which())
 
