@@ -74,6 +74,18 @@ def test_plan_then_cells_by_index_then_collect(tiny_lm_path, tmp_path):
     assert all(r["seeds"] == [0, 1] for r in summary["rows"])
 
 
+def test_force_is_one_launchs_and_never_reaches_a_scheduler(tmp_path):
+    forced = ExperimentSpec(force=True)
+    cells = build_cells(forced, tmp_path, [0], [], [])
+    write_plan(tmp_path, cells, {})
+    assert read_plan(tmp_path).cells[0].spec.force is False  # a requeued attempt resumes, never restarts
+    from harness.errors import ParameterError
+    from harness.running.sweep import run_sweep
+
+    with pytest.raises(ParameterError, match="--force with --executor ray: a requeued cell would start over"):
+        run_sweep(forced, tmp_path / "s", seeds=[0], executor="ray")
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--cell", "7"], "--cell 7: the plan of {out} has cells 0 to 1"),
     (["--cell", "0", "--collect"], "--cell and --collect: one at a time"),

@@ -237,7 +237,8 @@ def _run_in_subprocess(out: Path, index: int, cell: Cell, threads: int, gpus: st
         env[CUDA_ENV] = gpus
     cell.spec.out.mkdir(parents=True, exist_ok=True)
     with open(cell.spec.out / "sweep-cell.log", "ab") as log:
-        done = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", str(out), "--cell", str(index)],
+        command = ["sweep", str(out), "--cell", str(index), *(["--force"] if cell.spec.force else [])]
+        done = subprocess.run([sys.executable, "-m", "harness.cli", *command],
                               stdout=log, stderr=subprocess.STDOUT, env=env)
     if done.returncode != 0:
         raise HarnessError(f"cell {cell.name} failed (exit {done.returncode}); "
@@ -283,6 +284,9 @@ def run_sweep(base: ExperimentSpec, out: Path, *, seeds: Sequence[int], extracto
     from harness.running.sweep_executors import check_executor, submit
     from harness.running.sweep_plan import collect, write_plan
 
+    if base.force and executor != "local":
+        raise ParameterError(f"--force with --executor {executor}: a requeued cell would start over each "
+                             "time; remove the cells' folders to rerun them")
     options = check_executor(executor, executor_options, submit_only=submit_only)
     cells = build_cells(base, out, seeds, extractors, overrides)
     command = _command(base, seeds, extractors, overrides, jobs)

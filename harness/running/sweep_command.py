@@ -27,7 +27,7 @@ def sweep(folder: Path | None, *, seeds: str, extractors: Sequence[str], out: Pa
             raise ParameterError(f"{'--collect' if collect else '--cell'} needs the sweep folder: "
                                  "harness sweep FOLDER …")
         if cell is not None:
-            sweep_plan.run_cell(folder, cell)
+            sweep_plan.run_cell(folder, cell, force=bool(options.get("force")))
         else:
             sweep_plan.collect(folder)
         return

@@ -43,7 +43,7 @@ def write_plan(out: Path, cells: list[Any], command: dict[str, Any]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     for index, cell in enumerate(cells):
-        spec = cell.spec.to_dict()
+        spec = {**cell.spec.to_dict(), "force": False}  # --force is one launch's, never a requeued attempt's
         folder = Path(spec.pop("out"))
         relative = folder.relative_to(out) if folder.is_relative_to(out) else folder
         entries.append({"index": index, "name": cell.name, "seed": cell.seed, "axes": cell.axes,
@@ -124,16 +124,17 @@ def read_attempts(folder: Path) -> list[dict[str, Any]]:
     return found
 
 
-def run_cell(folder: Path, index: int) -> str:
+def run_cell(folder: Path, index: int, *, force: bool = False) -> str:
     """Run (or resume) cell ``index`` of the sweep planned in ``folder``, in this process; return
-    ``"done"``, or ``"finished"`` when it had already finished."""
+    ``"done"``, or ``"finished"`` when it had already finished. ``force`` redoes every stage."""
     from harness.running.sweep import finished
 
     plan = read_plan(folder)
     if not 0 <= index < len(plan.cells):
         raise ParameterError(f"--cell {index}: the plan of {folder} has cells 0 to {len(plan.cells) - 1}")
     cell = plan.cells[index]
-    if not cell.spec.force and finished(cell):
+    cell = attrs.evolve(cell, spec=attrs.evolve(cell.spec, force=force))
+    if not force and finished(cell):
         print(f"sweep: cell {index} {cell.name}: already finished", file=sys.stderr, flush=True)
         return "finished"
     run_planned(attrs.evolve(cell, spec=attrs.evolve(cell.spec, progress=False)), index)
