@@ -111,6 +111,7 @@ def test_a_folder_without_a_plan_or_with_a_foreign_one_is_one_line(tmp_path):
     assert done.returncode == 2 and "--cell needs the sweep folder" in done.stderr
 
 
+@pytest.mark.slow
 def test_the_kubernetes_indexed_job_runs_the_cell_of_its_index(tmp_path, monkeypatch):
     """The container command of docs/kubernetes-indexed-job.yaml, run as the pod of index 1 would."""
     yaml = pytest.importorskip("yaml")
