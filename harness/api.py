@@ -48,16 +48,20 @@ def run_experiment(spec: ExperimentSpec | None = None, **fields: Any) -> dict[st
 
 def run_sweep(out: str | Path, *, seeds: Sequence[int], spec: ExperimentSpec | None = None,
               extractors: Sequence[str] = (), grid: Sequence[str] = (), jobs: int = 1,
-              **fields: Any) -> dict[str, Any]:
+              executor: str = "local", executor_options: Sequence[str] = (), **fields: Any) -> dict[str, Any]:
     """Run (or resume) a sweep into ``out``, as ``harness sweep`` does, and return sweep.json.
 
     Each seed (and each value list of ``grid``, ``-p`` overrides such as
-    ``"trainer.lr=1e-4,3e-4"``) is one cell: an ordinary run folder under ``out``."""
+    ``"trainer.lr=1e-4,3e-4"``) is one cell: an ordinary run folder under ``out``. ``executor``
+    (``local``, ``submitit``, ``ray``) and its ``executor_options`` (``"num_gpus=0.5"``) are
+    ``--executor`` and ``-x``."""
     from harness.running.sweep import run_sweep as sweep
 
     base = _spec(spec, fields)
-    return sweep(base, Path(out), seeds=list(seeds), extractors=list(extractors), overrides=list(grid),
-                 jobs=jobs)
+    summary = sweep(base, Path(out), seeds=list(seeds), extractors=list(extractors), overrides=list(grid),
+                    jobs=jobs, executor=executor, executor_options=list(executor_options))
+    assert summary is not None  # only --plan and --submit-only return none
+    return summary
 
 
 @attrs.frozen

@@ -240,27 +240,43 @@ def run_command(max_judge_cost: float | None, **options: Any) -> None:
 
 
 @cli.command("sweep")
+@click.argument("folder", required=False, type=click.Path(path_type=Path))
 @click.option("--seeds", default="0", show_default=True, help="Seeds: a range (0-9) or a list (0,3,7).")
 @click.option("--extractor", "extractors", multiple=True,
               help="Confidence extractor (repeatable: an axis of the grid; default logprob).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/sweep"), show_default=True,
               help="Sweep folder (one run folder per cell under cells/).")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Cells run at once, as separate processes with cores//jobs threads each.")
+              help="Cells run at once (local: processes, each with its share of the CPUs and GPUs; "
+                   "submitit: the Slurm array's parallelism).")
+@click.option("--executor", type=click.Choice(["local", "submitit", "ray"]), default="local",
+              show_default=True, help="What runs the cells: this machine, submitit (Slurm) or Ray.")
+@click.option("-x", "executor_options", multiple=True, metavar="KEY=VALUE",
+              help="An option of the executor (submitit: timeout_min=240, slurm_partition=gpu…; "
+                   "ray: num_gpus=0.5, address=auto…), checked before anything is submitted.")
+@click.option("--plan", "plan_only", is_flag=True, help="Only write the grid (plan.json) and exit.")
+@click.option("--cell", type=click.IntRange(min=0), default=None,
+              help="Run cell K (from 0) of the sweep planned in FOLDER (a job array's index).")
+@click.option("--collect", is_flag=True,
+              help="Write sweep.json/sweep.md of FOLDER from its complete cells; name the missing ones.")
+@click.option("--submit-only", is_flag=True, help="Exit once the cells are submitted (submitit).")
 @_experiment_options
-def sweep_command(seeds: str, extractors: tuple[str, ...], out: Path, jobs: int, **options: Any) -> None:
+def sweep_command(folder: Path | None, seeds: str, extractors: tuple[str, ...], out: Path, jobs: int,
+                  executor: str, executor_options: tuple[str, ...], plan_only: bool, cell: int | None,
+                  collect: bool, submit_only: bool, **options: Any) -> None:
     """Run a grid of ordinary runs and summarize it across seeds: sweep.md and sweep.json.
 
     The grid: the seeds, the extractors, and every -p given several values
     (-p trainer.implicit.lam=4,8,16). Trainers and calibrators are strategies within each cell.
-    A model name may hold {seed} (--model tiny-{seed}). A killed sweep resumes."""
-    from harness.running.experiment import ExperimentSpec
-    from harness.running.sweep import parse_seeds, run_sweep
+    A model name may hold {seed} (--model tiny-{seed}). A killed sweep resumes.
 
-    base = ExperimentSpec.from_cli(extractor=(extractors or ("logprob",))[0], seed=0, out=None,
-                                   **{**options, "overrides": ()})
-    run_sweep(base, out, seeds=parse_seeds(seeds), extractors=extractors,
-              overrides=options["overrides"], jobs=jobs)
+    On a cluster: --plan writes plan.json; `harness sweep FOLDER --cell K` runs cell K (a job
+    array's index); `harness sweep FOLDER --collect` gathers whatever is complete."""
+    from harness.running.sweep_command import sweep
+
+    sweep(folder, seeds=seeds, extractors=extractors, out=out, jobs=jobs, executor=executor,
+          executor_options=executor_options, plan_only=plan_only, cell=cell, collect=collect,
+          submit_only=submit_only, options=options)
 
 
 SHARE = click.FloatRange(0.0, 1.0, min_open=True, max_open=True)  # a probability strictly in (0, 1)

@@ -23,6 +23,7 @@ from harness.running.sweep import (
     run_sweep,
     split_values,
 )
+from harness.running.sweep_plan import read_attempts
 
 
 def test_seeds_are_a_range_a_list_or_both():
@@ -61,9 +62,13 @@ def test_cells_cross_the_axes_with_the_seeds(tmp_path):
     assert args[:2] == ["run", "--task"] and ["-p", "trainer.implicit.lam=4"] == args[args.index("-p"):][:2]
 
 
-def test_each_cell_process_gets_its_share_of_the_cores(monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
+def test_each_cell_process_gets_its_share_of_the_allocated_cores_not_the_machines(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 64)  # the whole node: never the measure
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
     assert (cell_threads(1), cell_threads(3), cell_threads(16)) == (8, 2, 1)
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")  # a Slurm job given 4 of the 8
+    assert (cell_threads(1), cell_threads(2)) == (4, 2)
 
 
 def test_an_eval_task_and_its_parameters_reach_every_cell(tmp_path):
@@ -253,7 +258,9 @@ def test_an_evaluation_sweep_writes_cells_and_tables_and_resumes(tiny_lm_path, t
 
 
 @pytest.mark.slow
-def test_jobs_run_cells_as_separate_processes(tiny_lm_path, tmp_path):
+def test_jobs_run_cells_as_separate_processes_each_with_its_own_gpus(tiny_lm_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")  # the GPUs this sweep was given
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
     qa = write_qa(tmp_path / "qa.jsonl")
     out = tmp_path / "sweep"
     summary = run_sweep(_spec(tiny_lm_path, qa), out, seeds=[0, 1], jobs=2)
@@ -261,6 +268,9 @@ def test_jobs_run_cells_as_separate_processes(tiny_lm_path, tmp_path):
     manifest = json.loads((out / "cells" / "seed0" / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert (out / "cells" / "seed0" / "sweep-cell.log").is_file()
+    given = [read_attempts(out / "cells" / f"seed{s}")[0] for s in (0, 1)]
+    assert sorted(a["cuda_visible_devices"] for a in given) == ["4,5", "6,7"]  # never shared
+    assert [a["omp_num_threads"] for a in given] == ["1", "1"]  # 2 allocated CPUs over 2 cells
 
 
 def test_a_sweep_folder_summarized_by_the_previous_version_still_renders(tmp_path):

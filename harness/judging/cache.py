@@ -1,4 +1,4 @@
-"""A persistent cache of judges' verdicts, shared by every run on this machine.
+"""A persistent cache of judges' verdicts, shared by every run on this machine (node).
 
 The judge runner looks each item up before asking a judge, and stores each successful
 verdict after: a second run of the same experiment asks the API nothing. An entry is
@@ -8,8 +8,10 @@ question, the gold answer, the predicted answer, and whatever else the judge dec
 reads: ``harness.judging.inputs``), so a verdict is never returned for an input or a grader
 configuration it was not given.
 
-Storage is one SQLite file in write-ahead-log mode under
-``harness.paths.cache_dir()/judge-cache/``: safe under several processes writing at once
+Storage is one SQLite file in write-ahead-log mode per node, on a filesystem local to it
+(``harness.judging.cache_location``: ``harness.paths.cache_dir()/judge-cache/``, or this node's
+local storage where the cache folder is on NFS, Lustre or another network filesystem, on which
+SQLite's locking cannot be trusted): safe under several processes of the node writing at once
 (each write is its own short transaction; writers wait on a busy timeout) and under a
 kill at any moment. Only the key's hash, the grade, the grader's raw reply, a confidence the
 judge extracted (HLE's judge does) and the judge's name and model are stored — never a
@@ -62,7 +64,9 @@ def cache_key(
 
 
 def default_path() -> Path:
-    folder = cache_dir() / "judge-cache"
+    from harness.judging.cache_location import judge_cache_folder
+
+    folder = judge_cache_folder(cache_dir())
     folder.mkdir(parents=True, exist_ok=True)
     return folder / FILE_NAME
 

@@ -29,7 +29,8 @@ metric), ``rows`` (``axes``, ``row``, ``extractor``, ``seeds``,
 "incomplete", "passed", "rate", "ci"}}``, ``passed``, ``beats_posthoc``, ``adds_to_posthoc``
 shaped like a criterion, ``against``: {the post-hoc bar's row: in how many seeds}), ``tests``
 (``axes``, ``a``, ``b``, ``metric``, ``seeds``, ``mean_difference`` (a minus b), ``p``,
-``exact``, ``patterns``, ``p_holm``, ``better``: a trainer or null).
+``exact``, ``patterns``, ``p_holm``, ``better``: a trainer or null). ``harness.running.sweep_plan``'s
+collect adds ``missing`` (the cells not complete) and a sweep that ran its cells ``wall_seconds``.
 """
 
 from __future__ import annotations

@@ -3,8 +3,13 @@
 The lock file is created with ``O_CREAT | O_EXCL`` (atomic on a local filesystem) and holds
 the holder's pid, host and start time. A second run on a held folder stops with one line
 naming the holder. A lock left by a process that died (its pid no longer exists on this
-host) is stale: it is taken over, so a killed run still resumes. A lock from another host
-cannot be checked and is never taken over; the message says which file to remove.
+host) is stale: it is taken over, so a killed run still resumes.
+
+The lock also records the scheduler's identity (``harness.running.scheduler_identity``: the
+Slurm job, array and restart count; the Ray task and attempt). A cell requeued by a scheduler
+may start on another host: a lock left by an *earlier attempt of the same job* is taken over
+there too. Any other lock from another host cannot be checked and is never taken over (it may
+be a live different job); the message says which file to remove.
 
 Under ``accelerate launch`` only the main process (``RANK`` 0) takes the lock: the others
 are the same run.
@@ -21,6 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from harness.errors import HarnessError, StorageError
+from harness.running.scheduler_identity import earlier_attempt, identity
 
 LOCK_FILE = "run.lock"
 #: a takeover guard older than this was left by a process killed mid-takeover
@@ -32,8 +38,10 @@ class RunLockedError(HarnessError):
 
 
 def _holder() -> dict[str, Any]:
-    return {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime(
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    scheduler = identity()
+    return {**holder, "scheduler": scheduler} if scheduler else holder
 
 
 def _alive(pid: int) -> bool:
@@ -58,8 +66,12 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _stale(holder: dict[str, Any]) -> bool:
-    """A holder that is certainly gone: a dead pid on this host, or a file torn mid-write."""
+    """A holder that is certainly gone: a dead pid on this host, an earlier attempt of this
+    scheduler job (on any host), or a file torn mid-write."""
     if not holder:
+        return True
+    scheduler = holder.get("scheduler")
+    if isinstance(scheduler, dict) and earlier_attempt(scheduler):
         return True
     pid = holder.get("pid")
     if holder.get("host") != socket.gethostname() or not isinstance(pid, int):
@@ -68,7 +80,14 @@ def _stale(holder: dict[str, Any]) -> bool:
 
 
 def _describe(holder: dict[str, Any]) -> str:
-    return f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
+    text = f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
+    scheduler = holder.get("scheduler") or {}
+    slurm, ray = scheduler.get("slurm") or {}, scheduler.get("ray") or {}
+    if slurm:
+        text += f", Slurm job {slurm.get('job_id')} restart {slurm.get('restart_count', 0)}"
+    if ray:
+        text += f", Ray task {ray.get('task_id')} attempt {ray.get('attempt', 0)}"
+    return text
 
 
 class RunLock:

@@ -7,9 +7,14 @@ each cell (one run trains every trainer on a shared baseline, and fits every cal
 A model name may contain ``{seed}`` (``--model tiny-{seed}``: each seed its own world).
 
 Each cell reuses every finished stage of its folder, and a finished cell (its manifest says
-complete, for the same spec) is not rerun at all, so a killed sweep resumes. ``jobs > 1``
-runs cells as separate ``harness run`` processes, each with ``cores // jobs`` threads.
-``harness.reporting.sweep_summary`` turns the cells' reports into ``sweep.json`` and ``sweep.md``.
+complete, for the same spec) is not rerun at all, so a killed sweep resumes. Every sweep first
+writes its plan (``harness.running.sweep_plan``: ``plan.json``, the contract a scheduler drives
+with ``harness sweep <folder> --cell K``). The ``local`` executor runs the cells in this process,
+or with ``jobs > 1`` as separate ``harness sweep <folder> --cell K`` processes, each with its
+share of the allocation's CPUs as threads and its own ``CUDA_VISIBLE_DEVICES``
+(``harness.running.allocation``); ``submitit`` and ``ray`` hand them to a scheduler
+(``harness.running.sweep_executors``). ``harness.reporting.sweep_summary`` turns the cells'
+reports into ``sweep.json`` and ``sweep.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import queue
 import re
 import subprocess
 import sys
@@ -30,6 +36,7 @@ import attrs
 
 from harness.errors import HarnessError, ParameterError
 from harness.machinery.config import Override
+from harness.running.allocation import CUDA_ENV, allocated_cpus, gpu_sets
 from harness.running.experiment import EVAL_TASK, ExperimentSpec
 
 #: spec fields that change how a cell runs, never what it computes
@@ -220,57 +227,84 @@ def cli_arguments(spec: ExperimentSpec) -> list[str]:
 
 
 def cell_threads(jobs: int) -> int:
-    """Threads per cell process so that ``jobs`` cells share the cores without fighting."""
-    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+    """Threads per cell process so that ``jobs`` cells share this allocation's CPUs without fighting."""
+    return max(1, allocated_cpus() // max(1, jobs))
 
 
-def _run_in_process(cell: Cell) -> None:
-    from harness.running.experiment import run_experiment
-
-    run_experiment(cell.spec)
-
-
-def _run_in_subprocess(cell: Cell, threads: int) -> None:
+def _run_in_subprocess(out: Path, index: int, cell: Cell, threads: int, gpus: str | None) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    if gpus is not None:
+        env[CUDA_ENV] = gpus
     cell.spec.out.mkdir(parents=True, exist_ok=True)
     with open(cell.spec.out / "sweep-cell.log", "ab") as log:
-        done = subprocess.run([sys.executable, "-m", "harness.cli", *cli_arguments(cell.spec)],
+        command = ["sweep", str(out), "--cell", str(index), *(["--force"] if cell.spec.force else [])]
+        done = subprocess.run([sys.executable, "-m", "harness.cli", *command],
                               stdout=log, stderr=subprocess.STDOUT, env=env)
     if done.returncode != 0:
         raise HarnessError(f"cell {cell.name} failed (exit {done.returncode}); "
                            f"see {cell.spec.out / 'sweep-cell.log'}")
 
 
-def run_sweep(base: ExperimentSpec, out: Path, *, seeds: Sequence[int], extractors: Sequence[str] = (),
-              overrides: Sequence[str] = (), jobs: int = 1) -> dict[str, Any]:
-    """Run (or resume) every cell, then write ``sweep.json`` and ``sweep.md``; return the summary."""
-    from harness.reporting.sweep_summary import summarize, write_summary
+def _run_local(out: Path, cells: Sequence[Cell], todo: Sequence[int], jobs: int) -> None:
+    """Run the ``todo`` cells (by index) here: in this process, or ``jobs`` processes at once, each
+    with its share of the CPUs and of the visible GPUs."""
+    from harness.running.sweep_plan import run_planned
 
-    cells = build_cells(base, out, seeds, extractors, overrides)
-    out.mkdir(parents=True, exist_ok=True)
-    began = time.monotonic()
-    todo = [c for c in cells if base.force or not finished(c)]
-    _say(f"sweep: {len(cells)} cells, {len(cells) - len(todo)} already finished; folder {out}")
-    threads = cell_threads(jobs)
+    threads, gpus = cell_threads(jobs), (gpu_sets(jobs) if jobs > 1 else [])
+    slots: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for slot in range(max(1, jobs)):
+        slots.put(slot)
 
-    def one(item: tuple[int, Cell]) -> float:
-        index, cell = item
-        _say(f"sweep: cell {index}/{len(todo)} {cell.name}: running")
-        start = time.monotonic()
-        if jobs > 1:
-            _run_in_subprocess(cell, threads)
-        else:
-            _run_in_process(cell)
-        _say(f"sweep: cell {index}/{len(todo)} {cell.name}: done in {time.monotonic() - start:.0f} s")
-        return time.monotonic() - start
+    def one(item: tuple[int, int]) -> None:
+        number, index = item
+        cell = cells[index]
+        slot = slots.get()
+        try:
+            where = f" on GPU {gpus[slot]}" if gpus else ""
+            _say(f"sweep: cell {number}/{len(todo)} {cell.name}: running{where}")
+            start = time.monotonic()
+            if jobs > 1:
+                _run_in_subprocess(out, index, cell, threads, gpus[slot] if gpus else None)
+            else:
+                run_planned(cell, index)
+            _say(f"sweep: cell {number}/{len(todo)} {cell.name}: done in {time.monotonic() - start:.0f} s")
+        finally:
+            slots.put(slot)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, enumerate(todo, start=1)))
-    summary = summarize(cells, out, command=_command(base, seeds, extractors, overrides, jobs))
-    summary["wall_seconds"] = round(time.monotonic() - began, 1)
-    write_summary(out, summary)
-    _say(f"sweep: {out / 'sweep.md'}")
-    return summary
+
+
+def run_sweep(base: ExperimentSpec, out: Path, *, seeds: Sequence[int], extractors: Sequence[str] = (),
+              overrides: Sequence[str] = (), jobs: int = 1, executor: str = "local",
+              executor_options: Sequence[str] = (), submit_only: bool = False,
+              plan_only: bool = False) -> dict[str, Any] | None:
+    """Plan the grid (``plan.json``), run (or resume) every cell with ``executor``, then write
+    ``sweep.json`` and ``sweep.md`` and return the summary; None when it only planned or submitted."""
+    from harness.running.sweep_executors import check_executor, submit
+    from harness.running.sweep_plan import collect, write_plan
+
+    if base.force and executor != "local":
+        raise ParameterError(f"--force with --executor {executor}: a requeued cell would start over each "
+                             "time; remove the cells' folders to rerun them")
+    options = check_executor(executor, executor_options, submit_only=submit_only)
+    cells = build_cells(base, out, seeds, extractors, overrides)
+    command = _command(base, seeds, extractors, overrides, jobs)
+    plan = write_plan(out, cells, {**command, "executor": executor})
+    if plan_only:
+        _say(f"sweep: {len(cells)} cells planned: {plan}")
+        return None
+    began = time.monotonic()
+    todo = [i for i, c in enumerate(cells) if base.force or not finished(c)]
+    _say(f"sweep: {len(cells)} cells, {len(cells) - len(todo)} already finished; folder {out}")
+    if executor == "local":
+        _run_local(out, cells, todo, jobs)
+    elif todo:
+        submit(executor, out, todo, jobs=jobs, options=options, wait=not submit_only)
+    if submit_only and executor != "local":
+        _say(f"sweep: {len(todo)} cells submitted; gather them later with harness sweep {out} --collect")
+        return None
+    return collect(out, extra={"wall_seconds": round(time.monotonic() - began, 1)})
 
 
 def _command(base: ExperimentSpec, seeds: Sequence[int], extractors: Sequence[str],

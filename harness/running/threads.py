@@ -4,9 +4,9 @@ On a shared CPU, torch's default (one intra-op thread per core) spins against ev
 process: the explicit training stage of the embedded default took 18 s idle, 56 s beside one
 busy process and 462 s beside three with 2 threads on 2 cores, but 28 s idle and 30 s beside a
 busy process with one thread. So the measured default counts the cores that are free now —
-the CPUs this process may run on less the 1-minute load average, rounded, at least 1 — and
-gives up a thread as soon as a core is more than half taken. The choice is made once, at the start of
-a run, and recorded in its manifest (``threads``).
+the CPUs of this process's allocation (``harness.running.allocation``) less the 1-minute load
+average, rounded, at least 1 — and gives up a thread as soon as a core is more than half taken.
+The choice is made once, at the start of a run, and recorded in its manifest (``threads``).
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ def check_threads(value: Any) -> None:
 
 
 def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """The CPUs of this process's allocation (affinity, capped by ``SLURM_CPUS_PER_TASK``)."""
+    from harness.running.allocation import allocated_cpus
+
+    return allocated_cpus()
 
 
 def choose_threads(requested: int | None = None) -> ThreadChoice:
