@@ -59,8 +59,13 @@ from harness.statistics import outcomes as outcome_files
 
 
 def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train: Sequence,
-                 test: Sequence, test_name: str, posthoc_note: str | None = None) -> dict[str, Any]:
-    """Outcome files, post-hoc rows, every verdict and the diagrams of a finished run."""
+                 test: Sequence, test_name: str, posthoc_note: str | None = None,
+                 posthoc: bool | None = None) -> dict[str, Any]:
+    """Outcome files, post-hoc rows, every verdict and the diagrams of a finished run.
+
+    ``on_train``: the baseline's training-split results (the bar's selection and base rate);
+    ``posthoc``: whether to fit post-hoc rows (default: when there are training results; an
+    evaluation-only run fits them on its own answers, with no bar selected)."""
     from harness.statistics.assessment import RowKey, Settings, assess
     from harness.statistics.criteria import thresholds_from
     from harness.statistics.posthoc import posthoc_rows, posthoc_scheme
@@ -86,12 +91,13 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         rows[RowKey(label=label, extractor=extractor)] = outcome_files.collect(
             result["examples"], result["predictions"], result["judgments"])
     missing = missing_by_extractor(exp.extractors)
-    scheme = posthoc_scheme(exp)
+    scheme = posthoc_scheme(exp, training_split=test_name == "test")
+    posthoc = bool(on_train) if posthoc is None else posthoc
     train_rows = {RowKey(label=label, extractor=extractor): outcome_files.collect(
         result["examples"], result["predictions"], result["judgments"])
         for (label, extractor), result in on_train.items()}
     fits: dict[Any, dict[str, Any]] = {}
-    if on_train:  # post-hoc rows: cross-fitted or on a calibration part (harness.statistics.posthoc)
+    if posthoc:  # post-hoc rows: cross-fitted or on a calibration part (harness.statistics.posthoc)
         rows, fits = posthoc_rows(rows, train_rows, spec.calibrators, config, scheme, not_attempted=policy,
                                   missing_confidence=missing)
     for key, items in rows.items():
@@ -118,7 +124,7 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
     diagrams = _diagrams(exp, rows, settings)
     return {
         "schema": SCHEMA, "held_out": held_out, "note": note, "posthoc_note": posthoc_note,
-        "posthoc": scheme.to_dict() if on_train else None,
+        "posthoc": scheme.to_dict() if posthoc else None,
         "task": spec.task, "eval_task": spec.eval_task, "model": spec.model,
         "split": {"train": len(train), "test": len(test), "evaluated": test_name},
         "strategies": exp.effective_config, "seed_defaults": exp.seed_defaults,
