@@ -289,11 +289,13 @@ def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int,
 @cli.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def compare_command(runs: tuple[Path, ...], as_json: bool) -> None:
+@click.option("--metric", "metrics", multiple=True,
+              help="Only these metric columns, in order (repeatable; default: the runs' report.columns).")
+def compare_command(runs: tuple[Path, ...], as_json: bool, metrics: tuple[str, ...]) -> None:
     """Comparison table of the metrics of one or more run folders."""
     from harness.reporting.compare import compare_runs
 
-    click.echo(compare_runs(list(runs), as_json=as_json))
+    click.echo(compare_runs(list(runs), as_json=as_json, metrics=metrics))
 
 
 @cli.command("check")

@@ -119,6 +119,21 @@ def test_a_section_merges_over_the_layers_lowest_first():
     assert config.section("nothing") == {}
 
 
+def test_a_settings_table_takes_p_section_key_over_its_layers():
+    config = Config(
+        (Layer("registry.toml", {"report": {"columns": ["accuracy"], "other": 1}}),),
+        (Override.parse('report.columns=["brier", "my_metric"]'), Override.parse("criteria.min_n=5")),
+    )
+    assert config.section("report") == {"columns": ["brier", "my_metric"], "other": 1}
+    assert config.section("criteria") == {"min_n": 5}
+    config.check_overrides({})  # a settings override needs no selected strategy
+
+
+def test_a_settings_override_has_no_strategy_name():
+    with pytest.raises(ParameterError, match=r"-p 'report.x.columns=1': expected report.key=value"):
+        Override.parse("report.x.columns=1")
+
+
 def test_a_kind_wide_override_is_skipped_by_a_strategy_that_does_not_take_it():
     config = Config(overrides=(Override.parse("trainer.lam=0.5"), Override.parse("trainer.epochs=1")))
     params, sources = config.layered_params("trainer", "explicit", {"epochs": 3, "beta": 0.1})
@@ -185,7 +200,7 @@ def test_an_unknown_table_lists_the_tables_a_config_may_have(tmp_path: Path):
         Config.load(bad)
     assert str(info.value) == (
         f"{bad}: unknown table [trainers]; expected one of: "
-        "task, backend, extractor, judge, metric, calibrator, trainer, criteria"
+        "task, backend, extractor, judge, metric, calibrator, trainer, criteria, report"
     )
 
 

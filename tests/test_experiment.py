@@ -16,6 +16,7 @@ from plugin_helpers import installed
 from harness import hookimpl
 from harness.machinery import registry
 from harness.running.experiment import Experiment, ExperimentSpec, run_experiment
+from harness.testing import run_harness
 
 QUESTIONS = [(f"q{i}", f"What is the colour of item {i}?", c, f"item{i // 2}")
              for i, c in enumerate(["red", "blue", "green", "yellow", "black", "white"] * 6)]
@@ -435,3 +436,34 @@ def test_a_failing_plugin_metric_is_na_with_a_warning_and_the_run_goes_on(tiny_l
     assert row["metrics"]["explodes"]["value"] is None and "explodes" in row["failed_metrics"]
     assert row["metrics"]["accuracy"]["value"] is not None
     assert "harness: warning:" in capsys.readouterr().err
+
+
+class HalfMetric:
+    @hookimpl
+    def register_metrics(self, register):  # type: ignore[no-untyped-def]
+        register("always_half", lambda confidence, correct: 0.5)
+
+
+def test_a_plugin_metric_named_in_report_columns_reaches_the_terminal_and_compare(
+    tiny_lm_path, qa_file, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    base = spec(tiny_lm_path, qa_file, out, calibrators=())
+    with installed(HalfMetric(), "half-metric"):
+        report = run_experiment(attrs.evolve(base, overrides=base.overrides + (
+            'report.columns=["accuracy", "always_half"]',)))
+        compared = run_harness("compare", str(out), "--metric", "always_half", "--metric", "brier")
+    assert report["columns"] == ["accuracy", "always_half"]
+    terminal = capsys.readouterr().out.splitlines()
+    head = next(line for line in terminal if line.startswith("model"))
+    assert head.split() == ["model", "extractor", "n", "accuracy", "always_half"]
+    assert next(line for line in terminal if line.startswith("baseline")).split()[-1] == "0.500"
+    assert compared.returncode == 0, compared.stderr
+    table = compared.stdout.splitlines()
+    assert table[0].startswith("| run | model | extractor | n | always_half | brier | not_attempted")
+    assert "| 0.500 [" in table[2]
+    unknown = run_harness("run", "--model", str(tiny_lm_path), "--task", "jsonl", "-p",
+                          f"task.path={qa_file}", "-p", 'report.columns=["no_such_metric"]',
+                          "--out", str(tmp_path / "x"))
+    assert unknown.returncode == 2 and "no_such_metric" in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1

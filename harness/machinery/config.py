@@ -2,7 +2,9 @@
 
 Precedence, lowest first: the factory's own keyword defaults, the shipped
 ``registry.toml``, optional extra layers (a model's profile), the user's ``--config``
-file, and ``-p kind.key=value`` / ``-p kind.name.key=value`` overrides. A parameter the
+file, and ``-p kind.key=value`` / ``-p kind.name.key=value`` overrides. The tables of
+settings that are no strategy's (``OTHER_SECTIONS``: ``[criteria]``, ``[report]``) merge the
+same layers, then ``-p section.key=value`` (``Config.section``). A parameter the
 factory does not accept is a ``ParameterError`` naming the valid ones. Among ``-p``
 overrides, ``kind.name.key`` beats ``kind.key``; otherwise the last one given wins.
 """
@@ -26,7 +28,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 STRATEGY_KINDS = tuple(KINDS)  # one table per kind: harness.machinery.kinds.KINDS
-OTHER_SECTIONS = ("criteria",)
+OTHER_SECTIONS = ("criteria", "report")  # plain tables of settings: -p section.key=value
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -79,9 +81,13 @@ class Override:
                 f"-p {text!r}: expected kind.key=value or kind.name.key=value"
             )
         kind = parts[0]
+        if kind in OTHER_SECTIONS:  # a table of settings, not of strategies
+            if len(parts) != 2:
+                raise ParameterError(f"-p {text!r}: expected {kind}.key=value")
+            return cls(kind=kind, name=None, key=parts[1], value=parse_value(value.strip()))
         if kind not in STRATEGY_KINDS:
             raise ParameterError(
-                f"-p {text!r}: unknown kind {kind!r}; kinds: {', '.join(STRATEGY_KINDS)}"
+                f"-p {text!r}: unknown kind {kind!r}; kinds: {', '.join(STRATEGY_KINDS + OTHER_SECTIONS)}"
             )
         name = parts[1] if len(parts) == 3 else None
         return cls(kind=kind, name=name, key=parts[-1], value=parse_value(value.strip()))
@@ -135,12 +141,16 @@ class Config:
         return Config(tuple(base + [layer] + rest), self.overrides)
 
     def section(self, name: str) -> dict[str, Any]:
-        """A non-strategy table (e.g. ``criteria``), merged over the layers."""
+        """A non-strategy table (``criteria``, ``report``), merged over the layers, then its
+        ``-p name.key=value`` overrides (the last one given wins)."""
         merged: dict[str, Any] = {}
         for layer in self.layers:
             table = layer.data.get(name, {})
             if isinstance(table, Mapping):
                 merged.update(table)
+        for override in self.overrides:
+            if override.kind == name:
+                merged[override.key] = override.value
         return merged
 
     def layered_params(
@@ -185,6 +195,8 @@ class Config:
         and every ``-p kind.name.key`` must name a registered strategy: ``lookup(kind, name)``
         (the registry's ``get``) raises for an unknown one (a typo is an error)."""
         for override in self.overrides:
+            if override.kind in OTHER_SECTIONS:  # checked by the section's reader
+                continue
             if override.name is not None:
                 if lookup is not None:
                     lookup(override.kind, override.name)

@@ -21,6 +21,8 @@ thresholds in force, never the ones stored here.
 - ``bootstrap``: ``unit`` (``group`` or ``example``), ``resamples``, ``seed``;
 - ``thresholds``: the criteria the verdicts below were computed with;
 - ``metric_names``: the metrics asked for by name (null: every registered metric);
+- ``columns``: the metric columns of the terminal summary and ``harness compare`` (the
+  ``[report] columns`` setting; absent in older reports: ``run_folder.headline()``);
 - ``trainers``: ``{trainer: the extractor it is evaluated with}``;
 - ``rows``: one per evaluated model, extractor and post-hoc calibrator: ``label``
   (``baseline`` or the trainer), ``extractor``, ``calibrator`` (null, or the calibrator's
@@ -54,7 +56,7 @@ from typing import Any
 
 from harness.artifacts import write_json_atomic, write_text_atomic
 from harness.reporting.markdown import render_markdown
-from harness.reporting.run_folder import SCHEMA, held_out_split, split_sets
+from harness.reporting.run_folder import SCHEMA, headline, held_out_split, split_sets
 from harness.statistics import outcomes as outcome_files
 
 
@@ -132,7 +134,7 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         "counting": {"not_attempted": policy, "missing_confidence": settings.missing_confidence,
                      "missing_confidence_by_extractor": dict(missing)},
         "bootstrap": assessed["bootstrap"], "thresholds": thresholds, "trainers": trainers,
-        "metric_names": exp.metric_names,
+        "metric_names": exp.metric_names, "columns": list(getattr(exp, "report_columns", ()) or headline()),
         "rows": assessed["rows"], "comparisons": assessed["comparisons"],
         "extractor_comparisons": assessed["extractor_comparisons"], "diagrams": diagrams,
     }

@@ -42,7 +42,7 @@ from typing import Any
 
 from harness.artifacts import write_json_atomic, write_text_atomic
 from harness.errors import HarnessError
-from harness.reporting.run_folder import HEADLINE, load_report
+from harness.reporting.run_folder import headline, load_report
 from harness.statistics.criteria import OUTCOMES
 from harness.statistics.criteria import verdict_outcome as outcome_of
 from harness.statistics.seed_statistics import (
@@ -160,7 +160,7 @@ def summarize(cells: Sequence[Any], out: Path, *, command: dict[str, Any]) -> di
             slot["seeds"].append(cell.seed)
             diffs = {m: c["diff"] for m, c in comp["changes"].items() if c.get("diff") is not None}
             reps = change_replicates(folder, report, comp["trainer"], comp["extractor"],
-                                     [m for m in HEADLINE if m in diffs])
+                                     [m for m in headline() if m in diffs])
             for name_, diff in diffs.items():
                 slot["changes"].setdefault(name_, []).append(diff)
                 slot["seeds_with"].setdefault(name_, []).append(cell.seed)
@@ -202,7 +202,7 @@ def summarize(cells: Sequence[Any], out: Path, *, command: dict[str, Any]) -> di
 
 def _ordered(values: dict[str, list[float]]) -> dict[str, list[float]]:
     """The headline metrics first, in the report's order, then the rest by name."""
-    names = [n for n in HEADLINE if n in values] + sorted(set(values) - set(HEADLINE))
+    names = [n for n in headline() if n in values] + sorted(set(values) - set(headline()))
     return {n: values[n] for n in names}
 
 
@@ -269,7 +269,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if missing:
         lines += [f"**{len(missing)} cell(s) without a report (not yet complete):** "
                   + ", ".join(c["name"] for c in missing), ""]
-    names = [n for n in HEADLINE if any(n in r["metrics"] for r in summary["rows"])]
+    names = [n for n in headline() if any(n in r["metrics"] for r in summary["rows"])]
     lines += ["## Metrics", "", "| axes | model | extractor | seeds | " + " | ".join(names) + " |",
               "|" + " --- |" * (4 + len(names))]
     for row in summary["rows"]:
@@ -277,7 +277,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
                      f"{len(row['seeds'])} | " + " | ".join(_cell(row["metrics"].get(n)) for n in names)
                      + " |")
     if summary["comparisons"]:
-        changed = [n for n in HEADLINE if any(n in c["changes"] for c in summary["comparisons"])]
+        changed = [n for n in headline() if any(n in c["changes"] for c in summary["comparisons"])]
         lines += ["", "## Changes (trained minus baseline, paired per seed)", "",
                   "| axes | trainer | extractor | seeds | " + " | ".join(changed) + " |",
                   "|" + " --- |" * (4 + len(changed))]
