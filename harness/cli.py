@@ -165,15 +165,14 @@ def _json_safe(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _format_metric(name: str, entry: dict[str, Any]) -> str:
+    from harness.reporting.numbers import fmt, number
+
     value = entry.get("value")
     if value is None:
         return f"{name:<22} n/a ({entry.get('error')})"
     if entry.get("error"):  # computed, but its bootstrap failed
-        return f"{name:<22} {value:.4f}  (no CI: {entry['error']})"
-    text = f"{name:<22} {value:.4f}"
-    if entry.get("ci") is not None:
-        low, high = entry["ci"]
-        text += f"  [{low:.4f}, {high:.4f}]"
+        return f"{name:<22} {number(value)}  (no CI: {entry['error']})"
+    text = f"{name:<22} {fmt(entry)}"
     extras = {k: v for k, v in entry.items() if k not in ("value", "ci", "error")}
     if extras:
         text += "  (" + ", ".join(f"{k} {v:g}" for k, v in extras.items()) + ")"

@@ -20,6 +20,7 @@ from harness.artifacts import write_bytes_atomic
 from harness.errors import HarnessError, InputError
 from harness.machinery import registry
 from harness.machinery.config import Config
+from harness.reporting.numbers import number
 from harness.statistics.scoring import as_inputs
 
 LEGEND_METRICS = (("ECE", "ece"), ("RMS", "rms_calib_err"), ("acc", "accuracy"))
@@ -43,7 +44,8 @@ def _legend_text(confidence: np.ndarray, correct: np.ndarray, config: Config) ->
     parts = []
     for label, name in LEGEND_METRICS:
         try:
-            parts.append(f"{label} {float(registry.create('metric', name, config)(confidence, correct)):.3f}")
+            value = float(registry.create("metric", name, config)(confidence, correct))
+            parts.append(f"{label} {number(value)}")
         except HarnessError:
             continue
     return ", ".join(parts) + f" (n={len(confidence)})"

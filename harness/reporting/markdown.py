@@ -349,10 +349,8 @@ def summary_table(report: dict[str, Any]) -> str:
     for row in report["rows"] if abstained or report.get("task") == "simpleqa" else []:
         sq = row.get("simpleqa")
         if sq and sq["f_score"] is not None and not row.get("calibrator"):
-            given = sq["accuracy_given_attempted"]
-            given = "n/a" if given is None else f"{given:.3f}"
-            lines.append(f"SimpleQA {row_name(row)}/{row['extractor']}: correct {sq['correct']:.3f}, "
-                         f"not attempted {sq['not_attempted']:.3f}, accuracy given attempted {given}, "
-                         f"F-score {sq['f_score']:.3f}")
+            lines.append(f"SimpleQA {row_name(row)}/{row['extractor']}: correct {number(sq['correct'])}, "
+                         f"not attempted {number(sq['not_attempted'])}, accuracy given attempted "
+                         f"{number(sq['accuracy_given_attempted'])}, F-score {number(sq['f_score'])}")
     return "\n".join(lines)
 

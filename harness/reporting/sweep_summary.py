@@ -42,6 +42,7 @@ from typing import Any
 
 from harness.artifacts import write_json_atomic, write_text_atomic
 from harness.errors import HarnessError
+from harness.reporting.numbers import fmt, number
 from harness.reporting.run_folder import headline, load_report
 from harness.statistics.criteria import OUTCOMES
 from harness.statistics.criteria import verdict_outcome as outcome_of
@@ -58,6 +59,10 @@ SCHEMA = "calibration-harness/sweep/v2"
 #: older summaries the view still reads (their pass-rate entries have ``passed`` and ``n`` only)
 READABLE = (SCHEMA, "calibration-harness/sweep/v1")
 ALPHA = 0.05  # a trainer is named better only when its Holm-adjusted p-value is below this
+#: digits of a pass rate (a share of seeds) and of a paired test's p-values and mean difference,
+#: which harness.reporting.numbers prints like every figure
+RATE_DIGITS = 2
+P_DIGITS = 4
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:
@@ -207,13 +212,7 @@ def _ordered(values: dict[str, list[float]]) -> dict[str, list[float]]:
 
 
 def _cell(entry: dict[str, Any] | None, signed: bool = False) -> str:
-    if not entry or entry.get("mean") is None:
-        return "n/a"
-    form = "{:+.3f}" if signed else "{:.3f}"
-    text = form.format(entry["mean"])
-    if entry.get("ci"):
-        text += " [" + ", ".join(form.format(v) for v in entry["ci"]) + "]"
-    return text
+    return fmt({"mean": entry.get("mean"), "ci": entry.get("ci")} if entry else None, signed=signed)
 
 
 def _axes_text(axes: dict[str, str]) -> str:
@@ -231,7 +230,7 @@ def tally_text(entry: dict[str, Any] | None) -> str:
     if entry.get("incomplete"):
         text += f" (+{entry['incomplete']} incomplete)"
     if entry.get("ci"):
-        text += f": {entry['rate']:.2f} [{entry['ci'][0]:.2f}, {entry['ci'][1]:.2f}]"
+        text += f": {fmt({'value': entry['rate'], 'ci': entry['ci']}, RATE_DIGITS)}"
     return text
 
 
@@ -242,9 +241,9 @@ def pair_text(test: dict[str, Any]) -> str:
     verdict = (f"{test['better']} is better" if test["better"]
                else f"no difference shown at Holm-adjusted p < {ALPHA}")
     return (f"{test['a']} minus {test['b']}: mean difference of the change in {test['metric']} "
-            f"{test['mean_difference']:+.4f} over seeds {', '.join(map(str, test['seeds']))}; "
-            f"sign-flip permutation test ({how}) p = {test['p']:.4f}, Holm-adjusted p = "
-            f"{test['p_holm']:.4f}: {verdict}")
+            f"{number(test['mean_difference'], P_DIGITS, signed=True)} over seeds "
+            f"{', '.join(map(str, test['seeds']))}; sign-flip permutation test ({how}) p = "
+            f"{number(test['p'], P_DIGITS)}, Holm-adjusted p = {number(test['p_holm'], P_DIGITS)}: {verdict}")
 
 
 METHODS = ("- metrics: mean over seeds [95% interval of the mean: a t-interval on the log scale "

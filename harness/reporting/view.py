@@ -31,6 +31,7 @@ from typing import Any
 from harness.artifacts import read_jsonl, write_text_atomic
 from harness.errors import InputError
 from harness.reporting.markdown import best_row
+from harness.reporting.numbers import fmt, number
 from harness.reporting.run_folder import headline, load_report
 from harness.reporting.sweep_summary import METHODS, load_sweep, outcome_of, pair_text, tally_text
 from harness.statistics import outcomes as outcome_files
@@ -145,20 +146,11 @@ def _asset(name: str) -> str:
 
 
 def _fmt(entry: dict[str, Any] | None, signed: bool = False) -> str:
-    if not entry:
-        return "n/a"
-    value = entry.get("value", entry.get("mean", entry.get("diff")))
-    if value is None:
-        return "n/a"
-    form = "{:+.3f}" if signed else "{:.3f}"
-    text = form.format(value)
-    if entry.get("ci"):
-        text += " [" + ", ".join(form.format(v) for v in entry["ci"]) + "]"
-    return text
+    return fmt(entry, signed=signed)
 
 
 def _arrow(values: Sequence[float | None] | None) -> str:
-    return " → ".join("n/a" if v is None else f"{v:.3f}" for v in values or ())
+    return " → ".join(number(v) for v in values or ())
 
 
 def _fitted(fit: dict[str, Any]) -> str:
