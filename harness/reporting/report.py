@@ -169,7 +169,7 @@ def _diagrams(exp: Any, rows: dict, settings: Any) -> dict[str, str]:
             if runs:
                 rel = f"diagrams/{extractor}{suffix}.png"
                 title = f"{exp.spec.task}, {exp.spec.model}: {extractor}" + (", post-hoc" if posthoc else "")
-                reliability_diagram(runs, exp.out / rel, title=title)
+                reliability_diagram(runs, exp.out / rel, title=title, config=exp.config)
                 diagrams[extractor + suffix] = rel
     return diagrams
 

@@ -23,15 +23,24 @@ READABLE = (SCHEMA, "calibration-harness/report/v1")
 SIMPLEQA_COLUMNS = ("not_attempted", "accuracy_given_attempted", "f_score")  # of SimpleQA's metrics
 
 
+#: the [report] settings that name metrics: the terminal summary's and compare's columns, and
+#: the metrics each reliability diagram's legend gives
+METRIC_LISTS = ("columns", "legend")
+
+
+def report_metrics(config: Any, key: str) -> tuple[str, ...]:
+    """A list of metric names of the ``[report]`` settings (``METRIC_LISTS``; registry.toml ships
+    them, ``--config`` or ``-p 'report.columns=["accuracy", "my_metric"]'`` change them), else a
+    ``ParameterError``; whether each names a registered metric is the caller's check."""
+    names = config.section("report").get(key)
+    if not isinstance(names, list) or not names or not all(isinstance(c, str) and c for c in names):
+        raise ParameterError(f"report {key} must be a non-empty list of metric names, got {names!r}")
+    return tuple(dict.fromkeys(names))
+
+
 def report_columns(config: Any) -> tuple[str, ...]:
-    """The metric columns of the terminal summary and of ``harness compare``: the setting
-    ``[report] columns`` (registry.toml ships the headline metrics; ``--config`` or
-    ``-p 'report.columns=["accuracy", "my_metric"]'`` change it). A list of metric names, else
-    a ``ParameterError``; whether each names a registered metric is the caller's check."""
-    columns = config.section("report").get("columns")
-    if not isinstance(columns, list) or not columns or not all(isinstance(c, str) and c for c in columns):
-        raise ParameterError(f"report columns must be a non-empty list of metric names, got {columns!r}")
-    return tuple(dict.fromkeys(columns))
+    """The metric columns of the terminal summary and of ``harness compare`` (``[report] columns``)."""
+    return report_metrics(config, "columns")
 
 
 @functools.cache

@@ -171,12 +171,13 @@ class Experiment:
         self.eval_config = Config.load(spec.config_file, eval_task)
         for kind, name in self._selected_names():
             registry.get(kind, name)  # unknown names fail before any work
-        from harness.reporting.run_folder import report_columns
+        from harness.reporting.run_folder import METRIC_LISTS, report_metrics
 
         #: the terminal summary's metric columns (the [report] columns setting), each a registered metric
-        self.report_columns = report_columns(self.config)
-        for name in self.report_columns:
-            registry.get("metric", name)
+        self.report_columns = report_metrics(self.config, "columns")
+        for key in METRIC_LISTS:  # and the diagrams' legend: a typo fails before any work
+            for name in report_metrics(self.config, key):
+                registry.get("metric", name)
         began = time.monotonic()  # an embedded model is built here on first use
         self.backend = registry.create("backend", spec.backend, self.config, model=spec.model)
         self.log.timed("model", began)
