@@ -192,11 +192,13 @@ def _experiment_options(command: Any) -> Any:
         click.option("--trainer", "trainers", multiple=True,
                      help="Trainer (repeatable); none: evaluate only."),
         click.option("--calibrator", "calibrators", multiple=True,
-                     help="Post-hoc calibrator, cross-fitted on the held-out answers by group (repeatable; "
-                          "default: temperature, isotonic; `none`: no calibrator rows)."),
+                     help="Post-hoc calibrator, cross-fitted on the held-out answers by group (evaluating "
+                          "only: on every answer; repeatable; default: temperature, isotonic; `none`: no "
+                          "calibrator rows)."),
         click.option("--calibration-size", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
-                     default=None, help="Fit the calibrators once on this share of the held-out questions "
-                                        "(by group) instead; every figure is measured on the rest."),
+                     default=None, help="Fit the calibrators once on this share of the held-out (evaluating "
+                                        "only: selected) questions, by group, instead; every figure is "
+                                        "measured on the rest."),
         click.option("--bootstrap", type=click.Choice(["group", "example"]), default="group",
                      show_default=True, help="Resample groups (e.g. entities) or examples for every CI."),
         click.option("--metric", "metrics", multiple=True, help="Metric (repeatable); default: all."),
