@@ -165,15 +165,14 @@ def _json_safe(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _format_metric(name: str, entry: dict[str, Any]) -> str:
+    from harness.reporting.numbers import fmt, number
+
     value = entry.get("value")
     if value is None:
         return f"{name:<22} n/a ({entry.get('error')})"
     if entry.get("error"):  # computed, but its bootstrap failed
-        return f"{name:<22} {value:.4f}  (no CI: {entry['error']})"
-    text = f"{name:<22} {value:.4f}"
-    if entry.get("ci") is not None:
-        low, high = entry["ci"]
-        text += f"  [{low:.4f}, {high:.4f}]"
+        return f"{name:<22} {number(value)}  (no CI: {entry['error']})"
+    text = f"{name:<22} {fmt(entry)}"
     extras = {k: v for k, v in entry.items() if k not in ("value", "ci", "error")}
     if extras:
         text += "  (" + ", ".join(f"{k} {v:g}" for k, v in extras.items()) + ")"
@@ -193,11 +192,13 @@ def _experiment_options(command: Any) -> Any:
         click.option("--trainer", "trainers", multiple=True,
                      help="Trainer (repeatable); none: evaluate only."),
         click.option("--calibrator", "calibrators", multiple=True,
-                     help="Post-hoc calibrator, cross-fitted on the held-out answers by group (repeatable; "
-                          "default: temperature, isotonic; `none`: no calibrator rows)."),
+                     help="Post-hoc calibrator, cross-fitted on the held-out answers by group (evaluating "
+                          "only: on every answer; repeatable; default: temperature, isotonic; `none`: no "
+                          "calibrator rows)."),
         click.option("--calibration-size", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
-                     default=None, help="Fit the calibrators once on this share of the held-out questions "
-                                        "(by group) instead; every figure is measured on the rest."),
+                     default=None, help="Fit the calibrators once on this share of the held-out (evaluating "
+                                        "only: selected) questions, by group, instead; every figure is "
+                                        "measured on the rest."),
         click.option("--bootstrap", type=click.Choice(["group", "example"]), default="group",
                      show_default=True, help="Resample groups (e.g. entities) or examples for every CI."),
         click.option("--metric", "metrics", multiple=True, help="Metric (repeatable); default: all."),
@@ -334,11 +335,13 @@ def view_command(runs: tuple[Path, ...], out: Path | None, host: str, port: int,
 @cli.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def compare_command(runs: tuple[Path, ...], as_json: bool) -> None:
+@click.option("--metric", "metrics", multiple=True,
+              help="Only these metric columns, in order (repeatable; default: the runs' report.columns).")
+def compare_command(runs: tuple[Path, ...], as_json: bool, metrics: tuple[str, ...]) -> None:
     """Comparison table of the metrics of one or more run folders."""
     from harness.reporting.compare import compare_runs
 
-    click.echo(compare_runs(list(runs), as_json=as_json))
+    click.echo(compare_runs(list(runs), as_json=as_json, metrics=metrics))
 
 
 @cli.command("check")

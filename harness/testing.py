@@ -10,7 +10,8 @@ In a plugin's own tests (see CONTRIBUTING.md, "Testing a plugin")::
         assert "my_metric" in result.stdout
 
 - ``registered(plugin, name)``: a plugin object (a module, a class instance) registered in
-  this process for a ``with`` block — the quickest test of a hook;
+  this process for a ``with`` block — the quickest test of a hook (a module that an installed
+  entry point already registered is moved to ``name`` for the block, then put back);
 - ``install(source, folder)``: pip-installs a distribution (``--no-deps``: the harness is
   already installed, and need not be on an index) into ``folder/site``;
 - ``installed(source, folder)``: the same, put on ``sys.path`` with the registry reloaded
@@ -52,12 +53,23 @@ __all__ = ["registered", "install", "installed", "run_harness", "hide_installed_
 
 @contextlib.contextmanager
 def registered(plugin: object, name: str, distribution: str = "test-dist") -> Iterator[None]:
-    """Register ``plugin`` in this process's registry for the duration of a ``with`` block."""
-    registry.register_plugin(plugin, name=name, distribution=distribution)
+    """Register ``plugin`` in this process's registry as ``distribution:name`` for the duration
+    of a ``with`` block. A plugin already registered (the module of an installed entry point, as
+    after ``pip install -e .``) is moved to that name for the block and put back after; a name
+    taken by another plugin object is a ``PluginLoadError``."""
+    current = registry.current()
+    earlier = current.registration_of(plugin)
+    if earlier is not None:
+        current.unregister_plugin(earlier.name, distribution=earlier.distribution)
     try:
-        yield
+        current.register_plugin(plugin, name=name, distribution=distribution)
+        try:
+            yield
+        finally:
+            current.unregister_plugin(name, distribution=distribution)
     finally:
-        registry.unregister_plugin(name, distribution=distribution)
+        if earlier is not None:
+            current.readmit(plugin, earlier)
 
 
 def install(source: str | Path, folder: str | Path) -> Path:

@@ -65,7 +65,10 @@ pieces (``" Paris"``, ``","``...), whose concatenation is exactly the text.
 Faults, applied in this order to each request after it is logged:
 
 - ``hang_next(count=1, seconds=30.0)``: the next ``count`` requests wait ``seconds`` (or
-  until the server stops) before answering normally — a client timeout fires first.
+  until the server stops) before answering normally — a client timeout fires first. With
+  ``seconds=None`` each waits for an event instead of a clock: the client giving up (it
+  closes the connection), and only then answers, into the closed connection; no machine is
+  too slow for that answer to come late, so a test can count timeouts exactly.
 - ``fail_next(status, count=1, retry_after=None)``: the next ``count`` requests answer
   ``status`` with an error body in the route's schema; ``retry_after`` (seconds) adds
   ``Retry-After`` and ``retry-after-ms`` headers.
@@ -77,7 +80,8 @@ from a process of its own (it prints the port, then serves until its stdin close
 Observation (all thread-safe):
 
 - ``requests``: a copy of the log, ``RecordedRequest`` with ``method``, ``path``,
-  ``headers`` (lower-case names), ``body``, ``status``, ``time`` and ``fault``; ``bodies()``;
+  ``headers`` (lower-case names), ``body``, ``status``, ``time``, ``fault`` and ``gave_up``
+  (the client had closed the connection before the answer was sent); ``bodies()``;
 - ``counters``: a copy of ``received``, ``ok``, ``failed``, ``hung``, ``unauthorized``,
   ``path:<path>`` per route, and ``incomplete`` (requests cut off before their whole body
   arrived, e.g. by a killed client: answered 400 and not logged);
@@ -89,8 +93,11 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import random
 import re
+import select
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -113,6 +120,7 @@ class RecordedRequest:
     time: float
     status: int | None = None  # set once the answer is sent
     fault: str | None = None  # "hang", "fail", "random" or None
+    gave_up: bool = False  # the client closed the connection before the answer was sent
 
 
 @dataclass
@@ -272,10 +280,11 @@ class FakeOpenAIServer:
         with self._lock:
             self._faults.failures.extend([(status, retry_after)] * count)
 
-    def hang_next(self, count: int = 1, seconds: float = 30.0) -> None:
-        """The next ``count`` requests wait ``seconds`` (or until stop) before answering."""
+    def hang_next(self, count: int = 1, seconds: float | None = 30.0) -> None:
+        """The next ``count`` requests wait ``seconds`` (or until stop), or with ``None`` until
+        the client gives up, before answering."""
         with self._lock:
-            self._faults.hangs.extend([seconds] * count)
+            self._faults.hangs.extend([math.inf if seconds is None else seconds] * count)
 
     def reset(self) -> None:
         with self._lock:
@@ -356,6 +365,7 @@ class FakeOpenAIServer:
             status, payload, headers = self._answer(handler, path, gemini, body, hang, failure, record)
             with self._lock:
                 record.status = status
+                record.gave_up = _closed_by_client(handler.connection)
             handler._send(status, payload, headers)
         finally:
             with self._lock:
@@ -378,7 +388,10 @@ class FakeOpenAIServer:
         if hang is not None:
             record.fault = "hang"
             self._count("hung")
-            self._stopping.wait(hang)
+            if math.isinf(hang):
+                self._until_client_gives_up(handler.connection)
+            else:
+                self._stopping.wait(hang)
         if failure is not None:
             status, retry_after = failure
             self._count("failed")
@@ -402,6 +415,14 @@ class FakeOpenAIServer:
             return 404, _openai_error(404, f"no route {path}"), {}
         self._count("ok")
         return 200, payload, {}
+
+    def _until_client_gives_up(self, connection: socket.socket) -> None:
+        """Wait for the client to close ``connection`` (a timeout on its side) or the server
+        to stop: an event, not a clock (the 0.1 s only lets a stop be noticed)."""
+        while not self._stopping.is_set():
+            readable, _, _ = select.select([connection], [], [], 0.1)
+            if readable:
+                return  # closed (or, against HTTP/1.1, sent more): answer now
 
     def _authorized(self, handler: _Handler) -> bool:
         bearer = handler.headers.get("Authorization", "")
@@ -549,6 +570,15 @@ def _truncate(text: str, body: dict[str, Any]) -> tuple[str, str]:
         if len(tokens) > int(limit):
             text, finish = "".join(tokens[: int(limit)]), "length"
     return text, finish
+
+
+def _closed_by_client(connection: socket.socket) -> bool:
+    """Whether the client has closed its end (its next read would be the end of the stream)."""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def _seconds(value: float) -> str:

@@ -75,3 +75,47 @@ def test_the_check_finds_an_import_against_the_flow():
 
 def test_no_import_runs_against_the_flow():
     assert against_the_flow(core_graph()) == []
+
+
+# -- names of strategies written in the core ----------------------------------------------------
+
+def strategy_names_in_the_core() -> dict[str, set[str]]:
+    """Per core file, the string literals (docstrings aside) equal to a registered strategy's name."""
+    import ast
+
+    from harness.machinery import registry
+
+    names = {s.name for s in registry.strategies()}
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "harness").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)
+                      and isinstance(node.body[0].value, ast.Constant)}
+        hits = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                and isinstance(node.value, str) and node.value in names and id(node) not in docstrings}
+        if hits:
+            found[str(path.relative_to(ROOT))] = hits
+    return found
+
+
+def owned_names() -> dict[str, set[str]]:
+    """The table "Names the core owns" of docs/architecture.md: file -> the names it may write."""
+    section = MAP.read_text(encoding="utf-8").split("## Names the core owns", 1)[1]
+    owned = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`harness/"):
+            owned[cells[0].strip("`")] = set(re.findall(r"`([\w:]+)`", cells[1]))
+    return owned
+
+
+def test_every_strategy_name_in_the_core_is_one_the_map_says_it_owns_and_why():
+    owned, found = owned_names(), strategy_names_in_the_core()
+    unexplained = {f: sorted(n - owned.get(f, set())) for f, n in found.items() if n - owned.get(f, set())}
+    assert not unexplained, ("add each to docs/architecture.md, 'Names the core owns' (saying why), "
+                             f"or make it a setting: {unexplained}")
+    stale = {f: sorted(n - found.get(f, set())) for f, n in owned.items() if n - found.get(f, set())}
+    assert not stale, f"docs/architecture.md lists names its files no longer write: {stale}"
+    assert len(owned) > 10  # the table was read

@@ -174,7 +174,7 @@ def test_an_unknown_metric_lists_the_known_ones(in_process, good_file: Path):
         (None, "mine.toml: no such file"),
         ("[metric.ece\nbins = 3\n", "mine.toml: not valid TOML ("),
         ("[metrics.ece]\nbins = 3\n", "mine.toml: unknown table [metrics]; expected one of: task, backend"),
-        ("[metric]\nbins = 3\n", "mine.toml: [metric] must hold one table per name, like [metric.NAME]"),
+        ("metric = 3\n", "mine.toml: [metric] must hold one table per name, like [metric.NAME]"),
     ],
 )
 def test_a_bad_config_file_is_one_line(
@@ -185,6 +185,24 @@ def test_a_bad_config_file_is_one_line(
         config.write_text(content)
     args = ["list"] if command == "list" else ["metrics", str(good_file)]
     assert_user_error(in_process(*args, "--config", str(config)), expected)
+
+
+def test_a_kinds_own_table_sets_every_strategy_that_takes_the_key_and_a_typo_is_one_line(
+    in_process, tmp_path: Path, good_file: Path
+):
+    config = tmp_path / "mine.toml"
+    config.write_text("[metric]\nbins = 3\n")  # every binned metric, as -p metric.bins=3 would
+    answers = tmp_path / "answers.jsonl"  # confidences spread over [0, 1]: the bins matter
+    answers.write_text("".join(f'{{"confidence": {0.5 + i / 100}, "correct": {str(i % 4 == 0).lower()}}}\n'
+                               for i in range(41)))
+    ece = ("metrics", str(answers), "--json", "--no-ci", "--metric", "ece")
+    done = in_process(*ece, "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == in_process(*ece, "-p", "metric.bins=3").stdout != in_process(*ece).stdout
+    config.write_text("[metric]\nbinz = 5\n")
+    line = assert_user_error(in_process("metrics", str(good_file), "--config", str(config)),
+                             "mine.toml [metric]: 'binz' is a parameter of no selected metric")
+    assert "valid: " in line and "bins" in line
 
 
 def test_a_bad_config_file_is_one_line_in_a_real_process_too(tmp_path: Path):

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import harness
 from harness.cli import main
 from harness.plugins.metrics import BUILTIN_METRICS
-from harness.testing import run_harness
+from harness.testing import registered, run_harness
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
@@ -137,3 +138,62 @@ def test_hle_asked_for_on_too_few_answers_is_exit_2_not_a_traceback(tmp_path: Pa
     assert done.returncode == 0
     metrics = json.loads(done.stdout)
     assert metrics["hle_calib_err"]["value"] is None and metrics["rms_calib_err"]["value"] > 0
+
+
+# -- the documented shape of --json (docs/metrics.md, "The shape of `harness metrics --json`") ----
+
+def documented_keys() -> list[str]:
+    """The keys the table of docs/metrics.md lists (its first column, backquoted)."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
+    section = text.split("### The shape of `harness metrics --json`")[1].split("```json")[0]
+    return [key for line in section.splitlines() if line.startswith("| `")
+            for key in re.findall(r"`([a-z_]+)`", line.split("|")[1])]
+
+
+def check_entry(entry: dict, *, bootstrap: bool, extras: set[str] = frozenset()) -> None:
+    always, with_bootstrap = {"value", "ci", "error", "n"}, {"resamples", "seed"}
+    assert set(entry) == always | (with_bootstrap if bootstrap else set()) | extras
+    assert entry["value"] is None or isinstance(entry["value"], (int, float))
+    assert entry["ci"] is None or (len(entry["ci"]) == 2 and entry["ci"][0] <= entry["ci"][1])
+    assert entry["error"] is None or isinstance(entry["error"], str)
+    missing = entry["value"] is None or (bootstrap and entry["ci"] is None)
+    assert missing == (entry["error"] is not None)  # a missing figure always says why
+    assert isinstance(entry["n"], int)
+
+
+class BrokenMetric:
+    @harness.hookimpl
+    def register_metrics(self, register):  # type: ignore[no-untyped-def]
+        register("always_nan", lambda confidence, correct: float("nan"))
+
+
+def test_the_json_shape_is_the_documented_one(tmp_path: Path) -> None:
+    assert documented_keys() == ["value", "ci", "error", "n", "resamples", "seed"]
+    path = good_file(tmp_path, n=120)
+    with registered(BrokenMetric(), "broken-metric"):
+        every = json.loads(main_json(path, "--resamples", "30"))
+    assert list(every) == sorted(every) and "always_nan" in every  # every metric, a plugin's too
+    for name, entry in every.items():
+        check_entry(entry, bootstrap=True, extras={"hle_percent"} if name == "hle_calib_err" else set())
+    assert every["always_nan"]["value"] is None and "nan" in every["always_nan"]["error"]
+    chosen = json.loads(main_json(path, "--no-ci", "--metric", "ece", "--metric", "accuracy"))
+    assert list(chosen) == ["ece", "accuracy"]  # the order asked for
+    for entry in chosen.values():
+        check_entry(entry, bootstrap=False)
+        assert entry["ci"] is None and entry["error"] is None and entry["n"] == 120
+
+
+def main_json(path: Path, *options: str) -> str:
+    """``harness metrics PATH --json OPTIONS`` in this process (the registry as it is now)."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            main(["metrics", str(path), "--json", *options])
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+    return out.getvalue()

@@ -83,8 +83,9 @@ def test_a_value_that_is_not_toml_is_a_plain_string_or_what_toml_makes_of_it(tex
 def test_the_shipped_registry_is_read_from_inside_the_package():
     data = shipped_registry()
     assert set(data) <= set(STRATEGY_KINDS + OTHER_SECTIONS)
-    for kind in set(data) & set(STRATEGY_KINDS):
-        assert all(isinstance(table, dict) for table in data[kind].values()), f"[{kind}] holds a non-table"
+    for kind in set(data) & set(STRATEGY_KINDS):  # tables per name, and (trainer) keys they share
+        shared = {k for k, v in data[kind].items() if not isinstance(v, dict)}
+        assert not shared or kind == "trainer", f"[{kind}] holds a non-table"
 
 
 def test_load_reads_the_shipped_registry_then_the_user_file(tmp_path: Path):
@@ -117,6 +118,70 @@ def test_a_section_merges_over_the_layers_lowest_first():
     )
     assert config.section("criteria") == {"min_reduction": 0.2, "max_accuracy_drop": 0.05}
     assert config.section("nothing") == {}
+
+
+def test_a_settings_table_takes_p_section_key_over_its_layers():
+    config = Config(
+        (Layer("registry.toml", {"report": {"columns": ["accuracy"], "other": 1}}),),
+        (Override.parse('report.columns=["brier", "my_metric"]'), Override.parse("criteria.min_n=5")),
+    )
+    assert config.section("report") == {"columns": ["brier", "my_metric"], "other": 1}
+    assert config.section("criteria") == {"min_n": 5}
+    config.check_overrides({})  # a settings override needs no selected strategy
+
+
+def test_a_settings_override_has_no_strategy_name():
+    with pytest.raises(ParameterError, match=r"-p 'report.x.columns=1': expected report.key=value"):
+        Override.parse("report.x.columns=1")
+
+
+# -- a kind's own table: keys shared by its strategies ([trainer] in registry.toml) ----------------
+
+TAKES = {"epochs": 3, "lora_r": 16, "lam": 1.0}
+
+
+def test_a_kinds_table_is_below_its_strategys_table_in_one_layer_and_above_a_lower_layers():
+    registry_ = Layer("registry.toml", {"trainer": {"epochs": 3, "lora_r": 16, "rl": {"epochs": 1}}},
+                      shared_to_all=False)
+    user = Layer("mine.toml", {"trainer": {"lora_r": 4}})
+    config = Config((registry_, user))
+    assert config.layered_params("trainer", "rl", TAKES) == (
+        {"epochs": 1, "lora_r": 4}, {"epochs": "registry.toml", "lora_r": "mine.toml"})
+    # no [trainer.implicit] in that registry: its shared keys are not for implicit, the user's are
+    assert config.layered_params("trainer", "implicit", TAKES)[0] == {"lora_r": 4}
+    everyone = Config((registry_, Layer("mine.toml", {"trainer": {"epochs": 5}})))
+    assert everyone.layered_params("trainer", "rl", TAKES)[0]["epochs"] == 5  # the user's [trainer] wins
+    named = Config((registry_, Layer("mine.toml", {"trainer": {"epochs": 5, "rl": {"epochs": 2}}})))
+    assert named.layered_params("trainer", "rl", TAKES)[0]["epochs"] == 2
+
+
+def test_p_beats_every_layer_and_a_named_p_beats_a_kind_wide_one():
+    layer = Layer("mine.toml", {"trainer": {"epochs": 5, "rl": {"epochs": 2}}})
+    config = Config((layer,), (Override.parse("trainer.rl.epochs=7"), Override.parse("trainer.epochs=6")))
+    assert config.layered_params("trainer", "rl", TAKES)[0]["epochs"] == 7
+    assert config.layered_params("trainer", "implicit", TAKES)[0]["epochs"] == 6
+
+
+def test_the_shipped_registrys_shared_keys_reach_only_the_strategies_it_has_a_table_for():
+    """A plugin trainer keeps its own defaults; a user's [trainer] reaches it."""
+    shipped = Layer("registry.toml", {"trainer": {"epochs": 3, "implicit": {"lam": 1.0}}},
+                    shared_to_all=False)
+    assert Config((shipped,)).layered_params("trainer", "implicit", TAKES)[0] == {"epochs": 3, "lam": 1.0}
+    assert Config((shipped,)).layered_params("trainer", "plugin_trainer", TAKES)[0] == {}
+    user = Layer("mine.toml", {"trainer": {"epochs": 1}})
+    assert Config((shipped, user)).layered_params("trainer", "plugin_trainer", TAKES)[0] == {"epochs": 1}
+
+
+def test_a_shared_key_a_strategy_does_not_take_is_skipped_one_no_selected_strategy_takes_is_an_error():
+    user = Layer("mine.toml", {"trainer": {"lora_r": 4, "lora_rr": 5}})
+    config = Config((user,))
+    assert config.layered_params("trainer", "odd", {"epochs": 1, "lora_rr": 0})[0] == {"lora_rr": 5}
+    with pytest.raises(ParameterError, match=r"mine.toml \[trainer\]: 'lora_rr' is a parameter of no "
+                                             r"selected trainer \(implicit\); valid: epochs, lam, lora_r"):
+        config.check_overrides({"trainer": [("implicit", TAKES)]})
+    fine = Config((Layer("mine.toml", {"trainer": {"lora_r": 4}}),))
+    fine.check_overrides({"trainer": [("implicit", TAKES)]})
+    config.check_overrides({"trainer": []})  # no trainer selected: nothing to set
 
 
 def test_a_kind_wide_override_is_skipped_by_a_strategy_that_does_not_take_it():
@@ -185,14 +250,17 @@ def test_an_unknown_table_lists_the_tables_a_config_may_have(tmp_path: Path):
         Config.load(bad)
     assert str(info.value) == (
         f"{bad}: unknown table [trainers]; expected one of: "
-        "task, backend, extractor, judge, metric, calibrator, trainer, criteria"
+        "task, backend, extractor, judge, metric, calibrator, trainer, criteria, report"
     )
 
 
-def test_a_kind_table_must_hold_one_table_per_strategy_name(tmp_path: Path):
+def test_a_kind_must_be_a_table_of_names_and_shared_keys(tmp_path: Path):
     bad = tmp_path / "bad.toml"
-    bad.write_text("[trainer]\nlam = 1\n")
+    bad.write_text("trainer = 1\n")
     with pytest.raises(
-        ParameterError, match=r"\[trainer\] must hold one table per name, like \[trainer.NAME\]"
+        ParameterError, match=r"\[trainer\] must hold one table per name, like \[trainer.NAME\], and the keys"
     ):
         Config.load(bad)
+    shared = tmp_path / "shared.toml"
+    shared.write_text("[trainer]\nlam = 1\n")
+    assert Config.load(shared).layers[1].shared("trainer") == {"lam": 1}

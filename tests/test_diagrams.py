@@ -75,3 +75,24 @@ def test_both_panels_carry_axis_titles_and_each_bin_its_count() -> None:
     written = [int(t.get_text()) for t in bottom.texts]
     assert written == bin_table(confidence, correct)["count"].tolist()
     assert sum(written) == len(confidence)
+
+
+def test_the_legend_gives_the_metrics_of_the_report_legend_setting_a_plugin_metric_among_them() -> None:
+    import harness
+    from harness.machinery.config import Config
+    from harness.reporting.diagrams import reliability_figure
+    from harness.testing import registered
+
+    class Half:
+        @harness.hookimpl
+        def register_metrics(self, register):  # type: ignore[no-untyped-def]
+            register("always_half", lambda confidence, correct: 0.5)
+
+    name, confidence, correct = runs(1)[0]
+    shipped = reliability_figure([(name, confidence, correct)]).axes[0].get_legend().get_title().get_text()
+    assert shipped.startswith("ece 0.") and ", rms_calib_err 0." in shipped and ", accuracy 0." in shipped
+    with registered(Half(), "half"):
+        config = Config.load(overrides=['report.legend=["always_half", "brier"]'])
+        figure = reliability_figure([(name, confidence, correct)], config=config)
+    title = figure.axes[0].get_legend().get_title().get_text()
+    assert title.startswith("always_half 0.500, brier 0.") and title.endswith(f"(n={len(confidence)})")

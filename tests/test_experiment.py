@@ -16,6 +16,7 @@ from plugin_helpers import installed
 from harness import hookimpl
 from harness.machinery import registry
 from harness.running.experiment import Experiment, ExperimentSpec, run_experiment
+from harness.testing import run_harness
 
 QUESTIONS = [(f"q{i}", f"What is the colour of item {i}?", c, f"item{i // 2}")
              for i, c in enumerate(["red", "blue", "green", "yellow", "black", "white"] * 6)]
@@ -41,8 +42,13 @@ def test_evaluate_only_writes_every_stage_and_the_report(tiny_lm_path, qa_file, 
     assert report["split"] == {"train": 0, "test": len(QUESTIONS), "evaluated": "all"}
     assert report["held_out"] is True  # nothing was trained, so nothing leaked
     assert report["comparisons"] == []
-    assert "evaluation-only run has no training split" in report["posthoc_note"]
-    assert [(r["label"], r["calibrator"]) for r in report["rows"]] == [("baseline", None)]
+    assert report["posthoc_note"] is None
+    # the untrained model's post-hoc rows, cross-fitted on its own answers (no training split)
+    assert [(r["label"], r["calibrator"]) for r in report["rows"]] == [
+        ("baseline", None), ("baseline", "base_rate"), ("baseline", "temperature"), ("baseline", "isotonic")]
+    assert report["posthoc"] == {"scheme": "crossfit", "selection_folds": 5, "seed": 0, "folds": 5,
+                                 "training_split": False}
+    assert not any("selection" in (r.get("calibrator_fit") or {}) for r in report["rows"])
     stage = out / "baseline" / "logprob" / "all"
     for name in ("generations.jsonl", "predictions.jsonl", "judgments.jsonl", "stage.json"):
         assert (stage / name).exists(), name
@@ -58,6 +64,69 @@ def test_evaluate_only_writes_every_stage_and_the_report(tiny_lm_path, qa_file, 
     assert row["metrics"]["accuracy"]["value"] is not None
     assert (out / "report.md").read_text().startswith("# Calibration report")
     assert (out / report["diagrams"]["logprob"]).stat().st_size > 1000
+
+
+class Shifted:
+    """A third-party calibrator (the identity when ``shift`` is 0) that counts what it was fitted on."""
+
+    def __init__(self, shift: float = 0.0) -> None:
+        self.shift, self.seen = shift, 0
+
+    def fit(self, confidence, correct) -> None:  # type: ignore[no-untyped-def]
+        self.seen = len(confidence)
+
+    def __call__(self, confidence):  # type: ignore[no-untyped-def]
+        return (confidence + self.shift).clip(0, 1)
+
+    def fitted(self) -> dict:
+        return {"seen": self.seen}
+
+
+class ShiftedPlugin:
+    @hookimpl
+    def register_calibrators(self, register):  # type: ignore[no-untyped-def]
+        register("shifted", Shifted)
+
+
+def half_right(stage: Path, replay: Path) -> Path:
+    """A replay judge's verdicts for the answers of ``stage``: every other one correct."""
+    answers = [json.loads(line) for line in (stage / "predictions.jsonl").read_text().splitlines()]
+    replay.write_text("".join(json.dumps({"example_id": a["example_id"], "answer": a["answer"],
+                                          "grade": "correct" if i % 2 else "incorrect"}) + "\n"
+                              for i, a in enumerate(answers)))
+    return replay
+
+
+@pytest.mark.parametrize("calibration_size", [None, 0.5])
+def test_an_evaluation_only_run_fits_a_plugin_calibrator_on_the_untrained_answers(
+    tiny_lm_path, qa_file, tmp_path, calibration_size
+):
+    """A calibrator plugin can be seen without training a model: cross-fitted on the evaluated
+    answers, or fitted on a calibration part of them (--calibration-size)."""
+    out = tmp_path / "run"
+    base = spec(tiny_lm_path, qa_file, out, calibrators=("shifted",))
+    with installed(ShiftedPlugin(), "shifted-plugin"):
+        run_experiment(attrs.evolve(base, calibrators=()))  # the answers to write verdicts for
+        replay = half_right(out / "baseline" / "logprob" / "all", tmp_path / "verdicts.jsonl")
+        report = run_experiment(attrs.evolve(base, calibration_size=calibration_size,
+                                             overrides=base.overrides + (f"judge.replay={replay}",)))
+    rows = {r["calibrator"]: r for r in report["rows"]}
+    assert set(rows) == {None, "base_rate", "shifted"}
+    fit = rows["shifted"]["calibrator_fit"]
+    assert "error" not in fit and "selection" not in fit  # no training split: no bar is selected
+    carved = len(json.loads((out / "split.json").read_text()).get("calibration", []))
+    if calibration_size is None:
+        assert report["posthoc"]["scheme"] == "crossfit" and carved == 0
+        assert [f["seen"] for f in fit["per_fold"]] == [len(QUESTIONS) - f["scored"] for f in fit["per_fold"]]
+    else:
+        assert report["posthoc"]["scheme"] == "calibration" and 0 < carved < len(QUESTIONS)
+        assert fit["seen"] == carved
+    shifted, raw = rows["shifted"], rows[None]
+    assert shifted["counts"]["examples"] == len(QUESTIONS) - carved == raw["counts"]["examples"]
+    assert shifted["metrics"]["brier"]["value"] == pytest.approx(raw["metrics"]["brier"]["value"])  # identity
+    assert report["posthoc"]["training_split"] is False
+    text = (out / "report.md").read_text()
+    assert "Evaluation only: each" in text and "baseline + shifted" in text
 
 
 def test_a_rerun_reuses_finished_stages(tiny_lm_path, qa_file, tmp_path):
@@ -322,12 +391,12 @@ def test_an_unknown_calibrator_is_one_line_and_exit_2(tiny_lm_path, qa_file, tmp
 
 
 @pytest.mark.parametrize("options", [
-    ("--calibration-size", "0.3"),  # no trainer: nothing held out
+    ("--calibration-size", "0.3", "--calibrator", "none"),  # evaluating only, but nothing to fit
     ("--trainer", "implicit", "--calibration-size", "0.3", "--eval-on-train"),
     ("--trainer", "implicit", "--calibration-size", "0.3", "--calibrator", "none"),
     ("--trainer", "implicit", "--calibration-size", "1.5"),
 ])
-def test_a_calibration_split_without_held_out_answers_or_calibrators_is_one_line_and_exit_2(
+def test_a_calibration_split_without_untrained_answers_or_calibrators_is_one_line_and_exit_2(
         tiny_lm_path, qa_file, tmp_path, options):
     result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--model", str(tiny_lm_path),
                              "--task", "jsonl", "-p", f"task.path={qa_file}", *options,
@@ -367,3 +436,34 @@ def test_a_failing_plugin_metric_is_na_with_a_warning_and_the_run_goes_on(tiny_l
     assert row["metrics"]["explodes"]["value"] is None and "explodes" in row["failed_metrics"]
     assert row["metrics"]["accuracy"]["value"] is not None
     assert "harness: warning:" in capsys.readouterr().err
+
+
+class HalfMetric:
+    @hookimpl
+    def register_metrics(self, register):  # type: ignore[no-untyped-def]
+        register("always_half", lambda confidence, correct: 0.5)
+
+
+def test_a_plugin_metric_named_in_report_columns_reaches_the_terminal_and_compare(
+    tiny_lm_path, qa_file, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    base = spec(tiny_lm_path, qa_file, out, calibrators=())
+    with installed(HalfMetric(), "half-metric"):
+        report = run_experiment(attrs.evolve(base, overrides=base.overrides + (
+            'report.columns=["accuracy", "always_half"]',)))
+        compared = run_harness("compare", str(out), "--metric", "always_half", "--metric", "brier")
+    assert report["columns"] == ["accuracy", "always_half"]
+    terminal = capsys.readouterr().out.splitlines()
+    head = next(line for line in terminal if line.startswith("model"))
+    assert head.split() == ["model", "extractor", "n", "accuracy", "always_half"]
+    assert next(line for line in terminal if line.startswith("baseline")).split()[-1] == "0.500"
+    assert compared.returncode == 0, compared.stderr
+    table = compared.stdout.splitlines()
+    assert table[0].startswith("| run | model | extractor | n | always_half | brier | not_attempted")
+    assert "| 0.500 [" in table[2]
+    unknown = run_harness("run", "--model", str(tiny_lm_path), "--task", "jsonl", "-p",
+                          f"task.path={qa_file}", "-p", 'report.columns=["no_such_metric"]',
+                          "--out", str(tmp_path / "x"))
+    assert unknown.returncode == 2 and "no_such_metric" in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1

@@ -394,7 +394,7 @@ def test_a_failing_metric_is_n_a_with_one_warning_and_every_other_metric_is_comp
         (line,) = [w for w in warnings if f"metric {name!r} ({CARELESS})" in w]
         assert line.startswith("harness: warning: ") and line.endswith(why), line
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
-    assert rows["accuracy"].split()[1] == "0.5000"  # with its CI: the others are computed as ever
+    assert rows["accuracy"].split()[1] == "0.500"  # with its CI: the others are computed as ever
     assert "[" in rows["accuracy"] and "[" in rows["ece"]
     for name in FAILING:
         assert rows[name].split()[1] == "n/a", rows[name]

@@ -623,9 +623,15 @@ def test_an_extractor_without_its_members_fails_at_create_naming_it_and_its_dist
 
 
 def _strategy_tables() -> list[tuple[str, dict]]:
+    """Each kind's ``[kind.name]`` tables, each with the keys of ``[kind]`` it shares under its own."""
     data = shipped_registry()
     assert set(data) <= set(KINDS) | set(OTHER_SECTIONS), f"registry.toml: unknown tables {set(data)}"
-    return [(kind, tables) for kind, tables in data.items() if kind in KINDS]
+    out = []
+    for kind, tables in data.items():
+        if kind in KINDS:
+            shared = {k: v for k, v in tables.items() if not isinstance(v, dict)}
+            out.append((kind, {n: {**shared, **t} for n, t in tables.items() if isinstance(t, dict)}))
+    return out
 
 
 def test_every_shipped_table_names_a_registered_strategy_and_only_parameters_it_accepts():

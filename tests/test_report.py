@@ -227,3 +227,28 @@ def test_the_best_row_is_named_by_brier_so_a_constant_forecaster_is_never_it() -
     best = best_row(report)
     assert best is not None and best["title"] != "baseline + base_rate" and best["metric"] == "brier"
     assert best["value"] == min(r["metrics"]["brier"]["value"] for r in report["rows"])
+
+
+def test_the_terminal_summary_shows_the_report_columns_a_plugin_metric_among_them() -> None:
+    """The columns are the run's ``[report] columns`` setting (report.json's ``columns``), not a
+    fixed list: a plugin metric named there is shown like a built-in one."""
+    report = assessed_report()
+    for row in report["rows"]:
+        row["metrics"]["always_half"] = {"value": 0.5, "ci": None}
+    report["columns"] = ["always_half", "brier"]
+    lines = summary_table(report).splitlines()
+    head = next(line for line in lines if line.startswith("model"))
+    assert head.split() == ["model", "extractor", "n", "always_half", "brier"]
+    baseline = next(line for line in lines if line.startswith("baseline "))
+    brier = next(r for r in report["rows"] if r["label"] == "baseline")["metrics"]["brier"]["value"]
+    assert baseline.split()[-2:] == ["0.500", f"{brier:.3f}"]
+    assert "accuracy" not in head
+
+
+def test_a_report_without_columns_shows_the_shipped_headline() -> None:
+    from harness.reporting.run_folder import headline
+
+    report = assessed_report()
+    head = next(line for line in summary_table(report).splitlines() if line.startswith("model"))
+    assert head.split()[3:] == list(headline())
+    assert headline()[0] == "accuracy"  # registry.toml's [report] columns

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InputError
+from harness.errors import InputError, ParameterError
 from harness.reporting.check import check_run
 from harness.reporting.compare import compare_runs
 from harness.reporting.run_folder import READABLE, SCHEMA, load_report
@@ -55,3 +55,26 @@ def test_a_file_that_is_no_report_says_so(tmp_path: Path):
     run = write_run(tmp_path / "other", "something-else/v1")
     with pytest.raises(InputError, match="not a calibration-harness report"):
         load_report(run)
+
+
+def test_compare_shows_the_metrics_asked_for_a_plugin_metric_among_them(tmp_path: Path):
+    run = write_run(tmp_path / "run", SCHEMA)
+    report = json.loads((run / "report.json").read_text())
+    report["rows"][0]["metrics"]["always_half"] = {"value": 0.5, "ci": [0.5, 0.5]}
+    (run / "report.json").write_text(json.dumps(report))
+    table = compare_runs([run], metrics=["always_half"]).splitlines()
+    assert table[0].startswith("| run | model | extractor | n | always_half | not_attempted")
+    assert "| 3 | 0.500 [0.500, 0.500] |" in table[2]
+    assert json.loads(compare_runs([run], as_json=True, metrics=["always_half"]))[0]["always_half"] == {
+        "value": 0.5, "ci": [0.5, 0.5]}
+    with pytest.raises(ParameterError, match="--metric nothing_such: in no row of these runs; they have: "
+                                             "accuracy, always_half"):
+        compare_runs([run], metrics=["nothing_such"])
+
+
+def test_compare_defaults_to_the_columns_each_run_was_made_with(tmp_path: Path):
+    run = write_run(tmp_path / "run", SCHEMA)
+    report = json.loads((run / "report.json").read_text())
+    (run / "report.json").write_text(json.dumps({**report, "columns": ["accuracy"]}))
+    assert compare_runs([run]).splitlines()[0] == (
+        "| run | model | extractor | n | accuracy | not_attempted | accuracy_given_attempted | f_score |")

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+import harness
 from harness import testing
+from harness.errors import PluginLoadError
 from harness.machinery import plugin_loading, registry
 from harness.testing import hide_installed_plugins, run_harness
 
@@ -149,3 +151,49 @@ def test_an_uncaught_exception_is_exit_status_1_with_its_traceback(
     result = run_harness("list", cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "RuntimeError: a bug" in result.stderr
+
+
+# -- registered(): a plugin object for a `with` block ----------------------------------------
+
+def test_registered_moves_an_installed_plugins_module_for_the_block_and_puts_it_back(
+    tmp_path: Path, session_start: None
+) -> None:
+    """``pip install -e .`` then ``registered(my_module, ...)`` used to raise pluggy's bare
+    ``ValueError: Plugin already registered under a different name``."""
+    sys.path.insert(0, str(fake_installed(tmp_path / "site", "editable-plugin", "editable_metric")))
+    registry.reset()
+    import editable_plugin  # the very module the entry point registered
+
+    assert registry.get("metric", "editable_metric").distribution == "editable-plugin"
+    with testing.registered(editable_plugin, "mine"):
+        assert registry.get("metric", "editable_metric").distribution == "test-dist"
+        assert "editable-plugin:editable-plugin" not in {p.key for p in registry.loaded_plugins()}
+    assert registry.get("metric", "editable_metric").distribution == "editable-plugin"
+    assert "test-dist:mine" not in {p.key for p in registry.loaded_plugins()}
+    assert not registry.duplicates("metric")
+
+
+def test_registered_refuses_a_name_taken_by_another_plugin_in_one_line(
+    harness_registry: registry.Registry,
+) -> None:
+    class Half:
+        @harness.hookimpl
+        def register_metrics(self, register):
+            register("always_half", lambda confidence, correct: 0.5)
+
+    with testing.registered(Half(), "taken"):
+        with pytest.raises(PluginLoadError, match="test-dist:taken: that name is already taken by another"):
+            with testing.registered(Half(), "taken"):
+                pass  # pragma: no cover
+        assert "always_half" in registry.names("metric")  # the first registration is untouched
+    assert "always_half" not in registry.names("metric")
+
+
+def test_registering_one_object_under_a_second_name_is_a_plugin_load_error(
+    harness_registry: registry.Registry,
+) -> None:
+    plugin = object()
+    harness_registry.register_plugin(plugin, name="first", distribution="d")
+    already = "plugin d:second: this plugin object is already registered as d:first"
+    with pytest.raises(PluginLoadError, match=already):
+        harness_registry.register_plugin(plugin, name="second", distribution="d")

@@ -52,9 +52,15 @@ def test_a_trainer_overrides_only_the_defaults_it_changes():
     own = (ptrue["lora_r"], ptrue["lora_alpha"], ptrue["learning_rate"], ptrue["max_length"])
     assert own == (8, 16, 1e-4, 512)
     assert ptrue["lora_dropout"] == defaults["implicit"]["lora_dropout"] == 0.05  # not overridden: shared
-    for name in TRAINERS:  # the shipped registry.toml documents the same values
-        table = shipped_registry()["trainer"][name]
+    shipped = shipped_registry()["trainer"]
+    written_once = {k: v for k, v in shipped.items() if not isinstance(v, dict)}  # [trainer]
+    assert set(written_once) == set(SHARED)
+    for name in TRAINERS:  # the shipped registry.toml documents the same values: [trainer] < [trainer.NAME]
+        table = {**written_once, **shipped[name]}
         assert {k: table[k] for k in SHARED} == {k: _as_toml(defaults[name][k]) for k in SHARED}
+        assert not {k: v for k, v in shipped[name].items() if k in SHARED and v == written_once[k]}, \
+            f"[trainer.{name}] repeats a value of [trainer]"
+        assert registry.resolve_params("trainer", name) == {k: _as_toml(v) for k, v in defaults[name].items()}
 
 
 def _as_toml(value: object) -> object:

@@ -29,6 +29,7 @@ def hostile_run(tiny_lm_path: Path, folder: Path) -> Path:
 
     qa = write_qa(folder.parent / f"{folder.name}-qa.jsonl")
     run_experiment(ExperimentSpec(task="jsonl", model=str(tiny_lm_path), out=folder, progress=False,
+                                  calibrators=(),  # no post-hoc rows: with_a_trainer adds one
                                   overrides=(f"task.path={qa}", "task.group_field=item",
                                              "backend.max_new_tokens=4")))
     stage = folder / "baseline" / "logprob" / "all"

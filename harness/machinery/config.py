@@ -2,7 +2,19 @@
 
 Precedence, lowest first: the factory's own keyword defaults, the shipped
 ``registry.toml``, optional extra layers (a model's profile), the user's ``--config``
-file, and ``-p kind.key=value`` / ``-p kind.name.key=value`` overrides. A parameter the
+file, and ``-p kind.key=value`` / ``-p kind.name.key=value`` overrides. The tables of
+settings that are no strategy's (``OTHER_SECTIONS``: ``[criteria]``, ``[report]``) merge the
+same layers, then ``-p section.key=value`` (``Config.section``).
+
+Within one layer, the keys of a kind's own table (``[trainer] lora_r = 16``: shared by every
+strategy of the kind that takes the key, the others skip it) come before its strategy's table
+(``[trainer.ptrue_tuning] lora_r = 8``), so a strategy's own value beats the shared one of its
+layer, and any key of a higher layer beats both of a lower one (``[trainer] epochs = 1`` in a
+``--config`` file sets every trainer's epochs, though registry.toml gives ``rl`` its own).
+Per parameter, lowest first: the factory's default; for each layer, ``[kind]`` then
+``[kind.name]``; ``-p kind.key``; ``-p kind.name.key``. The shipped registry's ``[kind]``
+keys apply only to the strategies it has a table for (the built-ins): a plugin's defaults
+stay its own unless the user's file or ``-p`` says otherwise. A parameter the
 factory does not accept is a ``ParameterError`` naming the valid ones. Among ``-p``
 overrides, ``kind.name.key`` beats ``kind.key``; otherwise the last one given wins.
 """
@@ -26,7 +38,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 STRATEGY_KINDS = tuple(KINDS)  # one table per kind: harness.machinery.kinds.KINDS
-OTHER_SECTIONS = ("criteria",)
+OTHER_SECTIONS = ("criteria", "report")  # plain tables of settings: -p section.key=value
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -79,9 +91,13 @@ class Override:
                 f"-p {text!r}: expected kind.key=value or kind.name.key=value"
             )
         kind = parts[0]
+        if kind in OTHER_SECTIONS:  # a table of settings, not of strategies
+            if len(parts) != 2:
+                raise ParameterError(f"-p {text!r}: expected {kind}.key=value")
+            return cls(kind=kind, name=None, key=parts[1], value=parse_value(value.strip()))
         if kind not in STRATEGY_KINDS:
             raise ParameterError(
-                f"-p {text!r}: unknown kind {kind!r}; kinds: {', '.join(STRATEGY_KINDS)}"
+                f"-p {text!r}: unknown kind {kind!r}; kinds: {', '.join(STRATEGY_KINDS + OTHER_SECTIONS)}"
             )
         name = parts[1] if len(parts) == 3 else None
         return cls(kind=kind, name=name, key=parts[-1], value=parse_value(value.strip()))
@@ -97,11 +113,29 @@ class Layer:
 
     source: str
     data: Mapping[str, Any]
+    #: whether the keys of ``[kind]`` apply to every strategy of the kind (a user's file, a
+    #: profile) or only to those this layer has a ``[kind.name]`` table for (the shipped
+    #: registry.toml: the built-ins, so that a plugin's own defaults stay its own)
+    shared_to_all: bool = True
 
     def params(self, kind: str, name: str) -> dict[str, Any]:
+        """The table ``[kind.name]``."""
         section = self.data.get(kind, {})
         table = section.get(name, {}) if isinstance(section, Mapping) else {}
         return dict(table) if isinstance(table, Mapping) else {}
+
+    def shared(self, kind: str, names: Sequence[str] | None = None) -> dict[str, Any]:
+        """The keys of ``[kind]`` itself (not its ``[kind.name]`` tables): defaults for the
+        strategies of the kind that take them (registry.toml's ``[trainer]``: the LoRA and
+        training keys all trainers share). Given the strategy's ``names``, nothing when this
+        layer's shared keys are not for it (``shared_to_all``)."""
+        section = self.data.get(kind, {})
+        if not isinstance(section, Mapping):
+            return {}
+        if names is not None and not self.shared_to_all and not any(
+                isinstance(section.get(n), Mapping) for n in names):
+            return {}
+        return {k: v for k, v in section.items() if not isinstance(v, Mapping)}
 
 
 @attrs.frozen
@@ -121,7 +155,7 @@ class Config:
     ) -> Config:
         layers = []
         if include_registry:
-            layers.append(Layer("registry.toml", shipped_registry()))
+            layers.append(Layer("registry.toml", shipped_registry(), shared_to_all=False))
         if user_file is not None:
             data = load_toml(user_file)
             _check_sections(data, str(user_file))
@@ -135,12 +169,16 @@ class Config:
         return Config(tuple(base + [layer] + rest), self.overrides)
 
     def section(self, name: str) -> dict[str, Any]:
-        """A non-strategy table (e.g. ``criteria``), merged over the layers."""
+        """A non-strategy table (``criteria``, ``report``), merged over the layers, then its
+        ``-p name.key=value`` overrides (the last one given wins)."""
         merged: dict[str, Any] = {}
         for layer in self.layers:
             table = layer.data.get(name, {})
             if isinstance(table, Mapping):
                 merged.update(table)
+        for override in self.overrides:
+            if override.kind == name:
+                merged[override.key] = override.value
         return merged
 
     def layered_params(
@@ -159,6 +197,10 @@ class Config:
         params: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for layer in self.layers:
+            for key, value in layer.shared(kind, names).items():  # [kind]: below [kind.name] of its layer
+                if accepted is None or key in accepted:  # a strategy that does not take it skips it
+                    params[key] = value
+                    sources[key] = layer.source
             for each in names:
                 for key, value in layer.params(kind, each).items():
                     _check_accepted(kind, shown, key, accepted, f"{layer.source} [{kind}.{each}]")
@@ -183,8 +225,20 @@ class Config:
     ) -> None:
         """Every kind-wide ``-p kind.key`` must be accepted by a selected strategy of that kind,
         and every ``-p kind.name.key`` must name a registered strategy: ``lookup(kind, name)``
-        (the registry's ``get``) raises for an unknown one (a typo is an error)."""
+        (the registry's ``get``) raises for an unknown one (a typo is an error). So must every
+        shared key of a layer's ``[kind]`` table, where a strategy of that kind is selected."""
+        selected = {kind: list(chosen) for kind, chosen in selected.items()}
+        for layer in (x for x in self.layers if x.shared_to_all):  # the shipped one is tested
+            for kind, chosen in selected.items():
+                for key in layer.shared(kind):
+                    if chosen and not any(acc is None or key in acc for _, acc in chosen):
+                        valid = sorted({k for _, acc in chosen for k in (acc or {})})
+                        raise ParameterError(
+                            f"{layer.source} [{kind}]: {key!r} is a parameter of no selected {kind} "
+                            f"({', '.join(n for n, _ in chosen)}); valid: {', '.join(valid) or '(none)'}")
         for override in self.overrides:
+            if override.kind in OTHER_SECTIONS:  # checked by the section's reader
+                continue
             if override.name is not None:
                 if lookup is not None:
                     lookup(override.kind, override.name)
@@ -222,5 +276,6 @@ def _check_sections(data: Mapping[str, Any], source: str) -> None:
         if key not in STRATEGY_KINDS:
             allowed = ", ".join(STRATEGY_KINDS + OTHER_SECTIONS)
             raise ParameterError(f"{source}: unknown table [{key}]; expected one of: {allowed}")
-        if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
-            raise ParameterError(f"{source}: [{key}] must hold one table per name, like [{key}.NAME]")
+        if not isinstance(value, Mapping):
+            raise ParameterError(f"{source}: [{key}] must hold one table per name, like [{key}.NAME], "
+                                 f"and the keys shared by every {key}")

@@ -109,7 +109,16 @@ def new_manager() -> pluggy.PluginManager:
 
 def register_checked(pm: pluggy.PluginManager, module: object, key: str) -> None:
     """``pm.register`` plus this plugin's share of ``check_pending()``: a hook with a wrong
-    signature or a misspelled hook name is a ``PluginLoadError`` and leaves nothing registered."""
+    signature or a misspelled hook name is a ``PluginLoadError`` and leaves nothing registered,
+    and so is a key taken by another object or an object already registered under another key
+    (pluggy's bare ``ValueError``)."""
+    taken = pm.get_plugin(key)
+    if taken is not None and taken is not module:
+        raise PluginLoadError(f"plugin {key}: that name is already taken by another plugin object "
+                              f"({taken!r})")
+    if pm.is_registered(module):
+        raise PluginLoadError(f"plugin {key}: this plugin object is already registered as "
+                              f"{pm.get_name(module)}")
     try:
         pm.register(module, name=key)
     except pluggy.PluginValidationError as exc:

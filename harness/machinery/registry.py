@@ -232,6 +232,22 @@ class Registry:
                                                distribution=distribution, key=key)
             self._table = None
 
+    def registration_of(self, plugin: object) -> LoadedPlugin | None:
+        """How this very plugin object is registered (an installed entry point's module, say), if it is."""
+        loaded = self._load()
+        with self._lock:
+            key = loaded.manager.get_name(plugin)
+            return None if key is None else loaded.plugins.get(key)
+
+    def readmit(self, plugin: object, info: LoadedPlugin) -> None:
+        """Register ``plugin`` again as it was before ``unregister_plugin`` (``info`` from
+        ``registration_of``): what ``harness.testing.registered`` does after its block."""
+        loaded = self._load()
+        with self._lock:
+            plugin_loading.register_checked(loaded.manager, plugin, info.key)
+            loaded.plugins[info.key] = info
+            self._table = None
+
     def unregister_plugin(self, name: str, *, distribution: str = "test") -> None:
         loaded = self._load()
         key = f"{distribution}:{name}"

@@ -1,7 +1,8 @@
 """Reliability diagrams: one panel per run (baseline, then each trainer), side by side.
 
 Top: accuracy per equal-width confidence bin against the diagonal of perfect calibration,
-the gap to the diagonal shaded; the legend gives ECE, RMS calibration error and accuracy.
+the gap to the diagonal shaded; the legend gives the metrics of the ``[report] legend`` setting
+(registry.toml: ECE, RMS calibration error and accuracy).
 Bottom: how many answers fall in each bin, the count written on each bar; both panels carry
 axis titles. Rendered with matplotlib's Agg canvas (no
 display, no global pyplot state) into bytes, then written atomically as a PNG.
@@ -20,9 +21,8 @@ from harness.artifacts import write_bytes_atomic
 from harness.errors import HarnessError, InputError
 from harness.machinery import registry
 from harness.machinery.config import Config
+from harness.reporting.numbers import number
 from harness.statistics.scoring import as_inputs
-
-LEGEND_METRICS = (("ECE", "ece"), ("RMS", "rms_calib_err"), ("acc", "accuracy"))
 
 
 def bin_table(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> dict[str, np.ndarray]:
@@ -40,12 +40,15 @@ def bin_table(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> di
 
 
 def _legend_text(confidence: np.ndarray, correct: np.ndarray, config: Config) -> str:
+    from harness.reporting.run_folder import report_metrics
+
     parts = []
-    for label, name in LEGEND_METRICS:
+    for name in report_metrics(config, "legend"):
         try:
-            parts.append(f"{label} {float(registry.create('metric', name, config)(confidence, correct)):.3f}")
-        except HarnessError:
+            value = float(registry.create("metric", name, config)(confidence, correct))
+        except HarnessError:  # undefined on these answers (too few, one class)
             continue
+        parts.append(f"{name} {number(value)}")
     return ", ".join(parts) + f" (n={len(confidence)})"
 
 

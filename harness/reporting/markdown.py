@@ -1,5 +1,6 @@
 """report.md and the terminal's summary of a report: ``render_markdown``, ``summary_table``,
-``glance``; ``fmt`` and ``row_name`` format a value and a row the same way everywhere."""
+``glance``; ``row_name`` names a row the same way everywhere, and every figure goes through
+``harness.reporting.numbers`` (``fmt`` is re-exported here)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from harness.reporting.run_folder import HEADLINE
+from harness.reporting.numbers import fmt, number
+from harness.reporting.run_folder import columns_of, headline
 from harness.statistics.criteria import verdict_outcome
-
-
-def fmt(entry: dict[str, Any] | None, digits: int = 3) -> str:
-    if not entry or entry.get("value") is None:
-        return "n/a"
-    text = f"{entry['value']:.{digits}f}"
-    if entry.get("ci"):
-        lo, hi = entry["ci"]
-        text += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
-    return text
 
 
 def row_name(row: dict[str, Any]) -> str:
@@ -65,9 +57,9 @@ def best_calibrated(report: dict[str, Any]) -> str | None:
     best = best_row(report)
     if best is None:
         return None
-    text = (f"{best['title']}/{best['extractor']}, Brier {fmt({'value': best['value'], 'ci': best['ci']}, 4)}"
-            + (f", {best['calibration_metric']} {best['calibration']:.4f}" if best["calibration"] is not None
-               else ""))
+    text = f"{best['title']}/{best['extractor']}, Brier {fmt({'value': best['value'], 'ci': best['ci']})}"
+    if best["calibration"] is not None:
+        text += f", {best['calibration_metric']} {number(best['calibration'])}"
     if best["ci"]:
         text += (f"; the Brier CIs of {best['overlapping']} other row(s) overlap it" if best["overlapping"]
                  else "; its Brier CI lies below every other row's")
@@ -143,7 +135,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("posthoc_note"):
         lines += ["", report["posthoc_note"]]
     lines += ["", "## Metrics (95% bootstrap CIs)", ""]
-    names = [n for n in HEADLINE if any(n in r["metrics"] for r in report["rows"])]
+    names = [n for n in headline() if any(n in r["metrics"] for r in report["rows"])]
     names += sorted({n for r in report["rows"] for n in r["metrics"]} - set(names))
     lines.append("| model | extractor | scored | " + " | ".join(names) + " |")
     lines.append("|" + " --- |" * (3 + len(names)))
@@ -199,9 +191,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             if ch.get("diff") is None:
                 lines.append(f"| {name} | n/a | n/a | n/a ({ch.get('error')}) |")
                 continue
-            ci = ch.get("ci")
-            ci_text = f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""
-            lines.append(f"| {name} | {ch['a']:.3f} | {ch['b']:.3f} | {ch['diff']:+.3f}{ci_text} |")
+            lines.append(f"| {name} | {number(ch['a'])} | {number(ch['b'])} | {fmt(ch, signed=True)} |")
         lines += ["", "| criterion | verdict | value | threshold | detail |",
                   "| --- | --- | --- | --- | --- |"]
         for v in comp["criteria"]:
@@ -241,7 +231,7 @@ def _simpleqa_lines(rows: Sequence[dict[str, Any]],
         sq = row["simpleqa"]
         ci = sq.get("ci") or {}
         lines.append(f"| {row_name(row)} | {row['extractor']} | {sq['n']} | "
-                     + " | ".join("n/a" if sq[n] is None else f"{sq[n]:.3f}{_ci(ci.get(n))}" for n in NAMES)
+                     + " | ".join(fmt({"value": sq[n], "ci": ci.get(n)}) for n in NAMES)
                      + " |")
     changes = [c for c in report_comparisons if c.get("simpleqa_changes")]
     if changes:
@@ -251,15 +241,10 @@ def _simpleqa_lines(rows: Sequence[dict[str, Any]],
                   "|" + " --- |" * (3 + len(NAMES))]
         for comp in changes:
             ch = comp["simpleqa_changes"]
-            cells = ["n/a" if ch[n]["value"] is None else f"{ch[n]['value']:+.3f}{_ci(ch[n]['ci'])}"
-                     for n in NAMES]
+            cells = [fmt(ch[n], signed=True) for n in NAMES]
             lines.append(f"| {comp['trainer']} | {comp['extractor']} | {ch['n']} | "
                          + " | ".join(cells) + " |")
     return lines
-
-
-def _ci(interval: Sequence[float] | None) -> str:
-    return "" if not interval else f" [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def _extractor_lines(report: dict[str, Any]) -> list[str]:
@@ -301,12 +286,11 @@ def _extractor_lines(report: dict[str, Any]) -> list[str]:
 def _change(change: dict[str, Any] | None, error: str | None = None) -> str:
     if not change or change.get("diff") is None:
         return f"n/a ({(change or {}).get('error') or error})"
-    ci = change.get("ci")
-    return f"{change['diff']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
+    return fmt(change, signed=True)
 
 
 def _pair(values: Sequence[float | None]) -> str:
-    return " -> ".join("n/a" if v is None else f"{v:.3f}" for v in values)
+    return " -> ".join(number(v) for v in values)
 
 
 def _abstention_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -344,7 +328,7 @@ def _posthoc_lines(comp: dict[str, Any]) -> list[str]:
 def _num(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} {_num(v)}" for k, v in value.items())
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    return number(value) if isinstance(value, float) else str(value)
 
 
 def glance(report: dict[str, Any]) -> list[str]:
@@ -378,28 +362,23 @@ def summary_table(report: dict[str, Any]) -> str:
         lines.append(report["posthoc_note"])
     alpha = (report.get("thresholds") or {}).get("risk_alpha")
     at_risk = f"ans@{alpha:g}" if alpha is not None else "ans@risk"
-    lines.append(f"{'model':<24} {'extractor':<11} {'n':>5} {'acc':>6} {'rms_ce':>7} {'ece':>6} "
-                 f"{'brier':>6} {'auroc':>6} {'conf_sd':>7} {at_risk:>8}")
+    columns = columns_of(report)  # the [report] columns setting the run was made with
+    widths = [max(len(c), 6) for c in columns]
+    lines.append(f"{'model':<24} {'extractor':<11} {'n':>5} "
+                 + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)) + f" {at_risk:>8}")
     for row in report["rows"]:
-        m = row["metrics"]
-
-        def val(name: str, m: dict = m) -> str:
-            entry = m.get(name) or {}
-            return f"{entry['value']:.3f}" if entry.get("value") is not None else "n/a"
-
+        values = [number((row["metrics"].get(c) or {}).get("value")) for c in columns]
         n = row["counts"]["scored"] if row["counts"] else 0
         lines.append(f"{row_name(row):<24} {row['extractor']:<11} {n:>5} "
-                     f"{val('accuracy'):>6} {val('rms_calib_err'):>7} {val('ece'):>6} {val('brier'):>6} "
-                     f"{val('auroc'):>6} {val('confidence_std'):>7} {_answered_at_risk(row):>8}")
+                     + " ".join(f"{v:>{w}}" for v, w in zip(values, widths, strict=True))
+                     + f" {_answered_at_risk(row):>8}")
     # SimpleQA's metrics say more than accuracy only where answers go unattempted (or on SimpleQA)
     abstained = any((row.get("simpleqa") or {}).get("not_attempted") for row in report["rows"])
     for row in report["rows"] if abstained or report.get("task") == "simpleqa" else []:
         sq = row.get("simpleqa")
         if sq and sq["f_score"] is not None and not row.get("calibrator"):
-            given = sq["accuracy_given_attempted"]
-            given = "n/a" if given is None else f"{given:.3f}"
-            lines.append(f"SimpleQA {row_name(row)}/{row['extractor']}: correct {sq['correct']:.3f}, "
-                         f"not attempted {sq['not_attempted']:.3f}, accuracy given attempted {given}, "
-                         f"F-score {sq['f_score']:.3f}")
+            lines.append(f"SimpleQA {row_name(row)}/{row['extractor']}: correct {number(sq['correct'])}, "
+                         f"not attempted {number(sq['not_attempted'])}, accuracy given attempted "
+                         f"{number(sq['accuracy_given_attempted'])}, F-score {number(sq['f_score'])}")
     return "\n".join(lines)
 

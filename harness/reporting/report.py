@@ -21,6 +21,8 @@ thresholds in force, never the ones stored here.
 - ``bootstrap``: ``unit`` (``group`` or ``example``), ``resamples``, ``seed``;
 - ``thresholds``: the criteria the verdicts below were computed with;
 - ``metric_names``: the metrics asked for by name (null: every registered metric);
+- ``columns``: the metric columns of the terminal summary and ``harness compare`` (the
+  ``[report] columns`` setting; absent in older reports: ``run_folder.headline()``);
 - ``trainers``: ``{trainer: the extractor it is evaluated with}``;
 - ``rows``: one per evaluated model, extractor and post-hoc calibrator: ``label``
   (``baseline`` or the trainer), ``extractor``, ``calibrator`` (null, or the calibrator's
@@ -58,13 +60,18 @@ from typing import Any
 
 from harness.artifacts import write_json_atomic, write_text_atomic
 from harness.reporting.markdown import render_markdown
-from harness.reporting.run_folder import SCHEMA, held_out_split, split_sets
+from harness.reporting.run_folder import SCHEMA, headline, held_out_split, split_sets
 from harness.statistics import outcomes as outcome_files
 
 
 def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train: Sequence,
-                 test: Sequence, test_name: str, posthoc_note: str | None = None) -> dict[str, Any]:
-    """Outcome files, post-hoc rows, every verdict and the diagrams of a finished run."""
+                 test: Sequence, test_name: str, posthoc_note: str | None = None,
+                 posthoc: bool | None = None) -> dict[str, Any]:
+    """Outcome files, post-hoc rows, every verdict and the diagrams of a finished run.
+
+    ``on_train``: the baseline's training-split results (the bar's selection and base rate);
+    ``posthoc``: whether to fit post-hoc rows (default: when there are training results; an
+    evaluation-only run fits them on its own answers, with no bar selected)."""
     from harness.statistics.assessment import RowKey, Settings, assess
     from harness.statistics.criteria import thresholds_from
     from harness.statistics.posthoc import posthoc_rows, posthoc_scheme
@@ -90,12 +97,13 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         rows[RowKey(label=label, extractor=extractor)] = outcome_files.collect(
             result["examples"], result["predictions"], result["judgments"])
     missing = missing_by_extractor(exp.extractors)
-    scheme = posthoc_scheme(exp)
+    scheme = posthoc_scheme(exp, training_split=test_name == "test")
+    posthoc = bool(on_train) if posthoc is None else posthoc
     train_rows = {RowKey(label=label, extractor=extractor): outcome_files.collect(
         result["examples"], result["predictions"], result["judgments"])
         for (label, extractor), result in on_train.items()}
     fits: dict[Any, dict[str, Any]] = {}
-    if on_train:  # post-hoc rows: cross-fitted or on a calibration part (harness.statistics.posthoc)
+    if posthoc:  # post-hoc rows: cross-fitted or on a calibration part (harness.statistics.posthoc)
         rows, fits = posthoc_rows(rows, train_rows, spec.calibrators, config, scheme, not_attempted=policy,
                                   missing_confidence=missing)
     for key, items in rows.items():
@@ -122,7 +130,7 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
     diagrams = _diagrams(exp, rows, settings)
     return {
         "schema": SCHEMA, "held_out": held_out, "note": note, "posthoc_note": posthoc_note,
-        "posthoc": scheme.to_dict() if on_train else None,
+        "posthoc": scheme.to_dict() if posthoc else None,
         "task": spec.task, "eval_task": spec.eval_task, "model": spec.model,
         "split": {"train": len(train), "test": len(test), "evaluated": test_name},
         "strategies": exp.effective_config, "seed_defaults": exp.seed_defaults,
@@ -130,7 +138,7 @@ def build_report(exp: Any, results: dict, on_train: dict, models: dict, *, train
         "counting": {"not_attempted": policy, "missing_confidence": settings.missing_confidence,
                      "missing_confidence_by_extractor": dict(missing)},
         "bootstrap": assessed["bootstrap"], "thresholds": thresholds, "trainers": trainers,
-        "metric_names": exp.metric_names,
+        "metric_names": exp.metric_names, "columns": list(getattr(exp, "report_columns", ()) or headline()),
         "rows": assessed["rows"], "comparisons": assessed["comparisons"],
         "extractor_comparisons": assessed["extractor_comparisons"], "diagrams": diagrams,
     }
@@ -165,7 +173,7 @@ def _diagrams(exp: Any, rows: dict, settings: Any) -> dict[str, str]:
             if runs:
                 rel = f"diagrams/{extractor}{suffix}.png"
                 title = f"{exp.spec.task}, {exp.spec.model}: {extractor}" + (", post-hoc" if posthoc else "")
-                reliability_diagram(runs, exp.out / rel, title=title)
+                reliability_diagram(runs, exp.out / rel, title=title, config=exp.config)
                 diagrams[extractor + suffix] = rel
     return diagrams
 

@@ -1,5 +1,6 @@
 """Reading a finished run folder: its report.json (``load_report``) and split.json
-(``split_sets``, ``held_out_split``), and the names of the headline columns.
+(``split_sets``, ``held_out_split``), and which metric columns it shows (``report_columns``:
+the ``[report] columns`` setting, recorded in report.json; ``columns_of``).
 
 ``SCHEMA`` is the version of report.json and of the run folder's layout (outcomes/, split.json,
 manifest.json); ``harness check``, ``compare`` and ``view`` read a folder through this module.
@@ -9,17 +10,52 @@ What each version can do (``READABLE``): v2 everything; v1 (before per-example o
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
+from harness.errors import InputError, ParameterError
 
 SCHEMA = "calibration-harness/report/v2"
 #: the versions this harness reads: the current one and v1, which has no per-example outcome files
 READABLE = (SCHEMA, "calibration-harness/report/v1")
-HEADLINE = ("accuracy", "hle_calib_err", "rms_calib_err", "ece", "brier", "auroc", "confidence_std")
 SIMPLEQA_COLUMNS = ("not_attempted", "accuracy_given_attempted", "f_score")  # of SimpleQA's metrics
+
+
+#: the [report] settings that name metrics: the terminal summary's and compare's columns, and
+#: the metrics each reliability diagram's legend gives
+METRIC_LISTS = ("columns", "legend")
+
+
+def report_metrics(config: Any, key: str) -> tuple[str, ...]:
+    """A list of metric names of the ``[report]`` settings (``METRIC_LISTS``; registry.toml ships
+    them, ``--config`` or ``-p 'report.columns=["accuracy", "my_metric"]'`` change them), else a
+    ``ParameterError``; whether each names a registered metric is the caller's check."""
+    names = config.section("report").get(key)
+    if not isinstance(names, list) or not names or not all(isinstance(c, str) and c for c in names):
+        raise ParameterError(f"report {key} must be a non-empty list of metric names, got {names!r}")
+    return tuple(dict.fromkeys(names))
+
+
+def report_columns(config: Any) -> tuple[str, ...]:
+    """The metric columns of the terminal summary and of ``harness compare`` (``[report] columns``)."""
+    return report_metrics(config, "columns")
+
+
+@functools.cache
+def headline() -> tuple[str, ...]:
+    """The shipped default of ``report_columns`` (registry.toml): the columns of a report that
+    records none (an older version's), and the order report.md, the page and the sweep summary
+    list metrics in."""
+    from harness.machinery.config import Config
+
+    return report_columns(Config.load())
+
+
+def columns_of(report: dict[str, Any]) -> tuple[str, ...]:
+    """The columns a report was made with (``report.json``'s ``columns``), else ``headline()``."""
+    return tuple(report.get("columns") or headline())
 
 
 def load_report(run: Path) -> dict[str, Any]:

@@ -43,7 +43,8 @@ from typing import Any
 
 from harness.artifacts import write_json_atomic, write_text_atomic
 from harness.errors import HarnessError
-from harness.reporting.run_folder import HEADLINE, load_report
+from harness.reporting.numbers import fmt, number
+from harness.reporting.run_folder import headline, load_report
 from harness.statistics.criteria import OUTCOMES
 from harness.statistics.criteria import verdict_outcome as outcome_of
 from harness.statistics.seed_statistics import (
@@ -59,6 +60,10 @@ SCHEMA = "calibration-harness/sweep/v2"
 #: older summaries the view still reads (their pass-rate entries have ``passed`` and ``n`` only)
 READABLE = (SCHEMA, "calibration-harness/sweep/v1")
 ALPHA = 0.05  # a trainer is named better only when its Holm-adjusted p-value is below this
+#: digits of a pass rate (a share of seeds) and of a paired test's p-values and mean difference,
+#: which harness.reporting.numbers prints like every figure
+RATE_DIGITS = 2
+P_DIGITS = 4
 
 
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:
@@ -161,7 +166,7 @@ def summarize(cells: Sequence[Any], out: Path, *, command: dict[str, Any]) -> di
             slot["seeds"].append(cell.seed)
             diffs = {m: c["diff"] for m, c in comp["changes"].items() if c.get("diff") is not None}
             reps = change_replicates(folder, report, comp["trainer"], comp["extractor"],
-                                     [m for m in HEADLINE if m in diffs])
+                                     [m for m in headline() if m in diffs])
             for name_, diff in diffs.items():
                 slot["changes"].setdefault(name_, []).append(diff)
                 slot["seeds_with"].setdefault(name_, []).append(cell.seed)
@@ -203,18 +208,12 @@ def summarize(cells: Sequence[Any], out: Path, *, command: dict[str, Any]) -> di
 
 def _ordered(values: dict[str, list[float]]) -> dict[str, list[float]]:
     """The headline metrics first, in the report's order, then the rest by name."""
-    names = [n for n in HEADLINE if n in values] + sorted(set(values) - set(HEADLINE))
+    names = [n for n in headline() if n in values] + sorted(set(values) - set(headline()))
     return {n: values[n] for n in names}
 
 
 def _cell(entry: dict[str, Any] | None, signed: bool = False) -> str:
-    if not entry or entry.get("mean") is None:
-        return "n/a"
-    form = "{:+.3f}" if signed else "{:.3f}"
-    text = form.format(entry["mean"])
-    if entry.get("ci"):
-        text += " [" + ", ".join(form.format(v) for v in entry["ci"]) + "]"
-    return text
+    return fmt({"mean": entry.get("mean"), "ci": entry.get("ci")} if entry else None, signed=signed)
 
 
 def _axes_text(axes: dict[str, str]) -> str:
@@ -232,7 +231,7 @@ def tally_text(entry: dict[str, Any] | None) -> str:
     if entry.get("incomplete"):
         text += f" (+{entry['incomplete']} incomplete)"
     if entry.get("ci"):
-        text += f": {entry['rate']:.2f} [{entry['ci'][0]:.2f}, {entry['ci'][1]:.2f}]"
+        text += f": {fmt({'value': entry['rate'], 'ci': entry['ci']}, RATE_DIGITS)}"
     return text
 
 
@@ -243,9 +242,9 @@ def pair_text(test: dict[str, Any]) -> str:
     verdict = (f"{test['better']} is better" if test["better"]
                else f"no difference shown at Holm-adjusted p < {ALPHA}")
     return (f"{test['a']} minus {test['b']}: mean difference of the change in {test['metric']} "
-            f"{test['mean_difference']:+.4f} over seeds {', '.join(map(str, test['seeds']))}; "
-            f"sign-flip permutation test ({how}) p = {test['p']:.4f}, Holm-adjusted p = "
-            f"{test['p_holm']:.4f}: {verdict}")
+            f"{number(test['mean_difference'], P_DIGITS, signed=True)} over seeds "
+            f"{', '.join(map(str, test['seeds']))}; sign-flip permutation test ({how}) p = "
+            f"{number(test['p'], P_DIGITS)}, Holm-adjusted p = {number(test['p_holm'], P_DIGITS)}: {verdict}")
 
 
 METHODS = ("- metrics: mean over seeds [95% interval of the mean: a t-interval on the log scale "
@@ -270,7 +269,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     if missing:
         lines += [f"**{len(missing)} cell(s) without a report (not yet complete):** "
                   + ", ".join(c["name"] for c in missing), ""]
-    names = [n for n in HEADLINE if any(n in r["metrics"] for r in summary["rows"])]
+    names = [n for n in headline() if any(n in r["metrics"] for r in summary["rows"])]
     lines += ["## Metrics", "", "| axes | model | extractor | seeds | " + " | ".join(names) + " |",
               "|" + " --- |" * (4 + len(names))]
     for row in summary["rows"]:
@@ -278,7 +277,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
                      f"{len(row['seeds'])} | " + " | ".join(_cell(row["metrics"].get(n)) for n in names)
                      + " |")
     if summary["comparisons"]:
-        changed = [n for n in HEADLINE if any(n in c["changes"] for c in summary["comparisons"])]
+        changed = [n for n in headline() if any(n in c["changes"] for c in summary["comparisons"])]
         lines += ["", "## Changes (trained minus baseline, paired per seed)", "",
                   "| axes | trainer | extractor | seeds | " + " | ".join(changed) + " |",
                   "|" + " --- |" * (4 + len(changed))]

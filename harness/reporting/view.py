@@ -31,7 +31,8 @@ from typing import Any
 from harness.artifacts import read_jsonl, write_text_atomic
 from harness.errors import InputError
 from harness.reporting.markdown import best_row
-from harness.reporting.run_folder import HEADLINE, load_report
+from harness.reporting.numbers import fmt, number
+from harness.reporting.run_folder import headline, load_report
 from harness.reporting.sweep_summary import METHODS, load_sweep, outcome_of, pair_text, tally_text
 from harness.statistics import outcomes as outcome_files
 from harness.statistics.simpleqa_metrics import NAMES as SIMPLEQA_NAMES
@@ -152,20 +153,11 @@ def _asset(name: str) -> str:
 
 
 def _fmt(entry: dict[str, Any] | None, signed: bool = False) -> str:
-    if not entry:
-        return "n/a"
-    value = entry.get("value", entry.get("mean", entry.get("diff")))
-    if value is None:
-        return "n/a"
-    form = "{:+.3f}" if signed else "{:.3f}"
-    text = form.format(value)
-    if entry.get("ci"):
-        text += " [" + ", ".join(form.format(v) for v in entry["ci"]) + "]"
-    return text
+    return fmt(entry, signed=signed)
 
 
 def _arrow(values: Sequence[float | None] | None) -> str:
-    return " → ".join("n/a" if v is None else f"{v:.3f}" for v in values or ())
+    return " → ".join(number(v) for v in values or ())
 
 
 def _fitted(fit: dict[str, Any]) -> str:
@@ -189,10 +181,10 @@ def render(runs: Sequence[dict[str, Any]], sweeps: Sequence[dict[str, Any]], tit
     env.globals["glance"] = glance
     env.globals["outcome_of"] = outcome_of
     template = env.from_string(_asset("page.html.j2"))
-    names = [n for n in HEADLINE if any(n in r["metrics"] for run in runs
+    names = [n for n in headline() if any(n in r["metrics"] for run in runs
                                         for r in (run["report"] or {}).get("rows", []))]
     return template.render(
-        title=title, runs=runs, sweeps=sweeps, headline=names, all_headline=HEADLINE,
+        title=title, runs=runs, sweeps=sweeps, headline=names, all_headline=headline(),
         change_names=CHANGES, simpleqa_names=SIMPLEQA_NAMES, methods=METHODS,
         css=_asset("page.css"), js=_asset("page.js"),
         data=_json_for_script({"runs": [{k: run[k] for k in ("name", "examples", "stages", "rows")}

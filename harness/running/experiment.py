@@ -7,7 +7,8 @@
    every reported extractor, to choose the post-hoc bar);
 4. train each trainer; 5. evaluate each trained model on the test split with its own
    extractor (never on its training questions); 6. post-hoc rows cross-fitted on the test
-   split (``harness.statistics.posthoc``), metrics with CIs, paired changes and verdicts; 7. the report.
+   split (``harness.statistics.posthoc``; evaluating only: on every selected example's answers, no bar
+   selected), metrics with CIs, paired changes and verdicts; 7. the report.
 
 Every stage writes its records into the run folder and resumes on a rerun (see
 ``harness.running.stages``). The core knows no strategy by name: trainers declare the extractor
@@ -159,16 +160,24 @@ class Experiment:
             if not 0.0 < spec.calibration_size < 1.0:
                 raise ParameterError(f"--calibration-size {spec.calibration_size}: expected a share "
                                      "of the held-out questions, strictly between 0 and 1")
-            if not spec.trainers or spec.eval_on_train or not spec.calibrators:
-                raise ParameterError("--calibration-size needs held-out questions and calibrators "
-                                     "(a --trainer, no --eval-on-train, not --calibrator none)")
-        #: the held-out examples the post-hoc maps are fitted on under --calibration-size
+            if spec.eval_on_train or not spec.calibrators:
+                raise ParameterError("--calibration-size needs questions no model was trained on and "
+                                     "calibrators (no --eval-on-train, not --calibrator none)")
+        #: the held-out (or, evaluating only, selected) examples the post-hoc maps are fitted on
+        #: under --calibration-size
         self.calibration_ids: frozenset[str] = frozenset()
         self.config = Config.load(spec.config_file, own)
         # the evaluation task's parameters: -p eval_task.KEY (the run's -p task.* never apply to it)
         self.eval_config = Config.load(spec.config_file, eval_task)
         for kind, name in self._selected_names():
             registry.get(kind, name)  # unknown names fail before any work
+        from harness.reporting.run_folder import METRIC_LISTS, report_metrics
+
+        #: the terminal summary's metric columns (the [report] columns setting), each a registered metric
+        self.report_columns = report_metrics(self.config, "columns")
+        for key in METRIC_LISTS:  # and the diagrams' legend: a typo fails before any work
+            for name in report_metrics(self.config, key):
+                registry.get("metric", name)
         began = time.monotonic()  # an embedded model is built here on first use
         self.backend = registry.create("backend", spec.backend, self.config, model=spec.model)
         self.log.timed("model", began)
@@ -499,7 +508,7 @@ class Experiment:
             trained_on, evaluated = [question_key(e) for e in train], [question_key(e) for e in test]
             split.update(test_task=spec.eval_task, train_questions=trained_on, test_questions=evaluated,
                          held_out=not set(trained_on) & set(evaluated))
-        if spec.calibration_size is not None and test_name == "test":  # carved by group, seeded
+        if spec.calibration_size is not None and test_name != "train":  # carved by group, seeded
             _, calibration = group_split(test, spec.calibration_size, spec.seed)
             self.calibration_ids = frozenset(e.id for e in calibration)
             split["calibration"] = [e.id for e in calibration]
@@ -521,8 +530,11 @@ class Experiment:
             log(f"baseline, {name} extractor, on {test_name} ({len(test)})")
             results[("baseline", name)] = self.evaluate(
                 self.out / "baseline" / name / test_name, self.backend, self.base, name, test)
-        fit_posthoc = bool(spec.calibrators) and test_name == "test"
-        wanted = set(self.train_extractor.values()) | (set(self.reported) if fit_posthoc else set())
+        # post-hoc maps are fitted on answers no model was trained on: the held-out split, or
+        # every selected example of an evaluation-only run (no training split: no bar to select)
+        fit_posthoc = bool(spec.calibrators) and test_name != "train"
+        selecting = fit_posthoc and test_name == "test"
+        wanted = set(self.train_extractor.values()) | (set(self.reported) if selecting else set())
         for name in sorted(wanted - {e for (_, e) in on_train}):
             log(f"baseline, {name} extractor, on train ({len(train)})")
             on_train[("baseline", name)] = self.evaluate(
@@ -553,14 +565,11 @@ class Experiment:
         elif test_name == "train":
             posthoc_note = ("No post-hoc calibrator rows: --eval-on-train leaves no held-out questions, "
                             "and a map fitted and scored on the same answers is not a result.")
-        elif test_name == "all":
-            posthoc_note = ("No post-hoc calibrator rows: an evaluation-only run has no training split "
-                            "to fit them on (add a --trainer for a held-out split).")
         # the bar's selection reads the baseline's training answers; no map is fitted on them
         selection = {key: r for key, r in on_train.items()
                      if key[0] == "baseline" and key[1] in self.reported}
-        report = build_report(self, results, selection if fit_posthoc else {}, models, train=train, test=test,
-                              test_name=test_name, posthoc_note=posthoc_note)
+        report = build_report(self, results, selection if selecting else {}, models, train=train, test=test,
+                              test_name=test_name, posthoc_note=posthoc_note, posthoc=fit_posthoc)
         write_report(self.out, report)
         self.log.timed("report", began)
         manifest.update(status="complete", finished=now(), timings=self.log.timings,

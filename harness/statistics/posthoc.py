@@ -55,6 +55,9 @@ class Scheme:
     folds: int = FOLDS
     seed: int = 0
     calibration_ids: frozenset[str] = frozenset()
+    #: False for an evaluation-only run: the maps are fitted on its (untrained) answers, the
+    #: base rate is cross-fitted like any map and no bar is selected
+    training_split: bool = True
 
     @property
     def name(self) -> str:
@@ -66,14 +69,17 @@ class Scheme:
             data["calibration_examples"] = len(self.calibration_ids)
         else:
             data["folds"] = self.folds
+        if not self.training_split:
+            data["training_split"] = False
         return data
 
 
-def posthoc_scheme(exp: Any) -> Scheme:
-    """The scheme of an experiment (``harness.running.experiment.Experiment``): its seed, and the
-    calibration part it carved (``calibration_ids``), if any."""
+def posthoc_scheme(exp: Any, *, training_split: bool = True) -> Scheme:
+    """The scheme of an experiment (``harness.running.experiment.Experiment``): its seed, the
+    calibration part it carved (``calibration_ids``), if any, and whether it has a training split."""
     return Scheme(folds=FOLDS, seed=exp.spec.seed,
-                  calibration_ids=frozenset(getattr(exp, "calibration_ids", ()) or ()))
+                  calibration_ids=frozenset(getattr(exp, "calibration_ids", ()) or ()),
+                  training_split=training_split)
 
 
 class _BaseRate:
@@ -231,6 +237,17 @@ def describe_scheme(posthoc: Mapping[str, Any] | None) -> str:
     """One sentence for the report: how the run's post-hoc maps were fitted (``report["posthoc"]``)."""
     if not posthoc:
         return "How these maps were fitted is not recorded (a run folder from an older version)."
+    if posthoc.get("training_split") is False:  # an evaluation-only run
+        if posthoc.get("scheme") == CALIBRATION:
+            return (f"Evaluation only: each map (the base rate too) was fitted once on a calibration part "
+                    f"of the selected questions ({posthoc.get('calibration_examples')} examples, carved "
+                    "by group); every figure of this report is measured on the rest. No bar is selected "
+                    "(no training split).")
+        folds = posthoc.get("folds", FOLDS)
+        return (f"Evaluation only: each answer's calibrated confidence comes from a map (the base rate "
+                f"too) fitted on the other {folds - 1} of {folds} "
+                "folds of the untrained model's answers (grouped cross-fitting: never its own group). "
+                "No bar is selected (no training split).")
     if posthoc.get("scheme") == CALIBRATION:
         return (f"Each map was fitted once on a calibration part of the held-out questions "
                 f"({posthoc.get('calibration_examples')} examples, carved by group); every figure of this "

@@ -69,7 +69,7 @@ def test_the_command_line_computes_the_metric(site: Path, tmp_path: Path):
     result = run_harness("metrics", str(answers), "--metric", "fake_metric", "--no-ci",
                          sites=[site], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "fake_metric" in result.stdout and "0.2000" in result.stdout
+    assert "fake_metric" in result.stdout and "0.200" in result.stdout
 
 
 class OneMetric:
