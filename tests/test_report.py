@@ -238,10 +238,11 @@ def test_the_terminal_summary_shows_the_report_columns_a_plugin_metric_among_the
     report["columns"] = ["always_half", "brier"]
     lines = summary_table(report).splitlines()
     head = next(line for line in lines if line.startswith("model"))
-    assert head.split() == ["model", "extractor", "n", "always_half", "brier"]
+    alpha = report["thresholds"]["risk_alpha"]
+    assert head.split() == ["model", "extractor", "n", "always_half", "brier", f"ans@{alpha:g}"]
     baseline = next(line for line in lines if line.startswith("baseline "))
     brier = next(r for r in report["rows"] if r["label"] == "baseline")["metrics"]["brier"]["value"]
-    assert baseline.split()[-2:] == ["0.500", f"{brier:.3f}"]
+    assert baseline.split()[-3:-1] == ["0.500", f"{brier:.3f}"]
     assert "accuracy" not in head
 
 
@@ -250,5 +251,5 @@ def test_a_report_without_columns_shows_the_shipped_headline() -> None:
 
     report = assessed_report()
     head = next(line for line in summary_table(report).splitlines() if line.startswith("model"))
-    assert head.split()[3:] == list(headline())
+    assert head.split()[3:-1] == list(headline())  # then the share answered at the risk level
     assert headline()[0] == "accuracy"  # registry.toml's [report] columns
