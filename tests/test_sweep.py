@@ -290,3 +290,27 @@ def test_a_sweep_folder_summarized_by_the_previous_version_still_renders(tmp_pat
     page = render([], [{"name": str(tmp_path), "summary": summary, "links": {}}], "old sweep")
     assert "<td>calibration</td><td>1/2</td>" in page
     assert load_sweep(tmp_path / "nowhere") is None
+
+
+def test_a_failing_cell_is_said_at_once_and_the_others_still_run(tmp_path, monkeypatch, capsys):
+    """A cell that raises is named the moment it fails (not when the last cell is done), every other
+    cell still runs, the summary is written from what finished, and the sweep then fails in one line
+    naming the cell."""
+    import harness.running.sweep_plan as sweep_plan
+
+    ran = []
+
+    def run_planned(cell, index):
+        if cell.spec.seed == 0:
+            raise RuntimeError("out of memory\ntraceback lines")
+        ran.append(cell.spec.seed)
+
+    monkeypatch.setattr(sweep_plan, "run_planned", run_planned)
+    base = ExperimentSpec(model="tiny-{seed}")
+    with pytest.raises(Exception, match=r"1 of 3 cells failed \(seed0: RuntimeError: out of memory\)"):
+        run_sweep(base, tmp_path, seeds=[0, 1, 2])
+    assert ran == [1, 2]
+    err = capsys.readouterr().err
+    said = err.index("cell 1/3 FAILED, the others go on: seed0: RuntimeError: out of memory")
+    assert said < err.index("cell 2/3 seed1: running") and "traceback lines" not in err
+    assert (tmp_path / "sweep.json").is_file()

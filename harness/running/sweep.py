@@ -245,15 +245,17 @@ def _run_in_subprocess(out: Path, index: int, cell: Cell, threads: int, gpus: st
                            f"see {cell.spec.out / 'sweep-cell.log'}")
 
 
-def _run_local(out: Path, cells: Sequence[Cell], todo: Sequence[int], jobs: int) -> None:
+def _run_local(out: Path, cells: Sequence[Cell], todo: Sequence[int], jobs: int) -> list[str]:
     """Run the ``todo`` cells (by index) here: in this process, or ``jobs`` processes at once, each
-    with its share of the CPUs and of the visible GPUs."""
+    with its share of the CPUs and of the visible GPUs. A cell that fails is said at once, in one
+    line, and the others go on; returns those lines (empty when every cell finished)."""
     from harness.running.sweep_plan import run_planned
 
     threads, gpus = cell_threads(jobs), (gpu_sets(jobs) if jobs > 1 else [])
     slots: queue.SimpleQueue[int] = queue.SimpleQueue()
     for slot in range(max(1, jobs)):
         slots.put(slot)
+    failed: list[str] = []
 
     def one(item: tuple[int, int]) -> None:
         number, index = item
@@ -268,11 +270,16 @@ def _run_local(out: Path, cells: Sequence[Cell], todo: Sequence[int], jobs: int)
             else:
                 run_planned(cell, index)
             _say(f"sweep: cell {number}/{len(todo)} {cell.name}: done in {time.monotonic() - start:.0f} s")
+        except Exception as exc:  # noqa: BLE001 - said now, raised once every cell has had its turn
+            line = f"{cell.name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            failed.append(line)
+            _say(f"sweep: cell {number}/{len(todo)} FAILED, the others go on: {line}")
         finally:
             slots.put(slot)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, enumerate(todo, start=1)))
+    return failed
 
 
 def run_sweep(base: ExperimentSpec, out: Path, *, seeds: Sequence[int], extractors: Sequence[str] = (),
@@ -297,14 +304,19 @@ def run_sweep(base: ExperimentSpec, out: Path, *, seeds: Sequence[int], extracto
     began = time.monotonic()
     todo = [i for i, c in enumerate(cells) if base.force or not finished(c)]
     _say(f"sweep: {len(cells)} cells, {len(cells) - len(todo)} already finished; folder {out}")
+    failed: list[str] = []
     if executor == "local":
-        _run_local(out, cells, todo, jobs)
+        failed = _run_local(out, cells, todo, jobs)
     elif todo:
         submit(executor, out, todo, jobs=jobs, options=options, wait=not submit_only)
     if submit_only and executor != "local":
         _say(f"sweep: {len(todo)} cells submitted; gather them later with harness sweep {out} --collect")
         return None
-    return collect(out, extra={"wall_seconds": round(time.monotonic() - began, 1)})
+    summary = collect(out, extra={"wall_seconds": round(time.monotonic() - began, 1)})
+    if failed:
+        raise HarnessError(f"{len(failed)} of {len(todo)} cells failed ({'; '.join(failed)}); the summary "
+                           f"holds the others; rerun the same command to resume the failed cells")
+    return summary
 
 
 def _command(base: ExperimentSpec, seeds: Sequence[int], extractors: Sequence[str],
