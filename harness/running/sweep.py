@@ -20,7 +20,6 @@ reports into ``sweep.json`` and ``sweep.md``.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import queue
 import re
@@ -38,23 +37,7 @@ from harness.errors import HarnessError, ParameterError
 from harness.machinery.config import Override
 from harness.running.allocation import CUDA_ENV, allocated_cpus, gpu_sets
 from harness.running.experiment import EVAL_TASK, ExperimentSpec
-
-#: spec fields that change how a cell runs, never what it computes
-_RUN_ONLY = ("progress", "force", "no_cache")
-
-
-@attrs.frozen(kw_only=True)
-class Cell:
-    """One point of the grid: its axes' values and the run it stands for."""
-
-    seed: int
-    axes: dict[str, str]  # axis name -> value, without the seed (e.g. {"extractor": "logprob"})
-    spec: ExperimentSpec
-
-    @property
-    def name(self) -> str:
-        parts = [f"{k}={v}" for k, v in self.axes.items()] + [f"seed{self.seed}"]
-        return "__".join(re.sub(r"[^A-Za-z0-9._=+-]", "_", p) for p in parts)
+from harness.running.sweep_cell import _RUN_ONLY, Cell, finished
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -192,20 +175,6 @@ def build_cells(base: ExperimentSpec, out: Path, seeds: Sequence[int], extractor
             cells.append(attrs.evolve(cell, spec=attrs.evolve(spec, out=out / "cells" / cell.name)))
     check_values(cells)
     return cells
-
-
-def finished(cell: Cell) -> bool:
-    """The cell's run completed for this very spec (a killed or changed cell is rerun)."""
-    try:
-        manifest = json.loads((cell.spec.out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if manifest.get("status") != "complete" or not (cell.spec.out / "report.json").is_file():
-        return False
-    stored = manifest.get("spec") or {}
-    wanted = json.loads(json.dumps(cell.spec.to_dict()))
-    defaults = ExperimentSpec().to_dict()  # a field newer than the cell's run had its default then
-    return all(stored.get(k, defaults.get(k)) == v for k, v in wanted.items() if k not in _RUN_ONLY)
 
 
 def cli_arguments(spec: ExperimentSpec) -> list[str]:

@@ -75,7 +75,7 @@ class Plan:
 
 def read_plan(folder: Path) -> Plan:
     """The plan of a sweep folder; a missing, foreign or broken plan is one line."""
-    from harness.running.sweep import Cell
+    from harness.running.sweep_cell import Cell
 
     path = Path(folder) / PLAN_FILE
     try:
@@ -127,7 +127,7 @@ def read_attempts(folder: Path) -> list[dict[str, Any]]:
 def run_cell(folder: Path, index: int, *, force: bool = False) -> str:
     """Run (or resume) cell ``index`` of the sweep planned in ``folder``, in this process; return
     ``"done"``, or ``"finished"`` when it had already finished. ``force`` redoes every stage."""
-    from harness.running.sweep import finished
+    from harness.running.sweep_cell import finished
 
     plan = read_plan(folder)
     if not 0 <= index < len(plan.cells):
@@ -154,7 +154,7 @@ def collect(folder: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]
     """Write ``sweep.json``/``sweep.md`` from the plan's complete cells; the summary gains
     ``missing`` (the names of the cells not complete, also printed) and ``extra``."""
     from harness.reporting.sweep_summary import summarize, write_summary
-    from harness.running.sweep import finished
+    from harness.running.sweep_cell import finished
 
     plan = read_plan(folder)
     summary = summarize(plan.cells, plan.folder, command=plan.command)
