@@ -19,9 +19,6 @@ from harness.plugins.trainers import common
 
 TRAINERS = ("implicit", "explicit", "brier", "ptrue_tuning", "rl")
 SHARED = [*attrs.fields_dict(common.TrainSettings), "chat_template"]
-#: shared, but written out in registry.toml's [trainer.rl] table only for now (the other tables get
-#: it with the shared-keys change to registry.toml)
-RL_TABLE_ONLY = {"training_args"}
 
 
 @pytest.mark.parametrize("name", TRAINERS)
@@ -57,8 +54,7 @@ def test_a_trainer_overrides_only_the_defaults_it_changes():
     assert ptrue["lora_dropout"] == defaults["implicit"]["lora_dropout"] == 0.05  # not overridden: shared
     for name in TRAINERS:  # the shipped registry.toml documents the same values
         table = shipped_registry()["trainer"][name]
-        keys = [k for k in SHARED if name == "rl" or k not in RL_TABLE_ONLY]
-        assert {k: table[k] for k in keys} == {k: _as_toml(defaults[name][k]) for k in keys}
+        assert {k: table[k] for k in SHARED} == {k: _as_toml(defaults[name][k]) for k in SHARED}
 
 
 def _as_toml(value: object) -> object:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -162,18 +161,12 @@ OWNED_FIELDS = {
 def as_table(trainer: str, name: str, value: Any) -> dict[str, Any]:
     """A passthrough's value as a dict: a TOML table (``-p trainer.rl.training_args='{max_grad_norm =
     0.5}'``), a JSON object in a string (``'{"max_grad_norm": 0.5}'``) or ``""`` for none."""
-    table = value
-    if isinstance(value, str):
-        if not value.strip():
-            return {}
-        try:
-            table = json.loads(value)
-        except ValueError:
-            table = None
-    if not isinstance(table, Mapping) or not all(isinstance(key, str) for key in table):
-        bad(trainer, name, value,
-            "a table of fields, e.g. {max_grad_norm = 0.5} or '{\"max_grad_norm\": 0.5}'")
-    return dict(table)
+    from harness.plugins.backends.common import TABLE_FORM, table_parameter
+
+    table = table_parameter(value)
+    if table is None:
+        bad(trainer, name, value, TABLE_FORM)
+    return table or {}
 
 
 def passthrough(trainer: str, name: str, value: Any, config_class: Any, owned: Mapping[str, str],
@@ -405,9 +398,39 @@ def _save_on_main(model: Any, tokenizer: Any, folder: Path) -> None:
     wait_for_everyone()
 
 
-def finish(model: Any, tokenizer: Any, base: str, out_dir: Path, merge: bool) -> ModelRef:
-    """Save the trained adapter (and the merged model when asked); the reference to generate with."""
-    adapter_dir = save_adapter(model, tokenizer, out_dir / ADAPTER_DIR)
+def save_trained(trainer: Any, tokenizer: Any, folder: Path) -> Path:
+    """Save a trainer's trained adapter and the tokenizer into ``folder``: every process calls the
+    trainer's ``save_model()``, which is collective under ZeRO-3 or FSDP full sharding (the shards
+    are gathered; rank 0 saving alone would write its own shard, or wait forever for the others);
+    the main process writes, through ``folder.partial`` and a rename."""
+    import os
+    import shutil
+
+    from harness.artifacts import storing
+
+    partial = folder.with_name(folder.name + ".partial")
+    if is_main_process():
+        shutil.rmtree(partial, ignore_errors=True)
+    wait_for_everyone()
+    with storing(folder, "cannot save the model"):  # a full disk: one line, not a traceback
+        trainer.save_model(str(partial))  # every process: the collective gathering
+        if is_main_process():
+            tokenizer.save_pretrained(partial)
+            (partial / "training_args.bin").unlink(missing_ok=True)  # a pickle; train_summary.json says it
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(partial, folder)
+    wait_for_everyone()
+    return folder
+
+
+def finish(model: Any, tokenizer: Any, base: str, out_dir: Path, merge: bool,
+           trainer: Any = None) -> ModelRef:
+    """Save the trained adapter (through ``trainer``'s collective ``save_model()`` where given:
+    ``save_trained``) and the merged model when asked; the reference to generate with."""
+    if trainer is not None:
+        adapter_dir = save_trained(trainer, tokenizer, out_dir / ADAPTER_DIR)
+    else:
+        adapter_dir = save_adapter(model, tokenizer, out_dir / ADAPTER_DIR)
     if merge:
         merged_dir = out_dir / MERGED_DIR
         merge_and_save(model, tokenizer, merged_dir)
@@ -586,7 +609,7 @@ def train_and_save(trainer: Any, base: str, out_dir: Path, *, name: str, phase: 
     """Run one built phase (resuming from its last checkpoint), save the model, write the
     summary (with ``extra`` fields), drop the checkpoints: the end of a one-phase trainer's ``train``."""
     result = run_phase(trainer, out_dir, phase)
-    ref = finish(trainer.model, trainer.processing_class, base, out_dir, merge)
+    ref = finish(trainer.model, trainer.processing_class, base, out_dir, merge, trainer=trainer)
     write_summary(out_dir, trainer=name, params=params, counts=counts, metrics=result.metrics, model=ref,
                   **extra)
     drop_checkpoints(out_dir, phase)
