@@ -34,21 +34,26 @@ def adapter(run: Path) -> dict:
     return load_file(str(run / "train" / "implicit" / "adapter" / "adapter_model.safetensors"))
 
 
+def one_process_run(tiny_lm_path: Path, qa_file: Path, out: Path) -> list[str]:
+    """The one-process run (batch 4, 2 accumulation steps) into ``out``, and the ``harness run``
+    arguments (less ``--out``) of the same run for 2 processes (batch 4 each, no accumulation)."""
+    s = spec(tiny_lm_path, qa_file, out, trainers=("implicit",), limit=LIMIT)
+    accumulated = ("trainer.gradient_accumulation_steps=2",)
+    run_experiment(attrs.evolve(s, overrides=s.overrides + TRAINING + accumulated))
+    args = ["--task", "jsonl", "--model", str(tiny_lm_path), "--trainer", "implicit", "--limit", str(LIMIT)]
+    for override in s.overrides + TRAINING + ("trainer.gradient_accumulation_steps=1",):
+        args += ["-p", override]
+    return args
+
+
 @pytest.mark.slow
 def test_two_cpu_processes_train_as_one_with_the_same_effective_batch(
         tiny_lm_path, qa_file, tmp_path, _one_thread):
     import torch
 
     single = tmp_path / "single"
-    s = spec(tiny_lm_path, qa_file, single, trainers=("implicit",), limit=LIMIT)
-    accumulated = ("trainer.gradient_accumulation_steps=2",)
-    run_experiment(attrs.evolve(s, overrides=s.overrides + TRAINING + accumulated))
-
     double = tmp_path / "double"
-    args = ["--task", "jsonl", "--model", str(tiny_lm_path), "--out", str(double), "--trainer", "implicit",
-            "--limit", str(LIMIT)]
-    for override in s.overrides + TRAINING + ("trainer.gradient_accumulation_steps=1",):
-        args += ["-p", override]
+    args = [*one_process_run(tiny_lm_path, qa_file, single), "--out", str(double)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launched = subprocess.run([sys.executable, *LAUNCH, "-m", "harness.cli", "run", *args],
                               capture_output=True, text=True, timeout=900, env=env)
@@ -93,15 +98,8 @@ def test_two_machines_on_one_host_write_one_run_folder_and_train_as_one_process(
     import torch
 
     single = tmp_path / "single"
-    s = spec(tiny_lm_path, qa_file, single, trainers=("implicit",), limit=LIMIT)
-    accumulated = ("trainer.gradient_accumulation_steps=2",)
-    run_experiment(attrs.evolve(s, overrides=s.overrides + TRAINING + accumulated))
-
     shared = tmp_path / "shared"
-    args = ["--task", "jsonl", "--model", str(tiny_lm_path), "--out", str(shared), "--trainer", "implicit",
-            "--limit", str(LIMIT)]
-    for override in s.overrides + TRAINING + ("trainer.gradient_accumulation_steps=1",):
-        args += ["-p", override]
+    args = [*one_process_run(tiny_lm_path, qa_file, single), "--out", str(shared)]
     port = str(_free_port())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     machines = [subprocess.Popen(
