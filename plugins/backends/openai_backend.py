@@ -255,9 +255,11 @@ class OpenAIBackend(BackendBase):
         if stop:
             common["stop"] = stop
         if self.api == "chat":
-            tops = {"top_logprobs": self.top_logprobs} if self.top_logprobs else {}
+            # at least the chosen token's alternatives: llama-cpp-python's server (0.3.36) sends no
+            # log-probabilities on chat without top_logprobs, whatever logprobs says
             call = lambda: client.chat.completions.create(  # noqa: E731
-                messages=[{"role": "user", "content": request.prompt}], logprobs=True, **tops, **common)
+                messages=[{"role": "user", "content": request.prompt}], logprobs=True,
+                top_logprobs=max(1, self.top_logprobs), **common)
         else:
             call = lambda: client.completions.create(  # noqa: E731
                 prompt=request.prompt, logprobs=max(1, self.top_logprobs), **common)
@@ -442,8 +444,9 @@ class ReadLogprobs:
 def read_logprobs(logprobs: Any, *, chat: bool) -> ReadLogprobs:
     """What a choice's ``logprobs`` hold: chat's ``content`` list, legacy completions'
     ``tokens``/``token_logprobs``/``top_logprobs``/``text_offset`` (on chat too, where a server
-    answers chat in that shape), or llama.cpp's ``content`` on completions (kept by the SDK as an extra field of plain dicts). Token ids come from
-    ``"token_id:N"`` tokens (vLLM's ``return_tokens_as_token_ids``) or an item's ``id`` (llama.cpp)."""
+    answers chat in that shape), or llama.cpp's ``content`` on completions (kept by the SDK as an
+    extra field of plain dicts). Token ids come from ``"token_id:N"`` tokens (vLLM's
+    ``return_tokens_as_token_ids``) or an item's ``id`` (llama.cpp)."""
     if logprobs is None:
         return ReadLogprobs(tokens=[], logprobs=[])
     content = getattr(logprobs, "content", None)
