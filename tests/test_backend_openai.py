@@ -144,6 +144,25 @@ def test_llama_cpp_completions_logprobs_are_read() -> None:
     assert g.logprob_kind == "raw"
 
 
+def test_chat_logprobs_in_the_legacy_completions_shape_are_read() -> None:
+    """llama-cpp-python's server has answered chat with ``logprobs: {"tokens", "token_logprobs",
+    "top_logprobs", "text_offset"}`` (the completions shape, no ``content``): read it as that."""
+
+    def reply(body: dict[str, Any]) -> dict[str, Any]:
+        pieces = ((" Paris", -0.1), (" City", -0.2), ("\n", -0.3))
+        legacy = {"tokens": [t for t, _ in pieces], "token_logprobs": [lp for _, lp in pieces],
+                  "top_logprobs": [{t: lp, " Rome": lp - 1.0} for t, lp in pieces], "text_offset": [0, 6, 11]}
+        message = {"role": "assistant", "content": " Paris City\n"}
+        choice = {"index": 0, "finish_reason": "stop", "message": message, "logprobs": legacy}
+        return {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice]}
+
+    with FakeOpenAIServer(responder=reply) as server:
+        backend = OpenAIBackend("m", base_url=server.base_url, top_logprobs=2)
+        (g,) = backend.generate(requests()[:1], progress=False)
+    assert (g.text, g.tokens, g.logprobs) == (" Paris City", [" Paris", " City"], [-0.1, -0.2])
+    assert g.entropies == pytest.approx([0.582203, 0.582203], abs=1e-6)  # two options 1 nat apart
+
+
 def test_reasoning_tokens_are_left_out_of_the_answers_logprobs() -> None:
     """vllm serve --reasoning-parser: ``message.content`` is the answer alone, while
     ``logprobs.content`` covers the reasoning before it too."""

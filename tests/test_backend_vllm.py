@@ -12,10 +12,13 @@ string while ``token_ids`` keep the token that held it, and the end-of-sequence 
 as the top ``k`` (plus the chosen token) with their ranks; ``prompt_logprobs``.
 LoRA: a ``max_lora_rank`` outside the version's set is a ``ValueError`` (``MaxLoRARanks`` in
 current versions, ``LoRAConfig``'s tuple in 0.6), and so is an adapter of a higher rank.
-Data parallelism as offline vLLM runs it: an engine with ``data_parallel_size > 1`` exists
-only in a rank's own process (``VLLM_DP_RANK``/``VLLM_DP_SIZE`` set; elsewhere it would wait
-for its peers forever), and every ``generate`` call is logged, with its rank and adapter, to
-the file ``$VLLM_STAND_IN_LOG`` (ranks are other processes).
+Data parallelism as vLLM decides it, read in its sources: from 0.14 (0.14.0, 0.20.2, 0.21.0 and
+0.31.0 read) ``LLM(data_parallel_size > 1)`` in one process is a ``ValueError``, and so is an engine
+of a dense model under ``VLLM_DP_SIZE > 1`` (vllm/config/parallel.py: offline data parallelism
+is for MoE models); before 0.14 such an engine exists only in a rank's own process (elsewhere it
+would wait for its peers forever). Every ``generate`` call is logged, with its process, its
+``CUDA_VISIBLE_DEVICES`` and its adapter, to the file ``$VLLM_STAND_IN_LOG`` (engines of a
+data-parallel group are other processes).
 Behind it a tiny transformers model decodes, so results can be compared with the ``hf``
 backend's.
 """
@@ -144,9 +147,15 @@ class LLM:
         unknown = set(engine_args) - names
         assert not unknown, f"EngineArgs has no {unknown}"  # what the real LLM would reject
         dp = engine_args.get("data_parallel_size", 1)
-        if dp > 1 and os.environ.get("VLLM_DP_SIZE") != str(dp):
+        offline_dp = int(os.environ.get("VLLM_DP_SIZE", "1"))
+        if version_tuple(vllm.__version__) >= (0, 14):
+            if dp > 1:  # vllm/entrypoints/llm.py
+                raise ValueError(f"LLM(data_parallel_size={dp}) is not supported for single-process usage "
+                                 "and may hang. Please use the explicit multi-process data-parallel example")
+            if offline_dp > 1:  # vllm/config/parallel.py; the stand-in's model is dense
+                raise ValueError("Offline data parallel mode is not supported/useful for dense models.")
+        elif dp > 1 and offline_dp != dp:
             raise RuntimeError("stand-in: a data-parallel engine outside a rank process waits for its peers")
-        self.rank = int(os.environ.get("VLLM_DP_RANK", 0)) if dp > 1 else 0
         self.max_lora_rank = engine_args.get("max_lora_rank", 16)
         if engine_args.get("enable_lora") and self.max_lora_rank not in vllm.LORA_RANKS:
             raise ValueError(f"max_lora_rank ({self.max_lora_rank}) must be one of {vllm.LORA_RANKS}.")
@@ -173,8 +182,8 @@ class LLM:
         if os.environ.get("VLLM_STAND_IN_LOG"):
             with open(os.environ["VLLM_STAND_IN_LOG"], "a") as log:
                 adapter = lora_request.lora_path if lora_request else None
-                log.write(json.dumps({"rank": self.rank, "pid": os.getpid(), "prompts": len(prompts),
-                                      "adapter": adapter}) + "\n")
+                log.write(json.dumps({"devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "pid": os.getpid(),
+                                      "prompts": len(prompts), "adapter": adapter}) + "\n")
         if lora_request is not None:
             assert self.engine_args.get("enable_lora"), "a LoRARequest to an engine built without enable_lora"
             config = Path(lora_request.lora_path) / "adapter_config.json"
@@ -269,8 +278,12 @@ CURRENT_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 V06_LORA_RANKS = (8, 16, 32, 64, 128, 256)
 
 
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")[:2])
+
+
 def stand_in(*, logprobs_mode: bool = True, version: str = "0.11.0", engine: str = "v1",
-             data_parallel: bool = True,
+             data_parallel: bool = True, extra_engine_args: tuple[tuple[str, type, Any], ...] = (),
              lora_ranks: tuple[int, ...] = CURRENT_LORA_RANKS) -> types.ModuleType:
     """A vllm module of ``version``; ``engine`` is the engine ``LLM`` builds (``v0``: what vLLM
     0.8-0.9 fall back to, whatever ``VLLM_USE_V1`` says). ``lora_ranks`` other than the current
@@ -289,6 +302,7 @@ def stand_in(*, logprobs_mode: bool = True, version: str = "0.11.0", engine: str
         fields.append(("logprobs_mode", str, "raw_logprobs"))
     if data_parallel:
         fields.append(("data_parallel_size", int, 1))
+    fields += list(extra_engine_args)
     vllm = types.ModuleType("vllm")
     vllm.ENGINE = V1Engine if engine == "v1" else V0Engine
     vllm.__version__ = version
@@ -431,13 +445,19 @@ def test_max_lora_rank_is_what_the_installed_vllm_accepts(  # type: ignore[no-un
     assert LLM.instances[0].engine_args["max_lora_rank"] == 1
 
 
-def test_every_data_parallel_rank_serves_its_share_with_the_adapter(  # type: ignore[no-untyped-def]
-        fake_vllm, varied_lm_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Offline vLLM runs data parallelism as one process per rank: each rank must get its share
-    of every batch *and* the trained adapter, or part of the answers come from the base model."""
-    fake_vllm()
+@pytest.mark.parametrize("version", ["0.11.0", "0.31.0"])
+def test_every_engine_of_a_data_parallel_group_serves_its_share_with_the_adapter(  # type: ignore[no-untyped-def]
+        fake_vllm, varied_lm_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        version: str) -> None:
+    """Data parallelism is independent engines, one process per group of GPUs: each must get its
+    share of every batch *and* the trained adapter, or part of the answers come from the base
+    model; vLLM's own offline data-parallel mode, which 0.14 on refuse for dense models, is not
+    asked for (no ``data_parallel_size``, no ``VLLM_DP_*`` in an engine's process)."""
+    fake_vllm(version=version)
     log = tmp_path / "calls.jsonl"
     monkeypatch.setenv("VLLM_STAND_IN_LOG", str(log))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")
+    monkeypatch.setenv("VLLM_DP_SIZE", "2")  # left by a launcher: not for these engines
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"r": 8}))
@@ -449,10 +469,11 @@ def test_every_data_parallel_rank_serves_its_share_with_the_adapter(  # type: ig
     finally:
         backend.close()
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert LLM.instances == []  # no engine in this process: one per rank process
-    assert sorted((c["rank"], c["prompts"], c["adapter"]) for c in calls) == [(0, 2, str(adapter)),
-                                                                             (1, 2, str(adapter))]
+    assert LLM.instances == []  # no engine in this process: one per group of GPUs
+    assert sorted((c["devices"], c["prompts"], c["adapter"]) for c in calls) == [("4,5", 2, str(adapter)),
+                                                                                ("6,7", 2, str(adapter))]
     assert len({c["pid"] for c in calls}) == 2 and os.getpid() not in {c["pid"] for c in calls}
+    monkeypatch.delenv("VLLM_DP_SIZE")
     one = {g.example_id: g for g in VLLMBackend(str(varied_lm_path), adapter=str(adapter), max_new_tokens=3)
            .generate(batch, progress=False)}
     assert {k: (g.text, g.tokens, g.model) for k, g in got.items()} == {
@@ -460,24 +481,62 @@ def test_every_data_parallel_rank_serves_its_share_with_the_adapter(  # type: ig
     assert all(g.logprobs == pytest.approx(one[k].logprobs, abs=1e-5) for k, g in got.items())
 
 
-def test_a_rank_with_nothing_to_do_still_steps_and_its_placeholder_is_dropped(  # type: ignore[no-untyped-def]
+def test_vllm_s_own_data_parallel_mode_is_refused_for_a_dense_model_as_the_stand_in_says(  # type: ignore[no-untyped-def]
+        fake_vllm, varied_lm_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the previous way (each rank an engine with ``data_parallel_size``) meets in vLLM >= 0.14."""
+    vllm = fake_vllm(version="0.31.0")
+    with pytest.raises(ValueError, match="not supported for single-process usage"):
+        vllm.LLM(str(varied_lm_path), data_parallel_size=2)
+    monkeypatch.setenv("VLLM_DP_SIZE", "2")
+    with pytest.raises(ValueError, match="Offline data parallel mode is not supported/useful for dense"):
+        vllm.LLM(str(varied_lm_path))
+
+
+def test_an_engine_given_no_share_of_a_batch_is_not_called(  # type: ignore[no-untyped-def]
         fake_vllm, varied_lm_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_vllm()
     monkeypatch.setenv("VLLM_STAND_IN_LOG", str(tmp_path / "calls.jsonl"))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     backend = VLLMBackend(str(varied_lm_path), max_new_tokens=2, data_parallel_size=3)
     try:
         got = list(backend.generate(requests()[:2], progress=False))
     finally:
         backend.close()
     calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
-    assert sorted(c["rank"] for c in calls) == [0, 1, 2]  # every rank stepped
-    assert [g.example_id for g in got] == ["p0", "p1"]  # and the placeholder's answer is not among these
+    assert sorted(c["devices"] for c in calls) == ["1", "2"]  # engines 1 and 2 (of 0, 1, 2) had a prompt each
+    assert [g.example_id for g in got] == ["p0", "p1"]
 
 
-def test_data_parallelism_on_a_vllm_without_it_is_one_line(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_data_parallelism_needs_no_data_parallel_support_in_vllm(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]
     fake_vllm(data_parallel=False, version="0.7.3")
-    with pytest.raises(ParameterError, match=r"^data_parallel_size = 2: the installed vLLM 0.7.3 has no"):
-        list(VLLMBackend(str(varied_lm_path), data_parallel_size=2).generate(requests()[:1], progress=False))
+    backend = VLLMBackend(str(varied_lm_path), max_new_tokens=2, data_parallel_size=2)
+    try:
+        assert [g.example_id for g in backend.generate(requests()[:2], progress=False)] == ["p0", "p1"]
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("engine_args", [{"enforce_eager": True}, '{"enforce_eager": true}'])
+def test_engine_args_reach_the_engine(fake_vllm, varied_lm_path: Path, engine_args: Any) -> None:  # type: ignore[no-untyped-def]
+    fake_vllm(extra_engine_args=(("enforce_eager", bool, False),))
+    backend = VLLMBackend(str(varied_lm_path), max_new_tokens=2, engine_args=engine_args)
+    backend.load()
+    assert LLM.instances[0].engine_args["enforce_eager"] is True
+
+
+@pytest.mark.parametrize("engine_args, message", [
+    ({"enforce_eagerly": True}, "engine_args: enforce_eagerly: not an argument of vLLM 0.31.0's EngineArgs"),
+    ({"data_parallel_size": 2}, "engine_args: data_parallel_size is set by the backend: data_parallel_size"),
+    ({"dtype": "half"}, "engine_args: dtype is set by the backend: dtype"),
+    ("[1]", "engine_args = '[1]'; expected a table of fields"),
+])
+def test_a_bad_engine_arg_is_one_line_before_the_engine_starts(  # type: ignore[no-untyped-def]
+        fake_vllm, varied_lm_path: Path, engine_args: Any, message: str) -> None:
+    fake_vllm(version="0.31.0")
+    with pytest.raises(ParameterError) as error:
+        VLLMBackend(str(varied_lm_path), engine_args=engine_args).load()
+    assert str(error.value) == message or str(error.value).startswith(message)
+    assert LLM.instances == []
 
 
 def test_a_stop_string_is_cut_from_text_and_tokens(fake_vllm, varied_lm_path: Path) -> None:  # type: ignore[no-untyped-def]

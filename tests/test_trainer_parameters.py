@@ -40,7 +40,7 @@ def test_the_shared_parameters_have_one_type_for_every_trainer(name):
         "epochs": "float", "learning_rate": "float", "batch_size": "int",
         "gradient_accumulation_steps": "int",
         "seed": "int", "merge": "bool", "max_length": "int", "report_to": "str | list",
-        "chat_template": "bool | str",
+        "chat_template": "bool | str", "training_args": "",  # a table or a JSON string: the trainer checks it
     }
 
 
@@ -79,11 +79,31 @@ def test_the_built_settings_take_the_trainer_s_defaults_and_the_overrides():
     ("trainer.explicit.lora_dropout=1.5", "lora_dropout = 1.5; expected a number in [0, 1)"),
     ("trainer.rl.merge=\"yes\"", "merge"),
     ("trainer.implicit.lora_rank=8", "lora_rank"),
+    ("trainer.brier.training_args={learning_rate = 1e-3}",
+     "training_args: learning_rate is set by the trainer's own parameter learning_rate"),
+    ("trainer.implicit.training_args={warmup = 3}",
+     "training_args: warmup: not a field of TrainingArguments"),
 ])
 def test_a_bad_or_unknown_shared_parameter_is_one_line(override, message):
     with pytest.raises(ParameterError, match=re.escape(message)) as caught:
         registry.create("trainer", override.split(".")[1], Config.load(overrides=[override]))
     assert "\n" not in str(caught.value)
+
+
+def test_training_args_reach_every_trainer_s_training_arguments(tmp_path):
+    """``training_args`` (a TOML table or a JSON object) goes into ``TrainingArguments`` after the
+    shared arguments, for every trainer (each builds its config from ``common_arguments``)."""
+    from transformers import TrainingArguments
+
+    cpu = common.Precision(use_cpu=True, bf16=False)
+    for name, value in (("implicit", "{max_grad_norm = 0.5}"), ("explicit", '\'{"max_grad_norm": 0.5}\'')):
+        overrides = [f"trainer.{name}.training_args={value}"]
+        trainer = registry.create("trainer", name, Config.load(overrides=overrides))
+        assert trainer.settings.training_args == {"max_grad_norm": 0.5}
+        arguments = common.common_arguments(trainer.settings, cpu, tmp_path)
+        assert TrainingArguments(**arguments).max_grad_norm == 0.5
+    none = common.common_arguments(common.TrainSettings(), cpu, tmp_path)
+    assert TrainingArguments(**none).max_grad_norm == 1.0  # transformers' default, untouched
 
 
 def test_an_unknown_keyword_in_python_is_a_type_error_as_for_a_signature():

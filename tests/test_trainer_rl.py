@@ -295,3 +295,106 @@ def test_harness_run_hands_rl_the_judge_and_an_unreachable_one_stops_it_keeping_
         run_experiment(broken)
     assert (tmp_path / "broken" / "baseline" / "verbalized" / "train" / "judgments.jsonl").is_file()
     assert not (tmp_path / "broken" / "train" / "rl" / "model.json").exists()
+
+
+# --- generation with vLLM and the GRPOConfig passthrough (what reaches TRL) ---------------------
+
+
+class ReachedTRL(Exception):
+    """Raised by the stand-in GRPOTrainer once it holds the config the trainer built."""
+
+
+@pytest.fixture
+def captured_config(monkeypatch):
+    """What ``RLTrainer.build`` hands TRL's ``GRPOTrainer``: its ``args`` (a real ``GRPOConfig``).
+    The trainer itself is replaced, since its vLLM generation needs CUDA and vLLM; so is the check
+    that vLLM is importable, for the same reason."""
+    import trl
+
+    from harness.plugins.trainers import rl
+
+    seen: dict = {}
+
+    def capture(*, args, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen["args"] = args
+        raise ReachedTRL
+
+    monkeypatch.setattr(trl, "GRPOTrainer", capture)
+    monkeypatch.setattr(rl, "vllm_available", lambda: True)
+
+    def build(tiny_lm_path: Path, tmp_path: Path, **params) -> object:  # noqa: ANN003
+        with pytest.raises(ReachedTRL):
+            RLTrainer(**params).build(ModelRef(base=str(tiny_lm_path)), toy_records(4), tmp_path,
+                                      VerbalizedExtractor())
+        return seen["args"]
+
+    return build
+
+
+def test_generation_with_vllm_colocated_reaches_trl_with_the_mode_always_explicit(
+        captured_config, tiny_lm_path, tmp_path):
+    import trl
+
+    args = captured_config(tiny_lm_path, tmp_path, use_vllm=True, vllm_gpu_memory_utilization=0.25)
+    assert isinstance(args, trl.GRPOConfig)
+    assert (args.use_vllm, args.vllm_mode, args.vllm_gpu_memory_utilization) == (True, "colocate", 0.25)
+    assert args.vllm_server_base_url is None
+    plain = captured_config(tiny_lm_path, tmp_path / "plain")
+    assert (plain.use_vllm, plain.vllm_mode) == (False, "colocate")  # set, not TRL's default of the day
+
+
+def test_generation_with_a_vllm_server_reaches_trl_with_its_address(captured_config, tiny_lm_path, tmp_path):
+    args = captured_config(tiny_lm_path, tmp_path, use_vllm=True, vllm_mode="server",
+                           vllm_server_base_url="http://10.0.0.2:8000")
+    assert (args.use_vllm, args.vllm_mode, args.vllm_server_base_url) == (True, "server", "http://10.0.0.2:8000")
+
+
+def test_grpo_args_and_training_args_reach_trl_beside_the_trainer_s_own_fields(
+        captured_config, tiny_lm_path, tmp_path):
+    args = captured_config(tiny_lm_path, tmp_path, grpo_args={"loss_type": "dapo", "epsilon": 0.3},
+                           training_args='{"max_grad_norm": 0.5, "warmup_steps": 3}', num_generations=4,
+                           beta=0.0)
+    assert (args.loss_type, args.epsilon, args.max_grad_norm, args.warmup_steps) == ("dapo", 0.3, 0.5, 3)
+    assert (args.num_generations, args.beta, args.max_completion_length) == (4, 0.0, 64)
+    assert args.output_dir == str(tmp_path / "checkpoints" / "rl")  # where a rerun resumes: the harness's
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(grpo_args={"vllm_colocate": True}), "grpo_args: vllm_colocate: not a field of GRPOConfig (trl "),
+    (dict(grpo_args='{"beta": 0.1}'), "grpo_args: beta is set by the trainer's own parameter beta"),
+    (dict(grpo_args={"learning_rate": 1e-3}), "parameter learning_rate"),
+    (dict(grpo_args="{not json"), "grpo_args = '{not json'; expected a table of fields"),
+    (dict(training_args={"max_steps": 3}), "max_steps is set by the trainer's own parameter max_steps"),
+    (dict(training_args={"lr_scheduler_type": "sideways"}), "TrainingArguments refused"),
+    (dict(vllm_mode="remote"), "vllm_mode = 'remote'; expected 'colocate' | 'server'"),
+    (dict(use_vllm=True, vllm_mode="server"), "needs vllm_server_base_url"),
+    (dict(use_vllm=True, vllm_server_base_url="http://h:8000"), "is for vllm_mode = 'server'"),
+    (dict(vllm_gpu_memory_utilization=1.5), "vllm_gpu_memory_utilization = 1.5; expected a number in (0, 1]"),
+])
+def test_a_bad_vllm_setting_or_passthrough_field_is_one_line(params, message):
+    with pytest.raises(ParameterError, match="trainer 'rl'") as error:
+        RLTrainer(**params)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_use_vllm_without_vllm_installed_is_one_line_naming_the_extra_and_trl_s_range():
+    pytest.importorskip("trl")
+    from harness.plugins.trainers import rl
+
+    if rl.vllm_available():
+        pytest.skip("vLLM is installed here")
+    wanted = r'vLLM 0\.22\.0 to 0\.31\.0\): pip install "calibration-harness\[vllm\]"'
+    with pytest.raises(ParameterError, match=wanted):
+        RLTrainer(use_vllm=True)
+
+
+def test_an_unknown_grpo_field_is_exit_2_on_the_command_line_before_any_work(tmp_path):
+    from harness.testing import run_harness
+
+    result = run_harness("run", "--trainer", "rl", "--out", str(tmp_path / "run"), "-p",
+                         "trainer.rl.grpo_args={vllm_colocate = true}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    version = __import__("trl").__version__
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.endswith(f"vllm_colocate: not a field of GRPOConfig (trl {version})")
+    assert not (tmp_path / "run" / "baseline").exists()

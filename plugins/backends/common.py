@@ -9,7 +9,8 @@ a token that straddles the stop (``".\\n"``) is kept, since part of it is answer
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -163,6 +164,26 @@ def renormalised_entropy(logprobs: Sequence[float]) -> float:
     weights = [math.exp(lp - top) for lp in values]
     total = sum(weights)
     return -sum(w / total * math.log(w / total) for w in weights if w > 0)
+
+
+def table_parameter(value: Any) -> dict[str, Any] | None:
+    """A passthrough parameter's value as a dict (``training_args``, ``grpo_args``, ``engine_args``): a
+    TOML table (``-p backend.engine_args='{enforce_eager = true}'``), a JSON object in a string
+    (``'{"enforce_eager": true}'``) or ``""`` for none; ``None`` for anything else."""
+    table = value
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            table = json.loads(value)
+        except ValueError:
+            return None
+    if not isinstance(table, Mapping) or not all(isinstance(key, str) for key in table):
+        return None
+    return dict(table)
+
+
+TABLE_FORM = "a table of fields, e.g. {name = 1} or '{\"name\": 1}'"
 
 
 def first_line(exc: BaseException) -> str:

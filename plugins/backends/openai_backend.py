@@ -24,7 +24,9 @@ APIs refuse them: keep it off there). Chat requests bound the reply with
 field gets ``max_tokens`` from then on.
 
 Log-probabilities are read from ``logprobs.content`` on chat, and on legacy completions from
-``tokens``/``token_logprobs`` or, as llama.cpp's server sends them, ``content``. With a
+``tokens``/``token_logprobs`` or, as llama.cpp's server sends them, ``content``; a chat reply in
+the legacy shape (``tokens``/``token_logprobs`` with no ``content``, as llama-cpp-python's server
+has sent chat log-probabilities) is read as legacy completions are. With a
 reasoning parser (``vllm serve --reasoning-parser``) ``logprobs.content`` also covers the
 reasoning that ``message.content`` leaves out: only the tokens of the content are kept.
 
@@ -253,9 +255,11 @@ class OpenAIBackend(BackendBase):
         if stop:
             common["stop"] = stop
         if self.api == "chat":
-            tops = {"top_logprobs": self.top_logprobs} if self.top_logprobs else {}
+            # at least the chosen token's alternatives: llama-cpp-python's server (0.3.36) sends no
+            # log-probabilities on chat without top_logprobs, whatever logprobs says
             call = lambda: client.chat.completions.create(  # noqa: E731
-                messages=[{"role": "user", "content": request.prompt}], logprobs=True, **tops, **common)
+                messages=[{"role": "user", "content": request.prompt}], logprobs=True,
+                top_logprobs=max(1, self.top_logprobs), **common)
         else:
             call = lambda: client.completions.create(  # noqa: E731
                 prompt=request.prompt, logprobs=max(1, self.top_logprobs), **common)
@@ -439,22 +443,23 @@ class ReadLogprobs:
 
 def read_logprobs(logprobs: Any, *, chat: bool) -> ReadLogprobs:
     """What a choice's ``logprobs`` hold: chat's ``content`` list, legacy completions'
-    ``tokens``/``token_logprobs``/``top_logprobs``/``text_offset``, or llama.cpp's ``content``
-    on completions (kept by the SDK as an extra field of plain dicts). Token ids come from
-    ``"token_id:N"`` tokens (vLLM's ``return_tokens_as_token_ids``) or an item's ``id`` (llama.cpp)."""
+    ``tokens``/``token_logprobs``/``top_logprobs``/``text_offset`` (on chat too, where a server
+    answers chat in that shape), or llama.cpp's ``content`` on completions (kept by the SDK as an
+    extra field of plain dicts). Token ids come from ``"token_id:N"`` tokens (vLLM's
+    ``return_tokens_as_token_ids``) or an item's ``id`` (llama.cpp)."""
     if logprobs is None:
         return ReadLogprobs(tokens=[], logprobs=[])
-    tokens = [] if chat else list(getattr(logprobs, "tokens", None) or [])
-    if tokens:
+    content = getattr(logprobs, "content", None)
+    if content is None:
+        content = (getattr(logprobs, "model_extra", None) or {}).get("content")
+    tokens = list(getattr(logprobs, "tokens", None) or [])
+    if tokens and not (chat and content):  # chat in the legacy shape too (llama-cpp-python's, at times)
         values = list(getattr(logprobs, "token_logprobs", None) or [])
         tops = [sorted((top or {}).values(), reverse=True)
                 for top in getattr(logprobs, "top_logprobs", None) or []]
         offsets = getattr(logprobs, "text_offset", None)
         return ReadLogprobs(tokens=tokens, logprobs=values, ids=_token_ids(tokens, None), tops=tops,
                             offsets=list(offsets) if offsets else None)
-    content = getattr(logprobs, "content", None)
-    if content is None:
-        content = (getattr(logprobs, "model_extra", None) or {}).get("content")
     items = [item if isinstance(item, dict) else item.model_dump() for item in content or []]
     tokens = [str(item.get("token", "")) for item in items]
     tops = [sorted((t.get("logprob") for t in item.get("top_logprobs") or [] if t.get("logprob") is not None),

@@ -2,11 +2,15 @@
 GPU (``tensor_parallel_size`` splits the model, ``data_parallel_size`` runs copies of it) and
 how it gets vLLM's throughput on one.
 
-Data parallelism is vLLM's offline kind: one process per rank, each with an engine of its own
-(``VLLM_DP_RANK`` / ``VLLM_DP_SIZE`` / ``VLLM_DP_MASTER_*`` set, ``tensor_parallel_size`` GPUs
-of its own) and its own share of every batch; a rank given no prompt of a batch runs one
-placeholder prompt, as vLLM's ranks step together. The adapter goes to every rank with every
-call (``LoRARequest``); within a rank vLLM loads it on each tensor-parallel worker.
+Data parallelism (``data_parallel_size``) is independent engines: one process per group of
+``tensor_parallel_size`` GPUs, each with an engine of its own and a contiguous share of every
+batch. vLLM's own offline data-parallel mode (``VLLM_DP_*`` with ``data_parallel_size``) serves
+MoE models only: vLLM 0.14 to 0.31 (read in their sources) refuse it for a dense model
+("Offline data parallel mode is not supported/useful for dense models", vllm/config/parallel.py),
+refuse ``LLM(data_parallel_size > 1)`` in one process, and from 0.21 refuse external data
+parallelism for non-MoE models in ``EngineArgs``; for dense models vLLM says to launch
+independent instances, which is what this backend does (for MoE models too: each engine then
+holds every expert). The adapter goes to every engine with every call (``LoRARequest``).
 
 An adapter is served with ``max_lora_rank`` read from its ``adapter_config.json``, rounded up
 to a rank the installed vLLM accepts (its ``MaxLoRARanks``, else what its ``LoRAConfig``
@@ -36,15 +40,16 @@ import dataclasses
 import importlib.util
 import json
 import os
-import socket
 import sys
+import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, ParameterError
 from harness.plugins.backends.common import (
+    TABLE_FORM,
     BackendBase,
     chat_setting,
     check_positive,
@@ -57,6 +62,7 @@ from harness.plugins.backends.common import (
     prompt_token_ids,
     renormalised_entropy,
     request_sampling,
+    table_parameter,
     use_chat_template,
 )
 from harness.records import Generation, Scores
@@ -71,6 +77,16 @@ PINNED_SAMPLING = {
 INSTALL_HINT = (
     'the vllm backend needs vLLM, a CUDA-only optional extra: pip install "calibration-harness[vllm]"'
 )
+#: the default of ``engine_args``: no further engine argument
+NO_ARGS: Mapping[str, Any] = types.MappingProxyType({})
+#: engine arguments the backend sets from a parameter of its own (argument -> parameter, or why)
+OWNED_ENGINE_ARGS = {
+    "model": "the run's --model", "tensor_parallel_size": "tensor_parallel_size", "dtype": "dtype",
+    "seed": "seed", "gpu_memory_utilization": "gpu_memory_utilization", "max_model_len": "max_model_len",
+    "max_lora_rank": "max_lora_rank", "enable_lora": "the adapter (set when there is one)",
+    "data_parallel_size": "data_parallel_size (independent engines: vLLM refuses its own for dense models)",
+    "logprobs_mode": "the backend (raw_logprobs, recorded as the generations' logprob_kind)",
+}
 #: every rank some vLLM since 0.6 accepts for ``max_lora_rank`` (each version accepts a subset)
 ANY_VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
@@ -101,6 +117,7 @@ class VLLMBackend(BackendBase):
         max_lora_rank: int = 0,
         top_logprobs: int = 0,
         seed: int = 0,
+        engine_args: Mapping[str, Any] | str = NO_ARGS,
     ) -> None:
         from harness.plugins.models import resolve_model
 
@@ -115,6 +132,9 @@ class VLLMBackend(BackendBase):
         if not 0 < gpu_memory_utilization <= 1:
             raise ParameterError(f"gpu_memory_utilization must be in (0, 1], not {gpu_memory_utilization!r}")
         chat_setting(chat_template)
+        #: more ``vllm.LLM`` engine arguments, as given (names checked against the installed
+        #: vLLM's ``EngineArgs`` when the engine loads)
+        self.engine_args = own_engine_args(engine_args)
         self._set_generation(model, str(resolve_model(model)), adapter, max_new_tokens, temperature)
         self.tensor_parallel_size = int(tensor_parallel_size)
         self.data_parallel_size = int(data_parallel_size)
@@ -162,15 +182,9 @@ class VLLMBackend(BackendBase):
             kwargs["max_lora_rank"] = self.max_lora_rank
         if self.max_model_len:
             kwargs["max_model_len"] = self.max_model_len
-        if self.data_parallel_size > 1:
-            if names and "data_parallel_size" not in names:
-                raise ParameterError(
-                    f"data_parallel_size = {self.data_parallel_size}: the installed vLLM "
-                    f"{getattr(vllm, '__version__', '?')} has no data parallelism (vLLM >= 0.8.5 has)"
-                )
-            kwargs["data_parallel_size"] = self.data_parallel_size
         if "logprobs_mode" in names:
             kwargs["logprobs_mode"] = "raw_logprobs"
+        kwargs.update(checked_engine_args(self.engine_args, names, getattr(vllm, "__version__", "?")))
         if self.data_parallel_size > 1:
             engine: Any = RankedEngines(kwargs, self.adapter, self.data_parallel_size,
                                         self.tensor_parallel_size)
@@ -421,22 +435,23 @@ class LocalEngine:
 
 
 class RankedEngines:
-    """vLLM's offline data parallelism: ``size`` processes, each a rank with its own engine on
-    ``tensor_parallel_size`` GPUs of its own and the adapter on every call; every batch is split
-    into ``size`` contiguous shares, one per rank."""
+    """Data parallelism as independent engines: ``size`` processes, each with its own engine on
+    ``tensor_parallel_size`` GPUs of its own (``CUDA_VISIBLE_DEVICES``) and the adapter on every
+    call; every batch is split into ``size`` contiguous shares, one per engine, and an engine
+    given no share of a batch is not called. No ``VLLM_DP_*`` variable reaches an engine (vLLM
+    would take it for its own data-parallel mode, which it refuses for dense models)."""
 
     def __init__(self, kwargs: dict[str, Any], adapter: str | None, size: int,
                  tensor_parallel_size: int) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context(_start_method())
-        port = _free_port()
         self.ranks = []
         for rank in range(size):
             parent, child = context.Pipe()
             process = context.Process(
-                target=_rank_main, name=f"vllm-dp-rank-{rank}",
-                args=(child, rank, size, port, kwargs, adapter, tensor_parallel_size),
+                target=_rank_main, name=f"vllm-engine-{rank}",
+                args=(child, rank, size, kwargs, adapter, tensor_parallel_size),
             )
             process.start()
             child.close()
@@ -448,16 +463,13 @@ class RankedEngines:
     def generate(self, prompts: list[dict[str, Any]], params: list[dict[str, Any]]) -> list[Output]:
         size = len(self.ranks)
         bounds = [len(prompts) * r // size for r in range(size + 1)]
-        for rank, (_, conn) in enumerate(self.ranks):
+        busy = [rank for rank in range(size) if bounds[rank] < bounds[rank + 1]]
+        for rank in busy:
             share = slice(bounds[rank], bounds[rank + 1])
-            if bounds[rank] == bounds[rank + 1]:  # every rank steps: a placeholder, dropped below
-                conn.send((prompts[:1], [{**params[0], "n": 1, "max_tokens": 1}]))
-            else:
-                conn.send((prompts[share], params[share]))
+            self.ranks[rank][1].send((prompts[share], params[share]))
         results: list[Output] = []
-        for rank in range(size):
-            outputs = self._receive(rank)
-            results.extend(outputs if bounds[rank] < bounds[rank + 1] else [])
+        for rank in busy:
+            results.extend(self._receive(rank))
         return results
 
     def _receive(self, rank: int) -> Any:
@@ -466,11 +478,11 @@ class RankedEngines:
             status, value = conn.recv()
         except EOFError:
             self.close()
-            ended = f"vLLM data-parallel rank {rank} ended (exit code {process.exitcode})"
+            ended = f"vLLM engine {rank} of the data-parallel group ended (exit code {process.exitcode})"
             raise HarnessError(ended) from None
         if status == "error":
             self.close()
-            raise HarnessError(f"vLLM data-parallel rank {rank}: {value}")
+            raise HarnessError(f"vLLM engine {rank} of the data-parallel group: {value}")
         return value
 
     def close(self) -> None:
@@ -487,12 +499,12 @@ class RankedEngines:
         self.ranks = []
 
 
-def _rank_main(conn: Any, rank: int, size: int, port: int, kwargs: dict[str, Any], adapter: str | None,
+def _rank_main(conn: Any, rank: int, size: int, kwargs: dict[str, Any], adapter: str | None,
                tensor_parallel_size: int) -> None:
-    """One data-parallel rank, as vLLM's offline data-parallel example runs it: the rank's
-    environment and GPUs, an engine, then each batch share sent to it, until told to stop."""
-    os.environ.update({"VLLM_DP_RANK": str(rank), "VLLM_DP_RANK_LOCAL": str(rank), "VLLM_DP_SIZE": str(size),
-                       "VLLM_DP_MASTER_IP": "127.0.0.1", "VLLM_DP_MASTER_PORT": str(port)})
+    """One engine of the data-parallel group: its GPUs, an engine, then each batch share sent to
+    it, until told to stop."""
+    for name in [n for n in os.environ if n.startswith("VLLM_DP_")]:
+        del os.environ[name]
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     devices = visible.split(",") if visible else [str(i) for i in range(size * tensor_parallel_size)]
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(
@@ -515,12 +527,6 @@ def _start_method() -> str:
     torch = sys.modules.get("torch")
     cuda = getattr(torch, "cuda", None)
     return "spawn" if cuda is not None and cuda.is_initialized() else "fork"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def finish_reason(reason: str | None, stop_reason: int | str | None) -> str:
@@ -569,6 +575,28 @@ def lora_rank(rank: int, max_lora_rank: int, accepted: Sequence[int], version: s
         raise ParameterError(
             f"the adapter's rank r = {rank} is above the largest {which} accepts, {max(accepted)}")
     return fits[0]
+
+
+def own_engine_args(value: Any) -> dict[str, Any]:
+    """The ``engine_args`` parameter as a dict; its form and the arguments the backend sets itself
+    (``OWNED_ENGINE_ARGS``) are checked here, the names when vLLM loads (``checked_engine_args``)."""
+    table = table_parameter(value)
+    if table is None:
+        raise ParameterError(f"engine_args = {value!r}; expected {TABLE_FORM}")
+    taken = sorted(set(table) & set(OWNED_ENGINE_ARGS))
+    if taken:
+        raise ParameterError(f"engine_args: {taken[0]} is set by the backend: {OWNED_ENGINE_ARGS[taken[0]]}")
+    return table
+
+
+def checked_engine_args(table: dict[str, Any], names: set[str], version: str) -> dict[str, Any]:
+    """``table`` when every name is one of the installed vLLM's ``EngineArgs`` fields (``names``;
+    empty where vLLM has no dataclass to read them from, and then vLLM's own check decides)."""
+    unknown = sorted(set(table) - names) if names else []
+    if unknown:
+        listed = ", ".join(unknown)
+        raise ParameterError(f"engine_args: {listed}: not an argument of vLLM {version}'s EngineArgs")
+    return table
 
 
 def accepted_lora_ranks(vllm: Any) -> tuple[int, ...]:

@@ -11,6 +11,7 @@ plugin package stays instant to import.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,8 @@ class TrainSettings:
     max_length: int = 256
     #: experiment trackers the HF Trainer reports to (``harness.running.tracking.TRACKERS``); () for none
     report_to: tuple[str, ...] = ()
+    #: more ``TrainingArguments`` fields, passed through as given (names checked: ``passthrough``)
+    training_args: dict[str, Any] = attrs.field(factory=dict)
 
     @classmethod
     def build(cls, trainer: str, **params: Any) -> TrainSettings:
@@ -76,6 +79,7 @@ class TrainSettings:
         from harness.running.tracking import check_trackers
 
         params["report_to"] = check_trackers(f"trainer {trainer!r}", params.get("report_to", "none"))
+        params["training_args"] = training_arguments(trainer, params.get("training_args", {}))
         return cls(**params)
 
     @classmethod
@@ -90,6 +94,7 @@ class TrainSettings:
 _AS_TYPED: dict[str, tuple[Any, Any]] = {
     "target_modules": (str | list[str], "auto"),
     "report_to": (str | list[str], "none"),
+    "training_args": (dict[str, Any] | str, {}),
 }
 #: not a training setting but taken by every trainer: prompts through the tokenizer's chat template
 _CHAT_TEMPLATE = inspect.Parameter("chat_template", inspect.Parameter.KEYWORD_ONLY, default="auto",
@@ -142,6 +147,80 @@ def _positive(trainer: str, params: dict[str, Any], *names: str) -> None:
         value = params.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             bad(trainer, name, value, "a positive number")
+
+
+#: ``TrainingArguments`` fields the harness sets from a parameter of its own (or owns: the checkpoints
+#: a killed run resumes from live under the run folder): a passthrough may not set them
+OWNED_FIELDS = {
+    "per_device_train_batch_size": "batch_size", "gradient_accumulation_steps": "gradient_accumulation_steps",
+    "num_train_epochs": "epochs", "learning_rate": "learning_rate", "seed": "seed", "data_seed": "seed",
+    "report_to": "report_to", "output_dir": "the run folder (checkpoints/<phase>, where a rerun resumes)",
+}
+
+
+def as_table(trainer: str, name: str, value: Any) -> dict[str, Any]:
+    """A passthrough's value as a dict: a TOML table (``-p trainer.rl.training_args='{max_grad_norm =
+    0.5}'``), a JSON object in a string (``'{"max_grad_norm": 0.5}'``) or ``""`` for none."""
+    from harness.plugins.backends.common import TABLE_FORM, table_parameter
+
+    table = table_parameter(value)
+    if table is None:
+        bad(trainer, name, value, TABLE_FORM)
+    return table or {}
+
+
+def passthrough(trainer: str, name: str, value: Any, config_class: Any, owned: Mapping[str, str],
+                base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``value`` (``as_table``) checked against the fields of ``config_class`` (a ``TrainingArguments``
+    dataclass): an unknown field, one the trainer sets from its own parameter (``owned``: field ->
+    parameter) or a value the class refuses beside the trainer's own arguments ``base`` is one
+    ``ParameterError`` line, before any work."""
+    import warnings
+
+    table = as_table(trainer, name, value)
+    if not table:
+        return table
+    fields = {f.name for f in dataclasses.fields(config_class) if f.init}
+    unknown = sorted(set(table) - fields)
+    if unknown:
+        raise ParameterError(
+            f"trainer {trainer!r}: {name}: {', '.join(unknown)}: not a field of {config_class.__name__} "
+            f"({_library_of(config_class)})")
+    taken = sorted(set(table) & set(owned))
+    if taken:
+        raise ParameterError(f"trainer {trainer!r}: {name}: {taken[0]} is set by the trainer's own "
+                             f"parameter {owned[taken[0]]}; set that instead")
+    if base is None:
+        precision = choose_precision()
+        base = {"use_cpu": precision.use_cpu, "bf16": precision.bf16, "report_to": "none"}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            config_class(**{**base, **table})  # the class's own checks of the values
+    except (TypeError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ParameterError(f"trainer {trainer!r}: {name}: {config_class.__name__} refused {table}: {reason}"
+                             ) from None
+    return table
+
+
+def _library_of(config_class: Any) -> str:
+    import importlib.metadata
+
+    package = config_class.__module__.partition(".")[0]
+    try:
+        return f"{package} {importlib.metadata.version(package)}"
+    except importlib.metadata.PackageNotFoundError:
+        return package
+
+
+def training_arguments(trainer: str, value: Any) -> dict[str, Any]:
+    """The ``training_args`` passthrough, checked against the installed ``TrainingArguments``."""
+    if not as_table(trainer, "training_args", value):
+        return {}
+    from transformers import TrainingArguments
+
+    return passthrough(trainer, "training_args", value, TrainingArguments, OWNED_FIELDS)
 
 
 def check_choice(trainer: str, name: str, value: Any, choices: Sequence[str]) -> None:
@@ -319,9 +398,39 @@ def _save_on_main(model: Any, tokenizer: Any, folder: Path) -> None:
     wait_for_everyone()
 
 
-def finish(model: Any, tokenizer: Any, base: str, out_dir: Path, merge: bool) -> ModelRef:
-    """Save the trained adapter (and the merged model when asked); the reference to generate with."""
-    adapter_dir = save_adapter(model, tokenizer, out_dir / ADAPTER_DIR)
+def save_trained(trainer: Any, tokenizer: Any, folder: Path) -> Path:
+    """Save a trainer's trained adapter and the tokenizer into ``folder``: every process calls the
+    trainer's ``save_model()``, which is collective under ZeRO-3 or FSDP full sharding (the shards
+    are gathered; rank 0 saving alone would write its own shard, or wait forever for the others);
+    the main process writes, through ``folder.partial`` and a rename."""
+    import os
+    import shutil
+
+    from harness.artifacts import storing
+
+    partial = folder.with_name(folder.name + ".partial")
+    if is_main_process():
+        shutil.rmtree(partial, ignore_errors=True)
+    wait_for_everyone()
+    with storing(folder, "cannot save the model"):  # a full disk: one line, not a traceback
+        trainer.save_model(str(partial))  # every process: the collective gathering
+        if is_main_process():
+            tokenizer.save_pretrained(partial)
+            (partial / "training_args.bin").unlink(missing_ok=True)  # a pickle; train_summary.json says it
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(partial, folder)
+    wait_for_everyone()
+    return folder
+
+
+def finish(model: Any, tokenizer: Any, base: str, out_dir: Path, merge: bool,
+           trainer: Any = None) -> ModelRef:
+    """Save the trained adapter (through ``trainer``'s collective ``save_model()`` where given:
+    ``save_trained``) and the merged model when asked; the reference to generate with."""
+    if trainer is not None:
+        adapter_dir = save_trained(trainer, tokenizer, out_dir / ADAPTER_DIR)
+    else:
+        adapter_dir = save_adapter(model, tokenizer, out_dir / ADAPTER_DIR)
     if merge:
         merged_dir = out_dir / MERGED_DIR
         merge_and_save(model, tokenizer, merged_dir)
@@ -460,7 +569,8 @@ def common_arguments(
 ) -> dict[str, Any]:
     """Keyword arguments of ``TrainingArguments`` (and TRL's configs) every trainer uses: a
     checkpoint every tenth of the steps into ``out_dir/checkpoints/<phase>`` (the last two kept,
-    so a kill while writing one leaves the one before), for ``run_phase`` to resume from."""
+    so a kill while writing one leaves the one before), for ``run_phase`` to resume from; then the
+    ``training_args`` passthrough (which may change any of them but the ``OWNED_FIELDS``)."""
     import dataclasses
 
     from transformers import TrainingArguments
@@ -490,6 +600,7 @@ def common_arguments(
         "report_to": list(settings.report_to),
         "remove_unused_columns": False,
         "dataloader_num_workers": 0,
+        **settings.training_args,
     }
 
 
@@ -498,7 +609,7 @@ def train_and_save(trainer: Any, base: str, out_dir: Path, *, name: str, phase: 
     """Run one built phase (resuming from its last checkpoint), save the model, write the
     summary (with ``extra`` fields), drop the checkpoints: the end of a one-phase trainer's ``train``."""
     result = run_phase(trainer, out_dir, phase)
-    ref = finish(trainer.model, trainer.processing_class, base, out_dir, merge)
+    ref = finish(trainer.model, trainer.processing_class, base, out_dir, merge, trainer=trainer)
     write_summary(out_dir, trainer=name, params=params, counts=counts, metrics=result.metrics, model=ref,
                   **extra)
     drop_checkpoints(out_dir, phase)

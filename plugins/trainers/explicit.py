@@ -276,7 +276,7 @@ class ExplicitTrainer:
             base = str(sft_dir)
         trainer = self.dpo_trainer(lm_model, tokenizer, pairs, out_dir, chat)
         result = common.run_phase(trainer, out_dir, "dpo")
-        ref = common.finish(trainer.model, tokenizer, base, out_dir, self.settings.merge)
+        ref = common.finish(trainer.model, tokenizer, base, out_dir, self.settings.merge, trainer=trainer)
         examples = {p.example_id for p in pairs}
         common.write_summary(
             out_dir,

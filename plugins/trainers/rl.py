@@ -22,13 +22,23 @@ over the questions). Output as the other trainers: the adapter in ``out_dir/adap
 ``train_log.jsonl`` (per step: ``reward``, ``kl``, the mean stated ``confidence``, ``accuracy``
 and ``readable`` share of the samples) and ``train_summary.json`` (with ``judging``: calls,
 items, cache hits and seconds spent grading). Evaluated with ``verbalized``.
+
+Sampling with vLLM (TRL's ``GRPOTrainer`` does it; this trainer only exposes it): ``use_vllm``
+with ``vllm_mode = "colocate"`` (vLLM inside each training process, sharing its GPU:
+``vllm_gpu_memory_utilization`` of its memory) or ``"server"`` (a ``trl vllm-serve`` process at
+``vllm_server_base_url``). The mode is always passed to TRL, whose default has changed across
+versions. ``grpo_args`` passes any other ``GRPOConfig`` field through (names checked against the
+installed TRL's ``GRPOConfig``; an unknown one is one line, exit 2), ``training_args`` (shared by
+every trainer) any ``TrainingArguments`` one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib.util
+import types
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harness.errors import InsufficientDataError, ParameterError
 from harness.plugins.trainers import common
@@ -36,6 +46,26 @@ from harness.plugins.trainers.rl_reward import Reward, readable
 from harness.records import Example, Generation, ModelRef, TrainingRecord
 
 PHASE = "rl"
+VLLM_MODES = ("colocate", "server")
+#: the default of ``grpo_args``: no further ``GRPOConfig`` field
+NO_ARGS: Mapping[str, Any] = types.MappingProxyType({})
+#: ``GRPOConfig`` fields this trainer sets from its own parameters (field -> parameter)
+OWNED_GRPO_FIELDS = {
+    **common.OWNED_FIELDS, "num_generations": "num_generations", "beta": "beta", "temperature": "temperature",
+    "max_completion_length": "max_new_tokens", "max_steps": "max_steps", "use_vllm": "use_vllm",
+    "vllm_mode": "vllm_mode", "vllm_server_base_url": "vllm_server_base_url",
+    "vllm_gpu_memory_utilization": "vllm_gpu_memory_utilization",
+}
+#: the vLLM versions TRL 1.16 generates with (its ``trl.import_utils.is_vllm_available``); the
+#: ``vllm`` extra of pyproject.toml is pinned inside it
+TRL_VLLM_RANGE = "0.22.0 to 0.31.0"
+VLLM_HINT = ('use_vllm = true needs vLLM, CUDA only (TRL {trl} generates with vLLM {supported}): '
+             'pip install "calibration-harness[vllm]"')
+
+
+def vllm_available() -> bool:
+    """Whether vLLM can be imported here (not imported: it is CUDA-only and slow to load)."""
+    return importlib.util.find_spec("vllm") is not None
 
 
 class RLTrainer:
@@ -61,6 +91,11 @@ class RLTrainer:
         max_new_tokens: int = 64,
         max_steps: int = 0,
         judge: str = "",
+        use_vllm: bool = False,
+        vllm_mode: Literal["colocate", "server"] = "colocate",
+        vllm_server_base_url: str = "",
+        vllm_gpu_memory_utilization: float = 0.3,
+        grpo_args: Mapping[str, Any] | str = NO_ARGS,
         **params: Any,
     ) -> None:
         shared = common.shared(self.name, self.__keyword_params__, params)
@@ -90,6 +125,56 @@ class RLTrainer:
         self.max_new_tokens, self.max_steps, self.judge = max_new_tokens, max_steps, judge
         self.chat_template = chat_template
         self.report_to = self.settings.report_to  # the run logs its metrics to these trackers too
+        if "max_steps" in self.settings.training_args:
+            raise ParameterError("trainer 'rl': training_args: max_steps is set by the trainer's own "
+                                 "parameter max_steps; set that instead")
+        self.vllm = self._vllm_arguments(use_vllm, vllm_mode, vllm_server_base_url,
+                                         vllm_gpu_memory_utilization)
+        self.grpo_args: dict[str, Any] = {}
+        self.grpo_args = self._grpo_arguments(grpo_args)
+
+    def _vllm_arguments(self, use_vllm: Any, mode: Any, url: Any, memory: Any) -> dict[str, Any]:
+        """The ``GRPOConfig`` fields of generation with vLLM, checked (``vllm_mode`` always set)."""
+        if not isinstance(use_vllm, bool):
+            common.bad(self.name, "use_vllm", use_vllm, "true or false")
+        common.check_choice(self.name, "vllm_mode", mode, VLLM_MODES)
+        if not isinstance(url, str):
+            common.bad(self.name, "vllm_server_base_url", url, "a URL such as 'http://host:8000' ('' = none)")
+        if isinstance(memory, bool) or not isinstance(memory, (int, float)) or not 0 < memory <= 1:
+            common.bad(self.name, "vllm_gpu_memory_utilization", memory, "a number in (0, 1]")
+        if use_vllm and mode == "server" and not url:
+            raise ParameterError("trainer 'rl': vllm_mode = 'server' needs vllm_server_base_url (the address "
+                                 "of `trl vllm-serve --model <base model>`, e.g. 'http://10.0.0.2:8000')")
+        if use_vllm and mode == "colocate" and url:
+            raise ParameterError(f"trainer 'rl': vllm_server_base_url = {url!r} is for vllm_mode = 'server'; "
+                                 "colocate runs vLLM inside the training processes")
+        if use_vllm and not vllm_available():
+            from trl import __version__ as trl_version
+
+            hint = VLLM_HINT.format(trl=trl_version, supported=TRL_VLLM_RANGE)
+            raise ParameterError(f"trainer 'rl': {hint}")
+        return {"use_vllm": use_vllm, "vllm_mode": mode, "vllm_server_base_url": url or None,
+                "vllm_gpu_memory_utilization": float(memory)}
+
+    def _grpo_arguments(self, value: Any) -> dict[str, Any]:
+        """``grpo_args`` checked against the installed TRL's ``GRPOConfig``, together with what this
+        trainer sets (a combination GRPOConfig refuses is one line here, not a traceback later)."""
+        table = common.as_table(self.name, "grpo_args", value)
+        if not table:
+            return {}
+        from trl import GRPOConfig
+
+        precision = common.choose_precision()
+        base = self.config_arguments(common.common_arguments(self.settings, precision, Path()))
+        common.passthrough(self.name, "grpo_args", table, GRPOConfig, OWNED_GRPO_FIELDS, base)
+        return table
+
+    def config_arguments(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``GRPOConfig`` keywords: the shared ``arguments`` (``common.common_arguments``), this
+        trainer's own fields, the vLLM ones, then ``grpo_args``."""
+        return {**arguments, "num_generations": self.num_generations, "beta": self.beta,
+                "temperature": self.temperature, "max_completion_length": self.max_new_tokens,
+                "log_completions": False, "max_steps": self.max_steps or -1, **self.vllm, **self.grpo_args}
 
     def params(self) -> dict[str, Any]:
         """Every parameter, for ``train_summary.json``."""
@@ -97,6 +182,7 @@ class RLTrainer:
                 "format_penalty": self.reward.format_penalty, "num_generations": self.num_generations,
                 "beta": self.beta, "temperature": self.temperature, "max_new_tokens": self.max_new_tokens,
                 "max_steps": self.max_steps, "judge": self.judge, "chat_template": self.chat_template,
+                **self.vllm, "grpo_args": self.grpo_args,
                 **common.settings_dict(self.settings)}
 
     def grader(self, judge: Any, out_dir: Path) -> Any:
@@ -178,10 +264,7 @@ class RLTrainer:
         grader = self.grader(judge, out_dir)
         precision = common.choose_precision()
         common.seed_everything(self.settings.seed)  # the LoRA initialisation is random
-        arguments = common.common_arguments(self.settings, precision, out_dir, PHASE)
-        arguments.update(num_generations=self.num_generations, beta=self.beta, temperature=self.temperature,
-                         max_completion_length=self.max_new_tokens, log_completions=False,
-                         max_steps=self.max_steps or -1)
+        arguments = self.config_arguments(common.common_arguments(self.settings, precision, out_dir, PHASE))
         args = GRPOConfig(**{**arguments, **overrides})
         trainer = GRPOTrainer(
             model=lm_model, reward_funcs=self.reward_function(examples, extractor, grader), args=args,
