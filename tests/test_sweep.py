@@ -314,3 +314,18 @@ def test_a_failing_cell_is_said_at_once_and_the_others_still_run(tmp_path, monke
     said = err.index("cell 1/3 FAILED, the others go on: seed0: RuntimeError: out of memory")
     assert said < err.index("cell 2/3 seed1: running") and "traceback lines" not in err
     assert (tmp_path / "sweep.json").is_file()
+
+
+def test_a_finished_cell_stays_finished_when_its_sweep_folder_moves(tmp_path):
+    """A sweep folder copied to another place (a cluster's scratch, runs kept and put back) holds the
+    same finished runs: the folder a cell was made in is not part of what it computed."""
+    base = ExperimentSpec(model="tiny-{seed}", trainers=("implicit",))
+    made, moved = (build_cells(base, tmp_path / where, [3], [], [])[0] for where in ("a", "b"))
+    moved.spec.out.mkdir(parents=True)
+    (moved.spec.out / "report.json").write_text("{}")
+    manifest = {"status": "complete", "spec": json.loads(json.dumps(made.spec.to_dict()))}
+    (moved.spec.out / "manifest.json").write_text(json.dumps(manifest))
+    assert manifest["spec"]["out"] != str(moved.spec.out) and finished(moved)
+    manifest["spec"]["seed"] = 4  # anything it computes still decides
+    (moved.spec.out / "manifest.json").write_text(json.dumps(manifest))
+    assert not finished(moved)

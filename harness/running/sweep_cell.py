@@ -42,4 +42,6 @@ def finished(cell: Cell) -> bool:
     stored = manifest.get("spec") or {}
     wanted = json.loads(json.dumps(cell.spec.to_dict()))
     defaults = ExperimentSpec().to_dict()  # a field newer than the cell's run had its default then
-    return all(stored.get(k, defaults.get(k)) == v for k, v in wanted.items() if k not in _RUN_ONLY)
+    # the folder itself is where the cell was found: a sweep folder moved or mounted elsewhere (a
+    # cluster's scratch, kept worlds put back) holds the same finished runs
+    return all(stored.get(k, defaults.get(k)) == v for k, v in wanted.items() if k not in (*_RUN_ONLY, "out"))
