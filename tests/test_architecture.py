@@ -119,3 +119,17 @@ def test_every_strategy_name_in_the_core_is_one_the_map_says_it_owns_and_why():
     stale = {f: sorted(n - found.get(f, set())) for f, n in owned.items() if n - found.get(f, set())}
     assert not stale, f"docs/architecture.md lists names its files no longer write: {stale}"
     assert len(owned) > 10  # the table was read
+
+
+def test_the_tests_mirror_the_code():
+    """Every folder of tests/ holding tests names a subpackage of harness/ or a kind of plugins/
+    (tasks included), and no test module's name is used twice (pytest imports them by name)."""
+    folders = {p.parent.relative_to(ROOT / "tests") for p in (ROOT / "tests").rglob("test_*.py")
+               if "_dist" not in str(p)}
+    for folder in folders - {Path(".")}:
+        parts = folder.parts
+        code = (ROOT / "harness" / folder) if parts[0] != "plugins" else (
+            ROOT / "tasks" if parts[1:] == ("tasks",) else ROOT / folder)
+        assert code.is_dir(), f"tests/{folder} mirrors no part of the code ({code} is not a folder)"
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py") if "_dist" not in str(p)]
+    assert len(names) == len(set(names))

@@ -44,7 +44,7 @@ MAPIE reads the error count back as ``ceil(m * (1 - precision))`` in floating po
 some counts up (3 errors in 10 answers is read as 4: ``10 * (1 - 0.7) = 3.0000000000000004``) —
 valid but needlessly conservative; and its p-value of a threshold with no answers is 1, so a grid
 that starts at 1.0 (where imputed confidences sit) stops there, and its multi-start variant spaces
-the starts evenly over the grid, not by answers. ``tests/test_risk_control.py``
+the starts evenly over the grid, not by answers. ``tests/statistics/test_risk_control.py``
 checks this module against MAPIE on the same data where MAPIE is installed (the test extra).
 """
 

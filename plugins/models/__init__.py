@@ -17,7 +17,7 @@ World 0's ``tiny`` model ships in the package (``shipped/``, 2.5 MB), built by `
 from its recipe: when a recipe's digest and every file's SHA-256 match ``shipped/<name>/
 SHIPPED.json``, the folder is copied into the cache instead of pretrained (under a second
 instead of about two and a half minutes). Any other world or recipe is built as before;
-``tests/test_tiny_model.py`` rebuilds world 0 and checks the result is the shipped model
+``tests/plugins/models/test_tiny_model.py`` rebuilds world 0 and checks the result is the shipped model
 bit for bit.
 """
 

@@ -14,7 +14,7 @@ Several GPUs: the transformers ``Trainer`` underneath runs data-parallel under a
 e.g. ``accelerate launch --multi_gpu --num_processes 4 -m harness.cli run --trainer implicit
 --model google/gemma-2b``; the batch is per device, and gradient accumulation and the loss
 normalisation stay exact across processes. Without CUDA the same command runs
-CPU processes over gloo (``tests/test_multiprocess.py``).
+CPU processes over gloo (``tests/running/test_multiprocess.py``).
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def test_the_kubernetes_indexed_job_runs_the_cell_of_its_index(tmp_path, monkeyp
 
     from harness.running.sweep import run_sweep
 
-    job = yaml.safe_load((Path(__file__).parent.parent / "docs" / "kubernetes-indexed-job.yaml").read_text())
+    job = yaml.safe_load((Path(__file__).parents[2] / "docs" / "kubernetes-indexed-job.yaml").read_text())
     assert job["spec"]["completionMode"] == "Indexed"
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     out = tmp_path / "runs" / "big"

@@ -34,7 +34,7 @@ from harness.records import Example, Generation, Prediction
 from harness.running import stages
 from harness.statistics.scoring import paired_difference, score
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]
 FAKE = "harness-fake-plugin"
 BROKEN = "harness-broken-plugin"
 CARELESS = "harness-careless-plugin"

@@ -1,5 +1,5 @@
 """The judge's cost estimate and the run's spending cap (the real path, through a local server,
-is in tests/test_judge_openai.py)."""
+is in tests/plugins/judges/test_judge_openai.py)."""
 
 from __future__ import annotations
 

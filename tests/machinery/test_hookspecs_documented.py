@@ -14,7 +14,7 @@ from harness.machinery import hookspecs
 from harness.machinery.hookspecs import PROJECT
 from harness.machinery.kinds import HOOKS, KINDS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
 CONTRIBUTING = ROOT / "CONTRIBUTING.md"
 
@@ -43,7 +43,7 @@ def test_there_is_one_hookspec_per_kind():
 @pytest.mark.parametrize("hook", hookspec_names())
 def test_every_hookspec_has_a_test(hook: str):
     this = Path(__file__).name
-    mentioned = [p.name for p in TESTS.glob("test_*.py") if p.name != this and hook in p.read_text("utf-8")]
+    mentioned = [p.name for p in TESTS.rglob("test_*.py") if p.name != this and hook in p.read_text("utf-8")]
     assert mentioned, f"no test in tests/ mentions the hook {hook}"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-CHILD = Path(__file__).with_name("collective_save_child.py")
+CHILD = Path(__file__).parents[2] / "collective_save_child.py"
 LAUNCH = ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
           "--dynamo_backend", "no"]
 

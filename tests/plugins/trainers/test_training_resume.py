@@ -16,7 +16,7 @@ from training_child import train
 from harness.artifacts import read_jsonl
 from harness.plugins.trainers import common
 
-CHILD = Path(__file__).with_name("training_child.py")
+CHILD = Path(__file__).parents[2] / "training_child.py"
 _one_thread = pytest.fixture(one_torch_thread)
 
 

@@ -18,7 +18,7 @@ from harness.judging import judge_predictions
 from harness.judging.settings import JudgeSettings
 from harness.plugins.judges.openai_judge import OpenAIJudge
 
-CHILD = Path(__file__).with_name("judging_child.py")
+CHILD = Path(__file__).parents[1] / "judging_child.py"
 
 
 def _wait_for_lines(path: Path, count: int, child: subprocess.Popen, deadline: float) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from harness.reporting.numbers import DIGITS, fmt, interval, number
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_value_has_three_decimals_a_change_a_sign_and_none_reads_n_a() -> None:
