@@ -59,3 +59,22 @@ def load(ref: ModelRef) -> tuple[Any, Any]:
     base = AutoModelForCausalLM.from_pretrained(ref.base)
     tuned = PeftModel.from_pretrained(base, ref.adapter) if ref.adapter else base
     return tuned, AutoTokenizer.from_pretrained(ref.base)
+
+
+def check_documented_defaults(name: str) -> None:
+    """registry.toml's ``[trainer]`` (the shared keys) under ``[trainer.NAME]`` documents every parameter
+    of the trainer's factory, with the values a run gets and the factory's own defaults; the one
+    table-valued parameter, ``training_args``, is written in a comment there."""
+    from harness.machinery import registry
+    from harness.machinery.config import shipped_registry
+
+    params = registry.resolve_params("trainer", name)
+    trainers = shipped_registry()["trainer"]
+    shipped = {**{k: v for k, v in trainers.items() if not isinstance(v, dict)}, **trainers[name]}
+    own = registry.get("trainer", name).parameters()
+    tables = {k: v for k, v in own.items() if isinstance(v, dict)}
+    assert tables == {"training_args": {}}
+    shipped = {**shipped, **tables}
+    assert set(shipped) == set(own)  # registry.toml documents every parameter of the factory
+    assert params == shipped  # and its values are the ones a run gets
+    assert own == shipped  # the factory's own defaults are the seed's values too

@@ -37,7 +37,7 @@ from harness.errors import HarnessError, ParameterError
 from harness.machinery.config import Override
 from harness.running.allocation import CUDA_ENV, allocated_cpus, gpu_sets
 from harness.running.experiment import EVAL_TASK, ExperimentSpec
-from harness.running.sweep_cell import _RUN_ONLY, Cell, finished
+from harness.running.sweep_cell import RUN_ONLY, Cell, finished
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -290,7 +290,7 @@ def run_sweep(base: ExperimentSpec, out: Path, *, seeds: Sequence[int], extracto
 
 def _command(base: ExperimentSpec, seeds: Sequence[int], extractors: Sequence[str],
              overrides: Sequence[str], jobs: int) -> dict[str, Any]:
-    data = {k: v for k, v in base.to_dict().items() if k not in (*_RUN_ONLY, "out", "seed", "overrides")}
+    data = {k: v for k, v in base.to_dict().items() if k not in (*RUN_ONLY, "out", "seed", "overrides")}
     return {**data, "seeds": list(seeds), "extractors": list(extractors) or [base.extractor],
             "overrides": list(overrides), "jobs": jobs}
 

@@ -14,7 +14,7 @@ import attrs
 from harness.running.experiment import ExperimentSpec
 
 #: spec fields that change how a cell runs, never what it computes
-_RUN_ONLY = ("progress", "force", "no_cache")
+RUN_ONLY = ("progress", "force", "no_cache")
 
 
 @attrs.frozen(kw_only=True)
@@ -44,4 +44,4 @@ def finished(cell: Cell) -> bool:
     defaults = ExperimentSpec().to_dict()  # a field newer than the cell's run had its default then
     # the folder itself is where the cell was found: a sweep folder moved or mounted elsewhere (a
     # cluster's scratch, kept worlds put back) holds the same finished runs
-    return all(stored.get(k, defaults.get(k)) == v for k, v in wanted.items() if k not in (*_RUN_ONLY, "out"))
+    return all(stored.get(k, defaults.get(k)) == v for k, v in wanted.items() if k not in (*RUN_ONLY, "out"))

@@ -7,11 +7,10 @@ import json
 import pytest
 from attrs import evolve as attrs_evolve
 from torch_helpers import one_torch_thread
-from trainer_fixtures import colour_records, load
+from trainer_fixtures import check_documented_defaults, colour_records, load
 
 from harness.errors import InsufficientDataError, ParameterError
 from harness.machinery import registry
-from harness.machinery.config import shipped_registry
 from harness.plugins.extractors.verbalized import VerbalizedExtractor
 from harness.plugins.trainers.encoding import completion_scores
 from harness.plugins.trainers.explicit import ExplicitTrainer
@@ -138,16 +137,7 @@ def test_a_supervised_warm_up_is_merged_and_becomes_the_base_of_the_dpo_adapter(
 
 
 def test_defaults_are_the_seeds_hyperparameters_in_the_registry():
-    params = registry.resolve_params("trainer", "explicit")
-    trainers = shipped_registry()["trainer"]  # [trainer] (the shared keys) under [trainer.explicit]
-    shipped = {**{k: v for k, v in trainers.items() if not isinstance(v, dict)}, **trainers["explicit"]}
-    own = registry.get("trainer", "explicit").parameters()
-    tables = {k: v for k, v in own.items() if isinstance(v, dict)}  # written in a comment: see registry.toml
-    assert tables == {"training_args": {}}
-    shipped = {**shipped, **tables}
-    assert set(shipped) == set(own)  # registry.toml documents every parameter of the factory
-    assert params == shipped  # and its values are the ones a run gets
-    assert own == shipped  # the factory's own defaults are the seed's values too
+    check_documented_defaults("explicit")
     trainer = registry.create("trainer", "explicit")
     assert (trainer.name, trainer.extractor) == ("explicit", "verbalized")
     assert (trainer.beta, trainer.loss_type, trainer.target) == (0.1, ["sigmoid"], "empirical")

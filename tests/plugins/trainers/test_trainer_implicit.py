@@ -7,11 +7,10 @@ import json
 import attrs
 import pytest
 from torch_helpers import one_torch_thread
-from trainer_fixtures import colour_records, load
+from trainer_fixtures import check_documented_defaults, colour_records, load
 
 from harness.errors import InsufficientDataError, ParameterError
 from harness.machinery import registry
-from harness.machinery.config import shipped_registry
 from harness.plugins.extractors.logprob import LogprobExtractor
 from harness.plugins.trainers.encoding import completion_scores
 from harness.plugins.trainers.implicit import ImplicitTrainer
@@ -170,16 +169,7 @@ def test_lm_on_chooses_which_answers_the_lm_loss_covers(tiny_lm_path, tmp_path, 
 
 
 def test_defaults_are_the_seeds_hyperparameters_in_the_registry():
-    params = registry.resolve_params("trainer", "implicit")
-    trainers = shipped_registry()["trainer"]  # [trainer] (the shared keys) under [trainer.implicit]
-    shipped = {**{k: v for k, v in trainers.items() if not isinstance(v, dict)}, **trainers["implicit"]}
-    own = registry.get("trainer", "implicit").parameters()
-    tables = {k: v for k, v in own.items() if isinstance(v, dict)}  # written in a comment: see registry.toml
-    assert tables == {"training_args": {}}
-    shipped = {**shipped, **tables}
-    assert set(shipped) == set(own)  # registry.toml documents every parameter of the factory
-    assert params == shipped  # and its values are the ones a run gets
-    assert own == shipped  # the factory's own defaults are the seed's values too
+    check_documented_defaults("implicit")
     trainer = registry.create("trainer", "implicit")
     assert (trainer.name, trainer.extractor) == ("implicit", "logprob")
     assert (trainer.lam, trainer.lm_on) == (1.0, "correct")
