@@ -80,6 +80,8 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 SchedulerType=sched/builtin
+# a requeued job waits for the main scheduling loop (every 60 s by default)
+SchedulerParameters=sched_interval=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 StateSaveLocation={folder / 'state'}
