@@ -129,9 +129,11 @@ def _is_integration(item: pytest.Item) -> bool:
     return any(re.search(rf"\b{name}\(", text) for name in _integration_helpers(module))
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the ``integration`` tests (see the module's docstring); tests marked ``gpu`` need a
-    CUDA device: skip them where there is none."""
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):  # type: ignore[no-untyped-def]
+    """Mark the ``integration`` tests (see the module's docstring) before ``-m`` selects;
+    tests marked ``gpu`` need a CUDA device: skip them where there is none. After the
+    selection, on a pytest-xdist worker: the ``start_first`` tests where each worker starts."""
     integration = pytest.mark.integration
     for item in items:
         if "integration" not in item.keywords and _is_integration(item):
@@ -141,3 +143,52 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         skip = pytest.mark.skip(reason="needs a CUDA GPU")
         for item in gpu_items:
             item.add_marker(skip)
+    yield
+    worker = getattr(config, "workerinput", {})
+    if "workercount" in worker:
+        items[:] = start_first(items, worker["workercount"], worker.get(SCHEDULER_KEY, "load"))
+
+
+#: how a worker learns the controller's ``--dist`` (on a worker, ``dist`` reads "no")
+SCHEDULER_KEY = "harness_tests_dist"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:  # type: ignore[no-untyped-def]
+    """pytest-xdist's controller, before a worker starts: hand it the scheduler's name."""
+    node.workerinput[SCHEDULER_KEY] = node.config.getoption("dist")
+
+
+def start_first(items: list[pytest.Item], workers: int, dist: str) -> list[pytest.Item]:
+    """``items`` with the ``start_first`` tests (over a minute each) moved where pytest-xdist's
+    scheduler (``dist``; ``worksteal`` by default: see pyproject.toml) starts each worker's run
+    of consecutive tests, dealt round-robin: started late, two of them on one worker would end
+    the run alone. Every worker computes the same order, as xdist requires. (Dealing the
+    ``slow`` tests too was measured slower: they then run side by side and contend.)"""
+    first = [item for item in items if "start_first" in item.keywords]
+    if not first or len(items) < 2 * workers:
+        return items
+    rest = [item for item in items if "start_first" not in item.keywords]
+    starts = _worker_starts(len(items), workers, dist) + [len(items)]
+    ordered: list[pytest.Item] = []
+    for worker in range(workers):
+        heads = first[worker::workers]
+        size = starts[worker + 1] - starts[worker]
+        take = max(size - len(heads), 0) if worker < workers - 1 else len(rest)
+        ordered += heads + rest[:take]
+        rest = rest[take:]
+    return ordered + rest
+
+
+def _worker_starts(total: int, workers: int, dist: str) -> list[int]:
+    """Where xdist hands each worker its first run of consecutive tests: ``worksteal`` splits
+    the whole collection evenly (``WorkStealingScheduling.check_schedule``), ``load`` deals
+    chunks of a quarter of a worker's share (``LoadScheduling.schedule``)."""
+    if dist == "worksteal":
+        starts, sent = [], 0
+        for worker in range(workers):
+            starts.append(sent)
+            sent += (total - sent) // (workers - worker)
+        return starts
+    chunk = max(total // workers // 4, 2)
+    return [worker * chunk for worker in range(workers)]

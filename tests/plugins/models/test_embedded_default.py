@@ -22,6 +22,7 @@ from harness.testing import run_harness
 
 
 @pytest.mark.slow
+@pytest.mark.start_first
 def test_the_embedded_default_passes_the_success_criteria_on_held_out_questions(tmp_path: Path) -> None:
     # one thread: the suite's other worker has the other core (two threads cost 77 CPU-s here
     # against 52 s with one, for the same verdicts)

@@ -328,6 +328,7 @@ def test_a_shipped_model_serves_only_its_own_recipe_with_intact_files(tmp_path: 
 
 
 @pytest.mark.slow
+@pytest.mark.start_first
 def test_pretraining_world_0_from_its_recipe_gives_the_shipped_model_bit_for_bit(tmp_path: Path) -> None:
     """What ships is what the recipe builds: the weights, the tokenizer and the config, exactly
     (the recipe file differs only in how long the build took)."""
