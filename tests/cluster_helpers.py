@@ -40,11 +40,16 @@ def served_spec(folder: Path, server: FakeOpenAIServer, questions: int = QUESTIO
                                      "judge.concurrency=1"))
 
 
+def events(cell: Path, event: str) -> list[dict[str, Any]]:
+    """The ``event`` lines of a cell's attempts.jsonl so far (``start``, ``checkpoint``, ``end``)."""
+    return [a for a in read_attempts(cell) if a["event"] == event]
+
+
 def wait_for_event(cell: Path, event: str, timeout: float = 240.0) -> dict[str, Any]:
     """The first ``event`` line of a cell's attempts.jsonl, once it is there."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [a for a in read_attempts(cell) if a["event"] == event]
+        found = events(cell, event)
         if found:
             return found[0]
         time.sleep(0.2)

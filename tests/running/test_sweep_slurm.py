@@ -8,15 +8,13 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
-from cluster_helpers import served_or_grader, served_spec, wait_for_event
+from cluster_helpers import events, served_or_grader, served_spec, wait_for_event
 from fake_openai_server import FakeOpenAIServer
 from slurm_cluster import one_node_slurm, poll, squeue
 
 from harness.running.sweep import run_sweep
-from harness.running.sweep_plan import read_attempts
 from harness.testing import run_harness
 
 pytest.importorskip("submitit", reason="the slurm extra (submitit) is not installed")
@@ -47,14 +45,14 @@ def test_an_array_of_three_cells_one_requeued_resumes_and_collect_gathers_all(sl
         assert requeue.returncode == 0, requeue.stderr
         # the slow judge until the requeued attempt starts: the first one cannot finish before
         # Slurm kills it (submitit lets the SIGTERM pass; the SIGKILL comes KillWait later)
-        assert poll(lambda: len(starts(cells[0])) > 1, 120), f"no restart; squeue:\n{squeue(slurm)}"
+        assert poll(lambda: len(events(cells[0], "start")) > 1, 120), f"no restart; squeue:\n{squeue(slurm)}"
         server.latency = 0.1
 
         def all_ended() -> bool:
-            return all(any(a["event"] == "end" for a in read_attempts(c)) for c in cells)
+            return all(events(c, "end") for c in cells)
 
         assert poll(all_ended, 300), f"not every cell ended within 300 s; squeue:\n{squeue(slurm)}"
-    started = starts(cells[0])
+    started = events(cells[0], "start")
     assert [a["scheduler"]["slurm"]["restart_count"] for a in started] == [0, 1]  # the same job, requeued
     assert {a["scheduler"]["slurm"]["array_job_id"] for a in started} == {slurm_ids["array_job_id"]}
     assert time.monotonic() - submitted < 400
@@ -74,7 +72,3 @@ def test_without_the_daemons_the_slurm_tests_skip_saying_why(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     reason = missing_reason()  # the client tools (sbatch…) are looked up on PATH only
     assert reason is not None and reason.endswith("(apt-get install slurmctld slurmd munge slurm-client)")
-
-
-def starts(cell: Path) -> list[dict]:
-    return [a for a in read_attempts(cell) if a["event"] == "start"]
