@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from calibrator_helpers import labelled_confidences
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from plugin_helpers import installed
@@ -28,10 +29,7 @@ def through_json(state: dict) -> dict:
 @settings(max_examples=60, deadline=None)
 @given(
     name=st.sampled_from(sorted(BUILTIN_CALIBRATORS)),
-    data=st.lists(
-        st.tuples(st.one_of(st.floats(0, 1), st.sampled_from([0.0, 0.5, 1.0])), st.booleans()),
-        min_size=2, max_size=120,
-    ).filter(lambda d: len({k for _, k in d}) == 2),
+    data=labelled_confidences(max_size=120),
     bins=st.integers(1, 15),
     monotone=st.booleans(),
 )

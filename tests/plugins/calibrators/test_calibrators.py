@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from calibrator_helpers import labelled_confidences
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -261,10 +262,7 @@ def test_calibrators_make_overconfident_answers_better_calibrated(name: str):
 @settings(max_examples=60, deadline=None)
 @given(
     name=st.sampled_from(sorted(BUILTIN_CALIBRATORS)),
-    data=st.lists(
-        st.tuples(st.one_of(st.floats(0, 1), st.sampled_from([0.0, 0.5, 1.0])), st.booleans()),
-        min_size=2, max_size=80,
-    ).filter(lambda d: len({k for _, k in d}) == 2),
+    data=labelled_confidences(max_size=80),
     bins=st.integers(1, 15),
 )
 def test_every_calibrator_maps_into_0_1_without_reversing_the_order(name, data, bins):
